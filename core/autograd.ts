@@ -1,0 +1,367 @@
+/**
+ * Reverse-mode autodiff on a define-by-run tape.
+ *
+ * Each op that sees an input with `requiresGrad` records a {@link Node} on its outputs holding the inputs
+ * and a VJP written with public ops. `backward()` walks the nodes in reverse topological order. Because
+ * VJPs are ordinary ops, running them with recording on (`createGraph`) builds the graph of the gradient
+ * itself, which is how grad-of-grad works.
+ *
+ * @module
+ */
+import { isFloat } from "./dtype.ts";
+import { fmtShape, OpError } from "./errors.ts";
+import { shapesEqual } from "./shape.ts";
+import { Tensor } from "./tensor.ts";
+import { onesLike, zerosLike } from "./ops/creation.ts";
+import { add } from "./ops/binary.ts";
+
+let gradEnabled = true;
+
+/** Whether ops currently record tape nodes. */
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
+
+function withGradMode<T>(enabled: boolean, fn: () => T, name: string): T {
+  const prev = gradEnabled;
+  gradEnabled = enabled;
+  try {
+    const out = fn();
+    if (out instanceof Promise) {
+      throw new TypeError(`${name}: the callback must be synchronous (the grad mode cannot follow an await)`);
+    }
+    return out;
+  } finally {
+    gradEnabled = prev;
+  }
+}
+
+/**
+ * Runs `fn` without recording gradients (like `torch.no_grad()`); `fn` must be synchronous.
+ *
+ * @example
+ * ```ts
+ * import { noGrad, tensor } from "@moegrad/moegrad";
+ * const w = tensor([1, 2]).requiresGrad_();
+ * const y = noGrad(() => w.mul(2));
+ * console.log(y.requiresGrad); // false
+ * ```
+ */
+export function noGrad<T>(fn: () => T): T {
+  return withGradMode(false, fn, "noGrad");
+}
+
+/** Runs `fn` with gradient recording on, even inside {@link noGrad}; `fn` must be synchronous. */
+export function enableGrad<T>(fn: () => T): T {
+  return withGradMode(true, fn, "enableGrad");
+}
+
+/** The VJP of a node: gradients of its outputs in, gradients of its inputs out (null: no gradient). */
+export type VJP = (grads: Tensor[]) => readonly (Tensor | null | undefined)[];
+
+/** One recorded op: its inputs, its outputs and how to pull gradients back through it. */
+export class Node {
+  /** The op's public name (shown in errors). */
+  readonly name: string;
+  /** The op's tensor inputs, in VJP order. */
+  readonly inputs: readonly Tensor[];
+  /** The op's differentiable outputs. */
+  readonly outputs: readonly Tensor[];
+  /** The vector-Jacobian product. */
+  readonly vjp: VJP;
+  /** Records a node (use {@link record} from ops). */
+  constructor(name: string, inputs: readonly Tensor[], outputs: readonly Tensor[], vjp: VJP) {
+    this.name = name;
+    this.inputs = inputs;
+    this.outputs = outputs;
+    this.vjp = vjp;
+  }
+}
+
+/**
+ * Records `outputs` as produced by op `name` from `inputs` if gradients are on and any input needs one.
+ * Non-float outputs never carry gradients.
+ */
+export function record(name: string, inputs: readonly Tensor[], outputs: readonly Tensor[], vjp: VJP): void {
+  if (!gradEnabled || !inputs.some((t) => t.requiresGrad)) return;
+  const diff = outputs.filter((o) => isFloat(o.dtype));
+  if (diff.length === 0) return;
+  const node = new Node(name, inputs, diff, vjp);
+  for (const o of diff) o._setNode(node);
+}
+
+/** {@link record} for one output whose VJP takes one gradient. */
+export function record1(
+  name: string,
+  inputs: readonly Tensor[],
+  out: Tensor,
+  vjp: (g: Tensor) => readonly (Tensor | null | undefined)[],
+): Tensor {
+  record(name, inputs, [out], (gs) => vjp(gs[0]));
+  return out;
+}
+
+function topoOrder(roots: readonly Tensor[]): Node[] {
+  const order: Node[] = [];
+  const seen = new Set<Node>();
+  const stack: [Node, number][] = [];
+  for (const r of roots) {
+    if (!r.node || seen.has(r.node)) continue;
+    seen.add(r.node);
+    stack.push([r.node, 0]);
+    while (stack.length) {
+      const top = stack[stack.length - 1];
+      const [node, i] = top;
+      if (i < node.inputs.length) {
+        top[1]++;
+        const child = node.inputs[i].node;
+        if (child && !seen.has(child)) {
+          seen.add(child);
+          stack.push([child, 0]);
+        }
+      } else {
+        stack.pop();
+        order.push(node);
+      }
+    }
+  }
+  return order;
+}
+
+function accumulate(grads: Map<Tensor, Tensor>, t: Tensor, g: Tensor): void {
+  const prev = grads.get(t);
+  grads.set(t, prev ? add(prev, g) : g);
+}
+
+/**
+ * Propagates `rootGrads` back from `roots` and returns the total gradient reaching each tensor in `keep`
+ * (others are dropped as soon as they have been used). With `createGraph`, the VJPs are recorded.
+ */
+function propagate(
+  roots: readonly Tensor[],
+  rootGrads: readonly Tensor[],
+  keep: (t: Tensor) => boolean,
+  createGraph: boolean,
+): Map<Tensor, Tensor> {
+  const grads = new Map<Tensor, Tensor>();
+  return withGradMode(createGraph, () => {
+    roots.forEach((r, i) => accumulate(grads, r, rootGrads[i]));
+    const order = topoOrder(roots);
+    for (let n = order.length - 1; n >= 0; n--) {
+      const node = order[n];
+      if (!node.outputs.some((o) => grads.has(o))) continue;
+      const outGrads = node.outputs.map((o) => grads.get(o) ?? zerosLike(o));
+      for (const o of node.outputs) if (!keep(o)) grads.delete(o);
+      const inGrads = node.vjp(outGrads);
+      node.inputs.forEach((inp, i) => {
+        const g = inGrads[i];
+        if (!g || !inp.requiresGrad) return;
+        if (!shapesEqual(g.shape, inp.shape)) {
+          throw new OpError(
+            node.name,
+            `internal error: VJP gave a gradient of shape ${fmtShape(g.shape)} for an input of shape ${
+              fmtShape(inp.shape)
+            }`,
+          );
+        }
+        accumulate(grads, inp, g.dtype === inp.dtype ? g : g.astype(inp.dtype));
+      });
+    }
+    return grads;
+  }, "backward");
+}
+
+function defaultRootGrad(op: string, root: Tensor): Tensor {
+  if (root.size !== 1) {
+    throw new OpError(op, `a gradient must be given for a non-scalar output of shape ${fmtShape(root.shape)}`);
+  }
+  return onesLike(root);
+}
+
+function checkRoot(op: string, root: Tensor, g: Tensor | undefined): Tensor {
+  if (!root.requiresGrad) {
+    throw new OpError(
+      op,
+      `the output of shape ${fmtShape(root.shape)} does not depend on any tensor that requires grad`,
+    );
+  }
+  if (!g) return defaultRootGrad(op, root);
+  if (!shapesEqual(g.shape, root.shape)) {
+    throw new OpError(
+      op,
+      `gradient of shape ${fmtShape(g.shape)} does not match the output shape ${fmtShape(root.shape)}`,
+    );
+  }
+  return g;
+}
+
+/** Options of {@link backward} and {@link gradients}. */
+export interface BackwardOptions {
+  /** Record the backward pass so the gradients can be differentiated again (default false). */
+  createGraph?: boolean;
+}
+
+/**
+ * Accumulates d`root`/d(leaf) into `.grad` of every leaf that requires grad (and of every tensor that
+ * called `retainGrad()`), like `torch.Tensor.backward`. `grad` defaults to 1 for a scalar root.
+ */
+export function backward(root: Tensor, grad?: Tensor, options: BackwardOptions = {}): void {
+  const g = checkRoot("backward", root, grad);
+  const wants = (t: Tensor) => t.requiresGrad && (t.node === null || t.retainsGrad);
+  const grads = propagate([root], [g], wants, options.createGraph ?? false);
+  withGradMode(options.createGraph ?? false, () => {
+    for (const [t, gt] of grads) {
+      if (!wants(t)) continue;
+      t.grad = t.grad ? add(t.grad, gt) : gt;
+    }
+  }, "backward");
+}
+
+/**
+ * The gradients of `outputs` (weighted by `gradOutputs`, default 1 for scalars) with respect to `inputs`,
+ * without touching `.grad` — `torch.autograd.grad`. An input the outputs do not depend on gets zeros.
+ */
+export function gradients(
+  outputs: Tensor | readonly Tensor[],
+  inputs: readonly Tensor[],
+  gradOutputs?: readonly Tensor[],
+  options: BackwardOptions = {},
+): Tensor[] {
+  const outs = outputs instanceof Tensor ? [outputs] : outputs;
+  const gs = outs.map((o, i) => checkRoot("gradients", o, gradOutputs?.[i]));
+  const wanted = new Set(inputs);
+  const grads = propagate(outs, gs, (t) => wanted.has(t), options.createGraph ?? false);
+  return inputs.map((t) => grads.get(t) ?? zerosLike(t));
+}
+
+function watch(args: readonly Tensor[], argnums: readonly number[], fnName: string) {
+  let nested = false;
+  const watched = args.map((a, i) => {
+    if (!argnums.includes(i)) return a;
+    if (!(a instanceof Tensor)) throw new TypeError(`${fnName}: argument ${i} is not a Tensor`);
+    if (!isFloat(a.dtype)) throw new OpError(fnName, `argument ${i} has dtype ${a.dtype}; gradients need f32 or f64`);
+    if (a.requiresGrad) {
+      nested = true; // an outer grad (or a parameter) watches it: keep the link so it can differentiate us
+      return a;
+    }
+    return a.detach().requiresGrad_();
+  });
+  for (const i of argnums) {
+    if (i < 0 || i >= args.length) {
+      throw new RangeError(`${fnName}: argnum ${i} is out of range for ${args.length} arguments`);
+    }
+  }
+  return { watched, nested };
+}
+
+function valueAndGradImpl(
+  fn: (...args: Tensor[]) => Tensor,
+  args: Tensor[],
+  argnums: readonly number[],
+  fnName: string,
+): { value: Tensor; grads: Tensor[] } {
+  const { watched, nested } = watch(args, argnums, fnName);
+  const value = enableGrad(() => fn(...watched));
+  if (!(value instanceof Tensor) || value.size !== 1) {
+    throw new OpError(
+      fnName,
+      `the function must return a scalar Tensor${
+        value instanceof Tensor ? `, got shape ${fmtShape(value.shape)}` : ""
+      }`,
+    );
+  }
+  const inputs = argnums.map((i) => watched[i]);
+  const grads = value.requiresGrad
+    ? gradients(value, inputs, undefined, { createGraph: nested && gradEnabled })
+    : inputs.map((t) => zerosLike(t));
+  return { value: nested ? value : value.detach(), grads };
+}
+
+/**
+ * Transforms a scalar function into its gradient with respect to argument `argnums` (default 0), like
+ * `jax.grad`. Composable: `grad(grad(f))` gives the second derivative.
+ *
+ * @example
+ * ```ts
+ * import { grad, tensor } from "@moegrad/moegrad";
+ * const d2 = grad(grad((x) => x.tanh().sum()));
+ * console.log(await d2(tensor([0.5])).data()); // −2·tanh(0.5)·(1 − tanh²(0.5))
+ * ```
+ */
+export function grad(fn: (...args: Tensor[]) => Tensor, argnums?: number): (...args: Tensor[]) => Tensor;
+/** Gradients with respect to several arguments, in the order of `argnums`. */
+export function grad(fn: (...args: Tensor[]) => Tensor, argnums: readonly number[]): (...args: Tensor[]) => Tensor[];
+export function grad(
+  fn: (...args: Tensor[]) => Tensor,
+  argnums: number | readonly number[] = 0,
+): (...args: Tensor[]) => Tensor | Tensor[] {
+  const nums = typeof argnums === "number" ? [argnums] : argnums;
+  return (...args: Tensor[]) => {
+    const { grads } = valueAndGradImpl(fn, args, nums, "grad");
+    return typeof argnums === "number" ? grads[0] : grads;
+  };
+}
+
+/**
+ * Like {@link grad} but also returns the function's value: `{ value, grads }` with one gradient per entry
+ * of `argnums` (default: every argument).
+ */
+export function valueAndGrad(
+  fn: (...args: Tensor[]) => Tensor,
+  argnums?: readonly number[],
+): (...args: Tensor[]) => { value: Tensor; grads: Tensor[] } {
+  return (...args: Tensor[]) => valueAndGradImpl(fn, args, argnums ?? args.map((_, i) => i), "valueAndGrad");
+}
+
+/** What the forward function given to {@link customGrad} returns. */
+export interface CustomGradResult<V extends Tensor | Tensor[]> {
+  /** The forward value (one tensor or several). */
+  value: V;
+  /**
+   * Gradients of the inputs from the gradients of the outputs (`V`'s shape: a tensor or a list; outputs
+   * with no incoming gradient get zeros). Return null for an input that gets no gradient.
+   */
+  grad: (g: V) => readonly (Tensor | null | undefined)[];
+}
+
+/**
+ * Builds an op whose gradient is *not* the derivative of its forward value: `forward` runs without
+ * recording, and `grad` is used as the VJP. Every routing estimator is built on this.
+ *
+ * @example
+ * ```ts
+ * import { customGrad, tensor } from "@moegrad/moegrad";
+ * // Straight-through rounding: forward rounds, backward passes the gradient unchanged.
+ * const roundST = customGrad((x) => ({ value: x.gt(0.5).astype("f32"), grad: (g) => [g] }));
+ * const x = tensor([0.2, 0.7]).requiresGrad_();
+ * roundST(x).sum().backward();
+ * console.log(await x.grad!.data()); // [1, 1]
+ * ```
+ */
+export function customGrad<A extends Tensor[], V extends Tensor | Tensor[]>(
+  forward: (...inputs: A) => CustomGradResult<V>,
+): (...inputs: A) => V {
+  return (...inputs: A) => {
+    const { value, grad: vjp } = noGrad(() => forward(...inputs));
+    const list = (Array.isArray(value) ? value : [value]).map((t) => t._alias());
+    // record() keeps only float outputs on the node; put the gradients back in output order.
+    const floatOuts = list.filter((t) => isFloat(t.dtype));
+    record("customGrad", inputs, list, (gs) => {
+      const full = list.map((t) => (isFloat(t.dtype) ? gs[floatOuts.indexOf(t)] : zerosLike(t)));
+      const grads = vjp((Array.isArray(value) ? full : full[0]) as V);
+      if (grads.length !== inputs.length) {
+        throw new OpError("customGrad", `grad returned ${grads.length} gradients for ${inputs.length} inputs`);
+      }
+      grads.forEach((g, i) => {
+        if (g && !shapesEqual(g.shape, inputs[i].shape)) {
+          throw new OpError(
+            "customGrad",
+            `gradient ${i} has shape ${fmtShape(g.shape)} but input ${i} has shape ${fmtShape(inputs[i].shape)}`,
+          );
+        }
+      });
+      return grads;
+    });
+    return (Array.isArray(value) ? list : list[0]) as V;
+  };
+}

@@ -1,0 +1,121 @@
+/**
+ * The dispatch layer between ops and backends: storage ownership and `runKernel`, which allocates the
+ * outputs on the inputs' device and calls the kernel by name. Ops validate before they get here.
+ *
+ * @module
+ */
+import { bytesPerElement, type DType } from "./dtype.ts";
+import { type Device, resolveDevice } from "./device.ts";
+import { OpError } from "./errors.ts";
+import { type Shape, sizeOf } from "./shape.ts";
+import { Tensor } from "./tensor.ts";
+import type { KernelAttrs, KernelImpl, KernelName, TensorRef } from "../kernels/registry.ts";
+
+/** Live-storage counters (the WebGPU memory tests watch them; cheap everywhere). */
+export const memoryStats: { liveBuffers: number; liveBytes: number } = { liveBuffers: 0, liveBytes: 0 };
+
+/** A buffer on a device, shared by the tensors that view it (reshape and detach share storage). */
+export class Storage {
+  /** The device that owns the buffer. */
+  readonly device: Device;
+  /** The backend buffer. */
+  readonly buf: unknown;
+  /** Element type of the buffer. */
+  readonly dtype: DType;
+  /** Number of elements. */
+  readonly size: number;
+  #refs = 1;
+  /** Takes ownership of `buf` (one reference). */
+  constructor(device: Device, buf: unknown, dtype: DType, size: number) {
+    this.device = device;
+    this.buf = buf;
+    this.dtype = dtype;
+    this.size = size;
+    memoryStats.liveBuffers++;
+    memoryStats.liveBytes += size * bytesPerElement(dtype);
+  }
+  /** True once every reference has been released. */
+  get released(): boolean {
+    return this.#refs === 0;
+  }
+  /** Adds a reference (a new tensor viewing this storage). */
+  retain(): this {
+    this.#refs++;
+    return this;
+  }
+  /** Drops a reference and frees the buffer when none remain. */
+  release(): void {
+    if (this.#refs === 0) return;
+    if (--this.#refs === 0) {
+      this.device.backend.free(this.buf);
+      memoryStats.liveBuffers--;
+      memoryStats.liveBytes -= this.size * bytesPerElement(this.dtype);
+    }
+  }
+}
+
+/** Shape and dtype of an output to allocate. */
+export interface OutSpec {
+  /** Logical shape. */
+  shape: Shape;
+  /** Element type. */
+  dtype: DType;
+}
+
+/** The device shared by `inputs` (or `fallback`), or an error naming the op and the devices. */
+export function commonDevice(op: string, inputs: readonly Tensor[], fallback?: Device): Device {
+  const first = inputs[0]?.device ?? resolveDevice(fallback);
+  for (const t of inputs) {
+    if (t.device !== first) {
+      throw new OpError(op, `tensors are on different devices (${first.name} and ${t.device.name}); move them first`);
+    }
+  }
+  return first;
+}
+
+/** Allocates a tensor on `device` without initialising it (kernels fill it). */
+export function emptyTensor(device: Device, spec: OutSpec): Tensor {
+  const size = sizeOf(spec.shape);
+  const storage = new Storage(device, device.backend.alloc(spec.dtype, size), spec.dtype, size);
+  return new Tensor(storage, spec.shape, spec.dtype);
+}
+
+function ref(t: Tensor): TensorRef<unknown> {
+  if (t.storage.released) throw new Error(`a disposed tensor of shape [${t.shape.join(", ")}] was used`);
+  return { buf: t.storage.buf, shape: t.shape, dtype: t.dtype };
+}
+
+/**
+ * Runs kernel `name` on `inputs`, allocating one output per spec on the inputs' device (or `device` for
+ * kernels without inputs). No autograd here: ops record their tape nodes themselves.
+ */
+export function runKernel<K extends KernelName>(
+  op: string,
+  name: K,
+  inputs: readonly Tensor[],
+  outs: readonly OutSpec[],
+  attrs: KernelAttrs<K>,
+  device?: Device,
+): Tensor[] {
+  const dev = commonDevice(op, inputs, device);
+  const outputs = outs.map((o) => emptyTensor(dev, o));
+  const impl = dev.backend.kernels[name] as unknown as KernelImpl<K, unknown>;
+  (impl as (i: TensorRef<unknown>[], o: TensorRef<unknown>[], a: KernelAttrs<K>) => void)(
+    inputs.map(ref),
+    outputs.map(ref),
+    attrs,
+  );
+  return outputs;
+}
+
+/** {@link runKernel} for the common single-output case. */
+export function run1<K extends KernelName>(
+  op: string,
+  name: K,
+  inputs: readonly Tensor[],
+  out: OutSpec,
+  attrs: KernelAttrs<K>,
+  device?: Device,
+): Tensor {
+  return runKernel(op, name, inputs, [out], attrs, device)[0];
+}

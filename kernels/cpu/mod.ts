@@ -1,0 +1,41 @@
+/**
+ * The CPU backend: every kernel of the registry over typed arrays. Importing this module registers the
+ * `cpu` device (the default device).
+ *
+ * @module
+ */
+import { allocArray, type DType, type TypedArray } from "../../core/dtype.ts";
+import { type Backend, Device, registerDevice } from "../../core/device.ts";
+import type { KernelTable } from "../registry.ts";
+import type { CpuBuffer } from "./buffer.ts";
+import { elementwiseKernels } from "./elementwise.ts";
+import { layoutKernels } from "./layout.ts";
+import { reduceKernels } from "./reduce.ts";
+import { matmulKernels } from "./matmul.ts";
+import { indexKernels } from "./index.ts";
+import { sortKernels } from "./sort.ts";
+
+/** Every CPU kernel. The annotation makes a missing or mistyped kernel a compile error. */
+export const cpuKernels: KernelTable<CpuBuffer> = {
+  ...elementwiseKernels,
+  ...layoutKernels,
+  ...reduceKernels,
+  ...matmulKernels,
+  ...indexKernels,
+  ...sortKernels,
+};
+
+/** The CPU backend object. */
+export const cpuBackend: Backend<CpuBuffer> = {
+  name: "cpu",
+  alloc: (dtype: DType, size: number) => allocArray(dtype, size),
+  upload: (_dtype: DType, data: TypedArray) => data.slice(),
+  read: (buf: CpuBuffer, _dtype: DType, size: number) => Promise.resolve(buf.slice(0, size)),
+  readSync: (buf: CpuBuffer, _dtype: DType, size: number) => buf.slice(0, size),
+  free: () => {},
+  kernels: cpuKernels,
+};
+
+/** The CPU device. */
+export const cpu: Device = new Device("cpu", cpuBackend as Backend);
+registerDevice(cpu);

@@ -1,0 +1,165 @@
+/**
+ * The kernel registry: one typed table of every kernel's name, inputs, outputs and attributes.
+ *
+ * Ops in `core/ops` validate their arguments, allocate the outputs and call a kernel by name; a backend is
+ * a {@link KernelTable}, a mapped type over this table, so a backend that misses a kernel (or gets its
+ * signature wrong) does not compile. Kernels never allocate: they fill the outputs they are given, which
+ * is what a WebGPU backend needs (outputs are bound storage buffers) and costs the CPU nothing.
+ *
+ * Conventions every backend follows:
+ * - tensors are dense row-major; `shape` is the logical shape of each buffer;
+ * - inputs of elementwise kernels are broadcast (NumPy rules) to the output's shape;
+ * - axes arrive normalised (non-negative) and validated; index values are checked by the kernel.
+ *
+ * @module
+ */
+import type { DType } from "../core/dtype.ts";
+import type { Shape } from "../core/shape.ts";
+
+/** A buffer seen by a kernel: the backend's storage plus its logical shape and dtype. */
+export interface TensorRef<B> {
+  /** The backend's storage (a typed array on the CPU, a GPUBuffer on WebGPU). */
+  readonly buf: B;
+  /** Logical row-major shape. */
+  readonly shape: Shape;
+  /** Element type. */
+  readonly dtype: DType;
+}
+
+/** Elementwise functions of one argument. `not` takes and gives `bool`; `isnan` gives `bool`. */
+export type UnaryOp =
+  | "neg"
+  | "abs"
+  | "sign"
+  | "exp"
+  | "log"
+  | "sqrt"
+  | "rsqrt"
+  | "tanh"
+  | "sigmoid"
+  | "relu"
+  | "gelu"
+  | "gelu_tanh"
+  | "silu"
+  | "erf"
+  | "sin"
+  | "cos"
+  | "not"
+  | "isnan";
+
+/** Elementwise functions of two broadcast arguments; comparisons, `and` and `or` give `bool`. */
+export type BinaryOp =
+  | "add"
+  | "sub"
+  | "mul"
+  | "div"
+  | "pow"
+  | "maximum"
+  | "minimum"
+  | "eq"
+  | "ne"
+  | "lt"
+  | "le"
+  | "gt"
+  | "ge"
+  | "and"
+  | "or";
+
+/** Reductions over one axis. */
+export type ReduceOp = "sum" | "max" | "min";
+
+/** Distributions of the counter-based RNG (see `core/random/philox.ts` for the stream layout). */
+export type RandomDist = "uniform" | "normal" | "int";
+
+/**
+ * Every kernel: how many inputs and outputs it takes and its attributes. Add a kernel here and every
+ * backend fails to compile until it implements it.
+ */
+export interface KernelDefs {
+  /** out[i] = value. */
+  fill: { inputs: 0; outputs: 1; attrs: { value: number } };
+  /** Counter-based random numbers: element i uses Philox counter `counter + floor(i / 4)`, lane i % 4. */
+  random: {
+    inputs: 0;
+    outputs: 1;
+    attrs: {
+      dist: RandomDist;
+      key: readonly [number, number];
+      counter: readonly [number, number];
+      /** Offset: the low end (uniform, int) or the mean (normal). */
+      loc: number;
+      /** Width (uniform), number of integers (int) or standard deviation (normal). */
+      scale: number;
+    };
+  };
+  /** Converts between dtypes (float → i32 truncates toward zero; anything → bool is `≠ 0`). */
+  cast: { inputs: 1; outputs: 1; attrs: Record<never, never> };
+  /** out = op(x). */
+  unary: { inputs: 1; outputs: 1; attrs: { op: UnaryOp } };
+  /** out = op(a, b), inputs broadcast to the output. */
+  binary: { inputs: 2; outputs: 1; attrs: { op: BinaryOp } };
+  /** out = cond ? a : b, all three broadcast to the output. */
+  where: { inputs: 3; outputs: 1; attrs: Record<never, never> };
+  /** out[idx] = x[offset + Σ idx_k · strides_k]: permutes, broadcasts and slices in one kernel. */
+  strided: { inputs: 1; outputs: 1; attrs: { offset: number; strides: readonly number[] } };
+  /** out = copy of base, then out[offset + Σ idx_k · strides_k] = src[idx] (the inverse of `strided`). */
+  stridedScatter: { inputs: 2; outputs: 1; attrs: { offset: number; strides: readonly number[] } };
+  /** Concatenation along `axis` of any number of inputs of equal dtype. */
+  concat: { inputs: number; outputs: 1; attrs: { axis: number } };
+  /** Reduces `axis` to size 1 (the output keeps the axis). Sums of bool/i32 give i32. */
+  reduce: { inputs: 1; outputs: 1; attrs: { op: ReduceOp; axis: number } };
+  /** Index (i32) of the max/min along `axis` (kept, size 1); ties go to the lowest index, NaN wins. */
+  argReduce: { inputs: 1; outputs: 1; attrs: { op: "argmax" | "argmin"; axis: number } };
+  /** Softmax (or log-softmax) along `axis`, max-shifted; −∞ entries give 0 (or −∞). */
+  softmax: { inputs: 1; outputs: 1; attrs: { axis: number; log: boolean } };
+  /** Inclusive cumulative sum along `axis`; `reverse` sums from the end. */
+  cumsum: { inputs: 1; outputs: 1; attrs: { axis: number; reverse: boolean } };
+  /**
+   * Batched matmul of 3-D operands: a is [Ba, M, K] ([Ba, K, M] if transA), b is [Bb, K, N] ([Bb, N, K] if
+   * transB), out is [B, M, N]; Ba and Bb are B or 1 (a batch of 1 is reused for every output batch).
+   */
+  matmul: { inputs: 2; outputs: 1; attrs: { transA: boolean; transB: boolean } };
+  /** torch.gather: out[idx] = x[idx with idx[axis] := index[idx]]; out has index's shape. */
+  gather: { inputs: 2; outputs: 1; attrs: { axis: number } };
+  /** out = base; out[idx with idx[axis] := index[idx]] += src[idx] (index and src have equal shapes). */
+  scatterAdd: { inputs: 3; outputs: 1; attrs: { axis: number } };
+  /** out = x with `axis` replaced by the 1-D index: out[..., i, ...] = x[..., index[i], ...]. */
+  indexSelect: { inputs: 2; outputs: 1; attrs: { axis: number } };
+  /** out = base; out[..., index[i], ...] += src[..., i, ...] (the VJP of indexSelect). */
+  indexAdd: { inputs: 3; outputs: 1; attrs: { axis: number } };
+  /** The k largest (or smallest) entries along the last axis, sorted, with i32 indices; ties → lowest index. */
+  topk: { inputs: 1; outputs: 2; attrs: { k: number; largest: boolean } };
+  /** Stable sort along the last axis with i32 indices (NaN sorts as the largest value). */
+  sort: { inputs: 1; outputs: 2; attrs: { descending: boolean } };
+}
+
+/** The name of a kernel. */
+export type KernelName = keyof KernelDefs;
+
+/** The attributes of kernel `K`. */
+export type KernelAttrs<K extends KernelName> = KernelDefs[K]["attrs"];
+
+type Refs<B, N extends number> = N extends 0 ? []
+  : N extends 1 ? [TensorRef<B>]
+  : N extends 2 ? [TensorRef<B>, TensorRef<B>]
+  : N extends 3 ? [TensorRef<B>, TensorRef<B>, TensorRef<B>]
+  : TensorRef<B>[];
+
+/** The inputs of kernel `K` on a backend whose buffers are `B`. */
+export type KernelInputs<K extends KernelName, B> = Refs<B, KernelDefs[K]["inputs"]>;
+
+/** The outputs of kernel `K` (already allocated, to be filled). */
+export type KernelOutputs<K extends KernelName, B> = Refs<B, KernelDefs[K]["outputs"]>;
+
+/** One backend's implementation of kernel `K`: fills `outputs` from `inputs`. */
+export type KernelImpl<K extends KernelName, B> = (
+  inputs: KernelInputs<K, B>,
+  outputs: KernelOutputs<K, B>,
+  attrs: KernelAttrs<K>,
+) => void;
+
+/** A complete backend: every kernel of the registry, or it does not compile. */
+export type KernelTable<B> = { readonly [K in KernelName]: KernelImpl<K, B> };
+
+/** A slice of a backend (one family of kernels), for assembling a {@link KernelTable} from several files. */
+export type KernelFamily<B, K extends KernelName> = { readonly [P in K]: KernelImpl<P, B> };

@@ -1,0 +1,116 @@
+/**
+ * moegrad: a tensor + autograd engine in TypeScript for sparse Mixture-of-Experts research.
+ *
+ * Importing this module registers the CPU device (the default).
+ *
+ * @example
+ * ```ts
+ * import { randn, tensor } from "@moegrad/moegrad";
+ * const w = randn([4, 3]).requiresGrad_();
+ * const x = tensor([[1, 2, 3, 4]]);
+ * const loss = x.matmul(w).softmax().max();
+ * loss.backward();
+ * console.log(w.grad!.shape); // [4, 3]
+ * ```
+ *
+ * @module
+ */
+import "./kernels/cpu/mod.ts";
+
+export { type DType, DTYPES, type FloatDType, isFloat, type TypedArray } from "./core/dtype.ts";
+export { OpError } from "./core/errors.ts";
+export { broadcastShapes, type Shape, sizeOf, stridesOf } from "./core/shape.ts";
+export { type Backend, Device, getDevice, registerDevice, setDefaultDevice } from "./core/device.ts";
+export { memoryStats, Storage } from "./core/engine.ts";
+export { type Operand, Tensor } from "./core/tensor.ts";
+export {
+  backward,
+  type BackwardOptions,
+  customGrad,
+  type CustomGradResult,
+  enableGrad,
+  grad,
+  gradients,
+  isGradEnabled,
+  Node,
+  noGrad,
+  valueAndGrad,
+  type VJP,
+} from "./core/autograd.ts";
+export { defaultGenerator, Generator, type GeneratorState, manualSeed } from "./core/random/generator.ts";
+export {
+  arange,
+  type CreateOptions,
+  full,
+  fullLike,
+  type NestedArray,
+  ones,
+  onesLike,
+  tensor,
+  zeros,
+  zerosLike,
+} from "./core/ops/creation.ts";
+export { dropout, type DropoutOptions, rand, randint, randn, type RandomOptions } from "./core/ops/random.ts";
+export { astype } from "./core/ops/cast.ts";
+export {
+  abs,
+  cos,
+  erf,
+  exp,
+  gelu,
+  isnan,
+  log,
+  logicalNot,
+  neg,
+  relu,
+  rsqrt,
+  sigmoid,
+  sign,
+  silu,
+  sin,
+  sqrt,
+  tanh,
+} from "./core/ops/unary.ts";
+export {
+  add,
+  clamp,
+  div,
+  eq,
+  ge,
+  gt,
+  le,
+  logicalAnd,
+  logicalOr,
+  lt,
+  maximum,
+  minimum,
+  mul,
+  ne,
+  pow,
+  sub,
+  where,
+} from "./core/ops/binary.ts";
+export { argmax, argmin, max, mean, min, sum, sumTo } from "./core/ops/reduce.ts";
+export { logSoftmax, logsumexp, softmax } from "./core/ops/softmax.ts";
+export { matmul } from "./core/ops/linalg.ts";
+export {
+  concat,
+  expand,
+  flatten,
+  narrow,
+  permute,
+  reshape,
+  slice,
+  sliceScatter,
+  split,
+  squeeze,
+  stack,
+  transpose,
+  unsqueeze,
+} from "./core/ops/layout.ts";
+export { embedding, gather, indexAdd, indexSelect, oneHot, scatterAdd } from "./core/ops/index.ts";
+export { argsort, sort, type SortOptions, topk, type TopkOptions, type ValuesIndices } from "./core/ops/sort.ts";
+export { cumsum } from "./core/ops/scan.ts";
+export { crossEntropy, type CrossEntropyOptions } from "./core/ops/loss.ts";
+export { cpu } from "./kernels/cpu/mod.ts";
+export type { KernelDefs, KernelName, KernelTable, TensorRef } from "./kernels/registry.ts";
