@@ -113,4 +113,20 @@ export { argsort, sort, type SortOptions, topk, type TopkOptions, type ValuesInd
 export { cumsum } from "./core/ops/scan.ts";
 export { crossEntropy, type CrossEntropyOptions } from "./core/ops/loss.ts";
 export { cpu } from "./kernels/cpu/mod.ts";
-export type { KernelDefs, KernelName, KernelTable, TensorRef } from "./kernels/registry.ts";
+export {
+  type BinaryOp,
+  KERNEL_NAMES,
+  type KernelAttrs,
+  type KernelDefs,
+  type KernelFamily,
+  type KernelImpl,
+  type KernelInputs,
+  type KernelName,
+  type KernelOutputs,
+  type KernelTable,
+  type RandomDist,
+  type ReduceOp,
+  type Refs,
+  type TensorRef,
+  type UnaryOp,
+} from "./kernels/registry.ts";

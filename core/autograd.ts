@@ -338,6 +338,13 @@ export interface CustomGradResult<V extends Tensor | Tensor[]> {
  * console.log(await x.grad!.data()); // [1, 1]
  * ```
  */
+export function customGrad<A extends Tensor[]>(
+  forward: (...inputs: A) => CustomGradResult<Tensor>,
+): (...inputs: A) => Tensor;
+/** A custom-gradient op with several outputs: `grad` receives one gradient per output. */
+export function customGrad<A extends Tensor[]>(
+  forward: (...inputs: A) => CustomGradResult<Tensor[]>,
+): (...inputs: A) => Tensor[];
 export function customGrad<A extends Tensor[], V extends Tensor | Tensor[]>(
   forward: (...inputs: A) => CustomGradResult<V>,
 ): (...inputs: A) => V {

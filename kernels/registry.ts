@@ -139,7 +139,8 @@ export type KernelName = keyof KernelDefs;
 /** The attributes of kernel `K`. */
 export type KernelAttrs<K extends KernelName> = KernelDefs[K]["attrs"];
 
-type Refs<B, N extends number> = N extends 0 ? []
+/** A tuple of `N` kernel buffers (an array when `N` is `number`, for variadic kernels such as concat). */
+export type Refs<B, N extends number> = N extends 0 ? []
   : N extends 1 ? [TensorRef<B>]
   : N extends 2 ? [TensorRef<B>, TensorRef<B>]
   : N extends 3 ? [TensorRef<B>, TensorRef<B>, TensorRef<B>]
@@ -163,3 +164,29 @@ export type KernelTable<B> = { readonly [K in KernelName]: KernelImpl<K, B> };
 
 /** A slice of a backend (one family of kernels), for assembling a {@link KernelTable} from several files. */
 export type KernelFamily<B, K extends KernelName> = { readonly [P in K]: KernelImpl<P, B> };
+
+const NAMES: Record<KernelName, true> = {
+  fill: true,
+  random: true,
+  cast: true,
+  unary: true,
+  binary: true,
+  where: true,
+  strided: true,
+  stridedScatter: true,
+  concat: true,
+  reduce: true,
+  argReduce: true,
+  softmax: true,
+  cumsum: true,
+  matmul: true,
+  gather: true,
+  scatterAdd: true,
+  indexSelect: true,
+  indexAdd: true,
+  topk: true,
+  sort: true,
+};
+
+/** Every kernel name at run time (the `Record` above fails to compile if one is missing or unknown). */
+export const KERNEL_NAMES: readonly KernelName[] = Object.keys(NAMES) as KernelName[];
