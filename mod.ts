@@ -27,6 +27,7 @@ export {
   backward,
   type BackwardOptions,
   customGrad,
+  customGradMulti,
   type CustomGradResult,
   enableGrad,
   grad,

@@ -340,12 +340,21 @@ export interface CustomGradResult<V extends Tensor | Tensor[]> {
  */
 export function customGrad<A extends Tensor[]>(
   forward: (...inputs: A) => CustomGradResult<Tensor>,
-): (...inputs: A) => Tensor;
-/** A custom-gradient op with several outputs: `grad` receives one gradient per output. */
-export function customGrad<A extends Tensor[]>(
+): (...inputs: A) => Tensor {
+  return customGradImpl(forward);
+}
+
+/**
+ * {@link customGrad} for an op with several outputs: `grad` receives one gradient per output (zeros for
+ * outputs that received none, and for integer outputs, which never carry gradients).
+ */
+export function customGradMulti<A extends Tensor[]>(
   forward: (...inputs: A) => CustomGradResult<Tensor[]>,
-): (...inputs: A) => Tensor[];
-export function customGrad<A extends Tensor[], V extends Tensor | Tensor[]>(
+): (...inputs: A) => Tensor[] {
+  return customGradImpl(forward);
+}
+
+function customGradImpl<A extends Tensor[], V extends Tensor | Tensor[]>(
   forward: (...inputs: A) => CustomGradResult<V>,
 ): (...inputs: A) => V {
   return (...inputs: A) => {

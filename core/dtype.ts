@@ -46,7 +46,8 @@ export function toArray(dtype: DType, values: ArrayLike<number | boolean>): Type
   const out = allocArray(dtype, values.length);
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
-    out[i] = dtype === "bool" ? (v ? 1 : 0) : Number(v);
+    // Booleans follow astype("bool"): any non-zero number (NaN included) is true, as in PyTorch.
+    out[i] = dtype === "bool" ? (typeof v === "boolean" ? Number(v) : v !== 0 ? 1 : 0) : Number(v);
   }
   return out;
 }

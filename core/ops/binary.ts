@@ -71,14 +71,15 @@ export function div(a: Tensor | number, b: Tensor | number): Tensor {
 
 /**
  * a ** b (float dtypes). The gradient with respect to b is taken as 0 where a = 0 and b ≥ 0, as in
- * PyTorch (elsewhere below 0 it is NaN, the log of a negative number).
+ * PyTorch (elsewhere below 0 it is NaN, the log of a negative number); the gradient with respect to a is
+ * 0 where b = 0 (a⁰ is constant, even at a = 0 where b·a^(b−1) would be 0·∞), also as in PyTorch.
  */
 export function pow(a: Tensor | number, b: Tensor | number): Tensor {
   const [ta, tb] = binaryOperands("pow", a, b);
   assertDTypeIn("pow", ta, ["f32", "f64"]);
   const [, , out] = arith("pow", "pow", ta, tb);
   return record1("pow", [ta, tb], out, (g) => [
-    ta.requiresGrad ? sumTo(mul(g, tb.mul(pow(ta, sub(tb, 1)))), ta.shape) : null,
+    ta.requiresGrad ? sumTo(mul(g, where(tb.eq(0), 0, tb.mul(pow(ta, sub(tb, 1))))), ta.shape) : null,
     tb.requiresGrad ? sumTo(where(ta.eq(0).logicalAnd(tb.ge(0)), 0, mul(g, out.mul(log(ta)))), tb.shape) : null,
   ]);
 }

@@ -51,6 +51,13 @@ function flattenInto(op: string, data: NestedArray, shape: Shape, depth: number,
   for (const d of data) flattenInto(op, d, shape, depth + 1, out);
 }
 
+/** The dtype implied by the data: that of a Float64Array / Int32Array, bool for booleans, else f32. */
+function inferDType(data: NestedArray | TypedArray, flat: ArrayLike<number | boolean>): DType {
+  if (data instanceof Float64Array) return "f64";
+  if (data instanceof Int32Array) return "i32";
+  return flat.length > 0 && typeof flat[0] === "boolean" ? "bool" : "f32";
+}
+
 /** Uploads host data as a new tensor (the array is copied). */
 export function fromArray(data: TypedArray, shape: Shape, dtype: DType, device?: Device | string): Tensor {
   const dev = resolveDevice(device);
@@ -60,7 +67,8 @@ export function fromArray(data: TypedArray, shape: Shape, dtype: DType, device?:
 }
 
 /**
- * A tensor from nested arrays, a flat array or a typed array (pass `shape` for flat data).
+ * A tensor from nested arrays, a flat array or a typed array (pass `shape` for flat data). The dtype
+ * defaults to f32, to bool for boolean data, and to f64 / i32 for a Float64Array / Int32Array.
  *
  * @example
  * ```ts
@@ -91,7 +99,7 @@ export function tensor(
   if (sizeOf(shape) !== flat.length) {
     throw new OpError("tensor", `shape ${fmtShape(shape)} needs ${sizeOf(shape)} elements, data has ${flat.length}`);
   }
-  const dtype = options.dtype ?? (flat.length > 0 && typeof flat[0] === "boolean" ? "bool" : "f32");
+  const dtype = options.dtype ?? inferDType(data, flat);
   assertDType(dtype, "tensor");
   return fromArray(toArray(dtype, flat), shape, dtype, options.device);
 }
@@ -109,7 +117,9 @@ export function full(shape: Shape, value: number, options: CreateOptions = {}): 
   assertShape("full", shape);
   const dtype = options.dtype ?? "f32";
   assertDType(dtype, "full");
-  return run1("full", "fill", [], { shape, dtype }, { value }, resolveDevice(options.device));
+  // Store what the dtype can hold: bool is 0/1 (`≠ 0`, like astype), i32 wraps like an Int32Array.
+  const v = dtype === "bool" ? (value !== 0 ? 1 : 0) : dtype === "i32" ? value | 0 : value;
+  return run1("full", "fill", [], { shape, dtype }, { value: v }, resolveDevice(options.device));
 }
 
 /** A tensor of zeros. */

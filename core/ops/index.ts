@@ -143,5 +143,17 @@ export function embedding(weight: Tensor, ids: Tensor): Tensor {
   if (weight.rank !== 2) {
     throw new OpError("embedding", `weight must be 2-D [vocab, dim], got ${fmtShape(weight.shape)}`);
   }
-  return reshape(indexSelect(weight, 0, reshape(ids, [ids.size])), [...ids.shape, weight.shape[1]]);
+  let rows: Tensor;
+  try {
+    rows = indexSelect(weight, 0, reshape(ids, [ids.size]));
+  } catch (e) {
+    if (!(e instanceof OpError && e.op === "indexSelect")) throw e;
+    throw new OpError(
+      "embedding",
+      `ids ${fmtShape(ids.shape)} hold an id outside [0, ${weight.shape[0]}) for weight ${
+        fmtShape(weight.shape)
+      } (${e.message})`,
+    );
+  }
+  return reshape(rows, [...ids.shape, weight.shape[1]]);
 }

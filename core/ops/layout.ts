@@ -107,6 +107,12 @@ export function expand(x: Tensor, shape: readonly number[]): Tensor {
     throw new OpError("expand", `cannot expand shape ${fmtShape(x.shape)} to fewer dims ${fmtShape(shape)}`);
   }
   const target = shape.map((d, i) => (d === -1 && i >= lead ? x.shape[i - lead] : d));
+  if (!target.every((d) => Number.isInteger(d) && d >= 0)) {
+    throw new OpError(
+      "expand",
+      `invalid target ${fmtShape(shape)} for shape ${fmtShape(x.shape)} (sizes ≥ 0; -1 only for existing dims)`,
+    );
+  }
   x.shape.forEach((d, i) => {
     if (d !== 1 && d !== target[lead + i]) {
       throw new OpError("expand", `cannot expand shape ${fmtShape(x.shape)} to ${fmtShape(shape)}`);

@@ -56,7 +56,20 @@ export function crossEntropy(logits: Tensor, targets: Tensor, options: CrossEntr
   const keep = targets.ne(ignoreIndex);
   const safeTargets = where(keep, targets, 0);
   const logp = logSoftmax(logits, -1);
-  let loss = squeeze(gather(logp, -1, unsqueeze(safeTargets, -1)), -1).neg();
+  let picked: Tensor;
+  try {
+    picked = gather(logp, -1, unsqueeze(safeTargets, -1));
+  } catch (e) {
+    if (!(e instanceof OpError && e.op === "gather")) throw e;
+    const c = logits.shape[logits.rank - 1];
+    throw new OpError(
+      "crossEntropy",
+      `targets ${fmtShape(targets.shape)} hold a class outside [0, ${c}) for logits ${
+        fmtShape(logits.shape)
+      } (${e.message})`,
+    );
+  }
+  let loss = squeeze(picked, -1).neg();
   if (labelSmoothing > 0) loss = loss.mul(1 - labelSmoothing).sub(mean(logp, -1).mul(labelSmoothing));
   loss = where(keep, loss, 0);
   if (reduction === "none") return loss;

@@ -73,7 +73,11 @@ export function randint(low: number, high: number, shape: Shape, options: Random
   if (!Number.isInteger(low) || !Number.isInteger(high) || high <= low || high - low > 2 ** 31) {
     throw new OpError("randint", `need integers low < high with high − low ≤ 2^31, got [${low}, ${high})`);
   }
-  return draw("randint", shape, "int", low, high - low, options, options.dtype ?? "i32");
+  const dtype = options.dtype ?? "i32";
+  if (dtype === "i32" && (low < -(2 ** 31) || high > 2 ** 31)) {
+    throw new OpError("randint", `[${low}, ${high}) does not fit in i32`);
+  }
+  return draw("randint", shape, "int", low, high - low, options, dtype);
 }
 
 /** Options of {@link dropout}. */

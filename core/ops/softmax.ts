@@ -14,6 +14,7 @@ import { mul, sub, where } from "./binary.ts";
 import { exp, log } from "./unary.ts";
 import { expand, reshape } from "./layout.ts";
 import { max, sum } from "./reduce.ts";
+import { full } from "./creation.ts";
 
 /**
  * Softmax along `axis` (default −1).
@@ -53,7 +54,9 @@ export function logsumexp(x: Tensor, axis?: number | readonly number[], keepdim 
   const axes = normAxes("logsumexp", axis, x.shape);
   const kept = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
   const lseKept = noGrad(() => {
-    const m = max(x, axes, true);
+    // An empty reduced axis sums to 0, so its log is −∞ (as in PyTorch); max would reject it.
+    const empty = axes.some((a) => x.shape[a] === 0);
+    const m = empty ? full(kept, -Infinity, { dtype: x.dtype, device: x.device }) : max(x, axes, true);
     const shift = where(m.abs().eq(Infinity), 0, m);
     return log(sum(exp(sub(x, expand(shift, x.shape))), axes, true)).add(shift);
   });

@@ -43,10 +43,11 @@ export class Generator {
   }
   /** Restores a state returned by {@link Generator.getState}. */
   setState(state: GeneratorState): this {
-    this.manualSeed(state.seed);
+    // Validate everything before changing anything, so a bad state leaves the stream untouched.
     if (!Number.isSafeInteger(state.offset) || state.offset < 0) {
       throw new RangeError(`Generator.setState: offset must be a non-negative integer, got ${state.offset}`);
     }
+    this.manualSeed(state.seed);
     this.#offset = state.offset;
     return this;
   }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   customGrad,
+  customGradMulti,
   enableGrad,
   full,
   grad,
@@ -138,7 +139,7 @@ Deno.test("backward with createGraph makes .grad differentiable", async () => {
 
 Deno.test("customGrad: the custom VJP replaces the derivative; several outputs, int outputs skipped", async () => {
   // Forward: (round(x), argmax index); backward: straight-through ×2.
-  const op = customGrad((x: Tensor) => ({
+  const op = customGradMulti((x: Tensor) => ({
     value: [x.gt(0.5).astype("f64"), x.argmax()],
     grad: ([g]) => [g.mul(2)],
   }));
