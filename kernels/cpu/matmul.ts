@@ -1,11 +1,15 @@
 /**
- * CPU matmul: batched, with transpose flags and batch-1 broadcasting (see the registry). The inner loop is
- * the cache-friendly i-k-j order: a row of `out` is updated with a scaled row of `b`.
+ * CPU matmul: batched, with transpose flags and batch-1 broadcasting (see the registry). The kernel runs
+ * the packed, register-blocked {@link matmulBlocked} for f32/f64; {@link matmulReference} is the plain
+ * i-k-j loop kept as the reference it is tested against.
  *
  * @module
  */
 import type { KernelFamily } from "../registry.ts";
 import type { CpuBuffer } from "./buffer.ts";
+import { type FloatBuffer, matmulBlocked } from "./matmul_blocked.ts";
+
+export { type FloatBuffer, matmulBlocked } from "./matmul_blocked.ts";
 
 /**
  * out[M×N] = op(a)·op(b) for one batch, on flat arrays at the given offsets. `transA` reads a as [K, M],
@@ -36,7 +40,6 @@ export function matmulReference(
     const row = oOff + i * n;
     for (let p = 0; p < k; p++) {
       const av = transA ? a[aOff + p * m + i] : a[aOff + i * k + p];
-      if (av === 0) continue;
       const brow = bkOff + p * n;
       for (let j = 0; j < n; j++) out[row + j] += av * bk[brow + j];
     }
@@ -49,6 +52,12 @@ export const matmulKernels: KernelFamily<CpuBuffer, "matmul"> = {
     const [batch, m, n] = out.shape;
     const k = transA ? a.shape[1] : a.shape[2];
     const aStride = a.shape[0] === 1 ? 0 : m * k, bStride = b.shape[0] === 1 ? 0 : k * n;
+    const [ab, bb, ob] = [a.buf, b.buf, out.buf];
+    const float = (x: CpuBuffer): x is FloatBuffer => x instanceof Float32Array || x instanceof Float64Array;
+    if (float(ab) && float(bb) && float(ob)) {
+      matmulBlocked(ab, aStride, bb, bStride, ob, batch, m, k, n, transA, transB);
+      return;
+    }
     for (let t = 0; t < batch; t++) {
       matmulReference(a.buf, t * aStride, b.buf, t * bStride, out.buf, t * m * n, m, k, n, transA, transB);
     }
