@@ -21,7 +21,8 @@ export { type DType, DTYPES, type FloatDType, isFloat, type TypedArray } from ".
 export { OpError } from "./core/errors.ts";
 export { broadcastShapes, type Shape, sizeOf, stridesOf } from "./core/shape.ts";
 export { type Backend, Device, getDevice, registerDevice, setDefaultDevice } from "./core/device.ts";
-export { memoryStats, Storage } from "./core/engine.ts";
+export { Storage } from "./core/engine.ts";
+export { keep, memoryStats, scope } from "./core/memory.ts";
 export { type Operand, Tensor } from "./core/tensor.ts";
 export {
   backward,

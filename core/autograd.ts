@@ -14,6 +14,8 @@ import { shapesEqual } from "./shape.ts";
 import { Tensor } from "./tensor.ts";
 import { onesLike, zerosLike } from "./ops/creation.ts";
 import { add } from "./ops/binary.ts";
+import { keep } from "./memory.ts";
+import { reshape } from "./ops/layout.ts";
 
 let gradEnabled = true;
 
@@ -203,7 +205,9 @@ export interface BackwardOptions {
 
 /**
  * Accumulates d`root`/d(leaf) into `.grad` of every leaf that requires grad (and of every tensor that
- * called `retainGrad()`), like `torch.Tensor.backward`. `grad` defaults to 1 for a scalar root.
+ * called `retainGrad()`), like `torch.Tensor.backward`. `grad` defaults to 1 for a scalar root. `.grad`
+ * tensors are exempt from `scope()` disposal (they belong to their tensor); an accumulated gradient
+ * disposes the one it replaces. Clear it with `t.grad?.dispose(); t.grad = null`.
  */
 export function backward(root: Tensor, grad?: Tensor, options: BackwardOptions = {}): void {
   const g = checkRoot("backward", root, grad);
@@ -212,7 +216,11 @@ export function backward(root: Tensor, grad?: Tensor, options: BackwardOptions =
   withGradMode(options.createGraph ?? false, () => {
     for (const [t, gt] of grads) {
       if (!wants(t)) continue;
-      t.grad = t.grad ? add(t.grad, gt) : gt;
+      // `.grad` belongs to its tensor, not to the scope that ran backward: keep it, and give each tensor its
+      // own handle (VJPs may hand the very same gradient tensor to several inputs).
+      const prev = t.grad;
+      t.grad = keep(prev ? add(prev, gt) : reshape(gt, gt.shape)); // reshape: a zero-copy handle, on the tape
+      prev?.dispose();
     }
   }, "backward");
 }

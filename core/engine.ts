@@ -9,10 +9,8 @@ import { type Device, resolveDevice } from "./device.ts";
 import { OpError } from "./errors.ts";
 import { type Shape, sizeOf } from "./shape.ts";
 import { Tensor } from "./tensor.ts";
+import { memoryStats } from "./memory.ts";
 import type { KernelAttrs, KernelImpl, KernelName, TensorRef } from "../kernels/registry.ts";
-
-/** Live-storage counters (the WebGPU memory tests watch them; cheap everywhere). */
-export const memoryStats: { liveBuffers: number; liveBytes: number } = { liveBuffers: 0, liveBytes: 0 };
 
 /** A buffer on a device, shared by the tensors that view it (reshape and detach share storage). */
 export class Storage {
@@ -106,6 +104,26 @@ export function runKernel<K extends KernelName>(
     attrs,
   );
   return outputs;
+}
+
+/**
+ * Runs kernel `name` writing into existing tensors (in-place updates). The caller guarantees that no
+ * output aliases an input unless the kernel is elementwise.
+ */
+export function runKernelInto<K extends KernelName>(
+  op: string,
+  name: K,
+  inputs: readonly Tensor[],
+  outputs: readonly Tensor[],
+  attrs: KernelAttrs<K>,
+): void {
+  const dev = commonDevice(op, [...inputs, ...outputs]);
+  const impl = dev.backend.kernels[name] as unknown as (
+    i: TensorRef<unknown>[],
+    o: TensorRef<unknown>[],
+    a: KernelAttrs<K>,
+  ) => void;
+  impl(inputs.map(ref), outputs.map(ref), attrs);
 }
 
 /** {@link runKernel} for the common single-output case. */

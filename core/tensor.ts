@@ -9,7 +9,10 @@ import type { Device } from "./device.ts";
 import { fmtShape, OpError } from "./errors.ts";
 import { type Shape, sizeOf, stridesOf } from "./shape.ts";
 import type { Node } from "./autograd.ts";
-import type { Storage } from "./engine.ts";
+import { runKernelInto, type Storage } from "./engine.ts";
+import { memoryStats, trackTensor } from "./memory.ts";
+import { isGradEnabled } from "./autograd.ts";
+import { shapesEqual } from "./shape.ts";
 import * as autograd from "./autograd.ts";
 import * as un from "./ops/unary.ts";
 import * as bin from "./ops/binary.ts";
@@ -24,6 +27,9 @@ import * as cast from "./ops/cast.ts";
 import { formatTensor } from "./format.ts";
 
 let nextId = 0;
+
+// Safety net for tensors that are never disposed: release their storage once they are collected.
+const finalizer = new FinalizationRegistry<Storage>((storage) => storage.release());
 
 /** A scalar operand: a tensor or a plain number (which takes the tensor's dtype and device). */
 export type Operand = Tensor | number;
@@ -55,6 +61,9 @@ export class Tensor {
   #requiresGrad = false;
   #retainsGrad = false;
   #node: Node | null = null;
+  #disposed = false;
+  /** @internal Set by `keep()`: scopes never dispose this tensor. */
+  _kept = false;
 
   /** Wraps a storage (ops do this; users create tensors with the creation functions). */
   constructor(storage: Storage, shape: Shape, dtype: DType) {
@@ -68,6 +77,9 @@ export class Tensor {
     this.shape = Object.freeze([...shape]);
     this.dtype = dtype;
     this.id = nextId++;
+    memoryStats.liveTensors++;
+    finalizer.register(this, storage, this);
+    trackTensor(this);
   }
 
   // ---- metadata -------------------------------------------------------------------------------------
@@ -154,9 +166,39 @@ export class Tensor {
   toString(): string {
     return formatTensor(this);
   }
-  /** Releases this tensor's reference to its storage; the tensor must not be used afterwards. */
+  /**
+   * Releases this tensor's reference to its storage (freeing the buffer when no other tensor views it). The
+   * tensor must not be used afterwards; disposing twice is harmless.
+   */
   dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    memoryStats.liveTensors--;
+    finalizer.unregister(this);
     this.storage.release();
+  }
+  /** Whether {@link Tensor.dispose} has been called. */
+  get isDisposed(): boolean {
+    return this.#disposed;
+  }
+
+  /**
+   * Overwrites this tensor's elements with `src` (same shape and dtype), in place — what optimizers use so
+   * parameters keep their identity and memory. Not recorded by autograd: a tensor that requires grad can only
+   * be assigned under `noGrad`. Tensors sharing this storage (reshapes, detached copies) see the change.
+   */
+  assign_(src: Tensor): this {
+    if (!shapesEqual(src.shape, this.shape) || src.dtype !== this.dtype) {
+      throw new OpError(
+        "assign_",
+        `source ${src.dtype} ${fmtShape(src.shape)} does not match target ${this.dtype} ${fmtShape(this.shape)}`,
+      );
+    }
+    if (this.requiresGrad && isGradEnabled()) {
+      throw new OpError("assign_", "in-place update of a tensor that requires grad; wrap the update in noGrad()");
+    }
+    if (src.storage !== this.storage) runKernelInto("assign_", "cast", [src], [this], {});
+    return this;
   }
 
   // ---- autograd -------------------------------------------------------------------------------------
