@@ -182,7 +182,7 @@ export class WebGpuRuntime {
    * A new buffer holding `data`. Written through a mapping at creation, never with `queue.writeBuffer` into
    * a pooled buffer: that write would land before commands already encoded but not yet submitted.
    */
-  upload(data: TypedArray): GpuBuffer {
+  upload(data: ArrayBufferView): GpuBuffer {
     this.#check();
     const size = Math.max(4, Math.ceil(data.byteLength / 4) * 4);
     const buffer = this.device.createBuffer({
