@@ -3,8 +3,9 @@
  *
  * Ops in `core/ops` validate their arguments, allocate the outputs and call a kernel by name; a backend is
  * a {@link KernelTable}, a mapped type over this table, so a backend that misses a kernel (or gets its
- * signature wrong) does not compile. Kernels never allocate: they fill the outputs they are given, which
- * is what a WebGPU backend needs (outputs are bound storage buffers) and costs the CPU nothing.
+ * signature wrong) does not compile. Kernels never allocate their outputs: they fill the outputs they are
+ * given, which is what a WebGPU backend needs (outputs are bound storage buffers) and costs the CPU nothing.
+ * (A kernel may use internal scratch memory, e.g. the GPU indexAdd's per-row index lists.)
  *
  * Conventions every backend follows:
  * - tensors are dense row-major; `shape` is the logical shape of each buffer;
