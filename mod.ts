@@ -1,7 +1,8 @@
 /**
  * moegrad: a tensor + autograd engine in TypeScript for sparse Mixture-of-Experts research.
  *
- * Importing this module registers the CPU device (the default).
+ * Importing this module registers the CPU device (the default). Call `selectDevice()` (auto, cpu or
+ * webgpu) or `initWebGpu()` to run on WebGPU.
  *
  * @example
  * ```ts
@@ -115,6 +116,16 @@ export { argsort, sort, type SortOptions, topk, type TopkOptions, type ValuesInd
 export { cumsum } from "./core/ops/scan.ts";
 export { crossEntropy, type CrossEntropyOptions } from "./core/ops/loss.ts";
 export { cpu } from "./kernels/cpu/mod.ts";
+export {
+  describeAdapter,
+  initWebGpu,
+  isSoftwareAdapter,
+  webGpuBackend,
+  type WebGpuDevice,
+  type WebGpuOptions,
+} from "./kernels/webgpu/mod.ts";
+export { type DispatchSpec, type GpuBuffer, type RuntimeStats, WebGpuRuntime } from "./kernels/webgpu/runtime.ts";
+export { type DeviceChoice, selectDevice, type SelectDeviceOptions } from "./kernels/select.ts";
 export {
   type BinaryOp,
   KERNEL_NAMES,
