@@ -22,6 +22,12 @@ gpuTest("adapter description and software detection", (rt) => {
   assert.ok(describeAdapter(rt.adapterInfo).length > 0);
   const soft = { ...rt.adapterInfo, isFallbackAdapter: false, description: "llvmpipe (LLVM 15.0.6, 256 bits)" };
   assert.equal(isSoftwareAdapter(soft as GPUAdapterInfo), true);
-  const hard = { vendor: "nvidia", architecture: "hopper", device: "", description: "NVIDIA H100", isFallbackAdapter: false };
+  const hard = {
+    vendor: "nvidia",
+    architecture: "hopper",
+    device: "",
+    description: "NVIDIA H100",
+    isFallbackAdapter: false,
+  };
   assert.equal(isSoftwareAdapter(hard as unknown as GPUAdapterInfo), false);
 });
