@@ -60,7 +60,7 @@ const TILE = 64;
  * On a software adapter (`software`: llvmpipe, SwiftShader…) workgroup memory is ordinary memory and a
  * barrier is a context switch between the workgroup's SIMD chunks, so the register kernel, which relies on
  * the CPU's caches instead, is always chosen: on llvmpipe it measured 1.03–1.10 GFLOP/s against 0.86–0.88
- * for the tiled kernel at 256²–2048² (bench/webgpu_matmul_bench.ts).
+ * for the tiled kernel at 256²–2048² (bench/webgpu_matmul.ts).
  */
 export function chooseMatmulVariant(batch: number, m: number, k: number, n: number, software = false): MatmulVariant {
   if (software) return "register";
