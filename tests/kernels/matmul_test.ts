@@ -1,21 +1,10 @@
 import assert from "node:assert/strict";
 import { matmulBlocked, matmulKernels, matmulReference } from "../../kernels/cpu/matmul.ts";
 import { matmul, tensor, type TensorRef } from "../../mod.ts";
+import { rngSigned as rng } from "../helpers/host_rng.ts";
 
 type FloatArray = Float32Array | Float64Array;
 type Float = "f32" | "f64";
-
-/** Deterministic uniform values in [-1, 1) (mulberry32), so a failure reproduces. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 31 - 1;
-  };
-}
 
 function alloc(dtype: Float, size: number): FloatArray {
   return dtype === "f32" ? new Float32Array(size) : new Float64Array(size);

@@ -17,23 +17,12 @@ import { indexKernels } from "../../kernels/webgpu/index.ts";
 import { coalesce, layoutKernels } from "../../kernels/webgpu/layout.ts";
 import type { GpuBuffer, WebGpuRuntime } from "../../kernels/webgpu/runtime.ts";
 import { gpuRef, gpuTest } from "../helpers/webgpu.ts";
+import { rng01 as rng } from "../helpers/host_rng.ts";
 
 type Kernel = "strided" | "stridedScatter" | "concat" | "gather" | "scatterAdd" | "indexSelect" | "indexAdd";
 type Rand = () => number;
 
 const DTYPES: DType[] = ["f32", "i32", "bool"];
-
-/** Deterministic uniform values in [0, 1) (mulberry32), so a failure reproduces. */
-function rng(seed: number): Rand {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 const int = (r: Rand, lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
 

@@ -15,18 +15,7 @@ import {
 import type { GpuBuffer, WebGpuRuntime } from "../../kernels/webgpu/runtime.ts";
 import type { TensorRef } from "../../kernels/registry.ts";
 import { gpuOut, gpuRef, gpuTest } from "../helpers/webgpu.ts";
-
-/** Deterministic uniform values in [-1, 1) (mulberry32), so a failure reproduces. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 31 - 1;
-  };
-}
+import { rngSigned as rng } from "../helpers/host_rng.ts";
 
 interface Case {
   ba: number;

@@ -10,22 +10,11 @@ import type { TensorRef } from "../../kernels/registry.ts";
 import { reduceKernels, type ReduceStrategy, useRowKernel } from "../../kernels/webgpu/reduce.ts";
 import type { GpuBuffer, WebGpuRuntime } from "../../kernels/webgpu/runtime.ts";
 import { gpuOut, gpuRef, gpuTest } from "../helpers/webgpu.ts";
+import { rngSigned as rng } from "../helpers/host_rng.ts";
 
 type Family = "reduce" | "argReduce" | "softmax" | "cumsum";
 // deno-lint-ignore no-explicit-any
 type AnyKernel<B> = (inputs: TensorRef<B>[], outputs: TensorRef<B>[], attrs: any) => void;
-
-/** Deterministic uniform values in [-1, 1) (mulberry32), so a failure reproduces. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 31 - 1;
-  };
-}
 
 const sizeOf = (shape: readonly number[]) => shape.reduce((p, d) => p * d, 1);
 

@@ -10,18 +10,7 @@ import type { TensorRef } from "../../kernels/registry.ts";
 import type { GpuBuffer, WebGpuRuntime } from "../../kernels/webgpu/runtime.ts";
 import { type SortKernelOptions, sortKernels } from "../../kernels/webgpu/sort.ts";
 import { gpuOut, gpuRef, gpuTest } from "../helpers/webgpu.ts";
-
-/** mulberry32: a small seeded generator. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng01 as rng } from "../helpers/host_rng.ts";
 
 const F32_SET = [0, -0, 1, -1, 2.5, -2.5, NaN, Infinity, -Infinity, 1e-40, -1e-40, 3e38, -3e38];
 const I32_SET = [0, 1, -1, 2, -2, 7, 2147483647, -2147483648];
