@@ -1,0 +1,83 @@
+/**
+ * Gradient clipping by the global L2 norm, like `torch.nn.utils.clip_grad_norm_`.
+ *
+ * @module
+ */
+import { div, keep, minimum, noGrad, scope, Tensor, zeros } from "../../mod.ts";
+import { checkNumber, checkOptionKeys } from "./_check.ts";
+import { namedParams, type ParamsInput } from "./optimizer.ts";
+
+/** Options of {@link clipGradNorm}. */
+export interface ClipGradNormOptions {
+  /** Added to the norm before dividing (default 1e-6, as PyTorch). */
+  eps?: number;
+}
+
+/**
+ * Scales the gradients of `params` so that their global L2 norm is at most `maxNorm`, like
+ * `torch.nn.utils.clip_grad_norm_`, and returns the norm before clipping as a scalar tensor:
+ *
+ * ```text
+ * total = √(Σ over parameters with a .grad of Σ g²)
+ * scale = min(1, maxNorm / (total + eps))
+ * g ← g · scale   (every gradient; a no-op when scale = 1)
+ * ```
+ *
+ * Everything runs on the gradients' device: nothing is read back, so there is no GPU sync (read the
+ * returned norm only when you need it). Non-finite norms propagate into the gradients, as in PyTorch. Each
+ * `.grad` is replaced by a new tensor (the old one is disposed, so do not hold on to it): gradients of
+ * different parameters may share storage, which rules out scaling them in place. Parameters without a
+ * gradient are skipped; with none at all the norm is a zero scalar. All gradients must share one dtype and
+ * device.
+ *
+ * @example
+ * ```ts
+ * import { tensor } from "@moegrad/moegrad";
+ * import { clipGradNorm } from "./mod.ts";
+ * const w = tensor([3, 4]).requiresGrad_();
+ * w.mul(tensor([3, 4])).sum().backward(); // grad [3, 4], norm 5
+ * const norm = clipGradNorm([w], 1);
+ * console.log(await norm.item(), await w.grad!.data()); // 5, ≈ [0.6, 0.8]
+ * ```
+ */
+export function clipGradNorm(params: ParamsInput | Tensor, maxNorm: number, options: ClipGradNormOptions = {}): Tensor {
+  const owner = "clipGradNorm";
+  checkNumber(owner, "maxNorm", maxNorm, { min: 0, allowInfinity: true });
+  checkOptionKeys(owner, options, ["eps"]);
+  const eps = checkNumber(owner, "eps", options.eps ?? 1e-6, { min: 0 });
+  const named = namedParams(owner, params instanceof Tensor ? [params] : params);
+  const withGrad = named.filter(([, p]) => p.grad !== null);
+  if (withGrad.length === 0) {
+    const like = named[0]?.[1];
+    return zeros([], like ? { dtype: like.dtype, device: like.device } : {});
+  }
+  const [firstName, firstParam] = withGrad[0];
+  const first = firstParam.grad!;
+  for (const [name, p] of withGrad) {
+    const g = p.grad!;
+    if (g.isDisposed) throw new Error(`${owner}: the gradient of "${name}" has been disposed`);
+    if (g.dtype !== first.dtype || g.device !== first.device) {
+      throw new TypeError(
+        `${owner}: the gradients differ in dtype or device ("${firstName}": ${first.dtype} on ${first.device.name}, ` +
+          `"${name}": ${g.dtype} on ${g.device.name}); clip each group separately`,
+      );
+    }
+  }
+  return noGrad(() =>
+    scope(() => {
+      let sumSq: Tensor | undefined;
+      for (const [, p] of withGrad) {
+        const s = p.grad!.square().sum();
+        sumSq = sumSq ? sumSq.add(s) : s;
+      }
+      const total = sumSq!.sqrt();
+      const scale = minimum(div(maxNorm, total.add(eps)), 1);
+      for (const [, p] of withGrad) {
+        const old = p.grad!;
+        p.grad = keep(old.mul(scale));
+        old.dispose();
+      }
+      return total;
+    })
+  );
+}

@@ -1,0 +1,370 @@
+/**
+ * The optimizer base class: named parameters, the learning rate, `step()` / `zeroGrad()`, and a state dict
+ * that a checkpoint can store and restore so that a resumed run is bit-identical to an uninterrupted one.
+ *
+ * @module
+ */
+import { keep, noGrad, scope, Tensor, tensor, zerosLike } from "../../mod.ts";
+import { checkNumber } from "./_check.ts";
+
+function fmtShape(shape: readonly number[]): string {
+  return `[${shape.join(", ")}]`;
+}
+
+/**
+ * What an optimizer (or {@link clipGradNorm}) accepts as parameters: tensors (named `"0"`, `"1"`, … in
+ * order) or `[name, tensor]` pairs — an array of them, a `Map<string, Tensor>`, or a module's named
+ * parameters. Mixing the two forms is an error.
+ */
+export type ParamsInput = Iterable<Tensor> | Iterable<readonly [string, Tensor]>;
+
+/**
+ * A snapshot of an optimizer, made to be stored: `tensors` in a tensor file (safetensors), the rest in
+ * JSON. Restoring it with {@link Optimizer.loadStateDict} (after restoring the parameters) continues the
+ * run bit for bit.
+ */
+export interface OptimizerState {
+  /** {@link Optimizer.stepCount}: the number of `step()` calls so far. */
+  step: number;
+  /** The learning rate at the time of the snapshot. */
+  lr: number;
+  /**
+   * Per-parameter state tensors keyed `"<kind>.<parameter name>"`, e.g. `"exp_avg.layer1.weight"`. Each is
+   * a new handle owned by the caller (dispose it when done); later steps do not change it.
+   */
+  tensors: Record<string, Tensor>;
+  /**
+   * Hyperparameters (e.g. `momentum`, `beta1`, `weightDecay`) and scalar per-parameter state (Adam's
+   * `"step.<parameter name>"`). `loadStateDict` restores them, as PyTorch does.
+   */
+  hyper: Record<string, number | boolean>;
+}
+
+/** Turns the accepted parameter forms into `[name, tensor]` pairs, validating them. */
+export function namedParams(owner: string, params: ParamsInput): [string, Tensor][] {
+  if (
+    params === null || typeof params !== "object" ||
+    typeof (params as Iterable<unknown>)[Symbol.iterator] !== "function"
+  ) {
+    throw new TypeError(`${owner}: params must be an iterable of Tensors or of [name, Tensor] pairs`);
+  }
+  const out: [string, Tensor][] = [];
+  const names = new Set<string>();
+  const seen = new Map<Tensor, string>();
+  let form: "tensors" | "pairs" | undefined;
+  let i = 0;
+  for (const item of params as Iterable<unknown>) {
+    let name: string, t: Tensor, itemForm: "tensors" | "pairs";
+    if (item instanceof Tensor) {
+      [name, t, itemForm] = [String(i), item, "tensors"];
+    } else if (Array.isArray(item) && item.length === 2 && typeof item[0] === "string" && item[1] instanceof Tensor) {
+      [name, t, itemForm] = [item[0], item[1], "pairs"];
+    } else {
+      throw new TypeError(`${owner}: parameter ${i} is neither a Tensor nor a [name, Tensor] pair`);
+    }
+    if (form !== undefined && form !== itemForm) {
+      throw new TypeError(`${owner}: params mix Tensors and [name, Tensor] pairs (at parameter ${i}); use one form`);
+    }
+    form = itemForm;
+    if (name === "") throw new TypeError(`${owner}: parameter ${i} has an empty name`);
+    if (names.has(name)) throw new TypeError(`${owner}: two parameters are named "${name}"`);
+    const dup = seen.get(t);
+    if (dup !== undefined) {
+      throw new TypeError(`${owner}: the same tensor is given twice (as "${dup}" and "${name}")`);
+    }
+    if (t.isDisposed) throw new TypeError(`${owner}: parameter "${name}" has been disposed`);
+    if (t.dtype !== "f32" && t.dtype !== "f64") {
+      throw new TypeError(`${owner}: parameter "${name}" must be f32 or f64, got ${t.dtype} ${fmtShape(t.shape)}`);
+    }
+    if (t.node !== null) {
+      throw new TypeError(
+        `${owner}: parameter "${name}" is not a leaf tensor (it was computed from others); optimize a leaf instead`,
+      );
+    }
+    names.add(name);
+    seen.set(t, name);
+    out.push([name, t]);
+    i++;
+  }
+  return out;
+}
+
+/**
+ * Base class of the optimizers. A subclass implements {@link Optimizer.updateParameter} (one parameter's
+ * update, written with ordinary ops) and the hyperparameter half of the state dict; this class does the
+ * rest:
+ *
+ * - `step()` updates every parameter that has a `.grad`, in place (`p.assign_`), under `noGrad` and inside a
+ *   `scope`, so its temporaries are freed; per-parameter state tensors are `keep()`-ed and owned here.
+ * - State tensors are never modified in place: each step replaces them (see {@link Optimizer.setState}),
+ *   which is why the tensors of a {@link OptimizerState} are snapshots.
+ * - Every update is a fixed sequence of elementwise ops on (parameter, gradient, state) with scalars that
+ *   are plain functions of the options, the learning rate and the step counts, so the arithmetic is fully
+ *   determined by what the state dict holds: a run resumed from it is bit-identical to one never stopped.
+ */
+export abstract class Optimizer {
+  /** The name used in error messages (the class name). */
+  readonly owner: string;
+  readonly #params: readonly (readonly [string, Tensor])[];
+  readonly #byName: ReadonlyMap<string, Tensor>;
+  #lr: number;
+  #stepCount = 0;
+  /** parameter name → state kind → tensor. */
+  readonly #state = new Map<string, Map<string, Tensor>>();
+
+  /**
+   * Validates the parameters and the learning rate. `owner` names the optimizer in errors.
+   */
+  protected constructor(owner: string, params: ParamsInput, lr: number) {
+    this.owner = owner;
+    const named = namedParams(owner, params);
+    if (named.length === 0) throw new TypeError(`${owner}: got an empty parameter list`);
+    this.#params = Object.freeze(named.map((p) => Object.freeze(p) as readonly [string, Tensor]));
+    this.#byName = new Map(named);
+    this.#lr = checkNumber(owner, "lr", lr, { min: 0 });
+  }
+
+  /**
+   * The kinds of per-parameter state tensors, e.g. `["exp_avg", "exp_avg_sq"]`. A parameter has either all
+   * of them or none (before its first update).
+   */
+  protected abstract get stateKinds(): readonly string[];
+
+  /**
+   * Updates one parameter: compute the new value from `param`, `grad` and the state (read with
+   * {@link Optimizer.getState}), store new state with {@link Optimizer.setState}, and write the parameter
+   * with `param.assign_(…)`. Runs under `noGrad` inside a `scope`.
+   */
+  protected abstract updateParameter(name: string, param: Tensor, grad: Tensor): void;
+
+  /** The hyperparameters and scalar per-parameter state to save (see {@link OptimizerState.hyper}). */
+  protected abstract hyperState(): Record<string, number | boolean>;
+
+  /**
+   * Validates saved `hyper` (throwing an error that names the bad keys) without changing anything, and
+   * returns a function that applies it. `withState` holds the names of the parameters that have state
+   * tensors in the dict being loaded.
+   */
+  protected abstract prepareHyper(
+    hyper: Record<string, number | boolean>,
+    withState: ReadonlySet<string>,
+    step: number,
+  ): () => void;
+
+  /** The learning rate used by the next `step()` (schedules set it before each step). */
+  get lr(): number {
+    return this.#lr;
+  }
+  set lr(value: number) {
+    this.#lr = checkNumber(this.owner, "lr", value, { min: 0 });
+  }
+
+  /** The number of completed `step()` calls (restored by {@link Optimizer.loadStateDict}). */
+  get stepCount(): number {
+    return this.#stepCount;
+  }
+
+  /** The `[name, parameter]` pairs, in the order given (like `Module.namedParameters()`). */
+  namedParameters(): [string, Tensor][] {
+    return this.#params.map(([n, p]) => [n, p]);
+  }
+
+  /** The parameters, in the order given. */
+  parameters(): Tensor[] {
+    return this.#params.map(([, p]) => p);
+  }
+
+  /**
+   * Updates every parameter that has a `.grad`, in place. Parameters without a gradient (and their state)
+   * are left alone, as in PyTorch. Checks all gradients before changing anything.
+   */
+  step(): void {
+    const work: [string, Tensor, Tensor][] = [];
+    for (const [name, p] of this.#params) {
+      const g = p.grad;
+      if (!g) continue;
+      if (g.isDisposed) throw new Error(`${this.owner}.step: the gradient of "${name}" has been disposed`);
+      if (p.isDisposed) throw new Error(`${this.owner}.step: parameter "${name}" has been disposed`);
+      if (g.dtype !== p.dtype || g.device !== p.device || fmtShape(g.shape) !== fmtShape(p.shape)) {
+        throw new Error(
+          `${this.owner}.step: the gradient of "${name}" (${g.dtype} ${fmtShape(g.shape)} on ${g.device.name}) ` +
+            `does not match the parameter (${p.dtype} ${fmtShape(p.shape)} on ${p.device.name})`,
+        );
+      }
+      work.push([name, p, g]);
+    }
+    noGrad(() =>
+      scope(() => {
+        for (const [name, p, g] of work) this.updateParameter(name, p, g);
+      })
+    );
+    this.#stepCount++;
+  }
+
+  /** Disposes and clears the `.grad` of every parameter (PyTorch's `zero_grad(set_to_none=True)`). */
+  zeroGrad(): void {
+    for (const [, p] of this.#params) {
+      p.grad?.dispose();
+      p.grad = null;
+    }
+  }
+
+  /** The state tensor `kind` of parameter `name`, if it has one yet. */
+  protected getState(name: string, kind: string): Tensor | undefined {
+    return this.#state.get(name)?.get(kind);
+  }
+
+  /**
+   * Makes `value` the state tensor `kind` of parameter `name`: it is `keep()`-ed (owned by the optimizer)
+   * and the tensor it replaces is disposed. `value` must not share storage with a gradient or parameter
+   * (copy those first), since it outlives them.
+   */
+  protected setState(name: string, kind: string, value: Tensor): void {
+    let entry = this.#state.get(name);
+    if (!entry) this.#state.set(name, entry = new Map());
+    const prev = entry.get(kind);
+    entry.set(kind, keep(value));
+    if (prev && prev !== value) prev.dispose();
+  }
+
+  /** A snapshot of the optimizer to store in a checkpoint (see {@link OptimizerState}). */
+  stateDict(): OptimizerState {
+    const tensors: Record<string, Tensor> = {};
+    for (const [name] of this.#params) {
+      const entry = this.#state.get(name);
+      if (!entry) continue;
+      for (const kind of this.stateKinds) {
+        const t = entry.get(kind);
+        if (t) tensors[`${kind}.${name}`] = t.detach();
+      }
+    }
+    return { step: this.#stepCount, lr: this.#lr, tensors, hyper: this.hyperState() };
+  }
+
+  /**
+   * Restores a state saved by {@link Optimizer.stateDict} (of an optimizer of the same kind over
+   * parameters with the same names and shapes). Everything is validated before anything changes; an error
+   * names every bad key. The tensors are copied (the caller keeps ownership of `state.tensors`); a state
+   * tensor on another device than its parameter is copied over if its device can be read synchronously (the
+   * CPU), so a checkpoint loaded on the CPU restores a WebGPU optimizer. Replaces the step count, the
+   * learning rate, the hyperparameters and all state; parameters absent from `state.tensors` start afresh.
+   */
+  loadStateDict(state: OptimizerState): void {
+    const owner = `${this.owner}.loadStateDict`;
+    if (state === null || typeof state !== "object") throw new TypeError(`${owner}: state must be an object`);
+    checkNumber(owner, "state.step", state.step, { min: 0, integer: true });
+    checkNumber(owner, "state.lr", state.lr, { min: 0 });
+    for (const field of ["tensors", "hyper"] as const) {
+      const v = state[field];
+      if (v === null || typeof v !== "object" || Array.isArray(v)) {
+        throw new TypeError(`${owner}: state.${field} must be an object`);
+      }
+    }
+    const kinds = this.stateKinds;
+    const incoming = new Map<string, Map<string, Tensor>>();
+    const problems: string[] = [];
+    for (const [key, t] of Object.entries(state.tensors)) {
+      const dot = key.indexOf(".");
+      const kind = dot < 0 ? key : key.slice(0, dot);
+      const name = dot < 0 ? "" : key.slice(dot + 1);
+      const p = this.#byName.get(name);
+      if (!kinds.includes(kind)) {
+        problems.push(
+          `"${key}": unknown state kind "${kind}" (expected ${kinds.map((k) => `"${k}.<param name>"`).join(" or ")})`,
+        );
+      } else if (!p) {
+        problems.push(`"${key}": no parameter is named "${name}"`);
+      } else if (!(t instanceof Tensor)) {
+        problems.push(`"${key}": not a Tensor`);
+      } else if (t.isDisposed) {
+        problems.push(`"${key}": the tensor has been disposed`);
+      } else if (fmtShape(t.shape) !== fmtShape(p.shape)) {
+        problems.push(`"${key}": shape ${fmtShape(t.shape)} does not match parameter "${name}" ${fmtShape(p.shape)}`);
+      } else if (t.dtype !== p.dtype) {
+        problems.push(`"${key}": dtype ${t.dtype} does not match parameter "${name}" (${p.dtype})`);
+      } else if (t.device !== p.device && !t.device.backend.readSync) {
+        problems.push(
+          `"${key}": on ${t.device.name}, parameter "${name}" is on ${p.device.name}; ` +
+            `load the state on the CPU or on the parameter's device`,
+        );
+      } else {
+        let entry = incoming.get(name);
+        if (!entry) incoming.set(name, entry = new Map());
+        entry.set(kind, t);
+      }
+    }
+    for (const [name, entry] of incoming) {
+      const missing = kinds.filter((k) => !entry.has(k));
+      if (missing.length > 0) {
+        problems.push(
+          `missing ${missing.map((k) => `"${k}.${name}"`).join(", ")} (a parameter's state holds ${
+            kinds.join(" and ")
+          })`,
+        );
+      }
+    }
+    if (problems.length > 0) throw new Error(`${owner}: ${problems.join("; ")}`);
+    const commitHyper = this.prepareHyper(state.hyper, new Set(incoming.keys()), state.step);
+
+    const copies = new Map<string, Map<string, Tensor>>();
+    try {
+      for (const [name, entry] of incoming) {
+        const p = this.#byName.get(name)!;
+        const copy = new Map<string, Tensor>();
+        copies.set(name, copy);
+        for (const [kind, t] of entry) copy.set(kind, keep(copyTo(t, p)));
+      }
+    } catch (e) {
+      for (const copy of copies.values()) for (const t of copy.values()) t.dispose();
+      throw e;
+    }
+    this.#disposeState();
+    for (const [name, copy] of copies) this.#state.set(name, copy);
+    this.#lr = state.lr;
+    this.#stepCount = state.step;
+    commitHyper();
+  }
+
+  /** Frees the optimizer's state tensors (the optimizer starts afresh if used again). */
+  dispose(): void {
+    this.#disposeState();
+  }
+
+  #disposeState(): void {
+    for (const entry of this.#state.values()) for (const t of entry.values()) t.dispose();
+    this.#state.clear();
+  }
+}
+
+/** An exact copy of `src` with its own storage, on `like`'s device. */
+function copyTo(src: Tensor, like: Tensor): Tensor {
+  if (src.device === like.device) return noGrad(() => zerosLike(like).assign_(src));
+  return tensor(src.dataSync(), { shape: src.shape, dtype: src.dtype, device: like.device });
+}
+
+/**
+ * Throws unless `hyper` has exactly the keys `expected` plus, for each of `perParam`'s prefixes, one
+ * `"<prefix>.<name>"` per name in `withState` — naming the unknown and the missing keys.
+ */
+export function checkHyperKeys(
+  owner: string,
+  hyper: Record<string, number | boolean>,
+  expected: readonly string[],
+  perParam: readonly string[] = [],
+  withState: ReadonlySet<string> = new Set(),
+): void {
+  const want = new Set(expected);
+  for (const prefix of perParam) for (const name of withState) want.add(`${prefix}.${name}`);
+  const unknown = Object.keys(hyper).filter((k) => !want.has(k));
+  const missing = [...want].filter((k) => !Object.hasOwn(hyper, k));
+  const parts: string[] = [];
+  if (unknown.length > 0) parts.push(`unknown hyper key${unknown.length > 1 ? "s" : ""} ${quote(unknown)}`);
+  if (missing.length > 0) parts.push(`missing hyper key${missing.length > 1 ? "s" : ""} ${quote(missing)}`);
+  if (parts.length > 0) {
+    throw new Error(`${owner}: ${parts.join("; ")} (was the state saved by a different optimizer or model?)`);
+  }
+}
+
+function quote(keys: readonly string[]): string {
+  return keys.map((k) => `"${k}"`).join(", ");
+}
