@@ -207,7 +207,8 @@ export interface BackwardOptions {
  * Accumulates d`root`/d(leaf) into `.grad` of every leaf that requires grad (and of every tensor that
  * called `retainGrad()`), like `torch.Tensor.backward`. `grad` defaults to 1 for a scalar root. `.grad`
  * tensors are exempt from `scope()` disposal (they belong to their tensor); an accumulated gradient
- * disposes the one it replaces. Clear it with `t.grad?.dispose(); t.grad = null`.
+ * disposes the one it replaces. Clear it with `t.grad?.dispose(); t.grad = null`. Treat `.grad` as
+ * read-only: several tensors' gradients may share one buffer, so replace a gradient rather than `assign_` it.
  */
 export function backward(root: Tensor, grad?: Tensor, options: BackwardOptions = {}): void {
   const g = checkRoot("backward", root, grad);

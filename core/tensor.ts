@@ -25,6 +25,7 @@ import * as lin from "./ops/linalg.ts";
 import * as scan from "./ops/scan.ts";
 import * as cast from "./ops/cast.ts";
 import { formatTensor } from "./format.ts";
+import { fromArray } from "./ops/creation.ts";
 
 let nextId = 0;
 
@@ -210,6 +211,18 @@ export class Tensor {
   /** The same data, cut off from the graph (shares storage). */
   detach(): Tensor {
     return this._alias();
+  }
+  /** A copy with its own storage (differentiable: the gradient passes through unchanged). */
+  clone(): Tensor {
+    return cast.copy(this);
+  }
+  /**
+   * A copy on another device (async: leaving a GPU needs a read). Not recorded by autograd: gradients do not
+   * flow across devices. Returns `this` when it is already there.
+   */
+  async to(device: Device): Promise<Tensor> {
+    if (device === this.device) return this;
+    return fromArray(await this.data(), this.shape, this.dtype, device);
   }
   /** Alias of {@link Tensor.detach} (JAX's name). */
   stopGradient(): Tensor {

@@ -25,3 +25,9 @@ export function astype(x: Tensor, dtype: DType): Tensor {
   if (isFloat(x.dtype) && isFloat(dtype)) record1("astype", [x], out, (g) => [astype(g, x.dtype)]);
   return out;
 }
+
+/** A copy of `x` with its own storage; differentiable (identity gradient). */
+export function copy(x: Tensor): Tensor {
+  const out = run1("clone", "cast", [x], { shape: x.shape, dtype: x.dtype }, {});
+  return isFloat(x.dtype) ? record1("clone", [x], out, (g) => [g]) : out;
+}

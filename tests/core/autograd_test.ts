@@ -180,3 +180,13 @@ Deno.test("float casts are differentiable and give the gradient in the input dty
   assert.equal(x.grad!.dtype, "f64");
   assert.deepEqual(await values(x.grad), [2, 2]);
 });
+
+Deno.test("clone copies storage and passes gradients; to() moves between devices without a graph link", async () => {
+  const x = f64([1, 2]).requiresGrad_();
+  const c = x.clone();
+  assert.notEqual(c.storage, x.storage);
+  c.mul(3).sum().backward();
+  assert.deepEqual(await values(x.grad), [3, 3]);
+  const { cpu } = await import("../../mod.ts");
+  assert.equal(await x.to(cpu), x);
+});

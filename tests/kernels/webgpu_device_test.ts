@@ -31,3 +31,13 @@ gpuTest("adapter description and software detection", (rt) => {
   };
   assert.equal(isSoftwareAdapter(hard as unknown as GPUAdapterInfo), false);
 });
+
+gpuTest("to() copies a tensor between the cpu and webgpu devices", async (rt) => {
+  const { cpu } = await import("../../mod.ts");
+  const gpu = new Device("webgpu-to", webGpuBackend(rt) as Backend);
+  const x = tensor([[1, 2], [3, 4]]);
+  const g = await x.to(gpu);
+  assert.equal(g.device, gpu);
+  const back = await g.mul(2).to(cpu);
+  assert.deepEqual(await back.array(), [[2, 4], [6, 8]]);
+});
