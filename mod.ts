@@ -126,6 +126,12 @@ export {
 } from "./kernels/webgpu/mod.ts";
 export { type DispatchSpec, type GpuBuffer, type RuntimeStats, WebGpuRuntime } from "./kernels/webgpu/runtime.ts";
 export { type DeviceChoice, selectDevice, type SelectDeviceOptions } from "./kernels/select.ts";
+
+// nn: modules and layers, optimizers and schedules, checkpoints, tokenizers and datasets.
+export * from "./nn/mod.ts";
+export * from "./nn/optim/mod.ts";
+export * from "./nn/checkpoint/mod.ts";
+export * from "./nn/data/mod.ts";
 export {
   type BinaryOp,
   KERNEL_NAMES,

@@ -24,6 +24,7 @@
  */
 import { type Device, type DType, type GeneratorState, getDevice, noGrad, type Shape, type Tensor } from "../../mod.ts";
 import { Crc32 } from "./crc32.ts";
+import type { OptimizerState } from "../optim/optimizer.ts";
 import {
   compareCodePoints,
   encodeSafetensors,
@@ -57,18 +58,6 @@ export interface StatefulModel {
   stateDict(): Record<string, Tensor>;
   /** Copies `state` (same names, shapes and dtypes as {@link StatefulModel.stateDict}) into the model. */
   loadStateDict(state: Record<string, Tensor>): void;
-}
-
-/** The state of an optimizer, as a checkpoint stores it. */
-export interface OptimizerState {
-  /** The number of steps taken. */
-  step: number;
-  /** The current learning rate. */
-  lr: number;
-  /** Named state tensors (moments and the like). */
-  tensors: Record<string, Tensor>;
-  /** Scalar hyperparameters (betas, eps, weight decay, flags). */
-  hyper: Record<string, number | boolean>;
 }
 
 /** What a checkpoint needs from an optimizer. */

@@ -47,7 +47,6 @@ export {
   listCheckpoints,
   loadCheckpoint,
   type LoadedCheckpoint,
-  type OptimizerState,
   saveCheckpoint,
   type StatefulGenerator,
   type StatefulModel,
@@ -55,6 +54,3 @@ export {
   writeFileAtomic,
 } from "./checkpoint.ts";
 export { Crc32, crc32 } from "./crc32.ts";
-// The core's types (Tensor, Device, DType, GeneratorState, …), which this module's signatures mention, so that its
-// documentation is complete on its own. Types only: import values from the package root.
-export type * from "../../mod.ts";

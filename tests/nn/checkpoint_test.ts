@@ -22,7 +22,6 @@ import {
   latestCheckpoint,
   listCheckpoints,
   loadCheckpoint,
-  type OptimizerState,
   parseSafetensors,
   SafetensorsError,
   saveCheckpoint,
@@ -30,6 +29,7 @@ import {
   type StatefulOptimizer,
   writeFileAtomic,
 } from "../../nn/checkpoint/mod.ts";
+import type { OptimizerState } from "../../nn/optim/mod.ts";
 
 // ---- helpers ------------------------------------------------------------------------------------------
 
