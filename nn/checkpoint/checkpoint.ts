@@ -433,7 +433,7 @@ export function inspectCheckpoint(bytes: Uint8Array): CheckpointInfo {
  * config. Everything is validated first — the file, its metadata and checksum, and that it holds exactly the
  * model's tensors with the model's shapes and dtypes (and the optimizer's, when the optimizer already holds
  * tensor state; a fresh optimizer that creates its state lazily accepts the stored tensors as they are, and
- * its hyperparameter names must match). On any mismatch a {@link CheckpointError} is thrown and nothing has
+ * every hyperparameter it has must be stored). On any mismatch a {@link CheckpointError} is thrown and nothing has
  * been touched. Then the optimizer, the model and the generator are restored, in that order, with gradient
  * recording off (so `loadStateDict` may `assign_` into parameters). The loaded tensors are handed to
  * `loadStateDict` and not disposed afterwards (a model may keep them).
@@ -449,9 +449,13 @@ export function decodeCheckpoint(bytes: Uint8Array, options: DecodeCheckpointOpt
   if (optimizer) {
     if (!info.optimizer) fail(where, "an optimizer was given but the checkpoint holds no optimizer state");
     currentOpt = optimizer.stateDict();
+    // Every hyperparameter the optimizer has must be stored. The checkpoint may hold more: scalar state that
+    // optimizers create lazily (Adam's per-parameter step counts); the optimizer's own loadStateDict, which
+    // validates before it changes anything and runs before the model is touched, judges those.
     const want = Object.keys(currentOpt.hyper ?? {}).sort();
     const have = Object.keys(info.optimizer.hyper).sort();
-    if (want.join("\0") !== have.join("\0")) {
+    const absent = want.filter((k) => !(k in info.optimizer!.hyper));
+    if (absent.length > 0) {
       fail(
         where,
         `optimizer hyperparameters differ: the checkpoint has ${listNames(have)}, the optimizer ` +
