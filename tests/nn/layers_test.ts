@@ -550,3 +550,37 @@ gpuTest("DecoderLM forward + backward on webgpu matches the cpu (same weights)",
   ref.namedParameters().forEach(([name], i) => close(got.grads[i], want.grads[i], `grad of ${name}`));
   model.dispose();
 });
+
+gpuTest("EncoderDecoder forward + backward on webgpu matches the cpu (same weights, padding mask)", async () => {
+  const build = (device: Device, seed: number) =>
+    new EncoderDecoder(13, 11, 16, 1, 2, 2, { rope: true, device, generator: new Generator(seed) });
+  const ref = build(cpu, 1);
+  const model = build(gpu!, 2);
+  model.loadStateDict(ref.stateDict());
+  const src = [[1, 4, 7, 12, 0], [3, 3, 9, 0, 0]];
+  const tgtIn = [[0, 5, 2, 10], [0, 1, 1, 7]];
+  const tgtOut = [[5, 2, 10, 3], [1, 1, 7, 4]];
+  const pad = [[false, false, false, false, true], [false, false, false, true, true]];
+  const run = async (m: EncoderDecoder, device: Device) => {
+    const logits = m.forward(tensor(src, { dtype: "i32", device }), tensor(tgtIn, { dtype: "i32", device }), {
+      srcPaddingMask: tensor(pad, { device }),
+    });
+    crossEntropy(logits, tensor(tgtOut, { dtype: "i32", device })).backward();
+    return {
+      logits: await logits.data(),
+      grads: await Promise.all(m.parameters().map((p) => p.grad!.data())),
+    };
+  };
+  const [want, got] = [await run(ref, cpu), await run(model, gpu!)];
+  const close = (a: ArrayLike<number>, b: ArrayLike<number>, what: string) => {
+    let scale = 0;
+    for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]));
+    assert.equal(a.length, b.length, what);
+    for (let i = 0; i < a.length; i++) {
+      assert.ok(Math.abs(a[i] - b[i]) <= 1e-4 * scale + 1e-6, `${what}[${i}]: webgpu ${a[i]} vs cpu ${b[i]}`);
+    }
+  };
+  close(got.logits, want.logits, "logits");
+  ref.namedParameters().forEach(([name], i) => close(got.grads[i], want.grads[i], `grad of ${name}`));
+  model.dispose();
+});
