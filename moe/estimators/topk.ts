@@ -1,0 +1,66 @@
+/**
+ * GShard / Mixtral top-k softmax routing (ESTIMATORS.md §7.1): `p = softmax(z)`, `(w, idx) = topk(p, K)`,
+ * optionally `w ← w / Σ w`. The gradient is ordinary autograd through `p` at the selected indices (the
+ * "gating proxy"); the choice of experts itself gets no gradient.
+ *
+ * @module
+ */
+import type { Tensor } from "../../core/tensor.ts";
+import { OpError } from "../../core/errors.ts";
+import type { Estimator, RouteOptions, Routing } from "./estimator.ts";
+
+/** Options of {@link TopKEstimator}. */
+export interface TopKOptions {
+  /** Experts per token (K ≥ 1). */
+  k: number;
+  /** Divide the K selected probabilities by their sum (Mixtral; default true). */
+  renormalize?: boolean;
+}
+
+/**
+ * Top-k softmax routing. Deterministic (no draws, same in training and evaluation); `probs` is the full
+ * softmax, `gates` the selected (renormalised) probabilities in descending order, ties to the lowest index.
+ *
+ * @example
+ * ```ts
+ * import { tensor } from "@moegrad/moegrad";
+ * import { TopKEstimator } from "./topk.ts";
+ * import { GeneratorDraws } from "./estimator.ts";
+ * import { Generator } from "../../core/random/generator.ts";
+ * const r = new TopKEstimator({ k: 2 }).route(tensor([[1, 3, 2, 0]]), {
+ *   training: true,
+ *   draws: new GeneratorDraws(new Generator(0)),
+ * });
+ * console.log(await r.experts.data()); // [1, 2]
+ * ```
+ */
+export class TopKEstimator implements Estimator {
+  /** Registry name. */
+  readonly name = "topk";
+  /** Experts per token. */
+  readonly topK: number;
+  /** Sparse: only the K selected experts run. */
+  readonly dense = false;
+  /** Whether the gates are renormalised over the K selected experts. */
+  readonly renormalize: boolean;
+
+  /** See {@link TopKOptions}. */
+  constructor(options: TopKOptions) {
+    if (!Number.isInteger(options.k) || options.k < 1) {
+      throw new OpError("TopKEstimator", `k must be a positive integer, got ${options.k}`);
+    }
+    this.topK = options.k;
+    this.renormalize = options.renormalize ?? true;
+  }
+
+  /** Routes logits `z` [N, E] (E ≥ K). */
+  route(logits: Tensor, _options?: RouteOptions): Routing {
+    if (logits.rank !== 2) throw new OpError("TopKEstimator", `logits must be [N, E], got rank ${logits.rank}`);
+    const e = logits.shape[1];
+    if (this.topK > e) throw new OpError("TopKEstimator", `k = ${this.topK} exceeds the number of experts ${e}`);
+    const probs = logits.softmax(-1);
+    const { values, indices } = probs.topk(this.topK);
+    const gates = this.renormalize ? values.div(values.sum(-1, true)) : values;
+    return { experts: indices, gates, probs };
+  }
+}
