@@ -132,6 +132,9 @@ export * from "./nn/mod.ts";
 export * from "./nn/optim/mod.ts";
 export * from "./nn/checkpoint/mod.ts";
 export * from "./nn/data/mod.ts";
+
+// moe: routing estimators, auxiliary losses, routing metrics.
+export * from "./moe/mod.ts";
 export {
   type BinaryOp,
   KERNEL_NAMES,
