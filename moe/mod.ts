@@ -48,3 +48,12 @@ export {
   topkBalanceLoss,
 } from "./aux_losses.ts";
 export { type RoutingLike, type RoutingMetrics, routingMetrics } from "./metrics.ts";
+export {
+  type ExpertKind,
+  type MoEForwardOptions,
+  MoELayer,
+  type MoELayerMetrics,
+  type MoELayerOptions,
+} from "./layer.ts";
+export { moeLoopReference } from "./reference.ts";
+export { type LayerReplayErrors, type ReplayError, replayLayerVector } from "./vectors/layer_replay.ts";

@@ -1,0 +1,310 @@
+/**
+ * `MoELayer`: router (linear, optional bias) → estimator (experts + gate multipliers, custom gradient) →
+ * dispatch → experts → combine, all through public ops so autograd reaches the router, the experts, the input
+ * and the optional output scale ω.
+ *
+ * ## Dispatch (no host sync)
+ * The (token, slot) pairs are flattened (pair `j = t·K + k`), stably sorted by expert, and each sorted pair
+ * gets its position inside its expert's group (`j − offset[expert]`, offsets = exclusive cumsum of the
+ * per-expert counts). Pairs are scattered (`indexAdd`) into a padded buffer `[E, C, d]` at row
+ * `expert·C + position`, the experts run as ONE batched matmul chain `[E, C, d] @ [E, d, h] …`, the rows of
+ * the real pairs are gathered back (`indexSelect`), multiplied by their gates and combined per token with
+ * `indexAdd`.
+ *
+ * `C` must be known without reading the counts back (a CPU↔GPU sync costs ≥ 10 ms), so it is static:
+ * dropless uses `C = N` (an expert can receive each token at most once, because estimators pick distinct
+ * experts per token), which costs `E/K`× the FLOPs of an exact grouped GEMM on the padded rows — correct,
+ * simple and sync-free, but wasteful for large `E/K` (a grouped-GEMM kernel is the obvious next step). With a
+ * capacity factor, `C = ceil(capacityFactor · N · K / E)` (the buffer uses `min(C, N)` rows) and pairs whose
+ * position is ≥ C — the latest tokens of an over-full expert, since the stable sort keeps token order — are
+ * dropped: their gate is multiplied by 0, so the slot contributes nothing (the residual of the surrounding
+ * block carries the token), and the number dropped is reported in {@link MoELayer.lastMetrics}.
+ *
+ * @example
+ * ```ts
+ * import { Generator, MoELayer, randn } from "@moegrad/moegrad";
+ * const moe = new MoELayer(8, {
+ *   numExperts: 4,
+ *   hidden: 16,
+ *   estimator: "topk",
+ *   estimatorOptions: { k: 2 },
+ *   balanceLoss: { coef: 0.01, form: "topk" },
+ *   generator: new Generator(0),
+ * });
+ * const y = moe.forward(randn([2, 3, 8]));
+ * y.sum().add(moe.auxLoss()!).backward();
+ * console.log(y.shape, moe.router.weight.grad!.shape); // [2, 3, 8] [8, 4]
+ * ```
+ *
+ * @module
+ */
+import type { Tensor } from "../core/tensor.ts";
+import type { Device } from "../core/device.ts";
+import type { FloatDType } from "../core/dtype.ts";
+import { Generator } from "../core/random/generator.ts";
+import { noGrad } from "../core/autograd.ts";
+import { arange, ones, zeros } from "../core/ops/creation.ts";
+import { oneHot } from "../core/ops/index.ts";
+// Through the root module (as nn/module.ts does) so that importing this file first cannot enter the
+// nn ↔ mod.ts import cycle half-way.
+import { Linear, Module } from "../mod.ts";
+import { uniform } from "../nn/init.ts";
+import { type DrawSource, type Estimator, GeneratorDraws, type Routing } from "./estimators/estimator.ts";
+import { createEstimator } from "./estimators/registry.ts";
+import { jitterRouterInput, SwitchEstimator } from "./estimators/switch.ts";
+import { routerZLoss, switchBalanceLoss, topkBalanceLoss } from "./aux_losses.ts";
+import { type RoutingMetrics, routingMetrics } from "./metrics.ts";
+
+/** Expert architectures: two-layer MLP (with biases), gated GLU (no biases), or one bias-free d×d matrix. */
+export type ExpertKind = "ffn" | "glu" | "linear";
+
+/** Options of {@link MoELayer}. */
+export interface MoELayerOptions {
+  /** Number of experts E. */
+  numExperts: number;
+  /** Expert hidden width (ignored by `"linear"`; default 4·d). */
+  hidden?: number;
+  /** Expert architecture (default `"ffn"`). */
+  expert?: ExpertKind;
+  /** Expert nonlinearity: ffn `"gelu"` (default) / `"relu"`; glu `"silu"` (default) / `"gelu"`. */
+  activation?: "gelu" | "relu" | "silu";
+  /** An estimator instance or registry name (default `"topk"`). */
+  estimator?: Estimator | string;
+  /** Options for a registry name (see `createEstimator`). */
+  estimatorOptions?: Record<string, unknown>;
+  /** Router bias (default false). */
+  routerBias?: boolean;
+  /** SparseMixer's learnable output scale ω ∈ R^d (init 1), applied as `y ⊙ ω` (default false). */
+  outputScale?: boolean;
+  /** Undefined: dropless. Otherwise capacity `ceil(capacityFactor · N · K / E)` per expert. */
+  capacityFactor?: number;
+  /** Load-balancing loss stored by `forward` and returned by `auxLoss()`. */
+  balanceLoss?: { coef: number; form: "switch" | "topk" };
+  /** Router z-loss coefficient (default none). */
+  zLossCoef?: number;
+  /** Device of the weights. */
+  device?: Device | string;
+  /** Weights dtype (default f32). */
+  dtype?: FloatDType;
+  /** Weight init stream, also the default draw source of the estimator. */
+  generator?: Generator;
+}
+
+/** Options of {@link MoELayer.forward}. */
+export interface MoEForwardOptions {
+  /** Random draws for this call (default: the layer's `GeneratorDraws`). */
+  draws?: DrawSource;
+}
+
+/** {@link routingMetrics} plus the dispatch's dropping (scalars, no host sync). */
+export interface MoELayerMetrics extends RoutingMetrics {
+  /** Number of dropped (token, slot) pairs (float scalar). */
+  dropped: Tensor;
+  /** `dropped / (N·K)`. */
+  droppedFraction: Tensor;
+}
+
+/** A Mixture-of-Experts layer (see the module docs for the dispatch). */
+export class MoELayer extends Module {
+  /** Model width d. */
+  readonly dim: number;
+  /** Number of experts E. */
+  readonly numExperts: number;
+  /** Expert hidden width (d for `"linear"`). */
+  readonly hidden: number;
+  /** Expert architecture. */
+  readonly expert: ExpertKind;
+  /** Expert nonlinearity. */
+  readonly activation: "gelu" | "relu" | "silu";
+  /** The router, `Linear(d, E)`, weight [d, E]. */
+  readonly router: Linear;
+  /** The routing estimator. */
+  readonly estimator: Estimator;
+  /** Batched expert weights by name: linear `w` [E,d,d]; ffn `w1` [E,d,h], `b1` [E,h], `w2` [E,h,d], `b2` [E,d];
+   * glu `wGate`, `wUp` [E,d,h], `wDown` [E,h,d]. */
+  readonly weights: Readonly<Record<string, Tensor>>;
+  /** ω [d], or null. */
+  readonly omega: Tensor | null;
+  /** Capacity factor (undefined = dropless). */
+  readonly capacityFactor: number | undefined;
+  /** Balance loss settings. */
+  readonly balanceLoss: { coef: number; form: "switch" | "topk" } | undefined;
+  /** z-loss coefficient. */
+  readonly zLossCoef: number;
+  /** Default draw source. */
+  readonly draws: DrawSource;
+  /** Routing of the latest forward. */
+  lastRouting: Routing | null = null;
+  /** Router logits [N, E] of the latest forward. */
+  lastLogits: Tensor | null = null;
+  /** Metrics of the latest forward (tensors; read them when you want). */
+  lastMetrics: MoELayerMetrics | null = null;
+  #aux: Tensor | null = null;
+
+  /** Creates the router and the batched expert weights. */
+  constructor(dim: number, options: MoELayerOptions) {
+    super();
+    const e = options.numExperts;
+    if (!Number.isInteger(dim) || dim < 1) throw new RangeError(`MoELayer: dim must be a positive integer, got ${dim}`);
+    if (!Number.isInteger(e) || e < 1) {
+      throw new RangeError(`MoELayer: numExperts must be a positive integer, got ${e}`);
+    }
+    this.dim = dim;
+    this.numExperts = e;
+    this.expert = options.expert ?? "ffn";
+    if (!["ffn", "glu", "linear"].includes(this.expert)) {
+      throw new TypeError(`MoELayer: expert must be "ffn", "glu" or "linear", got ${JSON.stringify(this.expert)}`);
+    }
+    this.hidden = this.expert === "linear" ? dim : options.hidden ?? 4 * dim;
+    if (!Number.isInteger(this.hidden) || this.hidden < 1) {
+      throw new RangeError(`MoELayer: hidden must be a positive integer, got ${options.hidden}`);
+    }
+    this.activation = options.activation ?? (this.expert === "glu" ? "silu" : "gelu");
+    const allowed = this.expert === "glu" ? ["silu", "gelu"] : this.expert === "ffn" ? ["gelu", "relu"] : [
+      this.activation,
+    ];
+    if (!allowed.includes(this.activation)) {
+      throw new TypeError(`MoELayer: activation of "${this.expert}" experts must be one of ${allowed.join(", ")}`);
+    }
+    const cf = options.capacityFactor;
+    if (cf !== undefined && !(cf > 0 && Number.isFinite(cf))) {
+      throw new RangeError(`MoELayer: capacityFactor must be a finite number > 0, got ${cf}`);
+    }
+    this.capacityFactor = cf;
+    const bl = options.balanceLoss;
+    if (bl && (!(Number.isFinite(bl.coef)) || (bl.form !== "switch" && bl.form !== "topk"))) {
+      throw new TypeError(`MoELayer: balanceLoss must be { coef: number, form: "switch" | "topk" }`);
+    }
+    this.balanceLoss = bl;
+    this.zLossCoef = options.zLossCoef ?? 0;
+    if (!Number.isFinite(this.zLossCoef)) throw new TypeError(`MoELayer: zLossCoef must be a finite number`);
+
+    const generator = options.generator ?? new Generator(0);
+    const init = { generator, device: options.device, dtype: options.dtype };
+    this.router = this.child("router", new Linear(dim, e, { ...init, bias: options.routerBias ?? false }));
+    const est = options.estimator ?? "topk";
+    this.estimator = typeof est === "string" ? createEstimator(est, options.estimatorOptions) : est;
+    if (bl?.form === "switch" && this.estimator.topK !== 1) {
+      throw new TypeError(
+        `MoELayer: the "switch" balance loss needs top-1 routing, the estimator has K = ${this.estimator.topK}`,
+      );
+    }
+    // PyTorch nn.Linear-style init per expert: uniform ±1/√fan_in.
+    const u = (shape: number[], fanIn: number) => uniform(shape, -1 / Math.sqrt(fanIn), 1 / Math.sqrt(fanIn), init);
+    const h = this.hidden;
+    const w: Record<string, Tensor> = {};
+    if (this.expert === "linear") {
+      w.w = this.param("w", u([e, dim, dim], dim));
+    } else if (this.expert === "ffn") {
+      w.w1 = this.param("w1", u([e, dim, h], dim));
+      w.b1 = this.param("b1", u([e, h], dim));
+      w.w2 = this.param("w2", u([e, h, dim], h));
+      w.b2 = this.param("b2", u([e, dim], h));
+    } else {
+      w.wGate = this.param("wGate", u([e, dim, h], dim));
+      w.wUp = this.param("wUp", u([e, dim, h], dim));
+      w.wDown = this.param("wDown", u([e, h, dim], h));
+    }
+    this.weights = w;
+    this.omega = options.outputScale ? this.param("omega", ones([dim], init)) : null;
+    this.draws = new GeneratorDraws(generator);
+  }
+
+  /** The experts applied to a batch `x` [E, M, d] (row block i through expert i) → [E, M, d]. */
+  runExperts(x: Tensor): Tensor {
+    const w = this.weights;
+    if (this.expert === "linear") return x.matmul(w.w);
+    if (this.expert === "ffn") {
+      const a = x.matmul(w.w1).add(w.b1.unsqueeze(1));
+      return act(a, this.activation).matmul(w.w2).add(w.b2.unsqueeze(1));
+    }
+    return act(x.matmul(w.wGate), this.activation).mul(x.matmul(w.wUp)).matmul(w.wDown);
+  }
+
+  /** Router logits and the estimator's routing for tokens `x` [N, d] (training mode decides sampling). */
+  route(x: Tensor, options: MoEForwardOptions = {}): { logits: Tensor; routing: Routing } {
+    const draws = options.draws ?? this.draws;
+    const est = this.estimator;
+    const input = this.training && est instanceof SwitchEstimator && est.variant === "input"
+      ? jitterRouterInput(x, est.jitterEps, draws)
+      : x;
+    const logits = this.router.forward(input);
+    return { logits, routing: est.route(logits, { training: this.training, draws }) };
+  }
+
+  /** Per-expert capacity for N tokens (N when dropless). */
+  capacity(numTokens: number): number {
+    const k = this.estimator.topK;
+    return this.capacityFactor === undefined
+      ? numTokens
+      : Math.ceil(this.capacityFactor * numTokens * k / this.numExperts);
+  }
+
+  /** `x` [..., d] → `y` [..., d]; stores the routing, metrics and aux loss of this call. */
+  forward(x: Tensor, options: MoEForwardOptions = {}): Tensor {
+    if (x.shape[x.rank - 1] !== this.dim) {
+      throw new RangeError(`MoELayer: input must be [..., ${this.dim}], got [${x.shape.join(", ")}]`);
+    }
+    const x2 = x.reshape(-1, this.dim);
+    const { logits, routing } = this.route(x2, options);
+    const y = this.dispatch(x2, routing);
+    this.lastLogits = logits;
+    this.lastRouting = routing;
+    let aux: Tensor | null = null;
+    if (this.balanceLoss && this.balanceLoss.coef !== 0) {
+      const f = this.balanceLoss.form === "switch" ? switchBalanceLoss : topkBalanceLoss;
+      aux = f(routing.probs, routing.experts, this.numExperts).mul(this.balanceLoss.coef);
+    }
+    if (this.zLossCoef !== 0) {
+      const z = routerZLoss(logits).mul(this.zLossCoef);
+      aux = aux ? aux.add(z) : z;
+    }
+    this.#aux = aux;
+    return y.reshape(...x.shape);
+  }
+
+  /** Dispatch → experts → combine for tokens `x` [N, d] under a given routing; sets `lastMetrics`. */
+  dispatch(x: Tensor, routing: Routing): Tensor {
+    const [n, d] = x.shape;
+    const e = this.numExperts;
+    const k = routing.experts.shape[1];
+    const nk = n * k;
+    const cap = Math.min(this.capacity(n), n);
+    const like = { dtype: x.dtype, device: x.device };
+    const idx = noGrad(() => {
+      const flat = routing.experts.reshape(nk);
+      const order = flat.argsort(); // stable: ties keep pair order, i.e. token order
+      const sortedE = flat.indexSelect(0, order);
+      const counts = oneHot(flat, e, "i32").sum(0);
+      const offsets = counts.cumsum(0).sub(counts); // exclusive
+      const pos = arange(0, nk, 1, { dtype: "i32", device: x.device }).sub(offsets.indexSelect(0, sortedE));
+      const keep = pos.lt(cap);
+      const slot = sortedE.mul(cap).add(pos.minimum(cap - 1));
+      const token = arange(0, n, 1, { dtype: "i32", device: x.device }).reshape(n, 1).expand(n, k).reshape(nk)
+        .indexSelect(0, order);
+      const keepF = keep.astype(x.dtype);
+      return { order, slot, token, keepF, dropped: keepF.neg().add(1).sum() };
+    });
+    const xs = x.indexSelect(0, idx.token).mul(idx.keepF.unsqueeze(1));
+    const buf = zeros([e * cap, d], like).indexAdd(0, idx.slot, xs).reshape(e, cap, d);
+    const h = this.runExperts(buf).reshape(e * cap, d).indexSelect(0, idx.slot);
+    const g = routing.gates.reshape(nk).indexSelect(0, idx.order).mul(idx.keepF);
+    let y = zeros([n, d], like).indexAdd(0, idx.token, h.mul(g.unsqueeze(1)));
+    if (this.omega) y = y.mul(this.omega);
+    this.lastMetrics = {
+      ...routingMetrics(routing),
+      dropped: idx.dropped,
+      droppedFraction: noGrad(() => idx.dropped.div(nk)),
+    };
+    return y;
+  }
+
+  /** The aux loss (balance + z) of the latest forward, or null. */
+  override auxLoss(): Tensor | null {
+    return this.#aux;
+  }
+}
+
+function act(x: Tensor, name: string): Tensor {
+  return name === "relu" ? x.relu() : name === "silu" ? x.silu() : x.gelu();
+}
