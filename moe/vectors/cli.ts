@@ -11,9 +11,10 @@ import { selectDevice } from "../../mod.ts";
 import type { FloatDType } from "../../core/dtype.ts";
 import type { Device } from "../../core/device.ts";
 import { type ExtraReplayer, passed, type QuantityResult, replayVector } from "./replay.ts";
+import { layerReplayer } from "./layer_replay.ts";
 
-/** Extra replayers tried before the built-in families (the layer replayer plugs in here). */
-export const EXTRA_REPLAYERS: ExtraReplayer[] = [];
+/** Extra replayers tried before the built-in families: the MoE layer vectors. */
+export const EXTRA_REPLAYERS: ExtraReplayer[] = [layerReplayer];
 
 const USAGE = "usage: deno task vectors [--dtype f64|f32] [--device cpu|webgpu] FILE.json...";
 

@@ -11,6 +11,7 @@ import { OpError } from "../../core/errors.ts";
 import { noGrad } from "../../core/autograd.ts";
 import { type LoggedDraw, ReplayDraws } from "../estimators/estimator.ts";
 import { MoELayer } from "../layer.ts";
+import type { ExtraReplayer } from "./replay.ts";
 
 /** Max abs, rel and mixed errors of one quantity. */
 export interface ReplayError {
@@ -155,3 +156,21 @@ export function replayLayerVector(v: Record<string, unknown>): { errors: LayerRe
   };
   return { errors: errs, layer };
 }
+
+/**
+ * {@link replayLayerVector} as a replayer for `replayVector` / `deno task vectors`. The layer replay always
+ * computes in f64 on the CPU (the precision the vectors were made in); tolerance 1e-9 abs + 1e-9 rel, the
+ * selected experts exactly.
+ */
+export const layerReplayer: ExtraReplayer = {
+  match: (v) => typeof v === "object" && v !== null && /^layer_/.test(String((v as { name?: unknown }).name)),
+  replay: (v) => {
+    const { errors, layer } = replayLayerVector(v as Record<string, unknown>);
+    layer.dispose();
+    return Object.entries(errors).map(([quantity, e]) => {
+      const exact = quantity === "selected_experts";
+      const tol = exact ? 0 : 1e-9;
+      return { quantity, maxAbs: e.abs, maxRel: e.rel, ok: exact ? e.abs === 0 : e.mixed <= tol, atol: tol, rtol: tol };
+    });
+  },
+};
