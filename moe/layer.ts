@@ -20,6 +20,20 @@
  * dropped: their gate is multiplied by 0, so the slot contributes nothing (the residual of the surrounding
  * block carries the token), and the number dropped is reported in {@link MoELayer.lastMetrics}.
  *
+ * ## Default MoE (Panda et al. 2025, ESTIMATORS.md §7.4)
+ * With `defaultMoe: { beta }` the sparse top-K forward is kept, and every expert that a token did NOT activate
+ * contributes its default vector `Ê_i` (buffer `defaultVectors` [E, d], zero-initialised):
+ * `y = Σ_{i∈TopK} π_i E_i(x) + Σ_{i∉TopK} π_i Ê_i`, with `π = softmax(z)` over all E experts. `Ê` is a constant
+ * (no gradient), so `∂y/∂π_i = Ê_i` for inactive experts and the router gets a dense gradient. In training, the
+ * forward first updates `Ê_i ← β Ê_i + (1−β)·mean_{x routed to i} E_i(x)` (plain mean over the kept pairs of
+ * this call; experts with no kept pair keep their `Ê_i`; the paper's router-probability-weighted variant is not
+ * implemented), then uses the new `Ê`; in evaluation `Ê` is read, not updated. A capacity-dropped pair counts as
+ * inactive (its expert did not run on it), so it gets the default term. Selection is the `topk` estimator's;
+ * its top-K weights are NOT renormalised by default here (the paper does not say, and unrenormalised weights
+ * keep `Σ_i π_i = 1` over active + default terms) — pass `estimatorOptions: { renormalize: true }` to
+ * renormalise the active weights (the default terms keep the raw `π_i`). It is a layer option, not a registry
+ * estimator, because an estimator only sees logits, while Default MoE needs the experts' outputs and state.
+ *
  * @example
  * ```ts
  * import { Generator, MoELayer, randn } from "@moegrad/moegrad";
@@ -51,6 +65,7 @@ import { Linear, Module } from "../mod.ts";
 import { uniform } from "../nn/init.ts";
 import { type DrawSource, type Estimator, GeneratorDraws, type Routing } from "./estimators/estimator.ts";
 import { createEstimator } from "./estimators/registry.ts";
+import { TopKEstimator } from "./estimators/topk.ts";
 import { jitterRouterInput, SwitchEstimator } from "./estimators/switch.ts";
 import { routerZLoss, switchBalanceLoss, topkBalanceLoss } from "./aux_losses.ts";
 import { type RoutingMetrics, routingMetrics } from "./metrics.ts";
@@ -88,6 +103,8 @@ export interface MoELayerOptions {
   dtype?: FloatDType;
   /** Weight init stream, also the default draw source of the estimator. */
   generator?: Generator;
+  /** Default MoE (see the module docs): EMA factor `beta` ∈ [0, 1) of the default vectors; needs `topk`. */
+  defaultMoe?: { beta: number };
 }
 
 /** Options of {@link MoELayer.forward}. */
@@ -133,6 +150,10 @@ export class MoELayer extends Module {
   readonly zLossCoef: number;
   /** Default draw source. */
   readonly draws: DrawSource;
+  /** Default MoE's EMA factor β, or null when the option is off. */
+  readonly defaultMoeBeta: number | null;
+  /** Default MoE's default vectors `Ê` [E, d] (a buffer), or null when the option is off. */
+  readonly defaultVectors: Tensor | null;
   /** Routing of the latest forward. */
   lastRouting: Routing | null = null;
   /** Router logits [N, E] of the latest forward. */
@@ -183,7 +204,24 @@ export class MoELayer extends Module {
     const init = { generator, device: options.device, dtype: options.dtype };
     this.router = this.child("router", new Linear(dim, e, { ...init, bias: options.routerBias ?? false }));
     const est = options.estimator ?? "topk";
-    this.estimator = typeof est === "string" ? createEstimator(est, options.estimatorOptions) : est;
+    const dm = options.defaultMoe;
+    if (dm !== undefined) {
+      const beta = dm?.beta;
+      if (typeof beta !== "number" || !(beta >= 0 && beta < 1)) {
+        throw new RangeError(`MoELayer: defaultMoe.beta must be a number in [0, 1), got ${JSON.stringify(beta)}`);
+      }
+    }
+    const estOptions = dm && est === "topk"
+      ? { renormalize: false, ...options.estimatorOptions }
+      : options.estimatorOptions;
+    this.estimator = typeof est === "string" ? createEstimator(est, estOptions) : est;
+    if (dm && !(this.estimator instanceof TopKEstimator)) {
+      throw new TypeError(`MoELayer: defaultMoe needs the "topk" estimator, got "${this.estimator.name}"`);
+    }
+    this.defaultMoeBeta = dm ? dm.beta : null;
+    this.defaultVectors = dm
+      ? this.buffer("defaultVectors", zeros([e, dim], { device: options.device, dtype: options.dtype }))
+      : null;
     if (bl?.form === "switch" && this.estimator.topK !== 1) {
       throw new TypeError(
         `MoELayer: the "switch" balance loss needs top-1 routing, the estimator has K = ${this.estimator.topK}`,
@@ -290,6 +328,7 @@ export class MoELayer extends Module {
     const h = this.runExperts(buf).reshape(e * cap, d).indexSelect(0, idx.slot);
     const g = routing.gates.reshape(nk).indexSelect(0, idx.order).mul(idx.keepF);
     let y = zeros([n, d], like).indexAdd(0, idx.token, h.mul(g.unsqueeze(1)));
+    if (this.defaultVectors) y = y.add(this.#defaultTerms(h, routing, idx, n));
     if (this.omega) y = y.mul(this.omega);
     this.lastMetrics = {
       ...routingMetrics(routing),
@@ -297,6 +336,40 @@ export class MoELayer extends Module {
       droppedFraction: noGrad(() => idx.dropped.div(nk)),
     };
     return y;
+  }
+
+  /** Default MoE: updates `Ê` (training only) from the kept pairs' expert outputs `h`, returns `Σ_{i∉TopK} π_i Ê_i`. */
+  #defaultTerms(
+    h: Tensor,
+    routing: Routing,
+    idx: { order: Tensor; token: Tensor; keepF: Tensor },
+    n: number,
+  ): Tensor {
+    const e = this.numExperts;
+    const nk = idx.order.shape[0];
+    const ehat = this.defaultVectors!;
+    const beta = this.defaultMoeBeta!;
+    const like = { dtype: h.dtype, device: h.device };
+    // The product below uses a copy of Ê: a later forward's in-place EMA update must not change what this
+    // call's backward reads.
+    let used = ehat;
+    const inactive = noGrad(() => {
+      const sortedE = routing.experts.reshape(nk).indexSelect(0, idx.order);
+      if (this.training) {
+        const keep = idx.keepF.unsqueeze(1);
+        const sums = zeros([e, this.dim], like).indexAdd(0, sortedE, h.detach().mul(keep));
+        const counts = zeros([e], like).indexAdd(0, sortedE, idx.keepF).unsqueeze(1);
+        const mean = sums.div(counts.maximum(1));
+        const step = counts.gt(0).astype(h.dtype).mul(1 - beta); // experts without tokens keep Ê
+        used = ehat.add(mean.sub(ehat).mul(step));
+        ehat.assign_(used);
+      } else {
+        used = ehat.clone();
+      }
+      const cell = idx.token.mul(e).add(sortedE);
+      return zeros([n * e], like).indexAdd(0, cell, idx.keepF).neg().add(1).reshape(n, e);
+    });
+    return routing.probs.mul(inactive).matmul(used);
   }
 
   /** The aux loss (balance + z) of the latest forward, or null. */
