@@ -56,4 +56,15 @@ export {
   type MoELayerOptions,
 } from "./layer.ts";
 export { moeLoopReference } from "./reference.ts";
+export {
+  type Downstream,
+  type EstimatorBias,
+  estimatorBias,
+  type EstimatorBiasOptions,
+  type ExactObjective,
+  type ExactTerms,
+  exactTerms,
+  GatingProxyEstimator,
+  sampleGradients,
+} from "./exact_gradient.ts";
 export { type LayerReplayErrors, type ReplayError, replayLayerVector } from "./vectors/layer_replay.ts";
