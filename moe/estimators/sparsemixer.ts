@@ -18,6 +18,12 @@
  * `masked_fill_` on its input); the outputs are the same. The learnable output scale ω of the repo's router
  * belongs to the MoE layer (`multiplier = gate ⊗ ω`); its gradient then follows from ordinary autograd.
  *
+ * **Code vs paper**: the backward doubles the gate gradient in both branches (mid-point and Euler); an open
+ * question on the SparseMixer repository (issue #3) reads the v1 paper's §3.2 as implying no ×2 for the
+ * first-order branch, while GRIN's App. A derivation gives ×2 for Euler. We follow the code (and the vectors).
+ * The learnable output scale ω ("for training stabilization") is a parameter of the MoE layer (`outputScale`),
+ * not of this estimator; it is a confound against Switch that the Switch + ω ablation isolates.
+ *
  * @module
  */
 import type { Tensor } from "../../core/tensor.ts";

@@ -33,6 +33,13 @@
  * `probs` (for the balance loss) is the plain `softmax(z)` (GRIN's balance loss uses E[softmax(z)]; the repo's
  * `original_gates` output); `extra` has `maskedSoftmax1` (and `maskedSoftmax2`) and `forwardScale` [N, K].
  *
+ * **Code vs paper** (we follow the code, as the vectors do): (1) GRIN's Alg. 1 (`y = h + sg(s·h − h)`) gives the
+ * experts the gradient of the unscaled output, while the released code multiplies the expert output by the
+ * scaled multiplier, so experts receive `m_k·π_k[D_k]·∂L/∂y`; router gradients agree with Eq. 8. (2) The
+ * paper's δ_D tests `D == argmax z`, the code `D == argmax π`: identical except for ties. (3) The released v2 is
+ * what GRIN calls the result of "an error in the derivation" (Eq. 7–8: no factor 2, coin 1/4); v2* (`"heun"`)
+ * is the derivation as intended (Eq. 6).
+ *
  * @module
  */
 import type { Tensor } from "../../core/tensor.ts";

@@ -11,6 +11,11 @@
  *   this variant `route()` applies no jitter at all; the layer must call {@link jitterRouterInput} on `x`
  *   (training only) before computing the logits.
  *
+ * **Code vs paper**: the SparseMixer repository's Switch baseline (`variant: "logits"`, the default, matching the
+ * vectors) jitters the router logits multiplicatively with ε = 0.1; the Switch Transformer paper and its
+ * Hugging Face port jitter the router input instead (`variant: "input"` with {@link jitterRouterInput},
+ * ε = 0.01 there).
+ *
  * @module
  */
 import type { Tensor } from "../../core/tensor.ts";
