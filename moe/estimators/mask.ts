@@ -2,6 +2,11 @@
  * Shared building blocks of the SparseMixer family (ESTIMATORS.md §2.1–§2.2): the relative "jitter" mask,
  * the masked softmax, and Gumbel-max sampling.
  *
+ * **Code vs paper**: GRIN's Eq. 2 keeps expert i when `z* − z_i ≤ r·(|z_i| + |z*|)`; the released code keeps it
+ * when `z* − z_i ≤ 2ε·max(|z_i|, z*)`. The two agree only to first order. We implement the code's form, which
+ * the vectors and the released models use. Note the mask is scale-invariant but not shift-invariant (a router
+ * bias changes the candidate set).
+ *
  * @module
  */
 import type { Tensor } from "../../core/tensor.ts";
