@@ -67,8 +67,35 @@ import { type DrawSource, type Estimator, GeneratorDraws, type Routing } from ".
 import { createEstimator } from "./estimators/registry.ts";
 import { TopKEstimator } from "./estimators/topk.ts";
 import { jitterRouterInput, SwitchEstimator } from "./estimators/switch.ts";
-import { routerZLoss, switchBalanceLoss, topkBalanceLoss } from "./aux_losses.ts";
+import { BalanceStats, routerZLoss, switchBalanceLoss, topkBalanceLoss } from "./aux_losses.ts";
 import { type RoutingMetrics, routingMetrics } from "./metrics.ts";
+
+/**
+ * Load-balancing loss settings of {@link MoELayer}: `coef · E · Σ_i f_i · P̄_i`, with `P̄_i` the mean router
+ * probability of expert i over this forward's tokens (the only path of the gradient) and `f_i` the fraction of
+ * hard assignments `counts_i / N` (every (token, slot) pair routed to i counts; N = tokens, not slots).
+ *
+ * Normalisation (before `coef`): `form: "switch"` (top-1 only) is the Switch Transformer loss, 1 at perfectly
+ * uniform routing; `form: "topk"` is the Mixtral/transformers top-k formula (f sums the K slots), K at perfectly
+ * uniform routing (so it equals the switch form when K = 1).
+ *
+ * `scope: "local"` (default) uses this forward's `f`. `scope: "global"` balances over the whole optimizer step,
+ * as a loss whose `f` is all-reduced over micro-batches / data-parallel ranks (GRIN, ESTIMATORS.md §5.5): the
+ * layer owns a {@link BalanceStats} ({@link MoELayer.balanceStats}); every training forward adds its hard
+ * assignments to it and then uses `f = accumulated counts / accumulated tokens` (P̄ still from the current
+ * micro-batch). Call {@link MoELayer.resetBalanceStats} once per optimizer step (before its first
+ * micro-batch), or the counts keep accumulating across steps. In evaluation the counts are not updated and the
+ * local `f` is used. For data parallelism, all-reduce the stats' counts across ranks yourself (e.g. `add()` the
+ * other ranks' assignments) before the loss is needed.
+ */
+export interface BalanceLossConfig {
+  /** Loss coefficient α (0 disables the loss). */
+  coef: number;
+  /** `"switch"` (top-1; 1 at uniform routing) or `"topk"` (K at uniform routing). */
+  form: "switch" | "topk";
+  /** `"local"` (default): this forward's f; `"global"`: f from the counts accumulated since the last reset. */
+  scope?: "local" | "global";
+}
 
 /** Expert architectures: two-layer MLP (with biases), gated GLU (no biases), or one bias-free d×d matrix. */
 export type ExpertKind = "ffn" | "glu" | "linear";
@@ -93,8 +120,9 @@ export interface MoELayerOptions {
   outputScale?: boolean;
   /** Undefined: dropless. Otherwise capacity `ceil(capacityFactor · N · K / E)` per expert. */
   capacityFactor?: number;
-  /** Load-balancing loss stored by `forward` and returned by `auxLoss()`. */
-  balanceLoss?: { coef: number; form: "switch" | "topk" };
+  /** Load-balancing loss stored by `forward` and returned by `auxLoss()` (see {@link BalanceLossConfig} for the
+   * normalisation — 1 at uniform routing for switch top-1, K for top-k — and the local / global scope). */
+  balanceLoss?: BalanceLossConfig;
   /** Router z-loss coefficient (default none). */
   zLossCoef?: number;
   /** Device of the weights. */
@@ -144,8 +172,10 @@ export class MoELayer extends Module {
   readonly omega: Tensor | null;
   /** Capacity factor (undefined = dropless). */
   readonly capacityFactor: number | undefined;
-  /** Balance loss settings. */
-  readonly balanceLoss: { coef: number; form: "switch" | "topk" } | undefined;
+  /** Balance loss settings (`scope` filled in, default `"local"`). */
+  readonly balanceLoss: Required<BalanceLossConfig> | undefined;
+  /** The counts accumulated for a `scope: "global"` balance loss (null otherwise); see {@link BalanceLossConfig}. */
+  readonly balanceStats: BalanceStats | null;
   /** z-loss coefficient. */
   readonly zLossCoef: number;
   /** Default draw source. */
@@ -193,10 +223,17 @@ export class MoELayer extends Module {
     }
     this.capacityFactor = cf;
     const bl = options.balanceLoss;
-    if (bl && (!(Number.isFinite(bl.coef)) || (bl.form !== "switch" && bl.form !== "topk"))) {
-      throw new TypeError(`MoELayer: balanceLoss must be { coef: number, form: "switch" | "topk" }`);
+    if (
+      bl &&
+      (!(Number.isFinite(bl.coef)) || (bl.form !== "switch" && bl.form !== "topk") ||
+        (bl.scope !== undefined && bl.scope !== "local" && bl.scope !== "global"))
+    ) {
+      throw new TypeError(
+        `MoELayer: balanceLoss must be { coef: number, form: "switch" | "topk", scope?: "local" | "global" }`,
+      );
     }
-    this.balanceLoss = bl;
+    this.balanceLoss = bl ? { coef: bl.coef, form: bl.form, scope: bl.scope ?? "local" } : undefined;
+    this.balanceStats = bl?.scope === "global" ? new BalanceStats(e) : null;
     this.zLossCoef = options.zLossCoef ?? 0;
     if (!Number.isFinite(this.zLossCoef)) throw new TypeError(`MoELayer: zLossCoef must be a finite number`);
 
@@ -289,9 +326,13 @@ export class MoELayer extends Module {
     this.lastLogits = logits;
     this.lastRouting = routing;
     let aux: Tensor | null = null;
+    const stats = this.training ? this.balanceStats : null;
+    // The counts are accumulated even when coef is 0, so that `balanceStats` always reflects the step's routing.
+    stats?.add(routing.experts);
     if (this.balanceLoss && this.balanceLoss.coef !== 0) {
       const f = this.balanceLoss.form === "switch" ? switchBalanceLoss : topkBalanceLoss;
-      aux = f(routing.probs, routing.experts, this.numExperts).mul(this.balanceLoss.coef);
+      const global = stats ?? undefined;
+      aux = f(routing.probs, routing.experts, this.numExperts, { global }).mul(this.balanceLoss.coef);
     }
     if (this.zLossCoef !== 0) {
       const z = routerZLoss(logits).mul(this.zLossCoef);
@@ -370,6 +411,11 @@ export class MoELayer extends Module {
       return zeros([n * e], like).indexAdd(0, cell, idx.keepF).neg().add(1).reshape(n, e);
     });
     return routing.probs.mul(inactive).matmul(used);
+  }
+
+  /** Forgets the counts of a `scope: "global"` balance loss; call it once per optimizer step (no-op otherwise). */
+  resetBalanceStats(): void {
+    this.balanceStats?.reset();
   }
 
   /** The aux loss (balance + z) of the latest forward, or null. */

@@ -49,6 +49,7 @@ export {
 } from "./aux_losses.ts";
 export { type RoutingLike, type RoutingMetrics, routingMetrics } from "./metrics.ts";
 export {
+  type BalanceLossConfig,
   type ExpertKind,
   type MoEForwardOptions,
   MoELayer,
@@ -67,4 +68,9 @@ export {
   GatingProxyEstimator,
   sampleGradients,
 } from "./exact_gradient.ts";
-export { type LayerReplayErrors, type ReplayError, replayLayerVector } from "./vectors/layer_replay.ts";
+export {
+  type LayerReplayErrors,
+  type LayerReplayOptions,
+  type ReplayError,
+  replayLayerVector,
+} from "./vectors/layer_replay.ts";

@@ -1,17 +1,19 @@
 /**
  * Replays a `layer_*` reference vector (`../shared/vectors/`) through {@link MoELayer} with `"linear"` experts
- * in f64: loads x, the router weight and the expert weights, routes with the logged draws ({@link ReplayDraws}),
- * backpropagates `L = Σ upstream_grad_y ⊙ y`, and reports the max abs / rel error of every quantity.
+ * in f64 (default) or f32, on any device: loads x, the router weight and the expert weights, routes with the
+ * logged draws ({@link ReplayDraws}), backpropagates `L = Σ upstream_grad_y ⊙ y`, and reports the max abs / rel
+ * error of every quantity (values are read back with `await data()`, so GPU devices work).
  *
  * @module
  */
 import type { Tensor } from "../../core/tensor.ts";
+import type { Device } from "../../core/device.ts";
 import { tensor } from "../../core/ops/creation.ts";
 import { OpError } from "../../core/errors.ts";
 import { noGrad } from "../../core/autograd.ts";
 import { type LoggedDraw, ReplayDraws } from "../estimators/estimator.ts";
 import { MoELayer } from "../layer.ts";
-import type { ExtraReplayer } from "./replay.ts";
+import { type ExtraReplayer, TOLERANCES } from "./replay.ts";
 
 /** Max abs, rel and mixed errors of one quantity. */
 export interface ReplayError {
@@ -21,6 +23,16 @@ export interface ReplayError {
   rel: number;
   /** max |actual − expected| / (1 + |expected|): ≤ tol means within tol abs + tol rel. */
   mixed: number;
+  /** max |actual − expected| / (atol + rtol·|expected|) for the replay dtype's tolerance: ≤ 1 passes. */
+  ratio: number;
+}
+
+/** Options of {@link replayLayerVector}. */
+export interface LayerReplayOptions {
+  /** Working dtype of the layer and every tensor (default f64, the precision the vectors were made in). */
+  dtype?: "f64" | "f32";
+  /** Device (or registered device name); default: the default device. */
+  device?: Device | string;
 }
 
 /** Per-quantity errors of a replay. */
@@ -70,18 +82,24 @@ function array(v: Record<string, unknown>, path: string, shape: number[]): Neste
 
 const flat = (x: Nested): number[] => (Array.isArray(x) ? x.flatMap(flat) : [x]);
 
-function errors(actual: Tensor, expected: Nested): ReplayError {
-  const a = Array.from(actual.dataSync(), Number);
+async function errors(
+  actual: Tensor,
+  expected: Nested,
+  tol: { atol: number; rtol: number },
+): Promise<ReplayError> {
+  const a = Array.from(await actual.data(), Number);
   const b = flat(expected);
   if (a.length !== b.length) throw new OpError("replayLayerVector", `${a.length} values vs ${b.length} expected`);
-  let abs = 0, rel = 0, mixed = 0;
+  let abs = 0, rel = 0, mixed = 0, ratio = 0;
   a.forEach((x, i) => {
     const diff = Math.abs(x - b[i]);
     abs = Math.max(abs, diff);
     rel = Math.max(rel, b[i] === 0 ? diff : diff / Math.abs(b[i]));
     mixed = Math.max(mixed, diff / (1 + Math.abs(b[i])));
+    // NaN compares false with everything: make it fail.
+    ratio = Math.max(ratio, Number.isNaN(diff) ? Infinity : diff / (tol.atol + tol.rtol * Math.abs(b[i])));
   });
-  return { abs, rel, mixed };
+  return { abs, rel, mixed, ratio };
 }
 
 function positiveInt(v: Record<string, unknown>, path: string): number {
@@ -95,10 +113,19 @@ function positiveInt(v: Record<string, unknown>, path: string): number {
 /**
  * Replays a layer vector (a parsed JSON object). The estimator is `"switch"` for a SwitchGate vector and
  * `"sparsemixer"` (with ω = ones, `outputScale`) for a SparseMixer v1 vector, chosen from `name`; ε is
- * `params.jitter_eps` when present, else the reference default 0.1. Throws an error naming any field it
- * cannot interpret.
+ * `params.jitter_eps` when present, else the reference default 0.1. Rejects with an error naming any field it
+ * cannot interpret. `ratio` of each error is relative to `TOLERANCES[dtype]` (f64: 1e-9 + 1e-9·|b|,
+ * f32: 1e-5 + 1e-4·|b|).
  */
-export function replayLayerVector(v: Record<string, unknown>): { errors: LayerReplayErrors; layer: MoELayer } {
+export async function replayLayerVector(
+  v: Record<string, unknown>,
+  options: LayerReplayOptions = {},
+): Promise<{ errors: LayerReplayErrors; layer: MoELayer }> {
+  const dtype = options.dtype ?? "f64";
+  if (dtype !== "f64" && dtype !== "f32") {
+    throw new OpError("replayLayerVector", `dtype must be "f64" or "f32", got ${JSON.stringify(dtype)}`);
+  }
+  const tol = TOLERANCES[dtype];
   const name = field(v, "name");
   if (typeof name !== "string") throw new OpError("replayLayerVector", `field "name" must be a string`);
   const kind = /^layer_switch/.test(name) ? "switch" : /^layer_v1/.test(name) ? "sparsemixer" : null;
@@ -131,9 +158,10 @@ export function replayLayerVector(v: Record<string, unknown>): { errors: LayerRe
     estimator: kind,
     estimatorOptions: { jitterEps: eps },
     outputScale: kind === "sparsemixer",
-    dtype: "f64",
+    dtype,
+    device: options.device,
   });
-  const f64 = (data: Nested) => tensor(data as number[], { dtype: "f64" });
+  const f64 = (data: Nested) => tensor(data as number[], { dtype, device: layer.router.weight.device });
   const wr = f64(array(v, "inputs.router_weight_dxE", [d, e]));
   const we = f64(array(v, "inputs.expert_weights_Exdxd", [e, d, d]));
   noGrad(() => {
@@ -146,31 +174,35 @@ export function replayLayerVector(v: Record<string, unknown>): { errors: LayerRe
   const routing = layer.lastRouting!;
   const mult = layer.omega ? routing.gates.mul(layer.omega) : routing.gates;
   const errs: LayerReplayErrors = {
-    router_logits: errors(layer.lastLogits!, array(v, "outputs.router_logits", [n, e])),
-    selected_experts: errors(routing.experts, array(v, "outputs.selected_experts", [n, k])),
-    multiplier: errors(mult, array(v, "outputs.multiplier", [n, kind === "sparsemixer" ? d : 1])),
-    y: errors(y, array(v, "outputs.y", [n, d])),
-    grad_x: errors(xt.grad!, array(v, "grads.x", [n, d])),
-    grad_router_weight: errors(layer.router.weight.grad!, array(v, "grads.router_weight", [d, e])),
-    grad_expert_weights: errors(layer.weights.w.grad!, array(v, "grads.expert_weights", [e, d, d])),
+    router_logits: await errors(layer.lastLogits!, array(v, "outputs.router_logits", [n, e]), tol),
+    selected_experts: await errors(routing.experts, array(v, "outputs.selected_experts", [n, k]), tol),
+    multiplier: await errors(mult, array(v, "outputs.multiplier", [n, kind === "sparsemixer" ? d : 1]), tol),
+    y: await errors(y, array(v, "outputs.y", [n, d]), tol),
+    grad_x: await errors(xt.grad!, array(v, "grads.x", [n, d]), tol),
+    grad_router_weight: await errors(layer.router.weight.grad!, array(v, "grads.router_weight", [d, e]), tol),
+    grad_expert_weights: await errors(layer.weights.w.grad!, array(v, "grads.expert_weights", [e, d, d]), tol),
   };
   return { errors: errs, layer };
 }
 
 /**
- * {@link replayLayerVector} as a replayer for `replayVector` / `deno task vectors`. The layer replay always
- * computes in f64 on the CPU (the precision the vectors were made in); tolerance 1e-9 abs + 1e-9 rel, the
+ * {@link replayLayerVector} as a replayer for `replayVector` / `deno task vectors`, in the requested dtype on
+ * the requested device; tolerance `TOLERANCES[dtype]` (f64: 1e-9 abs + 1e-9 rel; f32: 1e-5 abs + 1e-4 rel), the
  * selected experts exactly.
  */
 export const layerReplayer: ExtraReplayer = {
   match: (v) => typeof v === "object" && v !== null && /^layer_/.test(String((v as { name?: unknown }).name)),
-  replay: (v) => {
-    const { errors, layer } = replayLayerVector(v as Record<string, unknown>);
+  replay: async (v, options) => {
+    const { errors, layer } = await replayLayerVector(v as Record<string, unknown>, {
+      dtype: options.dtype,
+      device: options.device,
+    });
     layer.dispose();
+    const tol = TOLERANCES[options.dtype];
     return Object.entries(errors).map(([quantity, e]) => {
       const exact = quantity === "selected_experts";
-      const tol = exact ? 0 : 1e-9;
-      return { quantity, maxAbs: e.abs, maxRel: e.rel, ok: exact ? e.abs === 0 : e.mixed <= tol, atol: tol, rtol: tol };
+      const [atol, rtol] = exact ? [0, 0] : [tol.atol, tol.rtol];
+      return { quantity, maxAbs: e.abs, maxRel: e.rel, ok: exact ? e.abs === 0 : e.ratio <= 1, atol, rtol };
     });
   },
 };
