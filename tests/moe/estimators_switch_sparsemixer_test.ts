@@ -5,7 +5,7 @@ import { jitterRouterInput, SwitchEstimator } from "../../moe/estimators/switch.
 import { SparseMixerEstimator } from "../../moe/estimators/sparsemixer.ts";
 import { SparseMixerV2Estimator, V2_MIDPOINT_SCALE } from "../../moe/estimators/sparsemixer_v2.ts";
 import { gumbelArgmax, jitterMask, maskedSoftmax } from "../../moe/estimators/mask.ts";
-import { createEstimator, ESTIMATOR_NAMES } from "../../moe/estimators/registry.ts";
+import { createEstimator, ESTIMATOR_NAMES, ESTIMATOR_OPTION_SCHEMAS } from "../../moe/estimators/registry.ts";
 import { Generator } from "../../core/random/generator.ts";
 
 import switchTrain from "../../../shared/vectors/switchgate_train_8x4.json" with { type: "json" };
@@ -360,4 +360,29 @@ Deno.test("registry: names, defaults and option validation", () => {
   assert.throws(() => createEstimator("switch", { jitterEps: -1 }), /"jitterEps" must be a finite number ≥ 0/);
   assert.throws(() => createEstimator("switch", { variant: "x" }), /"variant" must be one of "logits", "input"/);
   assert.throws(() => createEstimator("sparsemixer", { topK: 2 }), /no option "topK" \(allowed: jitterEps\)/);
+  assert.throws(
+    () => createEstimator("topk", { k: 1.5, renormalize: 1 }),
+    /^OpError: estimator: "topk" option "k" must be an integer ≥ 1, got 1\.5; "topk" option "renormalize" must be true or false, got 1$/,
+  );
+  assert.throws(
+    () => createEstimator("topk", 3 as never),
+    /^OpError: estimator: options of "topk" must be an object, got 3$/,
+  );
+  assert.throws(
+    () => createEstimator("reinmax", { tau: 0.5 }),
+    /"reinmax" option "tau" must be a finite number ≥ 1, got 0\.5$/,
+  );
+});
+
+Deno.test("registry: option schemas fill in the constructors' defaults", () => {
+  assert.deepEqual(ESTIMATOR_OPTION_SCHEMAS["switch"].parse({}), { jitterEps: 0.1, variant: "logits" });
+  assert.deepEqual(ESTIMATOR_OPTION_SCHEMAS["sparsemixer-v2"].parse({ topK: 1 }), {
+    topK: 1,
+    jitterEps: 0.01,
+    evalDraws: "auto",
+  });
+  assert.deepEqual(ESTIMATOR_OPTION_SCHEMAS["topk"].parse({}), { k: 1, renormalize: true });
+  assert.deepEqual(ESTIMATOR_OPTION_SCHEMAS["st-gumbel"].parse({ numExperts: 4 }), { tau: 1, numExperts: 4 });
+  assert.equal(ESTIMATOR_OPTION_SCHEMAS["topk"].safeParse({ kk: 2 }).success, false);
+  assert.deepEqual(Object.keys(ESTIMATOR_OPTION_SCHEMAS).sort(), [...ESTIMATOR_NAMES].sort());
 });

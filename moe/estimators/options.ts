@@ -1,0 +1,237 @@
+/**
+ * Zod schemas of every estimator's registry options, one per registry name, and the formatter that turns a
+ * failed parse into one {@link OpError} (op `"estimator"`) naming the estimator, the field and what is allowed:
+ *
+ * - `"sparsemixer" option "jitterEps" must be a finite number ≥ 0, got -1`
+ * - `"sparsemixer-v2" option "topK" must be one of 1, 2, got 3`
+ * - `"topk" has no option "kk" (allowed: k, renormalize)`
+ * - `options of "topk" must be an object, got 3`
+ *
+ * Every schema is `.strict()` (unknown fields are errors), documents each field with `.describe()` and fills in
+ * the estimator's default, so {@link ESTIMATOR_OPTION_SCHEMAS} can be reused by experiment configs (for
+ * instance with `z.toJSONSchema`).
+ *
+ * @module
+ */
+import { z } from "zod";
+import { OpError } from "../../core/errors.ts";
+import type { SwitchOptions } from "./switch.ts";
+import type { SparseMixerOptions } from "./sparsemixer.ts";
+import type { SparseMixerV2Options } from "./sparsemixer_v2.ts";
+import type { TopKOptions } from "./topk.ts";
+import type { StGumbelOptions, TemperatureOptions } from "./straight_through.ts";
+
+/** What a field allows, in words ("a finite number ≥ 0"); read by the formatter. */
+const ALLOWED = z.registry<{ allowed: string }>();
+
+/** Registers `schema` with the words of what it allows and returns it. */
+function allowing<T extends z.ZodType>(schema: T, allowed: string): T {
+  ALLOWED.add(schema, { allowed });
+  return schema;
+}
+
+/** A finite number ≥ `min` (default `def`). */
+const atLeast = (min: number, def: number, description: string) =>
+  allowing(z.number().min(min).default(def).describe(description), `a finite number ≥ ${min}`);
+
+/** A finite number > 0 (default `def`). */
+const positive = (def: number, description: string) =>
+  allowing(z.number().positive().default(def).describe(description), "a finite number > 0");
+
+/** An optional integer ≥ 1. */
+const optionalPositiveInt = (description: string) =>
+  allowing(z.int().min(1).optional().describe(description), "an integer ≥ 1");
+
+/** One of `values` (default `def`). */
+const oneOf = <const V extends readonly [string | number, ...(string | number)[]]>(
+  values: V,
+  def: V[number],
+  description: string,
+) =>
+  allowing(
+    z.literal(values).default(def as never).describe(description),
+    `one of ${values.map((v) => JSON.stringify(v)).join(", ")}`,
+  );
+
+const JITTER_V1 = "Jitter / mask half-width ε (≥ 0; default 0.1, the SparseMixer repo's value).";
+const JITTER_V2 = "Mask width ε (≥ 0; default 0.01, transformers' `router_jitter_noise`).";
+const TOPK_V2 = "Experts per token (1 or 2; default 2).";
+const NUM_EXPERTS = "Number of experts E, reported as `topK` (dense; optional, else known at routing).";
+
+const switchSchema = z.strictObject({
+  /** Jitter half-width ε (≥ 0; default 0.1). */
+  jitterEps: atLeast(0, 0.1, JITTER_V1),
+  /** Where the jitter goes: `"logits"` (SparseMixer repo, default) or `"input"` (original Switch). */
+  variant: oneOf(
+    ["logits", "input"],
+    "logits",
+    'Where the jitter goes: "logits" (SparseMixer repo, default) or "input" (the router input, original Switch).',
+  ),
+}).describe("Options of the `switch` estimator (SwitchEstimator).");
+
+const sparseMixerSchema = (name: string, what: string) =>
+  z.strictObject({
+    /** Mask width ε (≥ 0; default 0.1). */
+    jitterEps: atLeast(0, 0.1, "Mask width ε (≥ 0; default 0.1)."),
+  }).describe(`Options of the \`${name}\` estimator (${what}).`);
+
+const sparseMixerV2Schema = z.strictObject({
+  /** Experts per token (1 or 2; default 2). */
+  topK: oneOf([1, 2], 2, TOPK_V2),
+  /** Mask width ε (≥ 0; default 0.01). */
+  jitterEps: atLeast(0, 0.01, JITTER_V2),
+  /** Whether eval consumes the repo's unused draws: `"auto"` (default), `"consume"` or `"none"`. */
+  evalDraws: oneOf(
+    ["auto", "consume", "none"],
+    "auto",
+    'Whether eval consumes the released code\'s unused draws: "auto" (default), "consume" or "none".',
+  ),
+}).describe("Options of the `sparsemixer-v2` estimator (SparseMixerV2Estimator, released GRIN v2).");
+
+const sparseMixerV2HeunSchema = z.strictObject({
+  /** Experts per token (1 or 2; default 2). */
+  topK: oneOf([1, 2], 2, TOPK_V2),
+  /** Mask width ε (≥ 0; default 0.01). */
+  jitterEps: atLeast(0, 0.01, JITTER_V2),
+}).describe("Options of the `sparsemixer-v2-heun` estimator (SparseMixerV2Estimator, v2* of GRIN App. A).");
+
+const topkSchema = z.strictObject({
+  /** Experts per token (integer ≥ 1; default 1). */
+  k: allowing(z.int().min(1).default(1).describe("Experts per token (integer ≥ 1; default 1)."), "an integer ≥ 1"),
+  /** Divide the K selected probabilities by their sum (Mixtral; default true). */
+  renormalize: allowing(
+    z.boolean().default(true).describe("Divide the K selected probabilities by their sum (Mixtral; default true)."),
+    "true or false",
+  ),
+}).describe("Options of the `topk` estimator (TopKEstimator, GShard/Mixtral top-K).");
+
+const denseSchema = (name: string, what: string, tau: ReturnType<typeof positive>) =>
+  z.strictObject({
+    /** Temperature τ of the backward softmax (default 1). */
+    tau,
+    /** Number of experts, reported as `topK` (optional). */
+    numExperts: optionalPositiveInt(NUM_EXPERTS),
+  }).describe(`Options of the \`${name}\` estimator (${what}).`);
+
+/** Registry options of `sparsemixer`, `sparsemixer-1st` and `sparsemixer-inf` (the variant comes from the name). */
+export type SparseMixerRegistryOptions = Pick<SparseMixerOptions, "jitterEps">;
+/** Registry options of `sparsemixer-v2` (the variant comes from the name). */
+export type SparseMixerV2RegistryOptions = Omit<SparseMixerV2Options, "variant">;
+/** Registry options of `sparsemixer-v2-heun` (the variant comes from the name). */
+export type SparseMixerV2HeunRegistryOptions = Pick<SparseMixerV2Options, "topK" | "jitterEps">;
+/** Registry options of the dense estimators `straight-through` and `reinmax`. */
+export type DenseRegistryOptions = TemperatureOptions & { numExperts?: number };
+
+/**
+ * The option schema of every registry name: input = what a config may give (all fields optional), output =
+ * the parsed options with the estimator's defaults filled in.
+ */
+export interface EstimatorOptionSchemas {
+  /** `switch`: `jitterEps` (≥ 0, default 0.1), `variant` (`"logits"` default, or `"input"`). */
+  readonly "switch": z.ZodType<Required<SwitchOptions>, SwitchOptions>;
+  /** `sparsemixer` (v1, mid-point): `jitterEps` (≥ 0, default 0.1). */
+  readonly "sparsemixer": z.ZodType<Required<SparseMixerRegistryOptions>, SparseMixerRegistryOptions>;
+  /** `sparsemixer-1st`: `jitterEps` (≥ 0, default 0.1). */
+  readonly "sparsemixer-1st": z.ZodType<Required<SparseMixerRegistryOptions>, SparseMixerRegistryOptions>;
+  /** `sparsemixer-inf`: `jitterEps` (≥ 0, default 0.1). */
+  readonly "sparsemixer-inf": z.ZodType<Required<SparseMixerRegistryOptions>, SparseMixerRegistryOptions>;
+  /** `sparsemixer-v2`: `topK` (1 or 2, default 2), `jitterEps` (≥ 0, default 0.01), `evalDraws` (default `"auto"`). */
+  readonly "sparsemixer-v2": z.ZodType<Required<SparseMixerV2RegistryOptions>, SparseMixerV2RegistryOptions>;
+  /** `sparsemixer-v2-heun`: `topK` (1 or 2, default 2), `jitterEps` (≥ 0, default 0.01). */
+  readonly "sparsemixer-v2-heun": z.ZodType<
+    Required<SparseMixerV2HeunRegistryOptions>,
+    SparseMixerV2HeunRegistryOptions
+  >;
+  /** `topk`: `k` (integer ≥ 1, default 1), `renormalize` (default true). */
+  readonly "topk": z.ZodType<Required<TopKOptions>, Partial<TopKOptions>>;
+  /** `straight-through`: `tau` (> 0, default 1), `numExperts` (integer ≥ 1, optional). */
+  readonly "straight-through": z.ZodType<Required<TemperatureOptions> & DenseRegistryOptions, DenseRegistryOptions>;
+  /** `st-gumbel`: `tau` (> 0, default 1), `numExperts` (integer ≥ 1, optional). */
+  readonly "st-gumbel": z.ZodType<StGumbelOptions, Partial<StGumbelOptions>>;
+  /** `reinmax`: `tau` (≥ 1, default 1), `numExperts` (integer ≥ 1, optional). */
+  readonly "reinmax": z.ZodType<Required<TemperatureOptions> & DenseRegistryOptions, DenseRegistryOptions>;
+}
+
+/** A registry name that has an option schema. */
+export type EstimatorName = keyof EstimatorOptionSchemas;
+
+const TAU = "Temperature τ of the backward softmax (> 0; default 1).";
+
+const SCHEMAS = {
+  "switch": switchSchema,
+  "sparsemixer": sparseMixerSchema("sparsemixer", "SparseMixerEstimator, mid-point v1"),
+  "sparsemixer-1st": sparseMixerSchema("sparsemixer-1st", "SparseMixerEstimator, first-order"),
+  "sparsemixer-inf": sparseMixerSchema("sparsemixer-inf", "SparseMixerEstimator, SparseMixer-inf"),
+  "sparsemixer-v2": sparseMixerV2Schema,
+  "sparsemixer-v2-heun": sparseMixerV2HeunSchema,
+  "topk": topkSchema,
+  "straight-through": denseSchema("straight-through", "StraightThroughEstimator, dense", positive(1, TAU)),
+  "st-gumbel": denseSchema("st-gumbel", "StGumbelEstimator, dense", positive(1, TAU)),
+  "reinmax": denseSchema(
+    "reinmax",
+    "ReinMaxEstimator, dense",
+    atLeast(1, 1, "Temperature τ (≥ 1; default 1; use st-gumbel for τ < 1)."),
+  ),
+} as const;
+
+/** The option schema of every registry name (strict; defaults filled in; every field described). */
+export const ESTIMATOR_OPTION_SCHEMAS: Readonly<EstimatorOptionSchemas> = Object.freeze(SCHEMAS);
+
+/** The parsed (defaults filled in) options of the estimator `N`. */
+export type EstimatorOptionsOf<N extends EstimatorName> = z.output<EstimatorOptionSchemas[N]>;
+
+/** Shows a rejected value the way messages do (`-1`, `"x"`, `NaN`, `[1,2]`). */
+function show(value: unknown): string {
+  if (typeof value === "number" || typeof value === "bigint") return String(value);
+  if (typeof value === "function" || typeof value === "symbol") return String(value);
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/** Reads `path` out of `input` (`undefined` where it is missing). */
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  let v = input;
+  for (const key of path) {
+    if (v === null || typeof v !== "object") return undefined;
+    v = (v as Record<PropertyKey, unknown>)[key];
+  }
+  return v;
+}
+
+/** One issue in words. */
+function describeIssue(name: string, issue: z.core.$ZodIssue, input: unknown): string {
+  const schema: z.ZodObject | undefined = Object.hasOwn(SCHEMAS, name) ? SCHEMAS[name as EstimatorName] : undefined;
+  const keys = schema ? Object.keys(schema.shape) : [];
+  if (issue.code === "unrecognized_keys") {
+    const unknown = issue.keys.map((k) => `"${k}"`).join(", ");
+    const noun = issue.keys.length === 1 ? "option" : "options";
+    return `"${name}" has no ${noun} ${unknown} (allowed: ${keys.join(", ") || "none"})`;
+  }
+  if (issue.path.length === 0) return `options of "${name}" must be an object, got ${show(input)}`;
+  const field = issue.path.map(String).join(".");
+  const fieldSchema = schema && typeof issue.path[0] === "string" ? schema.shape[issue.path[0]] : undefined;
+  const allowed = fieldSchema ? ALLOWED.get(fieldSchema as z.ZodType)?.allowed : undefined;
+  return `"${name}" option "${field}" must be ${allowed ?? issue.message}, got ${show(valueAt(input, issue.path))}`;
+}
+
+/**
+ * Turns the issues of a failed parse of `input` against the schema of `name` into ONE {@link OpError}
+ * (op `"estimator"`): the issues in words, joined by `"; "`.
+ */
+export function estimatorOptionsError(name: string, error: z.ZodError, input: unknown): OpError {
+  return new OpError("estimator", error.issues.map((issue) => describeIssue(name, issue, input)).join("; "));
+}
+
+/**
+ * Validates `options` for the estimator `name` and fills in its defaults (`undefined` = all defaults);
+ * throws {@link estimatorOptionsError}'s error on unknown fields or wrong values.
+ */
+export function parseEstimatorOptions<N extends EstimatorName>(name: N, options?: unknown): EstimatorOptionsOf<N> {
+  const schema = ESTIMATOR_OPTION_SCHEMAS[name] as z.ZodType<EstimatorOptionsOf<N>>;
+  const parsed = schema.safeParse(options === undefined ? {} : options);
+  if (!parsed.success) throw estimatorOptionsError(name, parsed.error, options);
+  return parsed.data;
+}
