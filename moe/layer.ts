@@ -59,9 +59,7 @@ import { Generator } from "../core/random/generator.ts";
 import { noGrad } from "../core/autograd.ts";
 import { arange, ones, zeros } from "../core/ops/creation.ts";
 import { oneHot } from "../core/ops/index.ts";
-// Through the root module (as nn/module.ts does) so that importing this file first cannot enter the
-// nn ↔ mod.ts import cycle half-way.
-import { Linear, Module } from "../mod.ts";
+import { Linear, Module } from "../nn/mod.ts";
 import { uniform } from "../nn/init.ts";
 import { type DrawSource, type Estimator, GeneratorDraws, type Routing } from "./estimators/estimator.ts";
 import { createEstimator } from "./estimators/registry.ts";

@@ -33,7 +33,7 @@ import {
   sizeOf,
   type Tensor,
   tensor,
-} from "../mod.ts";
+} from "../core/mod.ts";
 
 /** Where to draw: the stream, the device and the float dtype. */
 export interface InitOptions {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { add, keep, noGrad, Tensor, tensor } from "../mod.ts";
+import { add, keep, noGrad, Tensor, tensor } from "../core/mod.ts";
 
 const NAME = /^[A-Za-z0-9_]+$/;
 

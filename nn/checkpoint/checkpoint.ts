@@ -22,7 +22,15 @@
  *
  * @module
  */
-import { type Device, type DType, type GeneratorState, getDevice, noGrad, type Shape, type Tensor } from "../../mod.ts";
+import {
+  type Device,
+  type DType,
+  type GeneratorState,
+  getDevice,
+  noGrad,
+  type Shape,
+  type Tensor,
+} from "../../core/mod.ts";
 import { Crc32 } from "./crc32.ts";
 import type { OptimizerState } from "../optim/optimizer.ts";
 import {

@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { type Device, type DType, Tensor, type TypedArray } from "../../mod.ts";
+import { type Device, type DType, Tensor, type TypedArray } from "../../core/mod.ts";
 import { fromArray } from "../../core/ops/creation.ts";
 
 /** A malformed safetensors file, or tensors or metadata that cannot be written as one. */

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { type CreateOptions, Generator, rand, randint, type Tensor, tensor } from "../../mod.ts";
+import { type CreateOptions, Generator, rand, randint, type Tensor, tensor } from "../../core/mod.ts";
 import type { Tokenizer } from "./tokenizer.ts";
 
 /** The three splits. */

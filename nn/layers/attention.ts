@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { arange, type Device, dropout, type Generator, type Tensor } from "../../mod.ts";
+import { arange, type Device, dropout, type Generator, type Tensor } from "../../core/mod.ts";
 import { Module } from "../module.ts";
 import type { InitOptions } from "../init.ts";
 import { Linear } from "./linear.ts";

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { dropout, type Generator, type Tensor } from "../../mod.ts";
+import { dropout, type Generator, type Tensor } from "../../core/mod.ts";
 import { Module } from "../module.ts";
 
 /**

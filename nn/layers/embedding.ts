@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { embedding, type Tensor } from "../../mod.ts";
+import { embedding, type Tensor } from "../../core/mod.ts";
 import { Module } from "../module.ts";
 import { type InitOptions, normal } from "../init.ts";
 

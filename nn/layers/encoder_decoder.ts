@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { arange, type Tensor } from "../../mod.ts";
+import { arange, type Tensor } from "../../core/mod.ts";
 import { Module, ModuleList } from "../module.ts";
 import type { InitOptions } from "../init.ts";
 import { Dropout } from "./dropout.ts";

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { type Device, type FloatDType, ones, type Tensor, zeros } from "../../mod.ts";
+import { type Device, type FloatDType, ones, type Tensor, zeros } from "../../core/mod.ts";
 import { Module } from "../module.ts";
 
 /** Options of {@link LayerNorm}. */

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { concat, type Tensor, tensor } from "../../mod.ts";
+import { concat, type Tensor, tensor } from "../../core/mod.ts";
 
 /** Options of {@link applyRope}. */
 export interface RopeOptions {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Device, FloatDType, Tensor } from "../../mod.ts";
+import type { Device, FloatDType, Tensor } from "../../core/mod.ts";
 import { Module } from "../module.ts";
 import type { InitOptions } from "../init.ts";
 import { MultiHeadAttention } from "./attention.ts";

@@ -4,8 +4,8 @@
  *
  * @module
  */
-import type { Tensor } from "../../mod.ts";
-import { zerosLike } from "../../mod.ts";
+import type { Tensor } from "../../core/mod.ts";
+import { zerosLike } from "../../core/mod.ts";
 import { checkBoolean, checkNumber, checkOptionKeys } from "./_check.ts";
 import { checkHyperKeys, Optimizer, type ParamsInput } from "./optimizer.ts";
 

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { div, keep, minimum, noGrad, scope, Tensor, zeros } from "../../mod.ts";
+import { div, keep, minimum, noGrad, scope, Tensor, zeros } from "../../core/mod.ts";
 import { checkNumber, checkOptionKeys } from "./_check.ts";
 import { namedParams, type ParamsInput } from "./optimizer.ts";
 

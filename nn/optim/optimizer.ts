@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { keep, noGrad, scope, Tensor, tensor, zerosLike } from "../../mod.ts";
+import { keep, noGrad, scope, Tensor, tensor, zerosLike } from "../../core/mod.ts";
 import { checkNumber } from "./_check.ts";
 
 function fmtShape(shape: readonly number[]): string {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { type Tensor, zerosLike } from "../../mod.ts";
+import { type Tensor, zerosLike } from "../../core/mod.ts";
 import { checkBoolean, checkNumber, checkOptionKeys } from "./_check.ts";
 import { checkHyperKeys, Optimizer, type ParamsInput } from "./optimizer.ts";
 
