@@ -1,0 +1,391 @@
+/**
+ * A tiny WebAssembly binary emitter: just enough to build the SIMD matmul kernel at run time from
+ * TypeScript, so the repository ships no binary and needs no external toolchain.
+ *
+ * It covers one module with an exported (or imported) memory, functions with typed locals, structured
+ * control flow (block/loop/if, br/br_if), i32 arithmetic and comparisons, f32 scalar loads/stores, and the
+ * handful of 128-bit SIMD instructions the kernel uses. Opcodes follow the WebAssembly core specification
+ * (binary format, §5) and the fixed-width SIMD proposal (prefix 0xfd).
+ *
+ * @module
+ */
+
+/** Value types (binary encoding). */
+export const ValType = {
+  i32: 0x7f,
+  i64: 0x7e,
+  f32: 0x7d,
+  f64: 0x7c,
+  v128: 0x7b,
+} as const;
+/** One of {@link ValType}'s codes. */
+export type ValType = typeof ValType[keyof typeof ValType];
+
+/** Unsigned LEB128 of a non-negative integer below 2^32. */
+export function uleb128(value: number): number[] {
+  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) throw new RangeError(`uleb128: ${value}`);
+  const out: number[] = [];
+  let v = value;
+  do {
+    let byte = v & 0x7f;
+    v = Math.floor(v / 128);
+    if (v !== 0) byte |= 0x80;
+    out.push(byte);
+  } while (v !== 0);
+  return out;
+}
+
+/** Signed LEB128 of an integer in the i32 range. */
+export function sleb128(value: number): number[] {
+  if (!Number.isInteger(value) || value < -0x80000000 || value > 0x7fffffff) {
+    throw new RangeError(`sleb128: ${value}`);
+  }
+  const out: number[] = [];
+  let v = value | 0;
+  for (;;) {
+    const byte = v & 0x7f;
+    v >>= 7;
+    const done = (v === 0 && (byte & 0x40) === 0) || (v === -1 && (byte & 0x40) !== 0);
+    out.push(done ? byte : byte | 0x80);
+    if (done) return out;
+  }
+}
+
+/** A UTF-8 name prefixed with its byte length. */
+function encodeName(name: string): number[] {
+  const bytes = new TextEncoder().encode(name);
+  return [...uleb128(bytes.length), ...bytes];
+}
+
+/** A vector: element count followed by the concatenated elements. */
+function encodeVector(items: number[][]): number[] {
+  return [...uleb128(items.length), ...items.flat()];
+}
+
+/** Single-byte opcodes used by {@link FunctionBuilder}. */
+const Op = {
+  block: 0x02,
+  loop: 0x03,
+  if: 0x04,
+  else: 0x05,
+  end: 0x0b,
+  br: 0x0c,
+  brIf: 0x0d,
+  return: 0x0f,
+  drop: 0x1a,
+  select: 0x1b,
+  localGet: 0x20,
+  localSet: 0x21,
+  localTee: 0x22,
+  i32Load: 0x28,
+  f32Load: 0x2a,
+  i32Store: 0x36,
+  f32Store: 0x38,
+  i32Const: 0x41,
+  i32Eqz: 0x45,
+  i32Eq: 0x46,
+  i32Ne: 0x47,
+  i32LtS: 0x48,
+  i32LtU: 0x49,
+  i32GtS: 0x4a,
+  i32GtU: 0x4b,
+  i32LeS: 0x4c,
+  i32LeU: 0x4d,
+  i32GeS: 0x4e,
+  i32GeU: 0x4f,
+  i32Add: 0x6a,
+  i32Sub: 0x6b,
+  i32Mul: 0x6c,
+  i32Shl: 0x74,
+  f32Add: 0x92,
+  f32Mul: 0x94,
+} as const;
+
+/** Opcodes after the SIMD prefix 0xfd (encoded as u32 LEB128). */
+const SimdOp = {
+  v128Load: 0x00,
+  v128Load32Splat: 0x09,
+  v128Store: 0x0b,
+  v128Const: 0x0c,
+  f32x4Splat: 0x13,
+  f32x4ExtractLane: 0x1f,
+  f32x4Add: 0xe4,
+  f32x4Mul: 0xe6,
+} as const;
+const SIMD_PREFIX = 0xfd;
+/** Block type "no result". */
+const EMPTY_BLOCK = 0x40;
+
+/** A local variable (or parameter) index, typed for readability only. */
+export type Local = number;
+
+/**
+ * Builds one function body. Parameters are locals 0..params-1; {@link local} declares more. Instruction
+ * methods append bytes and return `this`, so code reads as a flat instruction list.
+ */
+export class FunctionBuilder {
+  readonly params: readonly ValType[];
+  readonly results: readonly ValType[];
+  private readonly locals: ValType[] = [];
+  private readonly code: number[] = [];
+  /** Open structured blocks, so `end` mismatches are caught at build time. */
+  private depth = 0;
+
+  constructor(params: readonly ValType[], results: readonly ValType[] = []) {
+    this.params = params;
+    this.results = results;
+  }
+
+  /** Declares a new local of type `type` and returns its index. */
+  local(type: ValType): Local {
+    this.locals.push(type);
+    return this.params.length + this.locals.length - 1;
+  }
+
+  private op(...bytes: number[]): this {
+    for (const b of bytes) this.code.push(b);
+    return this;
+  }
+  private simd(op: number, ...imm: number[]): this {
+    return this.op(SIMD_PREFIX, ...uleb128(op), ...imm);
+  }
+  private memarg(alignLog2: number, offset: number): number[] {
+    return [...uleb128(alignLog2), ...uleb128(offset)];
+  }
+
+  // Control flow. `body` callbacks keep nesting visible in the emitting code.
+  /** `block … end`; a `br` to it jumps past the end. */
+  block(body: () => void): this {
+    this.op(Op.block, EMPTY_BLOCK);
+    this.depth++;
+    body();
+    return this.end();
+  }
+  /** `loop … end`; a `br` to it jumps back to the start. */
+  loop(body: () => void): this {
+    this.op(Op.loop, EMPTY_BLOCK);
+    this.depth++;
+    body();
+    return this.end();
+  }
+  /** `if … (else …) end` on the i32 on the stack. */
+  if(then: () => void, otherwise?: () => void): this {
+    this.op(Op.if, EMPTY_BLOCK);
+    this.depth++;
+    then();
+    if (otherwise) {
+      this.op(Op.else);
+      otherwise();
+    }
+    return this.end();
+  }
+  private end(): this {
+    if (this.depth === 0) throw new Error("end without an open block");
+    this.depth--;
+    return this.op(Op.end);
+  }
+  /** Branch to the `label`-th enclosing block (0 = innermost). */
+  br(label: number): this {
+    return this.op(Op.br, ...uleb128(label));
+  }
+  /** Branch to the `label`-th enclosing block if the i32 on the stack is non-zero. */
+  brIf(label: number): this {
+    return this.op(Op.brIf, ...uleb128(label));
+  }
+  return(): this {
+    return this.op(Op.return);
+  }
+  drop(): this {
+    return this.op(Op.drop);
+  }
+  /** `select`: [a, b, cond] → cond ? a : b. */
+  select(): this {
+    return this.op(Op.select);
+  }
+
+  // Locals.
+  get(l: Local): this {
+    return this.op(Op.localGet, ...uleb128(l));
+  }
+  set(l: Local): this {
+    return this.op(Op.localSet, ...uleb128(l));
+  }
+  tee(l: Local): this {
+    return this.op(Op.localTee, ...uleb128(l));
+  }
+
+  // i32.
+  i32Const(v: number): this {
+    return this.op(Op.i32Const, ...sleb128(v));
+  }
+  i32Add(): this {
+    return this.op(Op.i32Add);
+  }
+  i32Sub(): this {
+    return this.op(Op.i32Sub);
+  }
+  i32Mul(): this {
+    return this.op(Op.i32Mul);
+  }
+  i32Shl(): this {
+    return this.op(Op.i32Shl);
+  }
+  i32Eqz(): this {
+    return this.op(Op.i32Eqz);
+  }
+  i32Eq(): this {
+    return this.op(Op.i32Eq);
+  }
+  i32Ne(): this {
+    return this.op(Op.i32Ne);
+  }
+  i32LtS(): this {
+    return this.op(Op.i32LtS);
+  }
+  i32LtU(): this {
+    return this.op(Op.i32LtU);
+  }
+  i32GtS(): this {
+    return this.op(Op.i32GtS);
+  }
+  i32GtU(): this {
+    return this.op(Op.i32GtU);
+  }
+  i32LeS(): this {
+    return this.op(Op.i32LeS);
+  }
+  i32LeU(): this {
+    return this.op(Op.i32LeU);
+  }
+  i32GeS(): this {
+    return this.op(Op.i32GeS);
+  }
+  i32GeU(): this {
+    return this.op(Op.i32GeU);
+  }
+  i32Load(offset = 0, alignLog2 = 2): this {
+    return this.op(Op.i32Load, ...this.memarg(alignLog2, offset));
+  }
+  i32Store(offset = 0, alignLog2 = 2): this {
+    return this.op(Op.i32Store, ...this.memarg(alignLog2, offset));
+  }
+
+  // f32 scalar.
+  f32Load(offset = 0, alignLog2 = 2): this {
+    return this.op(Op.f32Load, ...this.memarg(alignLog2, offset));
+  }
+  f32Store(offset = 0, alignLog2 = 2): this {
+    return this.op(Op.f32Store, ...this.memarg(alignLog2, offset));
+  }
+  f32Add(): this {
+    return this.op(Op.f32Add);
+  }
+  f32Mul(): this {
+    return this.op(Op.f32Mul);
+  }
+
+  // 128-bit SIMD.
+  v128Load(offset = 0, alignLog2 = 4): this {
+    return this.simd(SimdOp.v128Load, ...this.memarg(alignLog2, offset));
+  }
+  v128Store(offset = 0, alignLog2 = 4): this {
+    return this.simd(SimdOp.v128Store, ...this.memarg(alignLog2, offset));
+  }
+  /** Loads one 32-bit value and replicates it into all four lanes. */
+  v128Load32Splat(offset = 0, alignLog2 = 2): this {
+    return this.simd(SimdOp.v128Load32Splat, ...this.memarg(alignLog2, offset));
+  }
+  /** A v128 constant from 16 little-endian bytes. */
+  v128Const(bytes: ArrayLike<number>): this {
+    if (bytes.length !== 16) throw new RangeError("v128.const needs 16 bytes");
+    return this.simd(SimdOp.v128Const, ...Array.from(bytes));
+  }
+  /** v128 of four zero floats. */
+  v128Zero(): this {
+    return this.v128Const(new Uint8Array(16));
+  }
+  f32x4Splat(): this {
+    return this.simd(SimdOp.f32x4Splat);
+  }
+  f32x4ExtractLane(lane: number): this {
+    return this.simd(SimdOp.f32x4ExtractLane, lane);
+  }
+  f32x4Add(): this {
+    return this.simd(SimdOp.f32x4Add);
+  }
+  f32x4Mul(): this {
+    return this.simd(SimdOp.f32x4Mul);
+  }
+
+  /** The encoded function body (locals + code + `end`), as in the code section. */
+  encodeBody(): number[] {
+    if (this.depth !== 0) throw new Error(`${this.depth} block(s) left open`);
+    // Run-length encode consecutive locals of the same type.
+    const groups: number[][] = [];
+    for (let i = 0; i < this.locals.length;) {
+      let j = i;
+      while (j < this.locals.length && this.locals[j] === this.locals[i]) j++;
+      groups.push([...uleb128(j - i), this.locals[i]]);
+      i = j;
+    }
+    const body = [...encodeVector(groups), ...this.code, Op.end];
+    return [...uleb128(body.length), ...body];
+  }
+}
+
+/** How the module gets its memory. */
+export type MemorySpec =
+  | { kind: "export"; name: string; initialPages: number; maxPages?: number }
+  | { kind: "import"; module: string; name: string; initialPages: number; maxPages?: number };
+
+/** A module under construction: functions (all exported by name) and one memory. */
+export class ModuleBuilder {
+  private readonly functions: { name: string; fn: FunctionBuilder }[] = [];
+  private memory?: MemorySpec;
+
+  /** Sets the module's memory (exported or imported). */
+  setMemory(spec: MemorySpec): this {
+    this.memory = spec;
+    return this;
+  }
+
+  /** Adds a function, exported as `name`; returns the builder to emit its body into. */
+  addFunction(name: string, params: readonly ValType[], results: readonly ValType[] = []): FunctionBuilder {
+    const fn = new FunctionBuilder(params, results);
+    this.functions.push({ name, fn });
+    return fn;
+  }
+
+  /** The module's binary encoding. */
+  encode(): Uint8Array<ArrayBuffer> {
+    const out: number[] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+    const section = (id: number, content: number[]) => {
+      out.push(id, ...uleb128(content.length), ...content);
+    };
+    const limits = (m: MemorySpec) =>
+      m.maxPages === undefined
+        ? [0x00, ...uleb128(m.initialPages)]
+        : [0x01, ...uleb128(m.initialPages), ...uleb128(m.maxPages)];
+
+    // Type section: one function type per function (duplicates are legal and keep this simple).
+    section(
+      1,
+      encodeVector(this.functions.map(({ fn }) => [
+        0x60,
+        ...encodeVector(fn.params.map((t) => [t])),
+        ...encodeVector(fn.results.map((t) => [t])),
+      ])),
+    );
+    const mem = this.memory;
+    if (mem?.kind === "import") {
+      section(2, encodeVector([[...encodeName(mem.module), ...encodeName(mem.name), 0x02, ...limits(mem)]]));
+    }
+    section(3, encodeVector(this.functions.map((_, i) => uleb128(i))));
+    if (mem?.kind === "export") section(5, encodeVector([limits(mem)]));
+    const exports = this.functions.map(({ name }, i) => [...encodeName(name), 0x00, ...uleb128(i)]);
+    if (mem?.kind === "export") exports.push([...encodeName(mem.name), 0x02, 0x00]);
+    section(7, encodeVector(exports));
+    section(10, encodeVector(this.functions.map(({ fn }) => fn.encodeBody())));
+    return new Uint8Array(out);
+  }
+}

@@ -1,0 +1,152 @@
+import assert from "node:assert/strict";
+import { matmulReference } from "../../kernels/cpu/matmul.ts";
+import { ModuleBuilder, sleb128, uleb128, ValType } from "../../kernels/cpu/wasm/assembler.ts";
+import { createWasmMatmul, emitMatmulModule } from "../../kernels/cpu/wasm/matmul.ts";
+
+/** Deterministic values in [-1, 1). */
+function filled(size: number, seed: number): Float32Array {
+  const x = new Float32Array(size);
+  let s = seed;
+  for (let i = 0; i < size; i++) {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    x[i] = s / 2 ** 31 - 1;
+  }
+  return x;
+}
+
+/** Checks out against matmulReference with tolerance 1e-5·(1 + Σ|a||b|) per element. */
+function check(out: Float32Array, a: Float32Array, b: Float32Array, m: number, k: number, n: number): void {
+  const ref = new Float32Array(m * n);
+  matmulReference(a, 0, b, 0, ref, 0, m, k, n, false, false);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let mag = 0;
+      for (let p = 0; p < k; p++) mag += Math.abs(a[i * k + p] * b[p * n + j]);
+      const got = out[i * n + j], want = ref[i * n + j];
+      assert(Math.abs(got - want) <= 1e-5 * (1 + mag), `${m}×${k}×${n} at (${i}, ${j}): ${got} vs ${want}`);
+    }
+  }
+}
+
+const SHAPES: [number, number, number][] = [
+  [1, 1, 1],
+  [1, 7, 1],
+  [2, 3, 4],
+  [3, 1, 9],
+  [7, 13, 5],
+  [4, 8, 8],
+  [5, 9, 17],
+  [16, 16, 16],
+  [65, 33, 17],
+  [1, 300, 40],
+  [40, 300, 1],
+  [128, 256, 96],
+  [67, 257, 9], // K just past one K block
+  [130, 513, 37], // rows past two row blocks, K past two K blocks
+  [200, 100, 300],
+];
+
+Deno.test("LEB128 encoders", () => {
+  assert.deepStrictEqual(uleb128(0), [0]);
+  assert.deepStrictEqual(uleb128(127), [0x7f]);
+  assert.deepStrictEqual(uleb128(128), [0x80, 0x01]);
+  assert.deepStrictEqual(uleb128(624485), [0xe5, 0x8e, 0x26]);
+  assert.deepStrictEqual(uleb128(0xffffffff), [0xff, 0xff, 0xff, 0xff, 0x0f]);
+  assert.deepStrictEqual(sleb128(0), [0]);
+  assert.deepStrictEqual(sleb128(63), [0x3f]);
+  assert.deepStrictEqual(sleb128(64), [0xc0, 0x00]);
+  assert.deepStrictEqual(sleb128(-1), [0x7f]);
+  assert.deepStrictEqual(sleb128(-64), [0x40]);
+  assert.deepStrictEqual(sleb128(-65), [0xbf, 0x7f]);
+  assert.deepStrictEqual(sleb128(-123456), [0xc0, 0xbb, 0x78]);
+});
+
+Deno.test("assembler: a small module validates and runs", () => {
+  const mod = new ModuleBuilder().setMemory({ kind: "export", name: "memory", initialPages: 1 });
+  const { i32, f32 } = ValType;
+  // sum(ptr, count): f32 sum of count floats at ptr, with a loop and a scalar load.
+  const f = mod.addFunction("sum", [i32, i32], [f32]);
+  const acc = f.local(f32), end = f.local(i32);
+  f.get(0).get(1).i32Const(2).i32Shl().i32Add().set(end);
+  f.block(() => {
+    f.get(0).get(end).i32GeU().brIf(0);
+    f.loop(() => {
+      f.get(acc).get(0).f32Load().f32Add().set(acc);
+      f.get(0).i32Const(4).i32Add().tee(0).get(end).i32LtU().brIf(0);
+    });
+  });
+  f.get(acc);
+  // splat4(ptr, out): out[0..4] = 2·[x, x, x, x] for x = f32 at ptr (exercises SIMD).
+  const g = mod.addFunction("splat4", [i32, i32]);
+  g.get(1).get(0).v128Load32Splat().get(0).v128Load32Splat().f32x4Add().v128Store();
+  const bytes = mod.encode();
+  assert(WebAssembly.validate(bytes));
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
+  const mem = new Float32Array((inst.exports.memory as WebAssembly.Memory).buffer);
+  mem.set([1, 2, 3, 4.5], 0);
+  assert.deepStrictEqual((inst.exports.sum as (p: number, n: number) => number)(0, 4), 10.5);
+  assert.deepStrictEqual((inst.exports.sum as (p: number, n: number) => number)(0, 0), 0);
+  (inst.exports.splat4 as (p: number, o: number) => void)(12, 64);
+  assert.deepStrictEqual([...mem.subarray(16, 20)], [9, 9, 9, 9]);
+});
+
+Deno.test("wasm matmul: emitted modules validate for several tiles", () => {
+  for (const opts of [{}, { mr: 6, nv: 2 }, { mr: 3, nv: 4, unroll: 1 }, { mr: 1, nv: 1, unroll: 3 }]) {
+    assert(WebAssembly.validate(emitMatmulModule(opts)), JSON.stringify(opts));
+  }
+});
+
+Deno.test("wasm matmul: matches matmulReference on many shapes", () => {
+  const w = createWasmMatmul();
+  assert(WebAssembly.validate(w.bytes));
+  for (const [m, k, n] of SHAPES) {
+    const a = filled(m * k, m * 31 + k), b = filled(k * n, n * 17 + 3);
+    const out = new Float32Array(m * n).fill(NaN);
+    w.matmul(a, b, out, m, k, n);
+    check(out, a, b, m, k, n);
+  }
+});
+
+Deno.test("wasm matmul: other tiles and blockings agree (edges in every dimension)", () => {
+  for (const opts of [{ mr: 6, nv: 2, kc: 16, mc: 12 }, { mr: 3, nv: 3, kc: 7, mc: 5, unroll: 3 }, { mr: 1, nv: 1 }]) {
+    const w = createWasmMatmul(opts);
+    for (const [m, k, n] of [[1, 1, 1], [7, 13, 5], [65, 33, 17], [29, 40, 31]] as const) {
+      const a = filled(m * k, 5), b = filled(k * n, 6), out = new Float32Array(m * n);
+      w.matmul(a, b, out, m, k, n);
+      check(out, a, b, m, k, n);
+    }
+  }
+});
+
+Deno.test("wasm matmul: blocking does not change results (fixed summation order)", () => {
+  const [m, k, n] = [37, 300, 45];
+  const a = filled(m * k, 11), b = filled(k * n, 12);
+  const x = new Float32Array(m * n), y = new Float32Array(m * n);
+  createWasmMatmul().matmul(a, b, x, m, k, n);
+  createWasmMatmul({ kc: 13, mc: 8, unroll: 1 }).matmul(a, b, y, m, k, n);
+  assert.deepStrictEqual(x, y);
+  // Repeated calls give identical bits.
+  const w = createWasmMatmul();
+  w.matmul(a, b, y, m, k, n);
+  w.matmul(a, b, y, m, k, n);
+  assert.deepStrictEqual(x, y);
+});
+
+Deno.test("wasm matmul: repeated calls with growing and shrinking sizes reuse memory", () => {
+  const w = createWasmMatmul();
+  const pagesBefore = w.memory.buffer.byteLength;
+  for (const [m, k, n] of [[3, 4, 5], [300, 200, 310], [2, 2, 2], [130, 513, 37], [9, 9, 9]] as const) {
+    const a = filled(m * k, m), b = filled(k * n, n), out = new Float32Array(m * n);
+    w.matmul(a, b, out, m, k, n);
+    check(out, a, b, m, k, n);
+  }
+  assert(w.memory.buffer.byteLength > pagesBefore);
+});
+
+Deno.test("wasm matmul: degenerate sizes", () => {
+  const w = createWasmMatmul();
+  const out = new Float32Array(6).fill(7);
+  w.matmul(new Float32Array(0), new Float32Array(0), out, 2, 0, 3);
+  assert.deepStrictEqual([...out], [0, 0, 0, 0, 0, 0]);
+  w.matmul(new Float32Array(0), new Float32Array(4), new Float32Array(0), 0, 2, 2); // no throw
+});
