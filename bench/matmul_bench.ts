@@ -6,6 +6,7 @@
  */
 import { matmulKernels } from "../kernels/cpu/matmul.ts";
 import { matmul, tensor, type TensorRef } from "../mod.ts";
+import { filled, MatmulTimes } from "./_timing.ts";
 
 const SIZES = [128, 256, 512];
 /** Block edge of the peer's K and N loops. */
@@ -29,28 +30,7 @@ function ikjBlocked(a: Float32Array, b: Float32Array, out: Float32Array, m: numb
   }
 }
 
-/** Deterministic values in [-1, 1). */
-function filled(size: number, seed: number): Float32Array {
-  const x = new Float32Array(size);
-  let s = seed;
-  for (let i = 0; i < size; i++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    x[i] = s / 2 ** 31 - 1;
-  }
-  return x;
-}
-
-/** Per-iteration wall times recorded inside each bench, for the GFLOP/s table. */
-const times = new Map<string, { flops: number; size: number; ms: number[] }>();
-function timed(name: string, size: number, fn: () => void): () => void {
-  const rec = { flops: 2 * size ** 3, size, ms: [] as number[] };
-  times.set(name, rec);
-  return () => {
-    const t0 = performance.now();
-    fn();
-    rec.ms.push(performance.now() - t0);
-  };
-}
+const times = new MatmulTimes();
 
 const PEER = "peer: blocked ikj", KERNEL = "ours: kernel", OP = "ours: matmul op";
 
@@ -85,35 +65,28 @@ for (const size of SIZES) {
     ...opts,
     name: `${PEER} ${size}`,
     baseline: true,
-    fn: timed(`${PEER} ${size}`, size, () => ikjBlocked(a, b, outPeer, m, k, n)),
+    fn: times.timed(`${PEER} ${size}`, size, () => ikjBlocked(a, b, outPeer, m, k, n)),
   });
-  Deno.bench({ ...opts, name: `${KERNEL} ${size}`, fn: timed(`${KERNEL} ${size}`, size, runKernel) });
+  Deno.bench({ ...opts, name: `${KERNEL} ${size}`, fn: times.timed(`${KERNEL} ${size}`, size, runKernel) });
   Deno.bench({
     ...opts,
     name: `${OP} ${size}`,
-    fn: timed(`${OP} ${size}`, size, () => matmul(ta, tb).dispose()),
+    fn: times.timed(`${OP} ${size}`, size, () => matmul(ta, tb).dispose()),
   });
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((x, y) => x - y);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 globalThis.addEventListener("unload", () => {
   const rows: string[] = [];
   for (const size of SIZES) {
-    const peer = times.get(`${PEER} ${size}`);
-    if (!peer?.ms.length) continue;
-    const peerMs = median(peer.ms);
+    const peer = times.stats(`${PEER} ${size}`);
+    if (!peer) continue;
     for (const name of [PEER, KERNEL, OP]) {
-      const rec = times.get(`${name} ${size}`);
-      if (!rec?.ms.length) continue;
-      const ms = median(rec.ms);
+      const r = times.stats(`${name} ${size}`);
+      if (!r) continue;
       rows.push(
-        `| ${`${size}³`.padEnd(5)} | ${name.padEnd(17)} | ${ms.toFixed(3).padStart(9)} | ${
-          (rec.flops / ms / 1e6).toFixed(2).padStart(7)
-        } | ${(peerMs / ms).toFixed(2).padStart(5)}× |`,
+        `| ${`${size}³`.padEnd(5)} | ${name.padEnd(17)} | ${r.ms.toFixed(3).padStart(9)} | ${
+          r.gflops.toFixed(2).padStart(7)
+        } | ${(peer.ms / r.ms).toFixed(2).padStart(5)}× |`,
       );
     }
   }

@@ -12,19 +12,9 @@ import * as tf from "@tensorflow/tfjs-core";
 import { setThreadsCount } from "@tensorflow/tfjs-backend-wasm";
 import { matmulBlocked } from "../kernels/cpu/matmul.ts";
 import { createWasmMatmul } from "../kernels/cpu/wasm/matmul.ts";
+import { filled, MatmulTimes } from "./_timing.ts";
 
 const SIZES = [512, 1024];
-
-/** Deterministic values in [-1, 1). */
-function filled(size: number, seed: number): Float32Array {
-  const x = new Float32Array(size);
-  let s = seed;
-  for (let i = 0; i < size; i++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    x[i] = s / 2 ** 31 - 1;
-  }
-  return x;
-}
 
 let tfjsReady = false;
 try {
@@ -35,16 +25,7 @@ try {
   console.warn(`tfjs-backend-wasm unavailable: ${(e as Error).message}`);
 }
 
-const times = new Map<string, { flops: number; ms: number[] }>();
-function timed(name: string, size: number, fn: () => void): () => void {
-  const rec = { flops: 2 * size ** 3, ms: [] as number[] };
-  times.set(name, rec);
-  return () => {
-    const t0 = performance.now();
-    fn();
-    rec.ms.push(performance.now() - t0);
-  };
-}
+const times = new MatmulTimes();
 
 const WASM = "ours: wasm simd", TS = "ours: ts blocked", TFJS = "tfjs-backend-wasm";
 const wasm = createWasmMatmul();
@@ -63,8 +44,8 @@ for (const size of SIZES) {
   }
   const group = `matmul f32 ${size}³`;
   const opts = { group, n: size >= 1024 ? 5 : 15, warmup: 2 };
-  Deno.bench({ ...opts, name: `${WASM} ${size}`, baseline: true, fn: timed(`${WASM} ${size}`, size, runWasm) });
-  Deno.bench({ ...opts, name: `${TS} ${size}`, fn: timed(`${TS} ${size}`, size, runTs) });
+  Deno.bench({ ...opts, name: `${WASM} ${size}`, baseline: true, fn: times.timed(`${WASM} ${size}`, size, runWasm) });
+  Deno.bench({ ...opts, name: `${TS} ${size}`, fn: times.timed(`${TS} ${size}`, size, runTs) });
   if (tfjsReady) {
     const ta = tf.tensor2d(a, [size, size]), tb = tf.tensor2d(b, [size, size]);
     const runTfjs = () => {
@@ -78,25 +59,19 @@ for (const size of SIZES) {
         throw new Error(`${size}²: tfjs ${got[i]} vs ts ${outTs[i]} at ${i}`);
       }
     }
-    Deno.bench({ ...opts, name: `${TFJS} ${size}`, fn: timed(`${TFJS} ${size}`, size, runTfjs) });
+    Deno.bench({ ...opts, name: `${TFJS} ${size}`, fn: times.timed(`${TFJS} ${size}`, size, runTfjs) });
   }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((x, y) => x - y);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 globalThis.addEventListener("unload", () => {
   const rows: string[] = [];
   for (const size of SIZES) {
     for (const name of [WASM, TS, TFJS]) {
-      const rec = times.get(`${name} ${size}`);
-      if (!rec?.ms.length) continue;
-      const ms = median(rec.ms);
+      const r = times.stats(`${name} ${size}`);
+      if (!r) continue;
       rows.push(
-        `| ${`${size}³`.padEnd(5)} | ${name.padEnd(17)} | ${ms.toFixed(2).padStart(9)} | ${
-          (rec.flops / ms / 1e6).toFixed(2).padStart(7)
+        `| ${`${size}³`.padEnd(5)} | ${name.padEnd(17)} | ${r.ms.toFixed(2).padStart(9)} | ${
+          r.gflops.toFixed(2).padStart(7)
         } |`,
       );
     }
