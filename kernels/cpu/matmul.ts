@@ -1,13 +1,19 @@
 /**
  * CPU matmul: batched, with transpose flags and batch-1 broadcasting (see the registry). The kernel runs
- * the packed, register-blocked {@link matmulBlocked} for f32/f64; {@link matmulReference} is the plain
- * i-k-j loop kept as the reference it is tested against.
+ * the packed, register-blocked {@link matmulBlocked} for f32/f64, except that f32 products big enough to
+ * pay for packing (see {@link useWasmMatmul}) go to the WebAssembly SIMD kernel of `./wasm/matmul.ts`;
+ * {@link matmulReference} is the plain i-k-j loop kept as the reference both are tested against.
+ *
+ * Rounding: matmulBlocked sums f32 operands in f64 and rounds once; the WebAssembly kernel rounds every
+ * product and partial sum to f32 (as matmulReference does for f32 buffers). Both sum over K strictly in
+ * order, so either way results are deterministic run to run.
  *
  * @module
  */
 import type { KernelFamily } from "../registry.ts";
 import type { CpuBuffer } from "./buffer.ts";
 import { type FloatBuffer, matmulBlocked } from "./matmul_blocked.ts";
+import { sharedWasmMatmul } from "./wasm/matmul.ts";
 
 export { type FloatBuffer, matmulBlocked } from "./matmul_blocked.ts";
 
@@ -46,6 +52,27 @@ export function matmulReference(
   }
 }
 
+/**
+ * Smallest M·N·K that goes to the WebAssembly kernel. Measured (x64, Deno 2.9, single product, all four
+ * transposes): at M·N·K = 512 the two are even (0.8–1.5×, e.g. 4×16×8 is faster in TypeScript: packing
+ * and the copy out of wasm memory dominate); from 1024 the WebAssembly kernel is 1.1–2.6× faster, from
+ * 4096 about 2–3×, and from 2^15 upward 3.5–6×.
+ */
+export const WASM_MIN_FLOPS = 1024;
+/** Largest packed working set (bytes) the WebAssembly kernel is given; past it matmulBlocked runs. */
+const WASM_MAX_BYTES = 2 ** 30;
+
+/**
+ * Whether an f32 product of this shape runs on the WebAssembly SIMD kernel: M·N·K ≥ {@link WASM_MIN_FLOPS},
+ * M ≥ 4 and N ≥ 8 (one full register tile; skinnier products are vector-like and matmulBlocked's
+ * unpacked matvec or 4×4 tile is as fast), and a packed working set under 1 GiB.
+ */
+export function useWasmMatmul(m: number, k: number, n: number): boolean {
+  if (m < 4 || n < 8 || m * n * k < WASM_MIN_FLOPS) return false;
+  const mp = m + 8, np = n + 16; // over-estimates of the padded sizes
+  return (mp * k + np * k + mp * np) * 4 <= WASM_MAX_BYTES;
+}
+
 /** The matmul family of the CPU backend. */
 export const matmulKernels: KernelFamily<CpuBuffer, "matmul"> = {
   matmul([a, b], [out], { transA, transB }) {
@@ -54,6 +81,17 @@ export const matmulKernels: KernelFamily<CpuBuffer, "matmul"> = {
     const aStride = a.shape[0] === 1 ? 0 : m * k, bStride = b.shape[0] === 1 ? 0 : k * n;
     const [ab, bb, ob] = [a.buf, b.buf, out.buf];
     const float = (x: CpuBuffer): x is FloatBuffer => x instanceof Float32Array || x instanceof Float64Array;
+    if (
+      ab instanceof Float32Array && bb instanceof Float32Array && ob instanceof Float32Array && useWasmMatmul(m, k, n)
+    ) {
+      const wasm = sharedWasmMatmul();
+      if (wasm) {
+        for (let t = 0; t < batch; t++) {
+          wasm.matmul(ab, bb, ob, m, k, n, { transA, transB, aOff: t * aStride, bOff: t * bStride, outOff: t * m * n });
+        }
+        return;
+      }
+    }
     if (float(ab) && float(bb) && float(ob)) {
       matmulBlocked(ab, aStride, bb, bStride, ob, batch, m, k, n, transA, transB);
       return;

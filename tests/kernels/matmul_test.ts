@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { matmulBlocked, matmulKernels, matmulReference } from "../../kernels/cpu/matmul.ts";
+import { matmulBlocked, matmulKernels, matmulReference, useWasmMatmul } from "../../kernels/cpu/matmul.ts";
+import { sharedWasmMatmul } from "../../kernels/cpu/wasm/matmul.ts";
 import { matmul, tensor, type TensorRef } from "../../mod.ts";
 import { rngSigned as rng } from "../helpers/host_rng.ts";
 
@@ -150,15 +151,37 @@ Deno.test("matmul kernel: zero sizes give an empty or all-zero output", () => {
   }
 });
 
-Deno.test("matmul kernel: f32 accumulates in f64 and rounds once", () => {
+Deno.test("matmul kernel: f32 sums in f64 on the TypeScript path, in f32 on the WebAssembly path", () => {
   // Exactly representable inputs whose f32 running sum would lose the small terms: 2^24 + 1 + 1 + ...
-  for (const [m, k, n] of [[1, 9, 1], [1, 9, 5], [5, 9, 1], [6, 9, 7]]) {
+  // matmulBlocked (f64, and f32 products too small or skinny for wasm) accumulates f32 in f64 and rounds
+  // once: 2^24 + 8 is representable in f32, so that is exact. The WebAssembly SIMD kernel that f32
+  // products with M·N·K ≥ WASM_MIN_FLOPS, M ≥ 4, N ≥ 8 take has no wider accumulator: each +1 rounds
+  // away (2^24 + 1 ties to even, 2^24), deterministically.
+  const run = (m: number, k: number, n: number, kernel: boolean) => {
     const a = new Float32Array(m * k).fill(1), b = new Float32Array(k * n).fill(1);
     for (let j = 0; j < n; j++) b[j] = 2 ** 24; // row p = 0 of b
     const out = new Float32Array(m * n);
-    matmulBlocked(a, 0, b, 0, out, 1, m, k, n, false, false);
-    // 2^24 + 8 is representable in f32; an f32 accumulator would give 2^24 (each +1 rounds away).
-    assert.deepEqual(Array.from(out), new Array(m * n).fill(2 ** 24 + 8));
+    if (kernel) {
+      matmulKernels.matmul([ref(a, [1, m, k], "f32"), ref(b, [1, k, n], "f32")], [ref(out, [1, m, n], "f32")], {
+        transA: false,
+        transB: false,
+      });
+    } else matmulBlocked(a, 0, b, 0, out, 1, m, k, n, false, false);
+    return Array.from(out);
+  };
+  for (const [m, k, n] of [[1, 9, 1], [1, 9, 5], [5, 9, 1], [6, 9, 7], [9, 9, 33], [40, 9, 40]]) {
+    assert.deepEqual(run(m, k, n, false), new Array(m * n).fill(2 ** 24 + 8));
+  }
+  // Through the kernel: TS-path shapes (small or skinny) stay strict.
+  for (const [m, k, n] of [[1, 9, 1], [6, 9, 7], [3, 9, 200], [200, 9, 7]]) {
+    assert.ok(!useWasmMatmul(m, k, n));
+    assert.deepEqual(run(m, k, n, true), new Array(m * n).fill(2 ** 24 + 8));
+  }
+  // WebAssembly-path shapes round every partial sum to f32 (only where wasm SIMD is available).
+  for (const [m, k, n] of [[9, 9, 33], [40, 9, 40]]) {
+    assert.ok(useWasmMatmul(m, k, n));
+    const want = sharedWasmMatmul() ? 2 ** 24 : 2 ** 24 + 8;
+    assert.deepEqual(run(m, k, n, true), new Array(m * n).fill(want));
   }
 });
 

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import { matmulReference } from "../../kernels/cpu/matmul.ts";
+import { matmulKernels, matmulReference, useWasmMatmul } from "../../kernels/cpu/matmul.ts";
+import type { TensorRef } from "../../mod.ts";
 import { ModuleBuilder, sleb128, uleb128, ValType } from "../../kernels/cpu/wasm/assembler.ts";
-import { createWasmMatmul, emitMatmulModule } from "../../kernels/cpu/wasm/matmul.ts";
+import { createWasmMatmul, emitMatmulModule, sharedWasmMatmul } from "../../kernels/cpu/wasm/matmul.ts";
 
 /** Deterministic values in [-1, 1). */
 function filled(size: number, seed: number): Float32Array {
@@ -149,4 +150,52 @@ Deno.test("wasm matmul: degenerate sizes", () => {
   w.matmul(new Float32Array(0), new Float32Array(0), out, 2, 0, 3);
   assert.deepStrictEqual([...out], [0, 0, 0, 0, 0, 0]);
   w.matmul(new Float32Array(0), new Float32Array(4), new Float32Array(0), 0, 2, 2); // no throw
+});
+
+/** The registry kernel, wired: f32 shapes on the WebAssembly path, every transpose, batch broadcasting. */
+Deno.test("matmul kernel (f32, WebAssembly path): transposes and batch broadcasting match matmulReference", () => {
+  const ref = (buf: Float32Array, shape: number[]): TensorRef<Float32Array> => ({ buf, shape, dtype: "f32" });
+  let seed = 1;
+  for (const [m, k, n] of [[4, 64, 8], [9, 13, 33], [37, 70, 45], [67, 257, 9], [130, 300, 70]] as const) {
+    assert(useWasmMatmul(m, k, n), `${m}×${k}×${n} should take the WebAssembly path`);
+    for (const [ba, bb] of [[1, 1], [3, 3], [1, 3], [3, 1]] as const) {
+      for (const [transA, transB] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+        const batch = Math.max(ba, bb);
+        const a = filled(ba * m * k, seed++), b = filled(bb * k * n, seed++);
+        const out = new Float32Array(batch * m * n).fill(NaN);
+        matmulKernels.matmul(
+          [ref(a, [ba, transA ? k : m, transA ? m : k]), ref(b, [bb, transB ? n : k, transB ? k : n])],
+          [ref(out, [batch, m, n])],
+          { transA, transB },
+        );
+        const absA = Float32Array.from(a, Math.abs), absB = Float32Array.from(b, Math.abs);
+        const want = new Float32Array(batch * m * n), mag = new Float32Array(batch * m * n);
+        for (let t = 0; t < batch; t++) {
+          const aOff = ba === 1 ? 0 : t * m * k, bOff = bb === 1 ? 0 : t * k * n;
+          matmulReference(a, aOff, b, bOff, want, t * m * n, m, k, n, transA, transB);
+          matmulReference(absA, aOff, absB, bOff, mag, t * m * n, m, k, n, transA, transB);
+        }
+        const what = JSON.stringify({ m, k, n, ba, bb, transA, transB });
+        for (let i = 0; i < out.length; i++) {
+          assert(Math.abs(out[i] - want[i]) <= 1e-5 * (1 + mag[i]), `${what} [${i}]: ${out[i]} vs ${want[i]}`);
+        }
+      }
+    }
+  }
+});
+
+Deno.test("wasm matmul: transposed and offset operands match the plain layout bit for bit", () => {
+  const w = sharedWasmMatmul();
+  if (!w) return; // no WebAssembly SIMD here: the kernel runs matmulBlocked instead
+  const [m, k, n] = [13, 37, 21];
+  const a = filled(m * k, 3), b = filled(k * n, 4);
+  const at = new Float32Array(5 + k * m), bt = new Float32Array(7 + n * k);
+  for (let i = 0; i < m; i++) for (let p = 0; p < k; p++) at[5 + p * m + i] = a[i * k + p];
+  for (let p = 0; p < k; p++) for (let j = 0; j < n; j++) bt[7 + j * k + p] = b[p * n + j];
+  const want = new Float32Array(m * n);
+  w.matmul(a, b, want, m, k, n);
+  const out = new Float32Array(3 + m * n).fill(NaN);
+  w.matmul(at, bt, out, m, k, n, { transA: true, transB: true, aOff: 5, bOff: 7, outOff: 3 });
+  assert(Object.is(out[0], NaN) && Object.is(out[2], NaN), "wrote before outOff");
+  assert.deepStrictEqual(out.subarray(3), want);
 });

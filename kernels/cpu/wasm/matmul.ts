@@ -35,10 +35,36 @@ export interface WasmMatmulOptions {
   unroll?: number;
 }
 
+/** Where the operands of one {@link WasmMatmul.matmul} call live (all optional; defaults: plain, offset 0). */
+export interface WasmMatmulLayout {
+  /** Read a as [K, M] (op(A) = Aᵀ), during packing: no transposed copy is made. */
+  transA?: boolean;
+  /** Read b as [N, K] (op(B) = Bᵀ), during packing. */
+  transB?: boolean;
+  /** Element offset of the operand in `a`. */
+  aOff?: number;
+  /** Element offset of the operand in `b`. */
+  bOff?: number;
+  /** Element offset of the [M, N] result in `out`. */
+  outOff?: number;
+}
+
 /** A WebAssembly matmul instance: owns its module and linear memory, reused between calls. */
 export interface WasmMatmul {
-  /** out[M×N] = a[M×K] · b[K×N], all row-major f32; `out` is overwritten. */
-  matmul(a: Float32Array, b: Float32Array, out: Float32Array, m: number, k: number, n: number): void;
+  /**
+   * out[M×N] = op(a) · op(b), all row-major f32, where op(a) is a[M×K] (or a[K×M] transposed if
+   * `layout.transA`) and op(b) is b[K×N] (or b[N×K] transposed if `layout.transB`); the M×N block of `out`
+   * at `layout.outOff` is overwritten.
+   */
+  matmul(
+    a: Float32Array,
+    b: Float32Array,
+    out: Float32Array,
+    m: number,
+    k: number,
+    n: number,
+    layout?: WasmMatmulLayout,
+  ): void;
   /** The emitted module's bytes (for validation and inspection). */
   readonly bytes: Uint8Array<ArrayBuffer>;
   /** The module's memory (grows as needed, never shrinks). */
@@ -162,35 +188,82 @@ function roundUp(x: number, to: number): number {
   return Math.ceil(x / to) * to;
 }
 
-/** Packs rows i0.. of row-major a[m×k] into MR-row panels: dst[i0·k + p·mr + r] = a[(i0+r)·k + p]. */
-function packA(a: Float32Array, m: number, k: number, mr: number, dst: Float32Array, dOff: number): void {
+/**
+ * Packs rows of op(A) (M×K) into MR-row panels: dst[i0·k + p·mr + r] = op(A)[i0 + r, p], zero past m.
+ * op(A) is read from `a` at `aOff` as row-major [M, K], or as [K, M] if `transA` (no transposed copy).
+ */
+function packA(
+  a: Float32Array,
+  aOff: number,
+  transA: boolean,
+  m: number,
+  k: number,
+  mr: number,
+  dst: Float32Array,
+  dOff: number,
+): void {
   const mp = roundUp(m, mr);
   for (let i0 = 0; i0 < mp; i0 += mr) {
     const base = dOff + i0 * k;
+    if (transA && i0 + mr <= m) {
+      // A is [K, M]: the mr values of a panel for one p are contiguous.
+      for (let p = 0, s = aOff + i0, d = base; p < k; p++, s += m) {
+        for (let r = 0; r < mr; r++) dst[d++] = a[s + r];
+      }
+      continue;
+    }
     for (let r = 0; r < mr; r++) {
       const i = i0 + r;
-      if (i < m) {
-        for (let p = 0, s = i * k, d = base + r; p < k; p++, s++, d += mr) dst[d] = a[s];
-      } else {
+      if (i >= m) {
         for (let p = 0, d = base + r; p < k; p++, d += mr) dst[d] = 0;
+      } else if (transA) {
+        for (let p = 0, s = aOff + i, d = base + r; p < k; p++, s += m, d += mr) dst[d] = a[s];
+      } else {
+        for (let p = 0, s = aOff + i * k, d = base + r; p < k; p++, s++, d += mr) dst[d] = a[s];
       }
     }
   }
 }
 
-/** Packs row-major b[k×n] into NR-column panels: dst[j0·k + p·nr + c] = b[p·n + j0 + c], zero past n. */
-function packB(b: Float32Array, k: number, n: number, nr: number, dst: Float32Array, dOff: number): void {
+/**
+ * Packs op(B) (K×N) into NR-column panels: dst[j0·k + p·nr + c] = op(B)[p, j0 + c], zero past n. op(B) is
+ * read from `b` at `bOff` as row-major [K, N], or as [N, K] if `transB` (no transposed copy).
+ */
+function packB(
+  b: Float32Array,
+  bOff: number,
+  transB: boolean,
+  k: number,
+  n: number,
+  nr: number,
+  dst: Float32Array,
+  dOff: number,
+): void {
+  if (transB) {
+    // B is [N, K]: column j of op(B) is contiguous; scatter it with stride nr into its panel.
+    const np = roundUp(n, nr);
+    for (let j = 0; j < np; j++) {
+      const c = j % nr;
+      let d = dOff + (j - c) * k + c;
+      if (j < n) {
+        for (let p = 0, s = bOff + j * k; p < k; p++, s++, d += nr) dst[d] = b[s];
+      } else {
+        for (let p = 0; p < k; p++, d += nr) dst[d] = 0;
+      }
+    }
+    return;
+  }
   const full = Math.floor(n / nr) * nr;
   for (let j0 = 0; j0 < full; j0 += nr) {
     let d = dOff + j0 * k;
-    for (let p = 0, s = j0; p < k; p++, s += n) {
+    for (let p = 0, s = bOff + j0; p < k; p++, s += n) {
       for (let c = 0; c < nr; c++) dst[d++] = b[s + c];
     }
   }
   if (full === n) return;
   const live = n - full;
   let d = dOff + full * k;
-  for (let p = 0, s = full; p < k; p++, s += n) {
+  for (let p = 0, s = bOff + full; p < k; p++, s += n) {
     for (let c = 0; c < nr; c++) dst[d++] = c < live ? b[s + c] : 0;
   }
 }
@@ -215,24 +288,55 @@ export function createWasmMatmul(options: WasmMatmulOptions = {}): WasmMatmul {
     if (view.buffer !== memory.buffer) view = new Float32Array(memory.buffer);
   }
 
-  function matmul(a: Float32Array, b: Float32Array, out: Float32Array, m: number, k: number, n: number): void {
-    if (a.length < m * k || b.length < k * n || out.length < m * n) throw new RangeError("wasm matmul: short buffer");
+  function matmul(
+    a: Float32Array,
+    b: Float32Array,
+    out: Float32Array,
+    m: number,
+    k: number,
+    n: number,
+    layout: WasmMatmulLayout = {},
+  ): void {
+    const { transA = false, transB = false, aOff: aAt = 0, bOff: bAt = 0, outOff = 0 } = layout;
+    if (a.length < aAt + m * k || b.length < bAt + k * n || out.length < outOff + m * n) {
+      throw new RangeError("wasm matmul: short buffer");
+    }
     if (m === 0 || n === 0) return;
     if (k === 0) {
-      out.fill(0, 0, m * n);
+      out.fill(0, outOff, outOff + m * n);
       return;
     }
     const mp = roundUp(m, mr), np = roundUp(n, nr);
     // Float offsets, each region 64-byte aligned.
     const aOff = 0, bOff = roundUp(mp * k, 16), cOff = bOff + roundUp(np * k, 16);
     ensure((cOff + mp * np) * 4);
-    packA(a, m, k, mr, view, aOff);
-    packB(b, k, n, nr, view, bOff);
+    packA(a, aAt, transA, m, k, mr, view, aOff);
+    packB(b, bAt, transB, k, n, nr, view, bOff);
     view.fill(0, cOff, cOff + mp * np);
     gemm(aOff * 4, bOff * 4, cOff * 4, mp, np, k);
-    if (np === n) out.set(view.subarray(cOff, cOff + m * n));
-    else for (let i = 0; i < m; i++) out.set(view.subarray(cOff + i * np, cOff + i * np + n), i * n);
+    if (np === n) out.set(view.subarray(cOff, cOff + m * n), outOff);
+    else for (let i = 0; i < m; i++) out.set(view.subarray(cOff + i * np, cOff + i * np + n), outOff + i * n);
   }
 
   return { matmul, bytes, memory, options: opts };
+}
+
+/** The process-wide instance: undefined until first asked for, null if WebAssembly SIMD is unavailable. */
+let shared: WasmMatmul | null | undefined;
+
+/**
+ * The shared default-tile instance, created on first use (one per process, so one linear memory). Returns
+ * undefined where WebAssembly or its SIMD proposal is unavailable (the module fails `WebAssembly.validate`
+ * or to instantiate), so callers fall back to their TypeScript path.
+ */
+export function sharedWasmMatmul(): WasmMatmul | undefined {
+  if (shared === undefined) {
+    shared = null;
+    try {
+      if (typeof WebAssembly === "object" && WebAssembly.validate(emitMatmulModule())) shared = createWasmMatmul();
+    } catch {
+      shared = null;
+    }
+  }
+  return shared ?? undefined;
 }
