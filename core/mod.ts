@@ -105,3 +105,4 @@ export { argsort, sort, type SortOptions, topk, type TopkOptions, type ValuesInd
 export { cumsum } from "./ops/scan.ts";
 export { crossEntropy, type CrossEntropyOptions } from "./ops/loss.ts";
 export { cpu } from "../kernels/cpu/mod.ts";
+export { cpuOptions, type CpuOptions, setCpuOptions } from "../kernels/cpu/config.ts";

@@ -14,6 +14,7 @@ import type { KernelFamily } from "../registry.ts";
 import type { CpuBuffer } from "./buffer.ts";
 import { type FloatBuffer, matmulBlocked } from "./matmul_blocked.ts";
 import { sharedWasmMatmul } from "./wasm/matmul.ts";
+import { liveCpuOptions } from "./config.ts";
 
 export { type FloatBuffer, matmulBlocked } from "./matmul_blocked.ts";
 
@@ -82,7 +83,8 @@ export const matmulKernels: KernelFamily<CpuBuffer, "matmul"> = {
     const [ab, bb, ob] = [a.buf, b.buf, out.buf];
     const float = (x: CpuBuffer): x is FloatBuffer => x instanceof Float32Array || x instanceof Float64Array;
     if (
-      ab instanceof Float32Array && bb instanceof Float32Array && ob instanceof Float32Array && useWasmMatmul(m, k, n)
+      ab instanceof Float32Array && bb instanceof Float32Array && ob instanceof Float32Array && liveCpuOptions.wasm &&
+      useWasmMatmul(m, k, n)
     ) {
       const wasm = sharedWasmMatmul();
       if (wasm) {

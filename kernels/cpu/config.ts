@@ -1,0 +1,58 @@
+/**
+ * Run-time switches of the CPU backend: which fast paths the kernels may take. The plain TypeScript kernels
+ * are always present as the reference and fallback; these switches exist so tests can compare the paths and
+ * the benchmark can measure the plain-TypeScript path against the fast one in the same process.
+ *
+ * @example
+ * ```ts
+ * import { cpuOptions, setCpuOptions } from "./config.ts";
+ * const before = cpuOptions();
+ * setCpuOptions({ threads: 1 }); // single-threaded matmul from here on
+ * setCpuOptions(before);
+ * ```
+ *
+ * @module
+ */
+
+/** What the CPU kernels may use. */
+export interface CpuOptions {
+  /** f32 matmuls may run on the WebAssembly SIMD kernel (default true; it falls back when SIMD is missing). */
+  wasm: boolean;
+  /** Workers (including the calling thread) a large matmul may be split over; 1 = the calling thread only. */
+  threads: number;
+  /** Specialised fast paths of the non-matmul kernels (contiguous elementwise, fused rows, …) (default true). */
+  fastKernels: boolean;
+}
+
+function defaultThreads(): number {
+  const n = (globalThis.navigator as { hardwareConcurrency?: number } | undefined)?.hardwareConcurrency ?? 1;
+  return Math.max(1, Math.min(16, Math.floor(n)));
+}
+
+const current: CpuOptions = { wasm: true, threads: defaultThreads(), fastKernels: true };
+
+/** The live options object, for kernels' hot paths (read-only; change it with {@link setCpuOptions}). */
+export const liveCpuOptions: Readonly<CpuOptions> = current;
+
+/** The CPU backend's current options (a copy). */
+export function cpuOptions(): CpuOptions {
+  return { ...current };
+}
+
+/**
+ * Changes some CPU backend options and returns the previous ones. `threads` must be an integer in [1, 64].
+ * The plain-TypeScript path is `{ wasm: false, threads: 1, fastKernels: false }`.
+ */
+export function setCpuOptions(options: Partial<CpuOptions>): CpuOptions {
+  const previous = cpuOptions();
+  if (options.threads !== undefined) {
+    const t = options.threads;
+    if (!Number.isInteger(t) || t < 1 || t > 64) {
+      throw new RangeError(`setCpuOptions: threads must be an integer in [1, 64], got ${t}`);
+    }
+    current.threads = t;
+  }
+  if (options.wasm !== undefined) current.wasm = options.wasm;
+  if (options.fastKernels !== undefined) current.fastKernels = options.fastKernels;
+  return previous;
+}
