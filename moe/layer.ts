@@ -11,11 +11,15 @@
  * the real pairs are gathered back (`indexSelect`), multiplied by their gates and combined per token with
  * `indexAdd`.
  *
- * `C` must be known without reading the counts back (a CPU↔GPU sync costs ≥ 10 ms), so it is static:
- * dropless uses `C = N` (an expert can receive each token at most once, because estimators pick distinct
- * experts per token), which costs `E/K`× the FLOPs of an exact grouped GEMM on the padded rows — correct,
- * simple and sync-free, but wasteful for large `E/K` (a grouped-GEMM kernel is the obvious next step). With a
- * capacity factor, `C = ceil(capacityFactor · N · K / E)` (the buffer uses `min(C, N)` rows) and pairs whose
+ * The static capacity is: dropless `C = N` (an expert can receive each token at most once, because
+ * estimators pick distinct experts per token); with a capacity factor, `C = ceil(capacityFactor · N · K / E)`.
+ * Where the counts can be read for free (the CPU backend, which reads synchronously), the buffer is cut to the
+ * busiest expert's load, `min(C, max_e count_e)` rows (`padding: "max-load"`, the default there): the same
+ * rows in the same order minus all-zero padding, so the results are the same (bit for bit in f64; in f32 the CPU
+ * may pick a different matmul kernel for the shorter buffer, which rounds differently) and the expert matmuls cost about
+ * `(1 + imbalance)`× an exact grouped GEMM instead of `E/K`×. On WebGPU reading the counts back would be a
+ * CPU↔GPU sync (≥ 10 ms), so the default there is the static `C` (`padding: "static"`), sync-free but
+ * `E/K`× the FLOPs when dropless. With a capacity factor the buffer uses `min(C, N)` rows and pairs whose
  * position is ≥ C — the latest tokens of an over-full expert, since the stable sort keeps token order — are
  * dropped: their gate is multiplied by 0, so the slot contributes nothing (the residual of the surrounding
  * block carries the token), and the number dropped is reported in {@link MoELayer.lastMetrics}.
@@ -131,6 +135,13 @@ export interface MoELayerOptions {
   generator?: Generator;
   /** Default MoE (see the module docs): EMA factor `beta` ∈ [0, 1) of the default vectors; needs `topk`. */
   defaultMoe?: { beta: number };
+  /**
+   * Rows per expert in the dispatch buffer: `"max-load"` reads the per-expert counts and pads only to the
+   * busiest expert (no extra FLOPs beyond the imbalance; a host read), `"static"` uses the capacity `C` without
+   * reading anything (sync-free). Default `"auto"`: max-load on devices that read synchronously (CPU), static
+   * elsewhere. Results agree either way (bit for bit in f64, to f32 rounding in f32).
+   */
+  padding?: "auto" | "max-load" | "static";
 }
 
 /** Options of {@link MoELayer.forward}. */
@@ -178,6 +189,8 @@ export class MoELayer extends Module {
   readonly zLossCoef: number;
   /** Default draw source. */
   readonly draws: DrawSource;
+  /** Dispatch-buffer padding policy (see {@link MoELayerOptions.padding}). */
+  readonly padding: "auto" | "max-load" | "static";
   /** Default MoE's EMA factor β, or null when the option is off. */
   readonly defaultMoeBeta: number | null;
   /** Default MoE's default vectors `Ê` [E, d] (a buffer), or null when the option is off. */
@@ -232,6 +245,12 @@ export class MoELayer extends Module {
     }
     this.balanceLoss = bl ? { coef: bl.coef, form: bl.form, scope: bl.scope ?? "local" } : undefined;
     this.balanceStats = bl?.scope === "global" ? new BalanceStats(e) : null;
+    this.padding = options.padding ?? "auto";
+    if (!["auto", "max-load", "static"].includes(this.padding)) {
+      throw new TypeError(
+        `MoELayer: padding must be "auto", "max-load" or "static", got ${JSON.stringify(options.padding)}`,
+      );
+    }
     this.zLossCoef = options.zLossCoef ?? 0;
     if (!Number.isFinite(this.zLossCoef)) throw new TypeError(`MoELayer: zLossCoef must be a finite number`);
 
@@ -346,13 +365,25 @@ export class MoELayer extends Module {
     const e = this.numExperts;
     const k = routing.experts.shape[1];
     const nk = n * k;
-    const cap = Math.min(this.capacity(n), n);
+    let cap = Math.min(this.capacity(n), n);
     const like = { dtype: x.dtype, device: x.device };
     const idx = noGrad(() => {
       const flat = routing.experts.reshape(nk);
       const order = flat.argsort(); // stable: ties keep pair order, i.e. token order
       const sortedE = flat.indexSelect(0, order);
       const counts = oneHot(flat, e, "i32").sum(0);
+      const readsFree = x.device.backend.readSync !== undefined;
+      if (this.padding === "max-load" && !readsFree) {
+        throw new TypeError(
+          `MoELayer: padding "max-load" needs a device that reads synchronously (cpu), got ${x.device.name}`,
+        );
+      }
+      if (this.padding === "max-load" || (this.padding === "auto" && readsFree)) {
+        // Rows past the busiest expert's load are all zero padding: dropping them changes no result.
+        let maxLoad = 0;
+        for (const c of counts.dataSync()) maxLoad = Math.max(maxLoad, c);
+        cap = Math.max(1, Math.min(cap, maxLoad));
+      }
       const offsets = counts.cumsum(0).sub(counts); // exclusive
       const pos = arange(0, nk, 1, { dtype: "i32", device: x.device }).sub(offsets.indexSelect(0, sortedE));
       const keep = pos.lt(cap);
