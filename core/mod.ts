@@ -3,6 +3,38 @@
  * Importing it registers the CPU device (the default). Library modules (`nn/`, `moe/`) import from here, not
  * from the package root, so the root can re-export them without an import cycle.
  *
+ * ## How an op flows from the API to a kernel
+ * Take `x.exp()`:
+ * 1. `Tensor.exp` (`core/tensor.ts`) forwards to the op function `exp` in `core/ops/unary.ts`.
+ * 2. The op validates its operands (`core/ops/operand.ts`: tensor, dtype, shape; errors are `OpError`s that
+ *    name the op and the shapes) and computes the output's shape and dtype.
+ * 3. `run1`/`runKernel` (`core/engine.ts`) finds the inputs' common device, allocates the outputs on it
+ *    (`Device.backend.alloc`) and calls the backend's kernel **by name** from its `KernelTable`
+ *    (`kernels/registry.ts`): here kernel `"unary"` with attribute `{ op: "exp" }`. The CPU kernel
+ *    (`kernels/cpu/elementwise.ts`) loops over a typed array; the WebGPU kernel (`kernels/webgpu/`) encodes a
+ *    WGSL dispatch and returns at once (nothing waits for the GPU until `await t.data()`).
+ * 4. If an input requires a gradient and recording is on, the op records a tape node with `record1`
+ *    (`core/autograd.ts`) whose VJP is written with public ops (`g ⊙ y` for exp), so gradients run on the same
+ *    kernels and are themselves differentiable (`createGraph`, `grad(grad(f))`).
+ *
+ * ## Where to add things
+ * - **An op** that existing kernels can express: a function in the matching `core/ops/*.ts` (validate → `run1`
+ *   → `record1` with a VJP from public ops), a method on `Tensor` if it reads naturally as one, an export here,
+ *   an f64 finite-difference check in `tests/core/gradcheck_test.ts` and a CPU-vs-WebGPU case in
+ *   `tests/kernels/webgpu_ops_parity_test.ts` (its coverage test fails until you do).
+ * - **A kernel** (only when no existing kernel fits): its signature in `kernels/registry.ts`; both backends then
+ *   fail to type-check until they implement it (`kernels/cpu/*.ts` and a WGSL family in `kernels/webgpu/*.ts`).
+ * - **A backend**: a `Backend<B>` with a full `KernelTable<B>`, registered with `registerDevice`.
+ *
+ * @example
+ * ```ts
+ * import { tensor } from "./mod.ts";
+ * const x = tensor([0, 1, 2]).requiresGrad_();
+ * const y = x.exp().sum(); // unary kernel "exp", then reduce kernel "sum"
+ * y.backward(); // the VJP of exp multiplies by exp(x), the same kernels again
+ * console.log(Array.from(x.grad!.dataSync(), (v) => v.toFixed(3))); // ["1.000", "2.718", "7.389"]
+ * ```
+ *
  * @module
  */
 import "../kernels/cpu/mod.ts";
@@ -105,4 +137,17 @@ export { argsort, sort, type SortOptions, topk, type TopkOptions, type ValuesInd
 export { cumsum } from "./ops/scan.ts";
 export { crossEntropy, type CrossEntropyOptions } from "./ops/loss.ts";
 export { cpu } from "../kernels/cpu/mod.ts";
-export { cpuOptions, type CpuOptions, setCpuOptions } from "../kernels/cpu/config.ts";
+export { type CpuOptions, cpuOptions, setCpuOptions } from "../kernels/cpu/config.ts";
+export {
+  formatProfile,
+  type FormatProfileOptions,
+  groupProfile,
+  isProfiling,
+  profile,
+  type ProfileGroupOptions,
+  profilePhase,
+  type ProfileRow,
+  type ProfileTable,
+  startProfile,
+  stopProfile,
+} from "./profile.ts";

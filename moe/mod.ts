@@ -4,6 +4,24 @@
  * top-k, straight-through, ST-Gumbel, ReinMax), injectable random draws (a Generator, or a checked replay of
  * the reference vectors' logged draws), load-balancing and z losses, and routing metrics.
  *
+ * ## How a MoE forward flows
+ * `MoELayer.forward(x)` (`moe/layer.ts`): the router (`Linear(d, E)`) gives logits → the estimator's `route`
+ * picks experts and gate values and attaches its gradient rule with `customGrad` (this is where Switch and
+ * SparseMixer differ: same forward, different backward) → the dispatch sorts (token, slot) pairs by expert and
+ * scatters them into a padded `[E, C, d]` buffer → the experts run as one batched matmul chain → the outputs are
+ * gathered, gated and summed per token. Balance and z losses come back through `auxLoss()`, routing metrics
+ * through `lastMetrics`. `moe/reference.ts` is the same computation as a per-token loop, used by the tests.
+ *
+ * ## Adding an estimator
+ * 1. A class implementing {@link Estimator} in `moe/estimators/` (`route(logits, { training, draws })` returns
+ *    experts `[N, K]`, gates `[N, K]` and the probabilities; take every random number from `draws` so the
+ *    reference vectors can replay it, and express the backward with `customGrad`).
+ * 2. A zod options schema in `moe/estimators/options.ts` and a factory in `moe/estimators/registry.ts` (the
+ *    registry tests then check its name, options and errors).
+ * 3. Tests: its gradient against `moe/exact_gradient.ts` (`estimatorBias`) and, where a reference exists, a
+ *    vector file replayed by `deno task vectors`. It is then usable as `new MoELayer(d, { estimator: "name" })`
+ *    and in every experiment's `--arms`.
+ *
  * @example
  * ```ts
  * import { createEstimator, Generator, GeneratorDraws, randn } from "@moegrad/moegrad";
