@@ -12,6 +12,22 @@
  * - inputs of elementwise kernels are broadcast (NumPy rules) to the output's shape;
  * - axes arrive normalised (non-negative) and validated; index values are checked by the kernel.
  *
+ * ## The backends
+ * - `kernels/cpu/` — typed-array loops; the reference every other path is tested against. f32 matmuls go to a
+ *   WebAssembly SIMD kernel emitted at run time (`kernels/cpu/wasm/`), large ones split over Workers; the
+ *   run-time switches (`kernels/cpu/config.ts`: `setCpuOptions({ wasm, threads, fastKernels })`) select the
+ *   plain-TypeScript path for comparisons.
+ * - `kernels/webgpu/` — one WGSL family per file, run by `runtime.ts` (batched dispatches, buffer pool,
+ *   pipeline cache, async reads only).
+ * - `kernels/select.ts` — `selectDevice("auto" | "cpu" | "webgpu")`.
+ *
+ * ## Adding a kernel
+ * Add its entry to {@link KernelDefs} (inputs, outputs, attributes) and to the `NAMES` record behind
+ * {@link KERNEL_NAMES} (which fails to compile until you do); both backends stop type-checking until they
+ * implement it. Write the CPU loop first (it is the reference), then the WGSL, then a per-family test comparing
+ * the two (`tests/kernels/webgpu_*_test.ts`) and an op that uses it (see `core/mod.ts` for the op side). Prefer
+ * expressing a new op with existing kernels: every kernel is written twice and tested three ways.
+ *
  * @module
  */
 import type { DType } from "../core/dtype.ts";
