@@ -3,6 +3,17 @@
  * seeded initialisers (`init`), and the layers of a transformer — `Linear` (weight `[in, out]`),
  * `Embedding`, `LayerNorm`, `RMSNorm`, `Dropout`, `MultiHeadAttention` (causal, padding masks, RoPE), `FFN`,
  * `GLU`, `TransformerBlock` (any module in the feed-forward slot), `DecoderLM` and `EncoderDecoder`.
+ * Optimizers, schedules and clipping are in `nn/optim`, checkpoints in `nn/checkpoint`, tokenizers and
+ * datasets in `nn/data` (all re-exported from the package root).
+ *
+ * ## Adding a layer
+ * Subclass {@link Module}; create weights with the seeded initialisers of `init` (pass `generator`, `device`,
+ * `dtype` through from your options) and register them with `this.param(name, t)`, running statistics with
+ * `this.buffer(name, t)`, sub-layers with `this.child(name, module)`; write `forward` with public ops (autograd
+ * does the rest). Registered names appear in `namedParameters()` and the state dict, so checkpoints and
+ * optimizers see them with no extra code. A layer that adds a loss term (as the MoE layer does) overrides
+ * `auxLoss()`. Test it with an f64 gradient check (`tests/helpers/gradcheck.ts`) and a state-dict round trip.
+ * A MoE layer goes into a transformer through `DecoderLM`'s `ffnFactory` or `TransformerBlock`'s `ffn` slot.
  *
  * @example
  * ```ts
