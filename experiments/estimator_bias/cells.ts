@@ -1,0 +1,106 @@
+/**
+ * The grid of `exp:estimator-bias`: one cell per (downstream function, E, logit scale, estimator, K, ε or τ),
+ * in a fixed order, each with a stable id (what `--resume` matches finished cells by), the registry options
+ * the estimator is built with, and the objective its gradient is compared with (see `objectives.ts`).
+ *
+ * Which parameter an estimator sweeps: the SparseMixer variants and Switch sweep ε (`eps`; mask width, or
+ * Switch's multiplicative jitter on the logits); straight-through, st-gumbel and reinmax sweep the temperature
+ * τ (`taus`; reinmax only τ ≥ 1); `topk` has none (K = 1 without renormalisation, i.e. GShard top-1 = Switch
+ * without jitter; K = 2 renormalised, Mixtral). Only sparsemixer-v2, sparsemixer-v2-heun and topk run at K = 2.
+ *
+ * @module
+ */
+import type { EstimatorBiasConfig } from "./config.ts";
+import type { FunctionName } from "./problems.ts";
+import type { Objective } from "./objectives.ts";
+
+/** One cell of the grid. */
+export interface Cell {
+  /** Stable id, e.g. `tanh/E8/s1/sparsemixer/k1/eps=0.1`. */
+  id: string;
+  /** Downstream function. */
+  f: FunctionName;
+  /** Number of experts. */
+  experts: number;
+  /** Logit scale σ. */
+  scale: number;
+  /** Registry name. */
+  estimator: string;
+  /** Experts per token. */
+  k: 1 | 2;
+  /** The swept parameter ("eps", "tau" or "none") and its value (null for "none"). */
+  param: "eps" | "tau" | "none";
+  /** Value of the swept parameter. */
+  value: number | null;
+  /** Registry options. */
+  options: Record<string, unknown>;
+  /** The reference objective. */
+  objective: Objective;
+}
+
+const TOP2 = new Set(["sparsemixer-v2", "sparsemixer-v2-heun", "topk"]);
+const DENSE = new Set(["straight-through", "st-gumbel", "reinmax"]);
+
+/** The estimator-level settings of one cell: (K, parameter value) → options, objective. */
+function variants(name: string, k: 1 | 2, config: EstimatorBiasConfig) {
+  const out: Pick<Cell, "param" | "value" | "options" | "objective">[] = [];
+  if (name === "topk") {
+    out.push({
+      param: "none",
+      value: null,
+      options: { k, renormalize: k > 1 },
+      objective: k === 1 ? { kind: "argmax" } : { kind: "topk", k, renormalize: true },
+    });
+  } else if (DENSE.has(name)) {
+    for (const tau of config.taus) {
+      if (name === "reinmax" && tau < 1) continue;
+      out.push({ param: "tau", value: tau, options: { tau }, objective: { kind: "onehot" } });
+    }
+  } else if (name === "switch") {
+    for (const eps of config.eps) {
+      out.push({ param: "eps", value: eps, options: { jitterEps: eps }, objective: { kind: "argmax" } });
+    }
+  } else {
+    const v2 = name.startsWith("sparsemixer-v2");
+    const temperature = name === "sparsemixer-v2-heun" ? 2 : 1;
+    for (const eps of config.eps) {
+      out.push({
+        param: "eps",
+        value: eps,
+        options: v2 ? { topK: k, jitterEps: eps } : { jitterEps: eps },
+        objective: { kind: k === 1 ? "sampled" : "sampled2", eps, temperature },
+      });
+    }
+  }
+  return out;
+}
+
+/** Every cell of the grid, in run order (f, E, σ, estimator, K, parameter). */
+export function gridCells(config: EstimatorBiasConfig): Cell[] {
+  const cells: Cell[] = [];
+  const ks = [...new Set(config.topK)].sort() as (1 | 2)[];
+  for (const f of new Set(config.functions)) {
+    for (const e of new Set(config.experts)) {
+      for (const scale of new Set(config.logitScales)) {
+        for (const name of new Set(config.estimators)) {
+          for (const k of ks) {
+            if (k === 2 && !TOP2.has(name)) continue;
+            for (const v of variants(name, k, config)) {
+              const p = v.param === "none" ? "default" : `${v.param}=${v.value}`;
+              cells.push({
+                id: `${f}/E${e}/s${scale}/${name}/k${k}/${p}`,
+                f,
+                experts: e,
+                scale,
+                estimator: name,
+                k,
+                ...v,
+              });
+            }
+          }
+        }
+      }
+    }
+  }
+  return cells;
+}
