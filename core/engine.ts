@@ -10,6 +10,7 @@ import { OpError } from "./errors.ts";
 import { type Shape, sizeOf } from "./shape.ts";
 import { Tensor } from "./tensor.ts";
 import { memoryStats } from "./memory.ts";
+import { activeRecorder } from "./profile.ts";
 import type { KernelAttrs, KernelImpl, KernelName, TensorRef } from "../kernels/registry.ts";
 
 /** A buffer on a device, shared by the tensors that view it (reshape and detach share storage). */
@@ -98,11 +99,15 @@ export function runKernel<K extends KernelName>(
   const dev = commonDevice(op, inputs, device);
   const outputs = outs.map((o) => emptyTensor(dev, o));
   const impl = dev.backend.kernels[name] as unknown as KernelImpl<K, unknown>;
+  const rec = activeRecorder();
+  const t0 = rec ? performance.now() : 0;
   (impl as (i: TensorRef<unknown>[], o: TensorRef<unknown>[], a: KernelAttrs<K>) => void)(
     inputs.map(ref),
     outputs.map(ref),
     attrs,
   );
+  // Profiling (core/profile.ts) is opt-in: off, this is one null check per kernel call.
+  if (rec) rec.record(op, name, performance.now() - t0);
   return outputs;
 }
 
@@ -123,7 +128,10 @@ export function runKernelInto<K extends KernelName>(
     o: TensorRef<unknown>[],
     a: KernelAttrs<K>,
   ) => void;
+  const rec = activeRecorder();
+  const t0 = rec ? performance.now() : 0;
   impl(inputs.map(ref), outputs.map(ref), attrs);
+  if (rec) rec.record(op, name, performance.now() - t0);
 }
 
 /** {@link runKernel} for the common single-output case. */

@@ -8,6 +8,8 @@ import { fillRandom } from "../../core/random/philox.ts";
 import type { BinaryOp, KernelFamily, TensorRef, UnaryOp } from "../registry.ts";
 import { type CpuBuffer, stridedOffsets } from "./buffer.ts";
 import { erf, gelu, geluTanh, sigmoid } from "./math.ts";
+import { liveCpuOptions } from "./config.ts";
+import { fastBinary, fastUnary, fastWhere } from "./fast_elementwise.ts";
 
 type F1 = (x: number) => number;
 type F2 = (a: number, b: number) => number;
@@ -86,13 +88,19 @@ export const elementwiseKernels: KernelFamily<CpuBuffer, "fill" | "random" | "ca
     else dst.set(src);
   },
   unary([x], [out], { op }) {
+    if (liveCpuOptions.fastKernels && fastUnary(op, x.buf, out.buf)) return;
     const f = UNARY[op], src = x.buf, dst = out.buf;
     for (let i = 0; i < dst.length; i++) dst[i] = f(src[i]);
   },
   binary([a, b], [out], { op }) {
-    map2(a, b, out, BINARY[op]);
+    if (liveCpuOptions.fastKernels) fastBinary(op, BINARY[op], a, b, out);
+    else map2(a, b, out, BINARY[op]);
   },
   where([c, a, b], [out]) {
+    if (liveCpuOptions.fastKernels) {
+      fastWhere(c, a, b, out);
+      return;
+    }
     const [ic, ia, ib] = stridedOffsets(
       out.shape,
       [c, a, b].map((t) => broadcastStrides(t.shape, out.shape)),

@@ -5,16 +5,20 @@
  */
 import type { KernelFamily } from "../registry.ts";
 import { aroundAxis, type CpuBuffer, stridedOffsets } from "./buffer.ts";
+import { liveCpuOptions } from "./config.ts";
+import { fastStrided, fastStridedScatter } from "./fast_layout.ts";
 
 /** The layout family of the CPU backend. */
 export const layoutKernels: KernelFamily<CpuBuffer, "strided" | "stridedScatter" | "concat"> = {
   strided([x], [out], { offset, strides }) {
+    if (liveCpuOptions.fastKernels) return fastStrided(x.buf, out.buf, out.shape, offset, strides);
     const [idx] = stridedOffsets(out.shape, [strides], [offset]);
     const src = x.buf, dst = out.buf;
     for (let i = 0; i < dst.length; i++) dst[i] = src[idx[i]];
   },
   stridedScatter([base, src], [out], { offset, strides }) {
     out.buf.set(base.buf);
+    if (liveCpuOptions.fastKernels) return fastStridedScatter(src.buf, out.buf, src.shape, offset, strides);
     const [idx] = stridedOffsets(src.shape, [strides], [offset]);
     const s = src.buf, dst = out.buf;
     for (let i = 0; i < s.length; i++) dst[idx[i]] = s[i];

@@ -6,12 +6,15 @@
  */
 import type { KernelFamily } from "../registry.ts";
 import { aroundAxis, type CpuBuffer } from "./buffer.ts";
+import { liveCpuOptions } from "./config.ts";
+import { fastSumMiddle } from "./fast_layout.ts";
 
 /** The axis-wise family of the CPU backend. */
 export const reduceKernels: KernelFamily<CpuBuffer, "reduce" | "argReduce" | "softmax" | "cumsum"> = {
   reduce([x], [out], { op, axis }) {
     const [outer, n, inner] = aroundAxis(x.shape, axis);
     const src = x.buf, dst = out.buf;
+    if (op === "sum" && inner > 1 && liveCpuOptions.fastKernels) return fastSumMiddle(src, dst, outer, n, inner);
     for (let o = 0; o < outer; o++) {
       for (let j = 0; j < inner; j++) {
         const base = o * n * inner + j;

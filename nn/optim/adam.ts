@@ -8,6 +8,7 @@ import type { Tensor } from "../../core/mod.ts";
 import { zerosLike } from "../../core/mod.ts";
 import { checkBoolean, checkNumber, checkOptionKeys } from "./_check.ts";
 import { checkHyperKeys, Optimizer, type ParamsInput } from "./optimizer.ts";
+import { canFuseAdam, fusedAdamUpdate } from "./fused_adam.ts";
 
 /** Options of {@link Adam} and {@link AdamW}. */
 export interface AdamOptions {
@@ -122,6 +123,23 @@ export class Adam extends Optimizer {
     const m0 = this.getState(name, "exp_avg");
     const v0 = this.getState(name, "exp_avg_sq");
     const t = m0 && v0 ? (this.#steps.get(name) ?? 0) + 1 : 1;
+    if (canFuseAdam(p, g)) {
+      // Same arithmetic in one pass (see fused_adam.ts); bit-identical to the ops below.
+      const fused = fusedAdamUpdate(p, g, m0 && v0 ? m0 : undefined, m0 && v0 ? v0 : undefined, {
+        lr,
+        beta1,
+        beta2,
+        eps,
+        weightDecay,
+        decoupled: this.#decoupled,
+        stepSize: lr / (1 - beta1 ** t),
+        bc2Sqrt: Math.sqrt(1 - beta2 ** t),
+      });
+      this.setState(name, "exp_avg", fused.m);
+      this.setState(name, "exp_avg_sq", fused.v);
+      this.#steps.set(name, t);
+      return;
+    }
     let base = p;
     if (weightDecay !== 0) {
       if (this.#decoupled) base = p.mul(1 - lr * weightDecay);

@@ -1,0 +1,144 @@
+/**
+ * The training step the benchmark measures: a small MoE decoder LM (default 4 layers, d = 256, 4 heads,
+ * RoPE, a top-1 MoE FFN with 8 experts in every layer, sequence 128, batch 4) on the CPU in f32 with
+ * cross-entropy, backward, gradient clipping and AdamW. Everything is seeded, so two trainers built with
+ * the same config compute the same numbers.
+ *
+ * `deno run --allow-read --allow-env bench/train_moe.ts [--steps N] [--plain]` profiles a few steps and
+ * prints the per-op table (used while optimising the kernels).
+ */
+import { parseArgs } from "node:util";
+import {
+  crossEntropy,
+  formatProfile,
+  Generator,
+  profilePhase,
+  randint,
+  scope,
+  startProfile,
+  stopProfile,
+  type Tensor,
+} from "../core/mod.ts";
+import { DecoderLM } from "../nn/mod.ts";
+import { AdamW, clipGradNorm } from "../nn/optim/mod.ts";
+import { MoELayer } from "../moe/mod.ts";
+import { median } from "./_timing.ts";
+
+/** Model and batch of the measured step. */
+export interface TrainConfig {
+  vocab: number;
+  dim: number;
+  layers: number;
+  heads: number;
+  experts: number;
+  estimator: string;
+  batch: number;
+  seq: number;
+}
+
+/** The configuration of the issue's table: 4 layers, d = 256, 8 experts, top-1, sequence 128. */
+export const DEFAULT_TRAIN: TrainConfig = {
+  vocab: 256,
+  dim: 256,
+  layers: 4,
+  heads: 4,
+  experts: 8,
+  estimator: "sparsemixer",
+  batch: 4,
+  seq: 128,
+};
+
+/** A seeded model, optimizer and batch, with `step()` = forward, loss, backward, clip, AdamW step. */
+export interface Trainer {
+  /** One training step; returns the loss (read synchronously: this is the CPU). */
+  step(): number;
+  /** Tokens per step (batch · seq). */
+  tokens: number;
+}
+
+/** Builds the model and one fixed batch (the same batch every step: the data pipeline is not measured). */
+export function makeTrainer(config: TrainConfig = DEFAULT_TRAIN): Trainer {
+  const gen = new Generator(1234);
+  const lm = new DecoderLM(config.vocab, config.dim, config.layers, config.heads, {
+    rope: true,
+    generator: gen,
+    maxLen: config.seq,
+    ffnFactory: () =>
+      new MoELayer(config.dim, {
+        numExperts: config.experts,
+        estimator: config.estimator,
+        generator: gen,
+        balanceLoss: { coef: 0.01, form: "switch" },
+      }),
+  });
+  lm.train();
+  const opt = new AdamW(lm.namedParameters(), { lr: 1e-3, weightDecay: 0.01 });
+  const ids = randint(0, config.vocab, [config.batch, config.seq + 1], { generator: gen, dtype: "i32" });
+  const inputs = ids.narrow(1, 0, config.seq), targets = ids.narrow(1, 1, config.seq);
+  return {
+    tokens: config.batch * config.seq,
+    step(): number {
+      return scope(() => {
+        const loss = profilePhase("forward", () => {
+          const logits = lm.forward(inputs);
+          let l: Tensor = crossEntropy(logits.reshape(-1, config.vocab), targets.reshape(-1));
+          const aux = lm.auxLoss();
+          if (aux) l = l.add(aux);
+          return l;
+        });
+        profilePhase("backward", () => {
+          opt.zeroGrad();
+          loss.backward();
+        });
+        profilePhase("optimizer", () => {
+          clipGradNorm(lm.parameters(), 1.0);
+          opt.step();
+        });
+        return loss.dataSync()[0];
+      });
+    },
+  };
+}
+
+/** Median wall time of `repeats` steps after `warmup` steps, and tokens/s from it. */
+export function timeSteps(trainer: Trainer, warmup: number, repeats: number): { ms: number; tokensPerS: number } {
+  for (let i = 0; i < warmup; i++) trainer.step();
+  const ms: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const t0 = performance.now();
+    trainer.step();
+    ms.push(performance.now() - t0);
+  }
+  const m = median(ms);
+  return { ms: m, tokensPerS: trainer.tokens / (m / 1000) };
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      steps: { type: "string", default: "2" },
+      plain: { type: "boolean", default: false },
+      batch: { type: "string" },
+      by: { type: "string", default: "op,kernel" },
+    },
+  });
+  const { setCpuOptions } = await import("../core/mod.ts");
+  if (values.plain) setCpuOptions({ wasm: false, threads: 1, fastKernels: false });
+  const config = { ...DEFAULT_TRAIN, batch: values.batch ? Number(values.batch) : DEFAULT_TRAIN.batch };
+  const trainer = makeTrainer(config);
+  const t0 = performance.now();
+  const first = trainer.step();
+  console.log(`warm-up step: ${(performance.now() - t0).toFixed(0)} ms, loss ${first.toFixed(4)}`);
+  const steps = Number(values.steps);
+  startProfile();
+  for (let i = 0; i < steps; i++) trainer.step();
+  const table = stopProfile();
+  const by = values.by.split(",") as ("phase" | "op" | "kernel")[];
+  console.log(
+    `${steps} steps, ${(table.wallMs / steps).toFixed(0)} ms/step, ${
+      (trainer.tokens / (table.wallMs / steps / 1000)).toFixed(0)
+    } tokens/s`,
+  );
+  console.log(formatProfile(table, { top: 30, per: steps, by }));
+}
