@@ -182,7 +182,9 @@ export function describeAllowed(schema: AnySchema): string {
     case "string":
       return "a string";
     case "array":
-      return `a list (comma-separated or JSON) of ${describeAllowed(def.element).replace(/^(an?|one) /, "")}`;
+      return `a list (comma-separated or JSON) of ${describeAllowed(def.element).replace(/^(an?|one of) /, "")}`;
+    case "union":
+      return (def.options as AnySchema[]).map(describeAllowed).join(", or ");
     case "object":
       return "an object";
     default:

@@ -1,0 +1,168 @@
+/**
+ * The config schema shared by the LM experiments (switch-vs-sparsemixer, grin-top2) and its mapping onto the
+ * runner's per-run {@link RunConfig}: an experiment config is the base fields (`seeds`, `device`), the arms to
+ * compare, the schedule, the runner's own `model` / `data` / `optim` sections minus the routing fields that the
+ * arms decide (estimator, its options, ω), the router's ε, and how the target loss for "steps to target" is
+ * chosen. Reusing the runner's sections keeps one definition (and one description) of every model field.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { baseConfigShape, type ExperimentDefinition } from "../common/config.ts";
+import {
+  parseRunConfig,
+  type RunConfig,
+  runConfigSchema,
+  type RunEstimator,
+  type RunModelConfig,
+} from "./run_config.ts";
+
+// The runner's sections, without their `.default()` wrappers (the presets spell every field out).
+const runShape = runConfigSchema.shape;
+const runModel = runShape.model.unwrap();
+
+/** What an arm sets in the model config: the estimator, its options (ε is added from the config) and ω. */
+export interface ArmSpec {
+  /** The routing estimator of the arm. */
+  estimator: RunEstimator;
+  /** Learnable output scale ω on the MoE output. */
+  outputScale: boolean;
+  /** Whether the estimator takes the config's `jitterEps` (default true; `topk` has no ε). */
+  usesJitter?: boolean;
+  /** Extra estimator options besides `jitterEps` and K (e.g. `{ renormalize: true }`). */
+  estimatorOptions?: Record<string, unknown>;
+  /** One line for the report saying what the arm is and why it is in the comparison. */
+  description: string;
+}
+
+// The model fields an experiment config has: the runner's, minus what the arms decide.
+const experimentModelSchema = runModel.omit({ estimator: true, estimatorOptions: true, outputScale: true })
+  .describe("The decoder-only MoE language model (the routing estimator, its options and ω come from the arm).");
+
+// The target loss of "steps to target": a number (nats), or "auto" (see `chooseTarget` in aggregate.ts: the
+// highest of the arms' mean validation losses at `targetFraction` of training).
+const targetLossSchema = z.union([z.literal("auto"), z.number().gt(0)]);
+
+/** Builds the zod shape of an LM experiment whose arms are `armNames`. */
+export function lmExperimentShape<A extends readonly [string, ...string[]]>(armNames: A, baseline: A[number]) {
+  return {
+    ...baseConfigShape,
+    arms: z.array(z.enum(armNames)).min(1).refine((a) => new Set(a).size === a.length, {
+      message: "a list of distinct arms",
+    }).describe(
+      `Arms to compare (${armNames.join(", ")}); each runs every seed. Comparisons are against ${baseline}.`,
+    ),
+    steps: runShape.steps.unwrap().describe("Training steps (optimizer updates) per run."),
+    logEvery: runShape.logEvery.unwrap().describe("Write a train record (loss, routing metrics) every N steps."),
+    evalEvery: runShape.evalEvery.unwrap().describe(
+      "Evaluate on the held-out SOTU split and on Moby Dick (eval mode, fixed batches) every N steps and at the end.",
+    ),
+    checkpointEvery: runShape.checkpointEvery.unwrap().describe(
+      "Checkpoint every N steps (a multiple of logEvery) and at the end; --resume continues from the newest.",
+    ),
+    threads: z.int().min(1).max(64).nullable().describe(
+      "CPU matmul threads per run; null = automatic (1 when the parallel jobs fill the cores, else cores / jobs).",
+    ),
+    jitterEps: z.number().min(0).describe(
+      "Router ε of the arms that take one: Switch's logit-jitter half-width, SparseMixer's (v1, v2) " +
+        "candidate-mask width (topk has none).",
+    ),
+    targetLoss: targetLossSchema.describe(
+      'Validation loss (nats) for "steps to target", or "auto": the highest of the arms\' mean validation ' +
+        "losses at targetFraction of training (the loss the slowest arm reaches there; fixed before knowing which " +
+        "arm is faster).",
+    ),
+    targetFraction: z.number().gt(0).max(1).describe(
+      'Fraction of training at which "auto" reads the arms\' mean validation curves (e.g. 0.8).',
+    ),
+    model: experimentModelSchema,
+    data: runShape.data.unwrap(),
+    optim: runShape.optim.unwrap(),
+  };
+}
+
+/** The config of an LM experiment (what {@link lmExperimentShape} parses to). */
+export interface LmExperimentConfig {
+  /** Seeds per arm (0 … seeds − 1). */
+  seeds: number;
+  /** Compute device of every run. */
+  device: "auto" | "cpu" | "webgpu";
+  /** Arms to run, in report order. */
+  arms: string[];
+  /** Training steps per run. */
+  steps: number;
+  /** Train record every N steps. */
+  logEvery: number;
+  /** Evaluation every N steps and at the end. */
+  evalEvery: number;
+  /** Checkpoint every N steps and at the end. */
+  checkpointEvery: number;
+  /** CPU matmul threads per run (null: automatic). */
+  threads: number | null;
+  /** Router ε of the arms that take one. */
+  jitterEps: number;
+  /** Target validation loss of "steps to target", or `"auto"`. */
+  targetLoss: number | "auto";
+  /** Where `"auto"` reads the mean curves, as a fraction of training. */
+  targetFraction: number;
+  /** The model, minus the arm's routing fields. */
+  model: Omit<RunModelConfig, "estimator" | "estimatorOptions" | "outputScale">;
+  /** Data settings (the runner's). */
+  data: RunConfig["data"];
+  /** Optimizer settings (the runner's). */
+  optim: RunConfig["optim"];
+}
+
+/** An LM experiment: its CLI definition plus what the runner and the report need to know about the arms. */
+export interface LmExperiment {
+  /** Name, description, schema and presets (what the command line parses). */
+  // deno-lint-ignore no-explicit-any
+  definition: ExperimentDefinition<z.ZodObject<any>>;
+  /** Arm compared against (its steps-to-target is the speed-up's numerator). */
+  baseline: string;
+  /** Every selectable arm. */
+  arms: Record<string, ArmSpec>;
+  /** Report title. */
+  title: string;
+  /** The question, one paragraph for the report. */
+  question: string;
+  /** Notes for the report's method section (markdown). */
+  notes: string[];
+}
+
+/**
+ * The runner config of one (arm, seed): the experiment's sections plus the arm's routing. `threads` is the
+ * resolved thread count (see {@link LmExperimentConfig.threads}). Cross-field rules (heads divide dim, …) are
+ * checked here, by the runner's schema: a violation throws its `RunConfigError`, naming the field path, which is
+ * the same path in the experiment config.
+ */
+export function toRunConfig(
+  exp: LmExperiment,
+  config: LmExperimentConfig,
+  arm: string,
+  seed: number,
+  threads: number,
+): RunConfig {
+  const spec = exp.arms[arm];
+  if (!spec) throw new Error(`unknown arm ${JSON.stringify(arm)} (allowed: ${Object.keys(exp.arms).join(", ")})`);
+  return parseRunConfig({
+    seed,
+    device: config.device,
+    threads,
+    steps: config.steps,
+    logEvery: config.logEvery,
+    evalEvery: config.evalEvery,
+    checkpointEvery: config.checkpointEvery,
+    data: config.data,
+    model: {
+      ...config.model,
+      estimator: spec.estimator,
+      outputScale: spec.outputScale,
+      estimatorOptions: {
+        ...(spec.usesJitter === false ? {} : { jitterEps: config.jitterEps }),
+        ...spec.estimatorOptions,
+      },
+    },
+    optim: config.optim,
+  });
+}
