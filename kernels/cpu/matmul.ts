@@ -1,12 +1,15 @@
 /**
  * CPU matmul: batched, with transpose flags and batch-1 broadcasting (see the registry). The kernel runs
  * the packed, register-blocked {@link matmulBlocked} for f32/f64, except that f32 products big enough to
- * pay for packing (see {@link useWasmMatmul}) go to the WebAssembly SIMD kernel of `./wasm/matmul.ts`;
- * {@link matmulReference} is the plain i-k-j loop kept as the reference both are tested against.
+ * pay for packing (see {@link useWasmMatmul}) go to the WebAssembly SIMD kernel of `./wasm/matmul.ts`, the
+ * whole batch in one call, spread over up to `liveCpuOptions.threads` threads (Workers sharing the module's
+ * memory) when the batch has at least {@link THREADS_MIN_FLOPS} multiply-adds; {@link matmulReference} is
+ * the plain i-k-j loop kept as the reference both are tested against.
  *
- * Rounding: matmulBlocked sums f32 operands in f64 and rounds once; the WebAssembly kernel rounds every
- * product and partial sum to f32 (as matmulReference does for f32 buffers). Both sum over K strictly in
- * order, so either way results are deterministic run to run.
+ * Rounding: matmulBlocked sums f32 operands in f64 and rounds once; the WebAssembly kernel rounds each step
+ * to f32 (with a fused multiply-add where relaxed SIMD and the CPU have one, else product and sum
+ * separately, as matmulReference does for f32 buffers). All sum over K strictly in order, so results are
+ * deterministic run to run, and the WebAssembly kernel's do not depend on the thread count.
  *
  * @module
  */
@@ -54,14 +57,20 @@ export function matmulReference(
 }
 
 /**
- * Smallest M·N·K that goes to the WebAssembly kernel. Measured (x64, Deno 2.9, single product, all four
- * transposes): at M·N·K = 512 the two are even (0.8–1.5×, e.g. 4×16×8 is faster in TypeScript: packing
- * and the copy out of wasm memory dominate); from 1024 the WebAssembly kernel is 1.1–2.6× faster, from
- * 4096 about 2–3×, and from 2^15 upward 3.5–6×.
+ * Smallest M·N·K that goes to the WebAssembly kernel. Measured (x64, Deno 2.9.6, single product, plain and
+ * both-transposed, against matmulBlocked): at M·N·K = 1024 the two are even (0.9–1.4×; the kernel's fixed
+ * cost per call is under 1 µs), at 4096 the WebAssembly kernel is about 2.8× faster, at 2^15 about 4×, at
+ * 2^18 about 7× and at 2^21 about 8×.
  */
 export const WASM_MIN_FLOPS = 1024;
-/** Largest packed working set (bytes) the WebAssembly kernel is given; past it matmulBlocked runs. */
+/** Largest working set (bytes) one WebAssembly call is given; a single product past it runs matmulBlocked. */
 const WASM_MAX_BYTES = 2 ** 30;
+
+/**
+ * Smallest batch·M·N·K for which the WebAssembly kernel uses more than one thread: waking a Worker costs
+ * tens of microseconds, so smaller products (under ~0.1 ms of work) stay on the calling thread.
+ */
+export const THREADS_MIN_FLOPS = 2 ** 20;
 
 /**
  * Whether an f32 product of this shape runs on the WebAssembly SIMD kernel: M·N·K ≥ {@link WASM_MIN_FLOPS},
@@ -70,8 +79,54 @@ const WASM_MAX_BYTES = 2 ** 30;
  */
 export function useWasmMatmul(m: number, k: number, n: number): boolean {
   if (m < 4 || n < 8 || m * n * k < WASM_MIN_FLOPS) return false;
-  const mp = m + 8, np = n + 16; // over-estimates of the padded sizes
-  return (mp * k + np * k + mp * np) * 4 <= WASM_MAX_BYTES;
+  return wasmItemBytes(m, k, n) <= WASM_MAX_BYTES;
+}
+
+/** An over-estimate of the bytes one batch item takes in wasm memory (A and B as given and packed, C). */
+function wasmItemBytes(m: number, k: number, n: number): number {
+  const mp = m + 8, np = n + 16;
+  return (m * k + k * n + mp * k + np * k + mp * np) * 4 + 256;
+}
+
+/**
+ * The batch on the WebAssembly kernel: in chunks of whole batch items that fit {@link WASM_MAX_BYTES},
+ * each over `liveCpuOptions.threads` threads if it is big enough. False if WebAssembly SIMD is unavailable.
+ */
+function wasmBatched(
+  a: Float32Array,
+  aStride: number,
+  b: Float32Array,
+  bStride: number,
+  out: Float32Array,
+  batch: number,
+  m: number,
+  k: number,
+  n: number,
+  transA: boolean,
+  transB: boolean,
+): boolean {
+  const wasm = sharedWasmMatmul();
+  if (!wasm) return false;
+  const chunk = Math.max(1, Math.floor(WASM_MAX_BYTES / wasmItemBytes(m, k, n)));
+  for (let t0 = 0; t0 < batch; t0 += chunk) {
+    const items = Math.min(chunk, batch - t0);
+    const threads = items * m * n * k >= THREADS_MIN_FLOPS ? liveCpuOptions.threads : 1;
+    wasm.matmulBatched({
+      a: t0 * aStride === 0 ? a : a.subarray(t0 * aStride),
+      aStride,
+      b: t0 * bStride === 0 ? b : b.subarray(t0 * bStride),
+      bStride,
+      out: out.subarray(t0 * m * n, (t0 + items) * m * n),
+      batch: items,
+      m,
+      k,
+      n,
+      transA,
+      transB,
+      threads,
+    });
+  }
+  return true;
 }
 
 /** The matmul family of the CPU backend. */
@@ -86,13 +141,7 @@ export const matmulKernels: KernelFamily<CpuBuffer, "matmul"> = {
       ab instanceof Float32Array && bb instanceof Float32Array && ob instanceof Float32Array && liveCpuOptions.wasm &&
       useWasmMatmul(m, k, n)
     ) {
-      const wasm = sharedWasmMatmul();
-      if (wasm) {
-        for (let t = 0; t < batch; t++) {
-          wasm.matmul(ab, bb, ob, m, k, n, { transA, transB, aOff: t * aStride, bOff: t * bStride, outOff: t * m * n });
-        }
-        return;
-      }
+      if (wasmBatched(ab, aStride, bb, bStride, ob, batch, m, k, n, transA, transB)) return;
     }
     if (float(ab) && float(bb) && float(ob)) {
       matmulBlocked(ab, aStride, bb, bStride, ob, batch, m, k, n, transA, transB);

@@ -156,7 +156,8 @@ Deno.test("matmul kernel: f32 sums in f64 on the TypeScript path, in f32 on the 
   // matmulBlocked (f64, and f32 products too small or skinny for wasm) accumulates f32 in f64 and rounds
   // once: 2^24 + 8 is representable in f32, so that is exact. The WebAssembly SIMD kernel that f32
   // products with M·N·K ≥ WASM_MIN_FLOPS, M ≥ 4, N ≥ 8 take has no wider accumulator: each +1 rounds
-  // away (2^24 + 1 ties to even, 2^24), deterministically.
+  // away (2^24 + 1 ties to even, 2^24), deterministically, whether the step is a fused multiply-add (the
+  // products here are exact, so fusing changes nothing) or a multiply then an add.
   const run = (m: number, k: number, n: number, kernel: boolean) => {
     const a = new Float32Array(m * k).fill(1), b = new Float32Array(k * n).fill(1);
     for (let j = 0; j < n; j++) b[j] = 2 ** 24; // row p = 0 of b

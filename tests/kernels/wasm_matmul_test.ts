@@ -199,3 +199,32 @@ Deno.test("wasm matmul: transposed and offset operands match the plain layout bi
   assert(Object.is(out[0], NaN) && Object.is(out[2], NaN), "wrote before outOff");
   assert.deepStrictEqual(out.subarray(3), want);
 });
+
+Deno.test("wasm matmul: packA/packB exports pack every stride pattern, zero-padding the last panel", () => {
+  const bytes = emitMatmulModule({ mr: 6, nv: 2, shared: false, fma: false });
+  const memory = new WebAssembly.Memory({ initial: 4, maximum: 100 });
+  const ex = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports as Record<
+    string,
+    (...args: number[]) => number
+  >;
+  const view = new Float32Array(memory.buffer);
+  for (const [rows, k] of [[1, 1], [7, 13], [13, 130], [6, 64], [8, 65], [33, 70]]) {
+    for (const [fn, w] of [["packA", 6], ["packB", 8]] as const) {
+      // X[i, p] stored row-major (rs = k, cs = 1) and column-major (rs = 1, cs = rows).
+      for (const [rs, cs] of [[k, 1], [1, rows]]) {
+        const src = 1024, dst = 1024 + rows * k + 64, padded = Math.ceil(rows / w) * w;
+        for (let i = 0; i < rows; i++) for (let p = 0; p < k; p++) view[src + i * rs + p * cs] = i * 1000 + p + 0.5;
+        view.fill(NaN, dst, dst + padded * k);
+        ex[fn](src * 4, rs, cs, rows, k, dst * 4, 0, padded);
+        for (let i0 = 0; i0 < padded; i0 += w) {
+          for (let p = 0; p < k; p++) {
+            for (let r = 0; r < w; r++) {
+              const got = view[dst + i0 * k + p * w + r], want = i0 + r < rows ? (i0 + r) * 1000 + p + 0.5 : 0;
+              if (got !== want) assert.fail(`${fn} ${rows}×${k} rs ${rs}: X[${i0 + r}, ${p}] = ${got}, want ${want}`);
+            }
+          }
+        }
+      }
+    }
+  }
+});

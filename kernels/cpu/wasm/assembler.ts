@@ -2,10 +2,12 @@
  * A tiny WebAssembly binary emitter: just enough to build the SIMD matmul kernel at run time from
  * TypeScript, so the repository ships no binary and needs no external toolchain.
  *
- * It covers one module with an exported (or imported) memory, functions with typed locals, structured
- * control flow (block/loop/if, br/br_if), i32 arithmetic and comparisons, f32 scalar loads/stores, and the
- * handful of 128-bit SIMD instructions the kernel uses. Opcodes follow the WebAssembly core specification
- * (binary format, §5) and the fixed-width SIMD proposal (prefix 0xfd).
+ * It covers one module with an exported (or imported, possibly shared) memory, functions with typed locals,
+ * structured control flow (block/loop/if, br/br_if, call), i32 arithmetic and comparisons, f32 scalar
+ * loads/stores, the handful of 128-bit SIMD instructions the kernel uses (including relaxed SIMD's
+ * `f32x4.relaxed_madd`) and the few atomics its thread pool needs. Opcodes follow the WebAssembly core
+ * specification (binary format, §5), the fixed-width and relaxed SIMD proposals (prefix 0xfd) and the
+ * threads proposal (prefix 0xfe).
  *
  * @module
  */
@@ -72,6 +74,7 @@ const Op = {
   br: 0x0c,
   brIf: 0x0d,
   return: 0x0f,
+  call: 0x10,
   drop: 0x1a,
   select: 0x1b,
   localGet: 0x20,
@@ -82,6 +85,7 @@ const Op = {
   i32Store: 0x36,
   f32Store: 0x38,
   i32Const: 0x41,
+  i64Const: 0x42,
   i32Eqz: 0x45,
   i32Eq: 0x46,
   i32Ne: 0x47,
@@ -96,7 +100,11 @@ const Op = {
   i32Add: 0x6a,
   i32Sub: 0x6b,
   i32Mul: 0x6c,
+  i32DivU: 0x6e,
+  i32RemU: 0x70,
+  i32And: 0x71,
   i32Shl: 0x74,
+  i32ShrU: 0x76,
   f32Add: 0x92,
   f32Mul: 0x94,
 } as const;
@@ -111,8 +119,21 @@ const SimdOp = {
   f32x4ExtractLane: 0x1f,
   f32x4Add: 0xe4,
   f32x4Mul: 0xe6,
+  /** Relaxed SIMD: a·b + c, fused or not as the hardware prefers (deterministic on one machine). */
+  f32x4RelaxedMadd: 0x105,
 } as const;
 const SIMD_PREFIX = 0xfd;
+
+/** Opcodes after the threads prefix 0xfe (atomic accesses to shared memory). */
+const AtomicOp = {
+  notify: 0x00,
+  wait32: 0x01,
+  i32Load: 0x10,
+  i32Store: 0x17,
+  i32RmwAdd: 0x1e,
+  i32RmwCmpxchg: 0x48,
+} as const;
+const ATOMIC_PREFIX = 0xfe;
 /** Block type "no result". */
 const EMPTY_BLOCK = 0x40;
 
@@ -126,14 +147,17 @@ export type Local = number;
 export class FunctionBuilder {
   readonly params: readonly ValType[];
   readonly results: readonly ValType[];
+  /** Index of this function in its module (what {@link FunctionBuilder.call} takes). */
+  readonly index: number;
   private readonly locals: ValType[] = [];
   private readonly code: number[] = [];
   /** Open structured blocks, so `end` mismatches are caught at build time. */
   private depth = 0;
 
-  constructor(params: readonly ValType[], results: readonly ValType[] = []) {
+  constructor(params: readonly ValType[], results: readonly ValType[] = [], index = 0) {
     this.params = params;
     this.results = results;
+    this.index = index;
   }
 
   /** Declares a new local of type `type` and returns its index. */
@@ -195,6 +219,10 @@ export class FunctionBuilder {
   return(): this {
     return this.op(Op.return);
   }
+  /** Calls the function with module index `index` (its arguments on the stack). */
+  call(index: number): this {
+    return this.op(Op.call, ...uleb128(index));
+  }
   drop(): this {
     return this.op(Op.drop);
   }
@@ -221,6 +249,10 @@ export class FunctionBuilder {
   i32Add(): this {
     return this.op(Op.i32Add);
   }
+  /** An i64 constant (only values in the i32 range, which is all the module needs: timeouts). */
+  i64Const(v: number): this {
+    return this.op(Op.i64Const, ...sleb128(v));
+  }
   i32Sub(): this {
     return this.op(Op.i32Sub);
   }
@@ -229,6 +261,18 @@ export class FunctionBuilder {
   }
   i32Shl(): this {
     return this.op(Op.i32Shl);
+  }
+  i32ShrU(): this {
+    return this.op(Op.i32ShrU);
+  }
+  i32And(): this {
+    return this.op(Op.i32And);
+  }
+  i32DivU(): this {
+    return this.op(Op.i32DivU);
+  }
+  i32RemU(): this {
+    return this.op(Op.i32RemU);
   }
   i32Eqz(): this {
     return this.op(Op.i32Eqz);
@@ -316,6 +360,42 @@ export class FunctionBuilder {
   f32x4Mul(): this {
     return this.simd(SimdOp.f32x4Mul);
   }
+  /** Relaxed SIMD `f32x4.relaxed_madd`: [a, b, c] → a·b + c (fused where the CPU has FMA). */
+  f32x4RelaxedMadd(): this {
+    return this.simd(SimdOp.f32x4RelaxedMadd);
+  }
+
+  // Atomics (threads proposal). Alignment must be natural, so it is fixed at 2 (4 bytes).
+  private atomic(op: number, offset: number): this {
+    return this.op(ATOMIC_PREFIX, ...uleb128(op), ...this.memarg(2, offset));
+  }
+  /** `i32.atomic.load`: [addr] → value. */
+  i32AtomicLoad(offset = 0): this {
+    return this.atomic(AtomicOp.i32Load, offset);
+  }
+  /** `i32.atomic.store`: [addr, value]. */
+  i32AtomicStore(offset = 0): this {
+    return this.atomic(AtomicOp.i32Store, offset);
+  }
+  /** `i32.atomic.rmw.add`: [addr, value] → old value. */
+  i32AtomicAdd(offset = 0): this {
+    return this.atomic(AtomicOp.i32RmwAdd, offset);
+  }
+  /** `i32.atomic.rmw.cmpxchg`: [addr, expected, replacement] → old value (stored only if it was expected). */
+  i32AtomicCmpxchg(offset = 0): this {
+    return this.atomic(AtomicOp.i32RmwCmpxchg, offset);
+  }
+  /**
+   * `memory.atomic.wait32`: [addr, expected, timeout ns (i64, −1 = forever)] → 0 woken, 1 value was not
+   * `expected`, 2 timed out. Blocks the thread (the host must allow blocking on it).
+   */
+  atomicWait32(offset = 0): this {
+    return this.atomic(AtomicOp.wait32, offset);
+  }
+  /** `memory.atomic.notify`: [addr, count] → number of waiters woken. */
+  atomicNotify(offset = 0): this {
+    return this.atomic(AtomicOp.notify, offset);
+  }
 
   /** The encoded function body (locals + code + `end`), as in the code section. */
   encodeBody(): number[] {
@@ -336,7 +416,15 @@ export class FunctionBuilder {
 /** How the module gets its memory. */
 export type MemorySpec =
   | { kind: "export"; name: string; initialPages: number; maxPages?: number }
-  | { kind: "import"; module: string; name: string; initialPages: number; maxPages?: number };
+  | {
+    kind: "import";
+    module: string;
+    name: string;
+    initialPages: number;
+    maxPages?: number;
+    /** A shared memory (threads proposal; needs `maxPages`), so Workers can run the module on it too. */
+    shared?: boolean;
+  };
 
 /** A module under construction: functions (all exported by name) and one memory. */
 export class ModuleBuilder {
@@ -351,7 +439,7 @@ export class ModuleBuilder {
 
   /** Adds a function, exported as `name`; returns the builder to emit its body into. */
   addFunction(name: string, params: readonly ValType[], results: readonly ValType[] = []): FunctionBuilder {
-    const fn = new FunctionBuilder(params, results);
+    const fn = new FunctionBuilder(params, results, this.functions.length);
     this.functions.push({ name, fn });
     return fn;
   }
@@ -362,10 +450,15 @@ export class ModuleBuilder {
     const section = (id: number, content: number[]) => {
       out.push(id, ...uleb128(content.length), ...content);
     };
-    const limits = (m: MemorySpec) =>
-      m.maxPages === undefined
+    const limits = (m: MemorySpec) => {
+      if (m.kind === "import" && m.shared) {
+        if (m.maxPages === undefined) throw new Error("a shared memory needs maxPages");
+        return [0x03, ...uleb128(m.initialPages), ...uleb128(m.maxPages)];
+      }
+      return m.maxPages === undefined
         ? [0x00, ...uleb128(m.initialPages)]
         : [0x01, ...uleb128(m.initialPages), ...uleb128(m.maxPages)];
+    };
 
     // Type section: one function type per function (duplicates are legal and keep this simple).
     section(

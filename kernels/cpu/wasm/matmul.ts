@@ -1,39 +1,35 @@
 /**
- * f32 matmul on WebAssembly 128-bit SIMD, with the module emitted at run time by our own
- * {@link ModuleBuilder} (no toolchain, no committed binary).
+ * f32 matmul on WebAssembly 128-bit SIMD, single- or multi-threaded, with the module emitted at run time by
+ * our own assembler (`emit.ts`: no toolchain, no committed binary).
  *
- * Design (Goto/BLIS-style, single-threaded):
- * - Operands are packed in TypeScript into the module's linear memory: A into panels of MR rows
- *   (`A[i0..i0+MR, p]` contiguous for each p), B into panels of NR = 4·NV columns (`B[p, j0..j0+NR]`
- *   contiguous for each p). Rows of A past M and columns of B past N are zero, so the micro-kernel never
- *   sees an edge; C lives in memory padded to Mp × Np and only its valid part is copied out.
- * - The micro-kernel holds an MR × NR tile of C in MR·NV v128 locals. For each p it loads NV vectors of the
- *   B panel, and for each of the MR rows splats one A value (`v128.load32_splat`) and does NV
- *   `f32x4.mul` + `f32x4.add` into the accumulators. Wasm SIMD has no deterministic fused multiply-add, so
- *   every product and sum is rounded to f32, as in the reference loop.
- * - Loop nest (all in wasm): K in blocks of KC; rows in blocks of MC; within a block, column panels jr
- *   outside row panels ir, so one KC × NR strip of packed B stays in L1 while the MC × KC block of packed A
- *   (in L2) streams past it. The tile of C is loaded into the accumulators at the start of each K block and
- *   stored at its end, so every output is summed over p = 0..K−1 strictly in order: results are
- *   deterministic and independent of the blocking parameters.
+ * One call: the operands are copied (memcpy) into the module's linear memory; the job is cut into units
+ * that the calling thread and the Worker pool of `threads.ts` claim and run with the same `drain`: first
+ * units that pack op(A) and op(B) of every batch item (A in MR-row panels, B in NR-column panels, zero
+ * past the edges; transposes are strides of the packing loop, so no transposed copy is made, and a
+ * batch-1 operand is packed once), then units of C (whole batch items, or blocks of rows or columns when
+ * there are fewer items than threads); finally the valid part of the padded C is copied out.
+ *
+ * Determinism: every output element is summed over K strictly in order by one micro-kernel call sequence
+ * that does not depend on the unit it belongs to, so results are bit-identical run to run and for any
+ * number of threads. Rounding: with relaxed SIMD (default where available) each step is
+ * `f32x4.relaxed_madd`, which V8 compiles to a fused multiply-add on CPUs with FMA (one rounding per
+ * step) and to multiply-then-add elsewhere; results are deterministic on one machine but may differ in the
+ * last bits between machines. With `fma: false` every product and sum is rounded to f32, like the
+ * reference loop on f32 buffers.
  *
  * @module
  */
-import { type Local, ModuleBuilder, ValType } from "./assembler.ts";
+import {
+  DEFAULT_OPTIONS,
+  emitMatmulModule,
+  MAX_PAGES,
+  relaxedSimdSupported,
+  sharedMemorySupported,
+  type WasmMatmulOptions,
+} from "./emit.ts";
+import { type MatmulJob, MatmulPool, threadsSupported } from "./threads.ts";
 
-/** Tile and blocking parameters (exposed for tuning and tests; the defaults are what the bench picked). */
-export interface WasmMatmulOptions {
-  /** Rows of the register tile. */
-  mr?: number;
-  /** v128 columns of the register tile (NR = 4·nv). */
-  nv?: number;
-  /** Depth of a K block. */
-  kc?: number;
-  /** Rows of A per block (rounded up to a multiple of mr). */
-  mc?: number;
-  /** Unroll of the inner K loop. */
-  unroll?: number;
-}
+export { emitMatmulModule, type WasmMatmulOptions } from "./emit.ts";
 
 /** Where the operands of one {@link WasmMatmul.matmul} call live (all optional; defaults: plain, offset 0). */
 export interface WasmMatmulLayout {
@@ -47,9 +43,39 @@ export interface WasmMatmulLayout {
   bOff?: number;
   /** Element offset of the [M, N] result in `out`. */
   outOff?: number;
+  /** Threads (calling thread included) the product may use; default 1. */
+  threads?: number;
 }
 
-/** A WebAssembly matmul instance: owns its module and linear memory, reused between calls. */
+/** A batched product for {@link WasmMatmul.matmulBatched}. */
+export interface WasmBatchedProduct {
+  /** `batch` operands [M, K] ([K, M] if transA), `aStride` elements apart. */
+  a: Float32Array;
+  /** Elements between consecutive batch items of `a` (0: one operand for every item). */
+  aStride: number;
+  /** `batch` operands [K, N] ([N, K] if transB), `bStride` elements apart. */
+  b: Float32Array;
+  /** Elements between consecutive batch items of `b` (0: one operand for every item). */
+  bStride: number;
+  /** `batch` contiguous [M, N] results, overwritten. */
+  out: Float32Array;
+  /** Batch items. */
+  batch: number;
+  /** Rows of op(A) and of the result. */
+  m: number;
+  /** Columns of op(A), rows of op(B): the summed dimension. */
+  k: number;
+  /** Columns of op(B) and of the result. */
+  n: number;
+  /** Read `a` as [K, M] (op(A) = Aᵀ), without a transposed copy. */
+  transA?: boolean;
+  /** Read `b` as [N, K] (op(B) = Bᵀ), without a transposed copy. */
+  transB?: boolean;
+  /** Threads (calling thread included) the product may use; default 1. */
+  threads?: number;
+}
+
+/** A WebAssembly matmul instance: owns its module, linear memory and Worker pool, reused between calls. */
 export interface WasmMatmul {
   /**
    * out[M×N] = op(a) · op(b), all row-major f32, where op(a) is a[M×K] (or a[K×M] transposed if
@@ -65,217 +91,92 @@ export interface WasmMatmul {
     n: number,
     layout?: WasmMatmulLayout,
   ): void;
+  /** out[t] = op(a[t]) · op(b[t]) for every batch item t, spread over `threads` threads. */
+  matmulBatched(product: WasmBatchedProduct): void;
   /** The emitted module's bytes (for validation and inspection). */
   readonly bytes: Uint8Array<ArrayBuffer>;
-  /** The module's memory (grows as needed, never shrinks). */
+  /** The module's memory (shared where supported; grows as needed, never shrinks). */
   readonly memory: WebAssembly.Memory;
-  /** The tile and blocking in use. */
+  /** The tile and blocking in use, and whether FMA and shared memory are. */
   readonly options: Readonly<Required<WasmMatmulOptions>>;
+  /** Workers created so far by this instance's pool (0 until a product used more than one thread). */
+  readonly workers: number;
+  /** Units of work (packing, or a block of C) Workers have run so far; 0 when the calling thread did all. */
+  readonly workerUnits: number;
 }
 
 const PAGE = 65536;
-/** Largest memory the module may grow to (wasm32: 4 GiB). */
-const MAX_PAGES = 65536;
-
-const DEFAULTS: Required<WasmMatmulOptions> = { mr: 4, nv: 2, kc: 256, mc: 64, unroll: 4 };
-
+/** Most memory one call may use. */
+const MAX_BYTES = 2 ** 31 - PAGE;
+/** Bytes before the operands: the job descriptor (its first `Ctl.size` bytes, see emit.ts), then padding. */
+const DATA_START = 4096;
 /**
- * Emits the module: `gemm(aBase, bBase, cBase, mp, np, k)` (byte addresses; mp, np multiples of the tile)
- * computes C[mp×np] += packedA · packedB, and exports its memory as `memory`.
+ * Units of C each thread should get about, so threads that start late or share their core with another
+ * process even out by claiming more (dynamic claiming, see threads.ts).
  */
-export function emitMatmulModule(options: WasmMatmulOptions = {}): Uint8Array<ArrayBuffer> {
-  const { mr, nv, kc: KC, unroll } = { ...DEFAULTS, ...options };
-  const nr = 4 * nv;
-  const MC = Math.ceil((options.mc ?? DEFAULTS.mc) / mr) * mr;
-  const mod = new ModuleBuilder().setMemory({ kind: "export", name: "memory", initialPages: 1, maxPages: MAX_PAGES });
-  const { i32, v128 } = ValType;
-  const f = mod.addFunction("gemm", [i32, i32, i32, i32, i32, i32]);
-  const aBase = 0, bBase = 1, cBase = 2, mp = 3, np = 4, k = 5;
-  const p0 = f.local(i32), kc = f.local(i32), ic = f.local(i32), icEnd = f.local(i32);
-  const jr = f.local(i32), ir = f.local(i32), ldcB = f.local(i32);
-  const aPtr = f.local(i32), bPtr = f.local(i32), cPtr = f.local(i32), aEnd = f.local(i32);
-  const acc: Local[][] = [];
-  for (let r = 0; r < mr; r++) {
-    acc.push([]);
-    for (let v = 0; v < nv; v++) acc[r].push(f.local(v128));
-  }
-  const bv: Local[] = [];
-  for (let v = 0; v < nv; v++) bv.push(f.local(v128));
-  const s = f.local(v128);
-
-  /** One step of the K loop at element offset `step` from aPtr/bPtr. */
-  const kStep = (step: number) => {
-    for (let v = 0; v < nv; v++) f.get(bPtr).v128Load((step * nr + 4 * v) * 4).set(bv[v]);
-    for (let r = 0; r < mr; r++) {
-      f.get(aPtr).v128Load32Splat((step * mr + r) * 4).set(s);
-      for (let v = 0; v < nv; v++) f.get(acc[r][v]).get(s).get(bv[v]).f32x4Mul().f32x4Add().set(acc[r][v]);
-    }
-  };
-  /** Emits `each(r)` for each tile row r, advancing cPtr by one row of C between rows. */
-  const forTileRows = (each: (r: number) => void) => {
-    for (let r = 0; r < mr; r++) {
-      each(r);
-      if (r + 1 < mr) f.get(cPtr).get(ldcB).i32Add().set(cPtr);
-    }
-  };
-
-  f.get(np).i32Const(2).i32Shl().set(ldcB);
-  f.i32Const(0).set(p0);
-  f.loop(() => {
-    // kc = min(KC, k - p0)
-    f.get(k).get(p0).i32Sub().set(kc);
-    f.i32Const(KC).get(kc).get(kc).i32Const(KC).i32GtS().select().set(kc);
-    f.i32Const(0).set(ic);
-    f.loop(() => {
-      // icEnd = min(ic + MC, mp)
-      f.get(ic).i32Const(MC).i32Add().set(icEnd);
-      f.get(icEnd).get(mp).get(icEnd).get(mp).i32LtS().select().set(icEnd);
-      f.i32Const(0).set(jr);
-      f.loop(() => {
-        f.get(ic).set(ir);
-        f.loop(() => {
-          // cPtr = cBase + (ir·np + jr)·4; load the tile.
-          f.get(cBase).get(ir).get(np).i32Mul().get(jr).i32Add().i32Const(2).i32Shl().i32Add().set(cPtr);
-          forTileRows((r) => {
-            for (let v = 0; v < nv; v++) f.get(cPtr).v128Load(16 * v).set(acc[r][v]);
-          });
-          // aPtr = aBase + (ir·k + p0·mr)·4, bPtr = bBase + (jr·k + p0·nr)·4, aEnd = aPtr + kc·mr·4.
-          f.get(aBase).get(ir).get(k).i32Mul().get(p0).i32Const(mr).i32Mul().i32Add().i32Const(2).i32Shl().i32Add()
-            .set(aPtr);
-          f.get(bBase).get(jr).get(k).i32Mul().get(p0).i32Const(nr).i32Mul().i32Add().i32Const(2).i32Shl().i32Add()
-            .set(bPtr);
-          f.get(aPtr).get(kc).i32Const(mr * 4).i32Mul().i32Add().set(aEnd);
-          if (unroll > 1) {
-            // Unrolled loop while at least `unroll` steps remain: aPtr + (unroll − 1)·step < aEnd (compared
-            // this way round so nothing wraps below address 0).
-            const more = () => f.get(aPtr).i32Const((unroll - 1) * mr * 4).i32Add().get(aEnd).i32LtU();
-            f.block(() => {
-              more().i32Eqz().brIf(0);
-              f.loop(() => {
-                for (let u = 0; u < unroll; u++) kStep(u);
-                f.get(aPtr).i32Const(unroll * mr * 4).i32Add().set(aPtr);
-                f.get(bPtr).i32Const(unroll * nr * 4).i32Add().set(bPtr);
-                more().brIf(0);
-              });
-            });
-          }
-          f.block(() => {
-            f.get(aPtr).get(aEnd).i32GeU().brIf(0);
-            f.loop(() => {
-              kStep(0);
-              f.get(aPtr).i32Const(mr * 4).i32Add().set(aPtr);
-              f.get(bPtr).i32Const(nr * 4).i32Add().set(bPtr);
-              f.get(aPtr).get(aEnd).i32LtU().brIf(0);
-            });
-          });
-          // Store the tile back.
-          f.get(cBase).get(ir).get(np).i32Mul().get(jr).i32Add().i32Const(2).i32Shl().i32Add().set(cPtr);
-          forTileRows((r) => {
-            for (let v = 0; v < nv; v++) f.get(cPtr).get(acc[r][v]).v128Store(16 * v);
-          });
-          f.get(ir).i32Const(mr).i32Add().tee(ir).get(icEnd).i32LtS().brIf(0);
-        });
-        f.get(jr).i32Const(nr).i32Add().tee(jr).get(np).i32LtS().brIf(0);
-      });
-      f.get(icEnd).tee(ic).get(mp).i32LtS().brIf(0);
-    });
-    f.get(p0).i32Const(KC).i32Add().tee(p0).get(k).i32LtS().brIf(0);
-  });
-  return mod.encode();
-}
+const UNITS_PER_THREAD = 8;
+/**
+ * Fewest multiply-adds in one unit (a few microseconds of work): claiming a unit costs one compare-and-swap
+ * and a call, so units this size keep that overhead under a few percent.
+ */
+const MIN_UNIT_MACS = 2 ** 16;
+/** About how many floats one packing unit packs (a few microseconds of copying). */
+const PACK_UNIT_FLOATS = 2 ** 15;
 
 function roundUp(x: number, to: number): number {
   return Math.ceil(x / to) * to;
 }
 
 /**
- * Packs rows of op(A) (M×K) into MR-row panels: dst[i0·k + p·mr + r] = op(A)[i0 + r, p], zero past m.
- * op(A) is read from `a` at `aOff` as row-major [M, K], or as [K, M] if `transA` (no transposed copy).
+ * How C is cut into units for `threads` threads: whole batch items when there are enough of them, else
+ * blocks of rows (columns when there are too few row panels), about {@link UNITS_PER_THREAD} per thread
+ * and none smaller than {@link MIN_UNIT_MACS}. One thread gets several units too: V8 first runs a new
+ * function on its baseline compiler and uses the optimised code from the next call on, so a large first
+ * product made of several `gemm` calls gets up to speed within itself (measured: the first 512³ product of
+ * a process took about 40 ms instead of 80; steady state, 12 ms, is unchanged).
  */
-function packA(
-  a: Float32Array,
-  aOff: number,
-  transA: boolean,
-  m: number,
+function chooseUnits(
+  batch: number,
+  mp: number,
+  np: number,
   k: number,
   mr: number,
-  dst: Float32Array,
-  dOff: number,
-): void {
-  const mp = roundUp(m, mr);
-  for (let i0 = 0; i0 < mp; i0 += mr) {
-    const base = dOff + i0 * k;
-    if (transA && i0 + mr <= m) {
-      // A is [K, M]: the mr values of a panel for one p are contiguous.
-      for (let p = 0, s = aOff + i0, d = base; p < k; p++, s += m) {
-        for (let r = 0; r < mr; r++) dst[d++] = a[s + r];
-      }
-      continue;
-    }
-    for (let r = 0; r < mr; r++) {
-      const i = i0 + r;
-      if (i >= m) {
-        for (let p = 0, d = base + r; p < k; p++, d += mr) dst[d] = 0;
-      } else if (transA) {
-        for (let p = 0, s = aOff + i, d = base + r; p < k; p++, s += m, d += mr) dst[d] = a[s];
-      } else {
-        for (let p = 0, s = aOff + i * k, d = base + r; p < k; p++, s++, d += mr) dst[d] = a[s];
-      }
-    }
-  }
+  nr: number,
+  threads: number,
+): { unitRows: number; unitCols: number } {
+  const whole = { unitRows: mp, unitCols: np };
+  if (batch >= UNITS_PER_THREAD * threads) return whole;
+  const perItem = Math.min(
+    Math.ceil((UNITS_PER_THREAD * threads) / batch),
+    Math.max(1, Math.floor((mp * np * k) / MIN_UNIT_MACS)),
+  );
+  if (perItem <= 1) return whole;
+  const rowPanels = mp / mr;
+  if (rowPanels >= perItem) return { unitRows: Math.ceil(rowPanels / perItem) * mr, unitCols: np };
+  const colPanels = np / nr;
+  const colSplit = Math.min(colPanels, Math.ceil(perItem / rowPanels));
+  return { unitRows: mr, unitCols: Math.ceil(colPanels / colSplit) * nr };
 }
 
 /**
- * Packs op(B) (K×N) into NR-column panels: dst[j0·k + p·nr + c] = op(B)[p, j0 + c], zero past n. op(B) is
- * read from `b` at `bOff` as row-major [K, N], or as [N, K] if `transB` (no transposed copy).
+ * Instantiates the emitted module on a fresh memory (shared where the engine supports it, so the instance
+ * can use Workers). `options.fma` defaults to whether relaxed SIMD validates.
  */
-function packB(
-  b: Float32Array,
-  bOff: number,
-  transB: boolean,
-  k: number,
-  n: number,
-  nr: number,
-  dst: Float32Array,
-  dOff: number,
-): void {
-  if (transB) {
-    // B is [N, K]: column j of op(B) is contiguous; scatter it with stride nr into its panel.
-    const np = roundUp(n, nr);
-    for (let j = 0; j < np; j++) {
-      const c = j % nr;
-      let d = dOff + (j - c) * k + c;
-      if (j < n) {
-        for (let p = 0, s = bOff + j * k; p < k; p++, s++, d += nr) dst[d] = b[s];
-      } else {
-        for (let p = 0; p < k; p++, d += nr) dst[d] = 0;
-      }
-    }
-    return;
-  }
-  const full = Math.floor(n / nr) * nr;
-  for (let j0 = 0; j0 < full; j0 += nr) {
-    let d = dOff + j0 * k;
-    for (let p = 0, s = bOff + j0; p < k; p++, s += n) {
-      for (let c = 0; c < nr; c++) dst[d++] = b[s + c];
-    }
-  }
-  if (full === n) return;
-  const live = n - full;
-  let d = dOff + full * k;
-  for (let p = 0, s = bOff + full; p < k; p++, s += n) {
-    for (let c = 0; c < nr; c++) dst[d++] = c < live ? b[s + c] : 0;
-  }
-}
-
-/** Instantiates the emitted module (synchronously: it is small). */
 export function createWasmMatmul(options: WasmMatmulOptions = {}): WasmMatmul {
-  const opts: Required<WasmMatmulOptions> = { ...DEFAULTS, ...options };
+  const shared = options.shared ?? sharedMemorySupported();
+  const opts: Required<WasmMatmulOptions> = {
+    ...DEFAULT_OPTIONS,
+    ...options,
+    fma: options.fma ?? relaxedSimdSupported(),
+    shared,
+  };
   const bytes = emitMatmulModule(opts);
-  const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
-  const memory = instance.exports.memory as WebAssembly.Memory;
-  const gemm = instance.exports.gemm as (a: number, b: number, c: number, mp: number, np: number, k: number) => void;
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared });
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
+  const drain = instance.exports.drain as (ctl: number) => number;
   const mr = opts.mr, nr = 4 * opts.nv;
+  const pool = new MatmulPool(memory, bytes, drain, 0);
+  const canThread = shared && threadsSupported();
   let view = new Float32Array(memory.buffer);
 
   function ensure(bytesNeeded: number): void {
@@ -285,7 +186,85 @@ export function createWasmMatmul(options: WasmMatmulOptions = {}): WasmMatmul {
       if (have / PAGE + pages > MAX_PAGES) throw new RangeError(`wasm matmul: needs ${bytesNeeded} bytes`);
       memory.grow(pages);
     }
-    if (view.buffer !== memory.buffer) view = new Float32Array(memory.buffer);
+    if (view.buffer !== memory.buffer || view.length * 4 !== memory.buffer.byteLength) {
+      view = new Float32Array(memory.buffer);
+    }
+  }
+
+  function matmulBatched(p: WasmBatchedProduct): void {
+    const { a, aStride, b, bStride, out, batch, m, k, n, transA = false, transB = false } = p;
+    if (batch === 0 || m === 0 || n === 0) return;
+    if (
+      a.length < (batch - 1) * aStride + m * k || b.length < (batch - 1) * bStride + k * n ||
+      out.length < batch * m * n
+    ) {
+      throw new RangeError(`wasm matmul: short buffer for batch ${batch} of ${m}×${k}×${n}`);
+    }
+    if (k === 0) {
+      out.fill(0, 0, batch * m * n);
+      return;
+    }
+    const mp = roundUp(m, mr), np = roundUp(n, nr);
+    // The raw operands are copied (a plain memcpy) into memory, where every thread can pack from them.
+    // A broadcast operand (stride 0) is copied and packed once. Float offsets, regions 64-byte aligned.
+    const aCount = aStride === 0 ? 1 : batch, bCount = bStride === 0 ? 1 : batch;
+    const aRaw = (aCount - 1) * aStride + m * k, bRaw = (bCount - 1) * bStride + k * n;
+    const aItem = roundUp(mp * k, 16), bItem = roundUp(np * k, 16), cItem = roundUp(mp * np, 16);
+    const aSrc = DATA_START / 4, bSrc = aSrc + roundUp(aRaw, 16);
+    const aOff = bSrc + roundUp(bRaw, 16), bOff = aOff + aCount * aItem, cOff = bOff + bCount * bItem;
+    const end = (cOff + batch * cItem) * 4;
+    // The module does its address arithmetic in i32 (some comparisons signed): stay below 2 GiB.
+    if (end > MAX_BYTES) throw new RangeError(`wasm matmul: needs ${end} bytes (at most ${MAX_BYTES})`);
+    ensure(end);
+    view.set(a.length === aRaw ? a : a.subarray(0, aRaw), aSrc);
+    view.set(b.length === bRaw ? b : b.subarray(0, bRaw), bSrc);
+    const threads = canThread ? Math.max(1, Math.floor(p.threads ?? 1)) : 1;
+    const { unitRows, unitCols } = chooseUnits(batch, mp, np, k, mr, nr, threads);
+    const unitsPerRow = Math.ceil(np / unitCols), unitsPerBatch = Math.ceil(mp / unitRows) * unitsPerRow;
+    // Packing units: whole panels, about PACK_UNIT_FLOATS each.
+    const aUnitRows = Math.max(1, Math.floor(PACK_UNIT_FLOATS / (k * mr))) * mr;
+    const bUnitRows = Math.max(1, Math.floor(PACK_UNIT_FLOATS / (k * nr))) * nr;
+    const aUnitsPerItem = Math.ceil(mp / aUnitRows), bUnitsPerItem = Math.ceil(np / bUnitRows);
+    const aUnits = aCount * aUnitsPerItem, packUnits = aUnits + bCount * bUnitsPerItem;
+    const job: MatmulJob = {
+      total: packUnits + batch * unitsPerBatch,
+      aBase: aOff * 4,
+      bBase: bOff * 4,
+      cBase: cOff * 4,
+      mp,
+      np,
+      k,
+      m,
+      n,
+      aBatch: aStride === 0 ? 0 : aItem * 4,
+      bBatch: bStride === 0 ? 0 : bItem * 4,
+      cBatch: cItem * 4,
+      unitsPerBatch,
+      unitsPerRow,
+      unitRows,
+      unitCols,
+      packUnits,
+      aUnits,
+      // op(A)[i, p] is a[i·k + p], or a[p·m + i] if transA; op(B)ᵀ[j, p] is b[p·n + j], or b[j·k + p] if transB.
+      aSrc: aSrc * 4,
+      aRs: transA ? 1 : k,
+      aCs: transA ? m : 1,
+      aSrcItem: aStride * 4,
+      aUnitRows,
+      aUnitsPerItem,
+      bSrc: bSrc * 4,
+      bRs: transB ? k : 1,
+      bCs: transB ? 1 : n,
+      bSrcItem: bStride * 4,
+      bUnitRows,
+      bUnitsPerItem,
+    };
+    pool.run(job, threads);
+    for (let t = 0; t < batch; t++) {
+      const src = cOff + t * cItem, dst = t * m * n;
+      if (np === n) out.set(view.subarray(src, src + m * n), dst);
+      else for (let i = 0; i < m; i++) out.set(view.subarray(src + i * np, src + i * np + n), dst + i * n);
+    }
   }
 
   function matmul(
@@ -297,37 +276,48 @@ export function createWasmMatmul(options: WasmMatmulOptions = {}): WasmMatmul {
     n: number,
     layout: WasmMatmulLayout = {},
   ): void {
-    const { transA = false, transB = false, aOff: aAt = 0, bOff: bAt = 0, outOff = 0 } = layout;
-    if (a.length < aAt + m * k || b.length < bAt + k * n || out.length < outOff + m * n) {
+    const { transA = false, transB = false, aOff = 0, bOff = 0, outOff = 0, threads = 1 } = layout;
+    if (a.length < aOff + m * k || b.length < bOff + k * n || out.length < outOff + m * n) {
       throw new RangeError("wasm matmul: short buffer");
     }
-    if (m === 0 || n === 0) return;
-    if (k === 0) {
-      out.fill(0, outOff, outOff + m * n);
-      return;
-    }
-    const mp = roundUp(m, mr), np = roundUp(n, nr);
-    // Float offsets, each region 64-byte aligned.
-    const aOff = 0, bOff = roundUp(mp * k, 16), cOff = bOff + roundUp(np * k, 16);
-    ensure((cOff + mp * np) * 4);
-    packA(a, aAt, transA, m, k, mr, view, aOff);
-    packB(b, bAt, transB, k, n, nr, view, bOff);
-    view.fill(0, cOff, cOff + mp * np);
-    gemm(aOff * 4, bOff * 4, cOff * 4, mp, np, k);
-    if (np === n) out.set(view.subarray(cOff, cOff + m * n), outOff);
-    else for (let i = 0; i < m; i++) out.set(view.subarray(cOff + i * np, cOff + i * np + n), outOff + i * n);
+    matmulBatched({
+      a: aOff === 0 ? a : a.subarray(aOff),
+      aStride: 0,
+      b: bOff === 0 ? b : b.subarray(bOff),
+      bStride: 0,
+      out: out.subarray(outOff, outOff + m * n),
+      batch: 1,
+      m,
+      k,
+      n,
+      transA,
+      transB,
+      threads,
+    });
   }
 
-  return { matmul, bytes, memory, options: opts };
+  return {
+    matmul,
+    matmulBatched,
+    bytes,
+    memory,
+    options: opts,
+    get workers() {
+      return pool.size;
+    },
+    get workerUnits() {
+      return pool.workerUnits;
+    },
+  };
 }
 
 /** The process-wide instance: undefined until first asked for, null if WebAssembly SIMD is unavailable. */
 let shared: WasmMatmul | null | undefined;
 
 /**
- * The shared default-tile instance, created on first use (one per process, so one linear memory). Returns
- * undefined where WebAssembly or its SIMD proposal is unavailable (the module fails `WebAssembly.validate`
- * or to instantiate), so callers fall back to their TypeScript path.
+ * The shared default instance, created on first use (one per process, so one linear memory and one Worker
+ * pool). Returns undefined where WebAssembly or its SIMD proposal is unavailable (the module fails
+ * `WebAssembly.validate` or to instantiate), so callers fall back to their TypeScript path.
  */
 export function sharedWasmMatmul(): WasmMatmul | undefined {
   if (shared === undefined) {

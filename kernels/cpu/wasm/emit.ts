@@ -1,0 +1,489 @@
+/**
+ * Emits the WebAssembly module of the f32 matmul: a packed register-blocked SIMD micro-kernel (`gemm`) and
+ * the work loop every thread runs (`drain`), both over one imported memory, which is shared (threads
+ * proposal) where the host allows it, so Workers can instantiate the same module on the same memory.
+ *
+ * `gemm(aPtr, bPtr, cPtr, mp, np, k, ldc)` (byte addresses; mp, np multiples of the tile) computes the
+ * mp×np block of C at cPtr (row stride ldc floats) = packedA · packedB:
+ * - A is packed in panels of MR rows (`A[i0..i0+MR, p]` contiguous for each p), B in panels of NR = 4·NV
+ *   columns (`B[p, j0..j0+NR]` contiguous for each p).
+ * - The micro-kernel holds an MR × NR tile of C in MR·NV v128 locals. For each p it loads NV vectors of the
+ *   B panel and, for each of the MR rows, splats one A value (`v128.load32_splat`) and multiply-adds it into
+ *   the NV accumulators: `f32x4.relaxed_madd` where relaxed SIMD is available (one fused multiply-add on a
+ *   CPU with FMA, one rounding), else `f32x4.mul` + `f32x4.add` (two roundings, as the reference loop).
+ * - Loop nest: K in blocks of KC; rows in blocks of MC; within a block, column panels outside row panels,
+ *   so one KC × NR strip of packed B stays in L1 while the MC × KC block of packed A (in L2) streams past
+ *   it. The tile starts from zero in the first K block and is reloaded from C in later ones, so every output
+ *   is summed over p = 0..K−1 strictly in order and C needs no clearing: the result does not depend on the
+ *   blocking, nor on how the work is split into calls or threads.
+ *
+ * `packA` / `packB(src, rs, cs, rows, k, dst, i0, i1)` pack panels of op(A) (MR rows) or op(B)ᵀ (NR rows)
+ * from a matrix given by its two element strides, so every transpose is the same loop (v128 copies when a
+ * panel's values are contiguous, scalar gathers otherwise), zero-padding the last panel.
+ *
+ * `drain(ctl)` claims units of work from the job descriptor at byte address ctl (layout {@link Ctl}) with a
+ * compare-and-swap on a counter and runs each (packing units first, then blocks of C with `gemm`) until none
+ * is left; the calling thread and every Worker run the same loop, so whichever threads turn up share the
+ * work and the bits of C do not depend on who computed what.
+ *
+ * @module
+ */
+import { type Local, ModuleBuilder, ValType } from "./assembler.ts";
+
+/** Tile and blocking parameters (exposed for tuning and tests; the defaults are what the bench picked). */
+export interface WasmMatmulOptions {
+  /** Rows of the register tile. */
+  mr?: number;
+  /** v128 columns of the register tile (NR = 4·nv). */
+  nv?: number;
+  /** Depth of a K block. */
+  kc?: number;
+  /** Rows of A per block (rounded up to a multiple of mr). */
+  mc?: number;
+  /** Unroll of the inner K loop. */
+  unroll?: number;
+  /**
+   * Use relaxed SIMD's `f32x4.relaxed_madd` (fused multiply-add on CPUs with FMA: one rounding per step
+   * instead of two). Default: whenever the engine validates it.
+   */
+  fma?: boolean;
+  /** Import the memory as shared (default: whenever the engine supports shared memory). */
+  shared?: boolean;
+}
+
+/**
+ * Byte offsets of the i32 fields of a job descriptor in memory (see `drain`). A job's units are, in claim
+ * order: `aUnits` units that pack part of op(A), then `packUnits − aUnits` that pack part of op(B), then
+ * the units of C, which wait until every packing unit is done.
+ */
+export const Ctl = {
+  /** gen << 20 | next unclaimed unit (atomic; CAS-claimed). */
+  counter: 0,
+  /** Units finished (atomic). */
+  done: 4,
+  /** Units in the job (at most {@link MAX_UNITS}). */
+  total: 8,
+  aBase: 12,
+  bBase: 16,
+  cBase: 20,
+  mp: 24,
+  np: 28,
+  k: 32,
+  /** Bytes between the packed A (B, C) of consecutive batch items (0: one A shared by every item). */
+  aBatch: 36,
+  bBatch: 40,
+  cBatch: 44,
+  /** Units of C per batch item, and per block-row of C within an item. */
+  unitsPerBatch: 48,
+  unitsPerRow: 52,
+  /** Rows (a multiple of mr) and columns (a multiple of nr) of C per unit. */
+  unitRows: 56,
+  unitCols: 60,
+  /** Workers (not counting the calling thread) allowed to join this job; read by the Worker loop. */
+  workers: 64,
+  /** Set to 1 by a Worker whose `drain` threw. */
+  failed: 68,
+  /** Units run by Workers, over all jobs (atomic; statistics only). */
+  workerUnits: 72,
+  /** Packing units (A's then B's) at the start of the job, and how many are done (atomic). */
+  packUnits: 76,
+  packDone: 80,
+  /** Packing units of A. */
+  aUnits: 84,
+  /** op(A) (m × k) in memory: element (i, p) at aSrc + 4·(i·aRs + p·aCs), items aSrcItem bytes apart. */
+  aSrc: 88,
+  aRs: 92,
+  aCs: 96,
+  aSrcItem: 100,
+  /** Rows of op(A) packed per unit (a multiple of mr), and units per batch item. */
+  aUnitRows: 104,
+  aUnitsPerItem: 108,
+  /** op(B)ᵀ (n × k) likewise. */
+  bSrc: 112,
+  bRs: 116,
+  bCs: 120,
+  bSrcItem: 124,
+  bUnitRows: 128,
+  bUnitsPerItem: 132,
+  m: 136,
+  n: 140,
+  /** Bytes reserved for the descriptor. */
+  size: 192,
+} as const;
+
+/** Low 20 bits of the counter: the next unit; the bits above: the job's generation. */
+export const UNIT_MASK = 0xfffff;
+/** Most units a job may have. */
+export const MAX_UNITS = UNIT_MASK - 1;
+
+/**
+ * Defaults, measured on x64 (AMD EPYC, AVX2+FMA, Deno 2.9.6) at 512³ and 1024³, single thread, by CPU time
+ * (the machine was shared): a 6×8 tile (12 accumulators + 2 B vectors + 1 splat = 15 of the 16 xmm
+ * registers) with FMA ran 30–34 GFLOP/s, 4×8 with FMA 28–32, 4×8 without 23–26, 4×12 (16 registers: spills)
+ * 20; MC 120 (a 120 KiB block of packed A in L2) and KC 256 were at least as good as MC 64–240 and KC
+ * 128–512; unroll 2–8 made no difference.
+ */
+export const DEFAULT_OPTIONS: Readonly<Required<Omit<WasmMatmulOptions, "fma" | "shared">>> = {
+  mr: 6,
+  nv: 2,
+  kc: 256,
+  mc: 120,
+  unroll: 4,
+};
+
+/** Whether the engine validates a module using relaxed SIMD's f32x4.relaxed_madd. */
+export function relaxedSimdSupported(): boolean {
+  try {
+    return WebAssembly.validate(emitMatmulModule({ fma: true, shared: false }));
+  } catch {
+    return false;
+  }
+}
+
+/** Whether shared WebAssembly memory (and so Workers on one memory) is available. */
+export function sharedMemorySupported(): boolean {
+  try {
+    return typeof SharedArrayBuffer === "function" &&
+      new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true }).buffer instanceof SharedArrayBuffer;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The largest memory (pages) the module declares: 2 GiB. The module's address arithmetic is i32 with some
+ * signed comparisons, and a shared memory reserves its maximum up front (address space, not RAM).
+ */
+export const MAX_PAGES: number = 32768;
+
+/**
+ * Emits the module: imports `env.memory` (shared if `options.shared`, maximum {@link MAX_PAGES}) and
+ * exports `gemm` and `drain` (see the module docs).
+ */
+export function emitMatmulModule(options: WasmMatmulOptions = {}): Uint8Array<ArrayBuffer> {
+  const { mr, nv, kc: KC, unroll } = { ...DEFAULT_OPTIONS, ...options };
+  const fma = options.fma ?? false, shared = options.shared ?? false;
+  const nr = 4 * nv;
+  const MC = Math.ceil((options.mc ?? DEFAULT_OPTIONS.mc) / mr) * mr;
+  const mod = new ModuleBuilder().setMemory({
+    kind: "import",
+    module: "env",
+    name: "memory",
+    initialPages: 1,
+    maxPages: MAX_PAGES,
+    shared,
+  });
+  const { i32, v128 } = ValType;
+  const f = mod.addFunction("gemm", [i32, i32, i32, i32, i32, i32, i32]);
+  const aBase = 0, bBase = 1, cBase = 2, mp = 3, np = 4, k = 5, ldc = 6;
+  const p0 = f.local(i32), kc = f.local(i32), ic = f.local(i32), icEnd = f.local(i32);
+  const jr = f.local(i32), ir = f.local(i32), ldcB = f.local(i32);
+  const aPtr = f.local(i32), bPtr = f.local(i32), cPtr = f.local(i32), aEnd = f.local(i32);
+  const acc: Local[][] = [];
+  for (let r = 0; r < mr; r++) {
+    acc.push([]);
+    for (let v = 0; v < nv; v++) acc[r].push(f.local(v128));
+  }
+  const bv: Local[] = [];
+  for (let v = 0; v < nv; v++) bv.push(f.local(v128));
+  const s = f.local(v128);
+
+  /** One step of the K loop at element offset `step` from aPtr/bPtr. */
+  const kStep = (step: number) => {
+    for (let v = 0; v < nv; v++) f.get(bPtr).v128Load((step * nr + 4 * v) * 4).set(bv[v]);
+    for (let r = 0; r < mr; r++) {
+      f.get(aPtr).v128Load32Splat((step * mr + r) * 4).set(s);
+      for (let v = 0; v < nv; v++) {
+        if (fma) f.get(s).get(bv[v]).get(acc[r][v]).f32x4RelaxedMadd().set(acc[r][v]);
+        else f.get(acc[r][v]).get(s).get(bv[v]).f32x4Mul().f32x4Add().set(acc[r][v]);
+      }
+    }
+  };
+  /** Emits `each(r)` for each tile row r, advancing cPtr by one row of C between rows. */
+  const forTileRows = (each: (r: number) => void) => {
+    for (let r = 0; r < mr; r++) {
+      each(r);
+      if (r + 1 < mr) f.get(cPtr).get(ldcB).i32Add().set(cPtr);
+    }
+  };
+  const tileAddress = () =>
+    f.get(cBase).get(ir).get(ldc).i32Mul().get(jr).i32Add().i32Const(2).i32Shl().i32Add().set(cPtr);
+
+  f.get(ldc).i32Const(2).i32Shl().set(ldcB);
+  f.i32Const(0).set(p0);
+  f.loop(() => {
+    // kc = min(KC, k - p0)
+    f.get(k).get(p0).i32Sub().set(kc);
+    f.i32Const(KC).get(kc).get(kc).i32Const(KC).i32GtS().select().set(kc);
+    f.i32Const(0).set(ic);
+    f.loop(() => {
+      // icEnd = min(ic + MC, mp)
+      f.get(ic).i32Const(MC).i32Add().set(icEnd);
+      f.get(icEnd).get(mp).get(icEnd).get(mp).i32LtS().select().set(icEnd);
+      f.i32Const(0).set(jr);
+      f.loop(() => {
+        f.get(ic).set(ir);
+        f.loop(() => {
+          // The tile starts at zero in the first K block, from C in later ones.
+          tileAddress();
+          f.get(p0).i32Eqz().if(() => {
+            for (let r = 0; r < mr; r++) for (let v = 0; v < nv; v++) f.v128Zero().set(acc[r][v]);
+          }, () => {
+            forTileRows((r) => {
+              for (let v = 0; v < nv; v++) f.get(cPtr).v128Load(16 * v, 2).set(acc[r][v]);
+            });
+          });
+          // aPtr = aBase + (ir·k + p0·mr)·4, bPtr = bBase + (jr·k + p0·nr)·4, aEnd = aPtr + kc·mr·4.
+          f.get(aBase).get(ir).get(k).i32Mul().get(p0).i32Const(mr).i32Mul().i32Add().i32Const(2).i32Shl().i32Add()
+            .set(aPtr);
+          f.get(bBase).get(jr).get(k).i32Mul().get(p0).i32Const(nr).i32Mul().i32Add().i32Const(2).i32Shl().i32Add()
+            .set(bPtr);
+          f.get(aPtr).get(kc).i32Const(mr * 4).i32Mul().i32Add().set(aEnd);
+          if (unroll > 1) {
+            // Unrolled loop while at least `unroll` steps remain: aPtr + (unroll − 1)·step < aEnd (compared
+            // this way round so nothing wraps below address 0).
+            const more = () => f.get(aPtr).i32Const((unroll - 1) * mr * 4).i32Add().get(aEnd).i32LtU();
+            f.block(() => {
+              more().i32Eqz().brIf(0);
+              f.loop(() => {
+                for (let u = 0; u < unroll; u++) kStep(u);
+                f.get(aPtr).i32Const(unroll * mr * 4).i32Add().set(aPtr);
+                f.get(bPtr).i32Const(unroll * nr * 4).i32Add().set(bPtr);
+                more().brIf(0);
+              });
+            });
+          }
+          f.block(() => {
+            f.get(aPtr).get(aEnd).i32GeU().brIf(0);
+            f.loop(() => {
+              kStep(0);
+              f.get(aPtr).i32Const(mr * 4).i32Add().set(aPtr);
+              f.get(bPtr).i32Const(nr * 4).i32Add().set(bPtr);
+              f.get(aPtr).get(aEnd).i32LtU().brIf(0);
+            });
+          });
+          // Store the tile back (rows of C are only 4-byte aligned when ldc is not a multiple of 4).
+          tileAddress();
+          forTileRows((r) => {
+            for (let v = 0; v < nv; v++) f.get(cPtr).get(acc[r][v]).v128Store(16 * v, 2);
+          });
+          f.get(ir).i32Const(mr).i32Add().tee(ir).get(icEnd).i32LtS().brIf(0);
+        });
+        f.get(jr).i32Const(nr).i32Add().tee(jr).get(np).i32LtS().brIf(0);
+      });
+      f.get(icEnd).tee(ic).get(mp).i32LtS().brIf(0);
+    });
+    f.get(p0).i32Const(KC).i32Add().tee(p0).get(k).i32LtS().brIf(0);
+  });
+
+  const packA = emitPack(mod, "packA", mr);
+  const packB = emitPack(mod, "packB", nr);
+  emitDrain(mod, f.index, packA, packB);
+  return mod.encode();
+}
+
+/** Source rows walked per block by `pack` (their cache lines stay in L2 while every panel takes its part). */
+const PACK_BLOCK = 64;
+
+/**
+ * `name(src, rs, cs, rows, k, dst, i0, i1)`: packs panels i0..i1 (row indices, multiples of w) of a
+ * rows × k matrix X, whose element (i, p) is the f32 at byte src + 4·(i·rs + p·cs), into w-row panels:
+ * dst[i0·k + p·w + r] = X[i0 + r, p] (byte address dst), zero for rows ≥ `rows`. op(A) is X with w = mr;
+ * op(B)ᵀ is X with w = nr, so one routine covers every transpose. When rs = 1 (a panel's w values are
+ * contiguous) full panels copy with v128 loads and stores.
+ */
+function emitPack(mod: ModuleBuilder, name: string, w: number): number {
+  const { i32 } = ValType;
+  const f = mod.addFunction(name, [i32, i32, i32, i32, i32, i32, i32, i32]);
+  const src = 0, rs = 1, cs = 2, rows = 3, k = 4, dst = 5, i0Start = 6, i0End = 7;
+  const p0 = f.local(i32), p1 = f.local(i32), i0 = f.local(i32), live = f.local(i32), d = f.local(i32);
+  const sp = f.local(i32), q = f.local(i32), p = f.local(i32), rs4 = f.local(i32), cs4 = f.local(i32);
+  f.get(rs).i32Const(2).i32Shl().set(rs4);
+  f.get(cs).i32Const(2).i32Shl().set(cs4);
+  /** The p loop of one panel: body() copies one p (d: destination, sp: source of row i0 at p). */
+  const pLoop = (body: () => void) => {
+    f.block(() => {
+      f.get(p).get(p1).i32GeS().brIf(0);
+      f.loop(() => {
+        body();
+        f.get(d).i32Const(4 * w).i32Add().set(d);
+        f.get(sp).get(cs4).i32Add().set(sp);
+        f.get(p).i32Const(1).i32Add().tee(p).get(p1).i32LtS().brIf(0);
+      });
+    });
+  };
+  f.i32Const(0).set(p0);
+  f.block(() => {
+    f.get(k).i32Eqz().brIf(0);
+    f.loop(() => {
+      // p1 = min(p0 + PACK_BLOCK, k)
+      f.get(p0).i32Const(PACK_BLOCK).i32Add().tee(p1).get(k).get(p1).get(k).i32LtS().select().set(p1);
+      f.get(i0Start).set(i0);
+      f.block(() => {
+        f.get(i0).get(i0End).i32GeS().brIf(0);
+        f.loop(() => {
+          // live = min(w, rows − i0); d = dst + (i0·k + p0·w)·4; sp = src + (i0·rs + p0·cs)·4
+          f.i32Const(w).get(rows).get(i0).i32Sub().tee(live).get(live).i32Const(w).i32GtS().select().set(live);
+          f.get(dst).get(i0).get(k).i32Mul().get(p0).i32Const(w).i32Mul().i32Add().i32Const(2).i32Shl().i32Add()
+            .set(d);
+          f.get(src).get(i0).get(rs).i32Mul().get(p0).get(cs).i32Mul().i32Add().i32Const(2).i32Shl().i32Add()
+            .set(sp);
+          f.get(p0).set(p);
+          f.get(live).i32Const(w).i32Eq().if(() => {
+            f.get(rs).i32Const(1).i32Eq().if(() => {
+              // Full panel, contiguous rows: vectors, then the w mod 4 tail.
+              pLoop(() => {
+                for (let v = 0; v + 4 <= w; v += 4) f.get(d).get(sp).v128Load(4 * v, 2).v128Store(4 * v, 2);
+                for (let r = w - (w % 4); r < w; r++) f.get(d).get(sp).f32Load(4 * r).f32Store(4 * r);
+              });
+            }, () => {
+              pLoop(() => {
+                f.get(sp).set(q);
+                for (let r = 0; r < w; r++) {
+                  f.get(d).get(q).f32Load().f32Store(4 * r);
+                  if (r + 1 < w) f.get(q).get(rs4).i32Add().set(q);
+                }
+              });
+            });
+          }, () => {
+            // The last, partial panel: rows past `rows` are zero.
+            pLoop(() => {
+              f.get(sp).set(q);
+              for (let r = 0; r < w; r++) {
+                f.get(live).i32Const(r).i32GtS().if(() => {
+                  f.get(d).get(q).f32Load().f32Store(4 * r);
+                }, () => {
+                  f.get(d).i32Const(0).i32Store(4 * r);
+                });
+                if (r + 1 < w) f.get(q).get(rs4).i32Add().set(q);
+              }
+            });
+          });
+          f.get(i0).i32Const(w).i32Add().tee(i0).get(i0End).i32LtS().brIf(0);
+        });
+      });
+      f.get(p0).i32Const(PACK_BLOCK).i32Add().tee(p0).get(k).i32LtS().brIf(0);
+    });
+  });
+  return f.index;
+}
+
+/**
+ * `drain(ctl) → units run`: claim units by CAS on the counter and run each (pack part of A or B, or compute a block of
+ * C with gemm) until the job has none left. A unit of C first waits (memory.atomic.wait32) until all
+ * packing is done; packing units are claimed first, so that wait is only for packing already under way.
+ */
+function emitDrain(mod: ModuleBuilder, gemmIndex: number, packA: number, packB: number): void {
+  const { i32 } = ValType;
+  const d = mod.addFunction("drain", [i32], [i32]);
+  const ctl = 0;
+  const ran = d.local(i32);
+  const w = d.local(i32), idx = d.local(i32), b = d.local(i32), u = d.local(i32);
+  const r0 = d.local(i32), c0 = d.local(i32), rows = d.local(i32), cols = d.local(i32), k = d.local(i32);
+  const np = d.local(i32), pd = d.local(i32);
+  const field = (offset: number) => d.get(ctl).i32Load(offset);
+  /** Pushes min(x, y) of two values computed by the callbacks (each evaluated twice: keep them cheap). */
+  const min = (x: () => void, y: () => void) => {
+    x();
+    y();
+    x();
+    y();
+    d.i32LtS().select();
+  };
+  /** One packing unit `idx` (relative to the operand's first unit) of A or B. */
+  const packUnit = (
+    fn: number,
+    f: { src: number; rs: number; cs: number; srcItem: number; unitRows: number; perItem: number },
+    rowsField: number,
+    paddedField: number,
+    base: number,
+    batchField: number,
+  ) => {
+    d.get(idx).get(ctl).i32Load(f.perItem).i32DivU().set(b);
+    d.get(idx).get(ctl).i32Load(f.perItem).i32RemU().get(ctl).i32Load(f.unitRows).i32Mul().set(r0);
+    // fn(src + b·srcItem, rs, cs, rows, k, base + b·batch, r0, min(r0 + unitRows, padded rows))
+    field(f.src).get(b).get(ctl).i32Load(f.srcItem).i32Mul().i32Add();
+    field(f.rs);
+    field(f.cs);
+    field(rowsField);
+    field(Ctl.k);
+    field(base).get(b).get(ctl).i32Load(batchField).i32Mul().i32Add();
+    d.get(r0);
+    min(() => d.get(r0).get(ctl).i32Load(f.unitRows).i32Add(), () => field(paddedField));
+    d.call(fn);
+    d.get(ctl).i32Const(1).i32AtomicAdd(Ctl.packDone).drop();
+    d.get(ctl).i32Const(-1).atomicNotify(Ctl.packDone).drop();
+  };
+  const aFields = {
+    src: Ctl.aSrc,
+    rs: Ctl.aRs,
+    cs: Ctl.aCs,
+    srcItem: Ctl.aSrcItem,
+    unitRows: Ctl.aUnitRows,
+    perItem: Ctl.aUnitsPerItem,
+  };
+  const bFields = {
+    src: Ctl.bSrc,
+    rs: Ctl.bRs,
+    cs: Ctl.bCs,
+    srcItem: Ctl.bSrcItem,
+    unitRows: Ctl.bUnitRows,
+    perItem: Ctl.bUnitsPerItem,
+  };
+  d.block(() => {
+    d.loop(() => {
+      d.get(ctl).i32AtomicLoad(Ctl.counter).tee(w).i32Const(UNIT_MASK).i32And().tee(idx);
+      field(Ctl.total).i32GeU().brIf(1);
+      // Claim unit idx; if another thread got there first, look again.
+      d.get(ctl).get(w).get(w).i32Const(1).i32Add().i32AtomicCmpxchg(Ctl.counter).get(w).i32Ne().brIf(0);
+      d.get(idx).get(ctl).i32Load(Ctl.aUnits).i32LtU().if(() => {
+        packUnit(packA, aFields, Ctl.m, Ctl.mp, Ctl.aBase, Ctl.aBatch);
+      }, () => {
+        d.get(idx).get(ctl).i32Load(Ctl.packUnits).i32LtU().if(() => {
+          d.get(idx).get(ctl).i32Load(Ctl.aUnits).i32Sub().set(idx);
+          packUnit(packB, bFields, Ctl.n, Ctl.np, Ctl.bBase, Ctl.bBatch);
+        }, () => {
+          // Wait until every packing unit is done (in 1 ms naps, giving up if a Worker failed: its unit
+          // would never finish).
+          d.block(() => {
+            d.loop(() => {
+              d.get(ctl).i32AtomicLoad(Ctl.packDone).tee(pd).get(ctl).i32Load(Ctl.packUnits).i32GeU().brIf(1);
+              d.get(ctl).i32AtomicLoad(Ctl.failed).if(() => {
+                d.get(ran).return();
+              });
+              d.get(ctl).get(pd).i64Const(1_000_000).atomicWait32(Ctl.packDone).drop();
+              d.br(0);
+            });
+          });
+          d.get(idx).get(ctl).i32Load(Ctl.packUnits).i32Sub().set(idx);
+          // idx → batch item b, block row/column of C.
+          d.get(idx).get(ctl).i32Load(Ctl.unitsPerBatch).i32DivU().set(b);
+          d.get(idx).get(ctl).i32Load(Ctl.unitsPerBatch).i32RemU().set(u);
+          d.get(u).get(ctl).i32Load(Ctl.unitsPerRow).i32DivU().get(ctl).i32Load(Ctl.unitRows).i32Mul().set(r0);
+          d.get(u).get(ctl).i32Load(Ctl.unitsPerRow).i32RemU().get(ctl).i32Load(Ctl.unitCols).i32Mul().set(c0);
+          field(Ctl.k).set(k);
+          field(Ctl.np).set(np);
+          min(() => field(Ctl.unitRows), () => field(Ctl.mp).get(r0).i32Sub());
+          d.set(rows);
+          min(() => field(Ctl.unitCols), () => d.get(np).get(c0).i32Sub());
+          d.set(cols);
+          // gemm(aBase + b·aBatch + r0·k·4, bBase + b·bBatch + c0·k·4, cBase + b·cBatch + (r0·np + c0)·4, …)
+          field(Ctl.aBase).get(b).get(ctl).i32Load(Ctl.aBatch).i32Mul().i32Add().get(r0).get(k).i32Mul().i32Const(2)
+            .i32Shl()
+            .i32Add();
+          field(Ctl.bBase).get(b).get(ctl).i32Load(Ctl.bBatch).i32Mul().i32Add().get(c0).get(k).i32Mul().i32Const(2)
+            .i32Shl()
+            .i32Add();
+          field(Ctl.cBase).get(b).get(ctl).i32Load(Ctl.cBatch).i32Mul().i32Add().get(r0).get(np).i32Mul().get(c0)
+            .i32Add()
+            .i32Const(2).i32Shl().i32Add();
+          d.get(rows).get(cols).get(k).get(np).call(gemmIndex);
+        });
+      });
+      d.get(ctl).i32Const(1).i32AtomicAdd(Ctl.done).drop();
+      d.get(ran).i32Const(1).i32Add().set(ran);
+      d.br(0);
+    });
+  });
+  d.get(ran);
+}
