@@ -1,0 +1,23 @@
+import { AdamW, crossEntropy, Generator, grad, MoELayer, randint, randn, tensor } from "@moegrad/moegrad";
+
+// Tensors and autograd (PyTorch-style tape, JAX-style function transforms).
+const x = tensor([[1, 2], [3, 4]]).requiresGrad_();
+x.matmul(x).sum().backward();
+console.log(x.grad!.toString()); // d/dx Σ(x·x)
+const dsin = grad((t) => t.sin().sum());
+console.log(dsin(tensor([0, Math.PI])).toString()); // cos: [1, -1]
+
+// A MoE layer with SparseMixer routing: 8 experts, top-1, output scale ω.
+const gen = new Generator(0);
+const moe = new MoELayer(32, { numExperts: 8, estimator: "sparsemixer", outputScale: true, generator: gen });
+const head = randn([32, 10], { generator: gen }).requiresGrad_();
+const opt = new AdamW([...moe.namedParameters(), ["head", head]], { lr: 1e-3 });
+
+// One training step on random data.
+const inputs = randn([64, 32], { generator: gen });
+const labels = randint(0, 10, [64], { generator: gen });
+const loss = crossEntropy(moe.forward(inputs).matmul(head), labels);
+loss.backward();
+opt.step();
+opt.zeroGrad();
+console.log("loss", await loss.item(), "expert load", moe.lastMetrics!.load.dataSync());
