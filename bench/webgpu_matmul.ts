@@ -22,6 +22,7 @@ import type { GpuBuffer } from "../kernels/webgpu/runtime.ts";
 import { chooseMatmulVariant, type MatmulConfig, matmulKernels } from "../kernels/webgpu/matmul.ts";
 import { elementwiseKernels } from "../kernels/webgpu/elementwise.ts";
 import type { TensorRef } from "../kernels/registry.ts";
+import { filled } from "./_timing.ts";
 
 /** The peer, pinned (tfjs-core and tfjs-backend-webgpu must be the same release). */
 const TFJS_VERSION = "4.22.0";
@@ -50,17 +51,6 @@ if (!adapter || !device) {
 const rt = new WebGpuRuntime(device, adapter.info, adapter.info.isFallbackAdapter);
 const adapterName = `${adapter.info.description || adapter.info.vendor} (${rt.isSoftware ? "software" : "hardware"})`;
 console.log(`adapter: ${adapterName}; Deno ${Deno.version.deno}; ${navigator.hardwareConcurrency} CPU threads`);
-
-/** Deterministic values in [-1, 1). */
-function filled(size: number, seed: number): Float32Array {
-  const x = new Float32Array(size);
-  let s = seed;
-  for (let i = 0; i < size; i++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    x[i] = s / 2 ** 31 - 1;
-  }
-  return x;
-}
 
 /** Compares 64 sampled entries of `got` (n×n) with f64 dot products of the host inputs. */
 function spotCheck(name: string, got: ArrayLike<number>, a: Float32Array, b: Float32Array, n: number): void {

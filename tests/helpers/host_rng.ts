@@ -20,3 +20,17 @@ export function rngSigned(seed: number): () => number {
   const next = rng01(seed);
   return () => next() * 2 - 1;
 }
+
+/**
+ * `size` deterministic f32 values in [-1, 1) from a 32-bit LCG (the matmul tests' and benches' operands; the
+ * same sequence as `filled` in `bench/_timing.ts`).
+ */
+export function filled(size: number, seed: number): Float32Array {
+  const x = new Float32Array(size);
+  let s = seed;
+  for (let i = 0; i < size; i++) {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    x[i] = s / 2 ** 31 - 1;
+  }
+  return x;
+}

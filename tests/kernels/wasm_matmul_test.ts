@@ -3,17 +3,7 @@ import { matmulKernels, matmulReference, useWasmMatmul } from "../../kernels/cpu
 import type { TensorRef } from "../../mod.ts";
 import { ModuleBuilder, sleb128, uleb128, ValType } from "../../kernels/cpu/wasm/assembler.ts";
 import { createWasmMatmul, emitMatmulModule, sharedWasmMatmul } from "../../kernels/cpu/wasm/matmul.ts";
-
-/** Deterministic values in [-1, 1). */
-function filled(size: number, seed: number): Float32Array {
-  const x = new Float32Array(size);
-  let s = seed;
-  for (let i = 0; i < size; i++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    x[i] = s / 2 ** 31 - 1;
-  }
-  return x;
-}
+import { filled } from "../helpers/host_rng.ts";
 
 /** Checks out against matmulReference with tolerance 1e-5·(1 + Σ|a||b|) per element. */
 function check(out: Float32Array, a: Float32Array, b: Float32Array, m: number, k: number, n: number): void {

@@ -10,17 +10,7 @@ import type { TensorRef } from "../../mod.ts";
 import { createWasmMatmul, sharedWasmMatmul } from "../../kernels/cpu/wasm/matmul.ts";
 import { relaxedSimdSupported, sharedMemorySupported } from "../../kernels/cpu/wasm/emit.ts";
 import { threadsSupported } from "../../kernels/cpu/wasm/threads.ts";
-
-/** Deterministic values in [-1, 1). */
-function filled(size: number, seed: number): Float32Array {
-  const x = new Float32Array(size);
-  let s = seed;
-  for (let i = 0; i < size; i++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    x[i] = s / 2 ** 31 - 1;
-  }
-  return x;
-}
+import { filled } from "../helpers/host_rng.ts";
 
 const canThread = sharedMemorySupported() && threadsSupported();
 const ref = (buf: Float32Array, shape: number[]): TensorRef<Float32Array> => ({ buf, shape, dtype: "f32" });
