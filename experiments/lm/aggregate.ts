@@ -20,83 +20,40 @@ import {
   welchTTest,
 } from "../common/stats.ts";
 import { readJsonl } from "../common/io.ts";
+import type {
+  EvalRecord as RunEvalRecord,
+  RoutingRecord as RunRoutingRecord,
+  TrainRecord as RunTrainRecord,
+} from "./run_metrics.ts";
+import type { RunSummary } from "./run.ts";
 
-/** Routing statistics of one MoE layer in a `train` record (averaged since the previous log). */
-export interface RoutingRecord {
-  /** Index of the transformer layer. */
-  layer: number;
-  /** Per-expert fraction of the (token, slot) assignments. */
-  load: number[];
-  /** Mean router-probability entropy (nats). */
-  entropy: number;
-  /** Fraction of tokens with ≥ 2 candidate experts (SparseMixer's mask; null/absent for other routers). */
-  candidateFraction?: number | null;
-  /** Fraction of tokens whose sampled expert is not the argmax (null/absent for deterministic routers). */
-  sampledNeArgmax?: number | null;
-  /** Number of experts that received no token. */
-  unusedExperts: number;
-  /** Fraction of assignments dropped by a capacity limit. */
-  droppedFraction?: number | null;
-}
+// The record types are the runner's (`run_metrics.ts`, `run.ts`), with the fields the aggregation does not read made
+// optional, so partial or synthetic records (the tests') aggregate too.
+type RoutingRequired = "layer" | "load" | "entropy" | "unusedExperts";
+type TrainRequired = "kind" | "step" | "loss";
 
-/**
- * A `kind: "train"` line of `metrics.jsonl` (the runner's `TrainRecord` in `run_metrics.ts`; the fields the
- * aggregation does not need are optional here, so partial or synthetic records aggregate too).
- */
-export interface TrainRecord {
-  /** Record kind. */
-  kind: "train";
-  /** Optimizer updates done. */
-  step: number;
-  /** Total loss (LM + auxiliary), averaged since the previous record. */
-  loss: number;
-  /** Language-model cross-entropy (nats/token). */
-  lmLoss?: number;
-  /** Auxiliary (balance + z) loss. */
-  auxLoss?: number;
-  /** Learning rate. */
-  lr?: number;
-  /** Training tokens seen so far. */
-  tokens?: number;
-  /** Throughput since the previous record (timing). */
-  tokensPerSec?: number;
-  /** Wall time per step since the previous record (timing). */
-  msPerStep?: number;
-  /** Per MoE layer. */
-  routing?: RoutingRecord[];
-}
+/** Routing statistics of one MoE layer in a `train` record, as the aggregation reads them. */
+export type RoutingRecord =
+  & Pick<RunRoutingRecord, RoutingRequired>
+  & Partial<Omit<RunRoutingRecord, RoutingRequired>>;
 
-/** A `kind: "eval"` line of `metrics.jsonl` (evaluation mode, fixed batches). */
-export interface EvalRecord {
-  /** Record kind. */
-  kind: "eval";
-  /** Optimizer updates done. */
-  step: number;
-  /** Held-out SOTU (`valid`) or Moby Dick (`ood`). */
-  split: "valid" | "ood";
-  /** Mean cross-entropy (nats/token). */
-  loss: number;
-  /** `exp(loss)`. */
-  ppl: number;
-  /** Tokens scored. */
-  tokens?: number;
-}
+/** A `kind: "train"` line of `metrics.jsonl`, as the aggregation reads it. */
+export type TrainRecord =
+  & Pick<RunTrainRecord, TrainRequired>
+  & Partial<Omit<RunTrainRecord, TrainRequired | "routing">>
+  & { routing?: RoutingRecord[] };
 
-/** `final.json` of a completed run (the runner's `RunSummary`; the fields the aggregation reads). */
-export interface FinalRecord {
-  /** True for a completed run. */
-  done: boolean;
-  /** Steps trained. */
-  steps: number;
-  /** Evaluation at the last step, by split (`{ loss, ppl, tokens }`, or a bare loss). */
-  finalEval?: Record<string, unknown>;
-  /** Training seconds over all segments of a resumed run. */
-  totalSeconds?: number;
-  /** Median wall time per step (timing). */
-  msPerStepMedian?: number;
-  /** Median throughput (timing). */
-  tokensPerSecMedian?: number;
-}
+/** A `kind: "eval"` line of `metrics.jsonl` (evaluation mode, fixed batches), as the aggregation reads it. */
+export type EvalRecord = Omit<RunEvalRecord, "tokens"> & Partial<Pick<RunEvalRecord, "tokens">>;
+
+/** `final.json` of a completed run (the runner's `RunSummary`), as the aggregation reads it. */
+export type FinalRecord =
+  & Pick<RunSummary, "done" | "steps">
+  & Partial<Omit<RunSummary, "done" | "steps" | "finalEval">>
+  & {
+    /** Evaluation at the last step, by split (`{ loss, ppl, tokens }`, or a bare loss). */
+    finalEval?: Record<string, unknown>;
+  };
 
 /** Everything the aggregation needs about one run. */
 export interface RunData {
