@@ -18,13 +18,16 @@
 /**
  * Formats a number with `digits` significant digits for a report: "—" for null, undefined and NaN, "∞"/"-∞" for
  * infinities, plain decimals between 1e-3 and 10^digits (trailing zeros dropped), a rounded integer at or above
- * 10^digits, and exponent notation below 1e-3.
+ * 10^digits, and exponent notation below 1e-3. `digits = 0` rounds to an integer (step counts, ms, tokens/s).
  */
 export function fmt(x: number | null | undefined, digits = 3): string {
+  if (!Number.isInteger(digits) || digits < 0 || digits > 100) {
+    throw new RangeError(`fmt: digits must be an integer in [0, 100], got ${digits}`);
+  }
   if (x === null || x === undefined || Number.isNaN(x)) return "—";
   if (x === Infinity) return "∞";
   if (x === -Infinity) return "-∞";
-  if (x === 0) return "0";
+  if (x === 0 || digits === 0) return String(Math.round(x) || 0);
   const a = Math.abs(x);
   if (a >= 10 ** digits) return String(Math.round(x));
   if (a < 1e-3) return x.toExponential(Math.max(0, digits - 1)).replace("e+", "e");

@@ -16,6 +16,13 @@ Deno.test("markdown: fmt", () => {
   assert.equal(fmt(2.5), "2.5");
   assert.equal(fmt(12345.6), "12346");
   assert.equal(fmt(999.6), "1000");
+  // digits = 0 rounds to an integer at every magnitude (a CI bound below 1 used to reach toPrecision(0) and throw).
+  assert.equal(fmt(271.6, 0), "272");
+  assert.equal(fmt(0.4, 0), "0");
+  assert.equal(fmt(-0.4, 0), "0");
+  assert.equal(fmt(-3.6, 0), "-4");
+  assert.throws(() => fmt(1, -1), /digits must be an integer in \[0, 100\], got -1/);
+  assert.throws(() => fmt(1, 1.5), /got 1.5/);
 });
 
 Deno.test("markdown: mdTable aligns numeric columns, escapes pipes and checks row lengths", () => {
