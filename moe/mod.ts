@@ -1,5 +1,5 @@
 /**
- * Mixture-of-Experts routing: every gradient estimator of `../shared/ESTIMATORS.md` behind one
+ * Mixture-of-Experts routing: every gradient estimator of `docs/ESTIMATORS.md` behind one
  * {@link Estimator} interface (Switch, SparseMixer v1 / -1st / -inf, SparseMixer-v2 and v2*, GShard/Mixtral
  * top-k, straight-through, ST-Gumbel, ReinMax), injectable random draws (a Generator, or a checked replay of
  * the reference vectors' logged draws), load-balancing and z losses, and routing metrics.

@@ -19,7 +19,7 @@
 import { z } from "zod";
 import { parseEstimatorOptions } from "../../moe/estimators/options.ts";
 
-/** The routing estimators a run may use (the sparse ones of the registry; see `../shared/ESTIMATORS.md`). */
+/** The routing estimators a run may use (the sparse ones of the registry; see `docs/ESTIMATORS.md`). */
 export const RUN_ESTIMATORS = [
   "switch",
   "sparsemixer",

@@ -5,7 +5,7 @@
  * [N, K]), the multiplier of each chosen expert's output (`gates` [N, K], whose gradient with respect to `z`
  * is the estimator's — usually a custom gradient, see `customGrad`), and the probabilities the load-balancing
  * loss uses (`probs` [N, E]). Every random number comes from a {@link DrawSource}, in a documented order, so
- * the reference vectors (`../shared/vectors/`) can replay the draws the PyTorch code made.
+ * the reference vectors (`vectors/`) can replay the draws the PyTorch code made.
  *
  * @module
  */

@@ -1,6 +1,6 @@
 /**
  * `deno task vectors [--dtype f64|f32] [--device cpu|webgpu] FILE.json...`: replays reference vector files
- * (`../shared/vectors/` format) and prints, per file, `PASS name` or `FAIL name` and a table of the largest
+ * (`vectors/` format) and prints, per file, `PASS name` or `FAIL name` and a table of the largest
  * absolute and relative error of every quantity with its tolerance. Exits 1 if any file fails or cannot be
  * read or interpreted.
  *

@@ -1,5 +1,5 @@
 /**
- * Replays a `layer_*` reference vector (`../shared/vectors/`) through {@link MoELayer} with `"linear"` experts
+ * Replays a `layer_*` reference vector (`vectors/`) through {@link MoELayer} with `"linear"` experts
  * in f64 (default) or f32, on any device: loads x, the router weight and the expert weights, routes with the
  * logged draws ({@link ReplayDraws}), backpropagates `L = Σ upstream_grad_y ⊙ y`, and reports the max abs / rel
  * error of every quantity (values are read back with `await data()`, so GPU devices work).

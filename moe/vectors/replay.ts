@@ -1,5 +1,5 @@
 /**
- * Replays a reference vector file (`../shared/vectors/*.json`, format in its README.md) against moegrad's
+ * Replays a reference vector file (`vectors/*.json`, format in its README.md) against moegrad's
  * estimators: recomputes every entry of the file's `outputs` and `grads` from its `inputs` and logged
  * `random_draws`, and reports the largest absolute and relative error of each quantity.
  *

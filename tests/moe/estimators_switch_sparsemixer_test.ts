@@ -8,14 +8,14 @@ import { gumbelArgmax, jitterMask, maskedSoftmax } from "../../moe/estimators/ma
 import { createEstimator, ESTIMATOR_NAMES, ESTIMATOR_OPTION_SCHEMAS } from "../../moe/estimators/registry.ts";
 import { Generator } from "../../core/random/generator.ts";
 
-import switchTrain from "../../../shared/vectors/switchgate_train_8x4.json" with { type: "json" };
-import switchEval from "../../../shared/vectors/switchgate_eval_8x4.json" with { type: "json" };
-import v1Train from "../../../shared/vectors/sparsemixer_v1_train_8x4.json" with { type: "json" };
-import v1Eval from "../../../shared/vectors/sparsemixer_v1_eval_8x4.json" with { type: "json" };
-import firstTrain from "../../../shared/vectors/sparsemixer_1st_train_8x4.json" with { type: "json" };
-import v2Top1 from "../../../shared/vectors/sparsemixer_v2_top1_eps0.1_train_8x4.json" with { type: "json" };
-import v2Top2Train from "../../../shared/vectors/sparsemixer_v2_top2_eps0.01_train_8x16.json" with { type: "json" };
-import v2Top2Eval from "../../../shared/vectors/sparsemixer_v2_top2_eps0.01_eval_8x16.json" with { type: "json" };
+import switchTrain from "../../vectors/switchgate_train_8x4.json" with { type: "json" };
+import switchEval from "../../vectors/switchgate_eval_8x4.json" with { type: "json" };
+import v1Train from "../../vectors/sparsemixer_v1_train_8x4.json" with { type: "json" };
+import v1Eval from "../../vectors/sparsemixer_v1_eval_8x4.json" with { type: "json" };
+import firstTrain from "../../vectors/sparsemixer_1st_train_8x4.json" with { type: "json" };
+import v2Top1 from "../../vectors/sparsemixer_v2_top1_eps0.1_train_8x4.json" with { type: "json" };
+import v2Top2Train from "../../vectors/sparsemixer_v2_top2_eps0.01_train_8x16.json" with { type: "json" };
+import v2Top2Eval from "../../vectors/sparsemixer_v2_top2_eps0.01_eval_8x16.json" with { type: "json" };
 
 type Nested = number | boolean | Nested[];
 /** A vector file, loosely typed (the files differ in their optional fields). */

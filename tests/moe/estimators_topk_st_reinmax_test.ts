@@ -11,10 +11,10 @@ import {
 import { BalanceStats, routerZLoss, switchBalanceLoss, topkBalanceLoss } from "../../moe/aux_losses.ts";
 import { routingMetrics } from "../../moe/metrics.ts";
 import { Generator } from "../../core/random/generator.ts";
-import reinmaxV from "../../../shared/vectors/reinmax_tau1_8x4.json" with { type: "json" };
-import stV from "../../../shared/vectors/straight_through_tau1_8x4.json" with { type: "json" };
-import gumbelV from "../../../shared/vectors/st_gumbel_softmax_tau0.5_8x4.json" with { type: "json" };
-import formulaV from "../../../shared/vectors/formula_topk_softmax_and_aux_losses_8x16.json" with { type: "json" };
+import reinmaxV from "../../vectors/reinmax_tau1_8x4.json" with { type: "json" };
+import stV from "../../vectors/straight_through_tau1_8x4.json" with { type: "json" };
+import gumbelV from "../../vectors/st_gumbel_softmax_tau0.5_8x4.json" with { type: "json" };
+import formulaV from "../../vectors/formula_topk_softmax_and_aux_losses_8x16.json" with { type: "json" };
 
 const f64 = (data: unknown) => tensor(data as number[][], { dtype: "f64" });
 const noDraws = () => new GeneratorDraws(new Generator(0));

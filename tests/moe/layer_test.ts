@@ -16,8 +16,8 @@ import { replayLayerVector } from "../../moe/vectors/layer_replay.ts";
 import { routerZLoss, topkBalanceLoss } from "../../moe/aux_losses.ts";
 import type { FloatDType } from "../../core/dtype.ts";
 
-import layerSwitch from "../../../shared/vectors/layer_switch_train_8tok_d4_e4.json" with { type: "json" };
-import layerV1 from "../../../shared/vectors/layer_v1_train_8tok_d4_e4.json" with { type: "json" };
+import layerSwitch from "../../vectors/layer_switch_train_8tok_d4_e4.json" with { type: "json" };
+import layerV1 from "../../vectors/layer_v1_train_8tok_d4_e4.json" with { type: "json" };
 
 const values = (t: Tensor) => Array.from(t.dataSync(), Number);
 

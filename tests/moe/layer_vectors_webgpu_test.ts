@@ -9,8 +9,8 @@ import { webGpuBackend } from "../../kernels/webgpu/mod.ts";
 import { gpuTest } from "../helpers/webgpu.ts";
 import { passed, replayVector, TOLERANCES } from "../../moe/vectors/replay.ts";
 import { layerReplayer, replayLayerVector } from "../../moe/vectors/layer_replay.ts";
-import layerSwitch from "../../../shared/vectors/layer_switch_train_8tok_d4_e4.json" with { type: "json" };
-import layerV1 from "../../../shared/vectors/layer_v1_train_8tok_d4_e4.json" with { type: "json" };
+import layerSwitch from "../../vectors/layer_switch_train_8tok_d4_e4.json" with { type: "json" };
+import layerV1 from "../../vectors/layer_v1_train_8tok_d4_e4.json" with { type: "json" };
 
 for (const v of [layerSwitch, layerV1] as { name: string }[]) {
   gpuTest(`layer vectors f32: ${v.name}`, async (rt) => {

@@ -1,19 +1,19 @@
 import assert from "node:assert/strict";
 import "../../mod.ts";
 import { passed, replayVector, TOLERANCES, VectorFormatError } from "../../moe/vectors/replay.ts";
-import v1 from "../../../shared/vectors/formula_topk_softmax_and_aux_losses_8x16.json" with { type: "json" };
-import v2 from "../../../shared/vectors/reinmax_tau1_8x4.json" with { type: "json" };
-import v3 from "../../../shared/vectors/sparsemixer_1st_train_8x4.json" with { type: "json" };
-import v4 from "../../../shared/vectors/sparsemixer_v1_eval_8x4.json" with { type: "json" };
-import v5 from "../../../shared/vectors/sparsemixer_v1_train_8x4.json" with { type: "json" };
-import v6 from "../../../shared/vectors/sparsemixer_v2_top1_eps0.1_train_8x4.json" with { type: "json" };
-import v7 from "../../../shared/vectors/sparsemixer_v2_top2_eps0.01_eval_8x16.json" with { type: "json" };
-import v8 from "../../../shared/vectors/sparsemixer_v2_top2_eps0.01_train_8x16.json" with { type: "json" };
-import v9 from "../../../shared/vectors/st_gumbel_softmax_tau0.5_8x4.json" with { type: "json" };
-import v10 from "../../../shared/vectors/straight_through_tau1_8x4.json" with { type: "json" };
-import v11 from "../../../shared/vectors/switchgate_eval_8x4.json" with { type: "json" };
-import v12 from "../../../shared/vectors/switchgate_train_8x4.json" with { type: "json" };
-import layerSwitch from "../../../shared/vectors/layer_switch_train_8tok_d4_e4.json" with { type: "json" };
+import v1 from "../../vectors/formula_topk_softmax_and_aux_losses_8x16.json" with { type: "json" };
+import v2 from "../../vectors/reinmax_tau1_8x4.json" with { type: "json" };
+import v3 from "../../vectors/sparsemixer_1st_train_8x4.json" with { type: "json" };
+import v4 from "../../vectors/sparsemixer_v1_eval_8x4.json" with { type: "json" };
+import v5 from "../../vectors/sparsemixer_v1_train_8x4.json" with { type: "json" };
+import v6 from "../../vectors/sparsemixer_v2_top1_eps0.1_train_8x4.json" with { type: "json" };
+import v7 from "../../vectors/sparsemixer_v2_top2_eps0.01_eval_8x16.json" with { type: "json" };
+import v8 from "../../vectors/sparsemixer_v2_top2_eps0.01_train_8x16.json" with { type: "json" };
+import v9 from "../../vectors/st_gumbel_softmax_tau0.5_8x4.json" with { type: "json" };
+import v10 from "../../vectors/straight_through_tau1_8x4.json" with { type: "json" };
+import v11 from "../../vectors/switchgate_eval_8x4.json" with { type: "json" };
+import v12 from "../../vectors/switchgate_train_8x4.json" with { type: "json" };
+import layerSwitch from "../../vectors/layer_switch_train_8tok_d4_e4.json" with { type: "json" };
 
 const VECTORS: { name: string }[] = [v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12];
 
