@@ -7,7 +7,7 @@
  *
  * @example
  * ```ts
- * import { z } from "zod";
+ * import { z } from "../../deps.ts";
  * import { baseConfigShape, parseExperimentCli } from "./config.ts";
  * const def = {
  *   name: "demo",
@@ -22,7 +22,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import { z } from "../../deps.ts";
 
 /** A bad preset, flag or config value; the message names the field path and what is allowed. */
 export class ConfigError extends Error {

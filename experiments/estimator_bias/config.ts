@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import { z } from "../../deps.ts";
 import { baseConfigShape, type ExperimentDefinition } from "../common/config.ts";
 
 /** Every registry estimator, in report order. */

@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import { z } from "../../deps.ts";
 import type { ExperimentDefinition } from "../common/config.ts";
 import { type ArmSpec, type LmExperiment, type LmExperimentConfig, lmExperimentShape } from "./experiment_schema.ts";
 

@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import { z } from "../../deps.ts";
 import { parseEstimatorOptions } from "../../moe/estimators/options.ts";
 
 /** The routing estimators a run may use (the sparse ones of the registry; see `docs/ESTIMATORS.md`). */

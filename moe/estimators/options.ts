@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import { z } from "../../deps.ts";
 import { OpError } from "../../core/errors.ts";
 import type { SwitchOptions } from "./switch.ts";
 import type { SparseMixerOptions } from "./sparsemixer.ts";

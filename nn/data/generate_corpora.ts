@@ -4,7 +4,8 @@
  * JSON imports from npm packages need no permissions, so `loadSotu()` / `loadMobyDick()` work under a plain
  * `deno test`; they import these modules dynamically, so the ~15 MB of text loads only when asked for.
  *
- * Run it again after changing the package versions in `deno.json`:
+ * Run it again after changing the package versions in `deno.json` (its import map serves this script only; the
+ * generated modules name each package with its version):
  *
  * ```sh
  * deno run --allow-read --allow-write nn/data/generate_corpora.ts
@@ -32,7 +33,9 @@ function header(pkg: string, version: string, count: number): string {
 function module(pkg: string, version: string, files: string[], doc: string): string {
   const lines = [header(pkg, version, files.length)];
   lines.push(`/**\n * ${doc}\n *\n * @module\n */`);
-  files.forEach((f, i) => lines.push(`import d${i} from "${pkg}/data/${f}" with { type: "json" };`));
+  // Full npm: specifiers with the version, not the import map's bare names: a project that imports moegrad by
+  // path (or from JSR) does not see our deno.json, so bare names would not resolve there.
+  files.forEach((f, i) => lines.push(`import d${i} from "npm:${pkg}@${version}/data/${f}" with { type: "json" };`));
   lines.push("");
   lines.push("/** The documents, in the order listed above. */");
   lines.push("export const documents = [");
