@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 const canRead = Deno.permissions.querySync({ name: "read", path: new URL("../README.md", import.meta.url) })
   .state === "granted";
 
-Deno.test("examples/quickstart.ts runs (one MoE training step) and prints a finite loss", async () => {
+Deno.test("examples/quickstart.ts runs (three MoE training steps in scope()) and prints finite losses", async () => {
   const lines: string[] = [];
   const log = console.log;
   console.log = (...args: unknown[]) => lines.push(args.map(String).join(" "));
@@ -12,9 +12,9 @@ Deno.test("examples/quickstart.ts runs (one MoE training step) and prints a fini
   } finally {
     console.log = log;
   }
-  const lossLine = lines.find((l) => l.startsWith("loss "));
-  assert.ok(lossLine, `no loss line in ${JSON.stringify(lines)}`);
-  assert.ok(Number.isFinite(Number(lossLine.split(" ")[1])), lossLine);
+  const losses = lines.map((l) => l.match(/^step \d: loss (\S+),/)?.[1]).filter((l) => l !== undefined).map(Number);
+  assert.equal(losses.length, 3, `expected three step lines in ${JSON.stringify(lines)}`);
+  assert.ok(losses.every(Number.isFinite), JSON.stringify(lines));
 });
 
 Deno.test({
