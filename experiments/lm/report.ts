@@ -82,14 +82,14 @@ function ci(s: Summary, digits = 3): string {
 
 function diffCell(x: { diff: number; lo: number; hi: number } | undefined, n?: number): string {
   if (!x || !Number.isFinite(x.diff)) return "—";
-  if (!Number.isFinite(x.lo)) return `${fmt(x.diff, 4)} (${tooFewSeeds(n ?? 0, MIN_SEEDS_T)})`;
+  if (!Number.isFinite(x.lo)) return `${fmt(x.diff, 4)}; no CI: ${tooFewSeeds(n ?? 0, MIN_SEEDS_T)}`;
   return `${fmt(x.diff, 4)} [${fmt(x.lo, 4)}, ${fmt(x.hi, 4)}]`;
 }
 
 function speedupCell(sp: Speedup | null | undefined): string {
   if (!sp) return "—";
   if (!Number.isFinite(sp.lo)) {
-    return `${fmt(sp.ratio, 2)} (${tooFewSeeds(Math.min(...sp.seedsReached), MIN_SEEDS_BOOTSTRAP)})`;
+    return `${fmt(sp.ratio, 2)}; no CI: ${tooFewSeeds(Math.min(...sp.seedsReached), MIN_SEEDS_BOOTSTRAP)}`;
   }
   return `${fmt(sp.ratio, 2)} [${fmt(sp.lo, 2)}, ${fmt(sp.hi, 2)}]`;
 }
