@@ -20,9 +20,13 @@
  *    (`experiments/lm/run.ts`) in parallel subprocesses (`experiments/lm/run_one.ts`, one per core) or in-process.
  *    Each run writes `config.json`, `env.json`, `metrics.jsonl`, checkpoints and `final.json`; `--resume` continues
  *    from the newest checkpoint and reproduces the uninterrupted run bit for bit.
- * 5. `aggregateRuns` (`experiments/lm/aggregate.ts`) computes the curves, intervals ({@link meanCI},
- *    {@link welchTTest}, {@link bootstrapRatioCI}) and steps to target; `writeReport` (`experiments/lm/report.ts`)
- *    writes `report.md`, the SVG plots ({@link lineChart}, {@link barChart}) and `summary.json`.
+ * 5. `aggregateRuns` (`experiments/lm/aggregate.ts`) leaves out runs that did not finish (`completion.ts`),
+ *    computes the curves, intervals ({@link meanCI}, {@link welchTTest}, {@link bootstrapRatioCI}; kept inside each
+ *    metric's range by {@link clampInterval}, withheld below {@link MIN_SEEDS_T} / {@link MIN_SEEDS_BOOTSTRAP}
+ *    seeds) and steps to target, and takes the verdict from the experiment's declared primary test, paired by seed
+ *    ({@link pairedTTest}, `verdicts.ts`); `writeReport` (`experiments/lm/report.ts`) writes `report.md` (unfinished
+ *    runs named at the top), the SVG plots ({@link lineChart}, {@link barChart}; one colour per arm) and
+ *    `summary.json`. The command exits non-zero when any run did not finish.
  *
  * ## Adding an experiment
  * - **A new comparison of LM arms** (other estimators, sizes, data settings): add arms and presets next to the
@@ -63,7 +67,20 @@ export {
   writeJsonlAtomic,
   writeTextAtomic,
 } from "./common/io.ts";
-export { bootstrapRatioCI, mean, meanCI, sampleStd, stepsToTarget, tCritical, welchTTest } from "./common/stats.ts";
+export {
+  bootstrapRatioCI,
+  clampInterval,
+  mean,
+  meanCI,
+  MIN_SEEDS_BOOTSTRAP,
+  MIN_SEEDS_T,
+  pairedTTest,
+  sampleStd,
+  stepsToTarget,
+  tCritical,
+  tooFewSeeds,
+  welchTTest,
+} from "./common/stats.ts";
 export { barChart, lineChart } from "./common/svg.ts";
 export { fmt, mdImage, mdTable } from "./common/markdown.ts";
 export { formatDuration, formatProgress } from "./common/progress.ts";

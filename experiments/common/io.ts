@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { cpus } from "node:os";
 import { writeFileAtomic } from "../../nn/checkpoint/checkpoint.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 
@@ -163,6 +164,14 @@ function readTextSync(path: string): string | undefined {
 }
 
 function cpuModel(): string {
+  // `os.cpus()` needs only `--allow-sys=cpus` (the experiment tasks grant it); Deno 2 treats /proc/cpuinfo as a
+  // special file that only --allow-all may read, so it is the fallback.
+  if (granted({ name: "sys", kind: "cpus" })) {
+    try {
+      const model = cpus()[0]?.model?.trim();
+      if (model) return model;
+    } catch { /* fall through */ }
+  }
   const info = readTextSync("/proc/cpuinfo");
   const m = info?.match(/^model name\s*:\s*(.+)$/m);
   return m ? m[1].trim() : "unknown";
@@ -185,12 +194,51 @@ function gitCommit(): string {
   return line ? line.slice(0, 40) : "unknown";
 }
 
+/** The adapter fields of a WebGPU device (`GPUAdapterInfo`'s identifying strings). */
+export interface AdapterFields {
+  /** Vendor. */
+  vendor: string;
+  /** Architecture. */
+  architecture: string;
+  /** Device. */
+  device: string;
+  /** Driver description. */
+  description: string;
+}
+
+/** The device an env record describes: a selected `Device` (a WebGPU one carries its runtime) or a name. */
+export interface EnvDevice {
+  /** `cpu`, `webgpu`, or a requested `auto` not resolved in this process. */
+  name: string;
+  /** An explicit adapter description (wins over `runtime`). */
+  adapter?: string;
+  /** A WebGPU device's runtime, whose adapter info is recorded. */
+  runtime?: { adapterInfo?: Partial<AdapterFields> };
+}
+
+function adapterOf(device: EnvDevice): string | AdapterFields {
+  if (device.adapter) return device.adapter;
+  const info = device.runtime?.adapterInfo;
+  if (info) {
+    return {
+      vendor: info.vendor ?? "",
+      architecture: info.architecture ?? "",
+      device: info.device ?? "",
+      description: info.description ?? "",
+    };
+  }
+  // A name without a runtime: this process did not open the device (an experiment's top level; each run records
+  // the device and adapter it opened in its own env.json).
+  return device.name === "cpu" ? "none" : "not opened in this process (see each run's env.json)";
+}
+
 /**
- * What a run ran on: Deno/V8/TypeScript versions, OS, arch, CPU model (from `/proc/cpuinfo` when readable),
- * logical cores, the device and adapter, the moegrad version and the git commit (read from `.git/`, no
- * subprocess). Never throws: a value that needs a missing permission is `"unknown"`.
+ * What a run ran on: Deno/V8/TypeScript versions, OS, arch, CPU model (`os.cpus()` with `--allow-sys=cpus`, else
+ * `/proc/cpuinfo` when readable), logical cores, the device and its WebGPU adapter (vendor, architecture, device,
+ * description; "none" on the CPU), the moegrad version and the git commit (read from `.git/`, no subprocess).
+ * Never throws: a value that needs a missing permission is `"unknown"`.
  */
-export function environmentInfo(device: { name: string; adapter?: string }): Record<string, unknown> {
+export function environmentInfo(device: EnvDevice): Record<string, unknown> {
   return {
     deno: Deno.version.deno,
     v8: Deno.version.v8,
@@ -200,7 +248,7 @@ export function environmentInfo(device: { name: string; adapter?: string }): Rec
     cpu: cpuModel(),
     cores: typeof navigator !== "undefined" ? navigator.hardwareConcurrency ?? "unknown" : "unknown",
     device: device.name,
-    adapter: device.adapter ?? "none",
+    adapter: adapterOf(device),
     moegrad: (denoJson as { version?: string }).version ?? "unknown",
     gitCommit: gitCommit(),
     recordedAt: new Date().toISOString(),

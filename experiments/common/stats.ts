@@ -1,6 +1,8 @@
 /**
- * Small-sample statistics for experiment reports: means with Student-t confidence intervals, Welch's t-test, a
- * seeded (deterministic) bootstrap of a ratio of means, and steps-to-target on a loss curve.
+ * Small-sample statistics for experiment reports: means with Student-t confidence intervals, Welch's and the
+ * paired t-test, a seeded (deterministic) bootstrap of a ratio of means, steps-to-target on a loss curve, and the
+ * honesty rules the reports share: the minimum seeds an interval needs ({@link MIN_SEEDS_T},
+ * {@link MIN_SEEDS_BOOTSTRAP}) and intervals kept inside the range of their quantity ({@link clampInterval}).
  *
  * The t distribution is computed from the regularized incomplete beta function (continued fraction), and the
  * normal limit (df = ∞) from the regularized incomplete gamma function; quantiles are found by bisection, which
@@ -16,6 +18,42 @@
  *
  * @module
  */
+
+/** The closed range of values a quantity can take (`±Infinity` for an open end). */
+export interface ValueRange {
+  /** Smallest possible value. */
+  min: number;
+  /** Largest possible value. */
+  max: number;
+}
+
+/** Seeds needed for a Student-t interval: two values give one degree of freedom, the least a t interval has. */
+export const MIN_SEEDS_T = 2;
+
+/**
+ * Seeds needed per group for a percentile-bootstrap interval. n values have only C(2n − 1, n) distinct
+ * resamples (3 seeds: 10, 4: 35, 5: 126), and the 2.5% / 97.5% percentiles of a handful of distinct values are
+ * set by one or two extreme resamples; from 5 on the percentile interval has enough distinct values to mean
+ * something, which is also the `paper` presets' seed count.
+ */
+export const MIN_SEEDS_BOOTSTRAP = 5;
+
+/** What a report prints instead of an interval that `n` values cannot support (`needed` = the minimum). */
+export function tooFewSeeds(n: number, needed: number): string {
+  return `too few seeds (n = ${n}; needs ≥ ${needed})`;
+}
+
+/**
+ * Intersects an interval with the range of the quantity (NaN edges stay NaN). The true mean of a quantity that
+ * lives in [min, max] lies in [min, max] too, so removing the part of a confidence interval outside the range
+ * never removes the true value: the clamped interval keeps the coverage of the original one, and a band no longer
+ * shows impossible values (a fraction below 0, a max/mean load ratio below 1) that only reflect the t
+ * approximation with few seeds.
+ */
+export function clampInterval(lo: number, hi: number, range: ValueRange): { lo: number; hi: number } {
+  const clamp = (x: number) => (Number.isNaN(x) ? x : Math.min(range.max, Math.max(range.min, x)));
+  return { lo: clamp(lo), hi: clamp(hi) };
+}
 
 /** Arithmetic mean (NaN for an empty list). */
 export function mean(xs: readonly number[]): number {
@@ -179,6 +217,28 @@ export function meanCI(xs: readonly number[], level = 0.95): { mean: number; lo:
   if (n < 2) return { mean: m, lo: NaN, hi: NaN, n };
   const half = (tCritical(n - 1, level) * sampleStd(xs)) / Math.sqrt(n);
   return { mean: m, lo: m - half, hi: m + half, n };
+}
+
+/**
+ * Paired two-sided Student-t test of mean(d) = 0 on per-pair differences `d` (e.g. arm − baseline per seed):
+ * the mean difference, its t-95% interval (df = n − 1) and p. Fewer than {@link MIN_SEEDS_T} differences give
+ * NaN interval and p; zero spread gives a zero-width interval and p = 0 (or 1 when every difference is 0).
+ */
+export function pairedTTest(d: readonly number[], level = 0.95): {
+  diff: number;
+  lo: number;
+  hi: number;
+  p: number;
+  n: number;
+} {
+  const n = d.length;
+  const diff = mean(d);
+  if (n < MIN_SEEDS_T) return { diff, lo: NaN, hi: NaN, p: NaN, n };
+  const se = sampleStd(d) / Math.sqrt(n);
+  if (se === 0) return { diff, lo: diff, hi: diff, p: diff === 0 ? 1 : 0, n };
+  const half = tCritical(n - 1, level) * se;
+  const p = 2 * tUpperTail(Math.abs(diff / se), n - 1);
+  return { diff, lo: diff - half, hi: diff + half, p: Math.min(1, Math.max(0, p)), n };
 }
 
 /**

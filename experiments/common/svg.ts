@@ -51,6 +51,11 @@ export interface LineSeries {
   hi?: number[];
   /** Draw the line dashed. */
   dashed?: boolean;
+  /**
+   * Colour of the line, band and legend entry (default: {@link PALETTE} by series index). Reports pass one colour
+   * per arm so that an arm looks the same in every plot, whichever arms a plot leaves out.
+   */
+  color?: string;
 }
 
 /** Options of {@link lineChart}. */
@@ -83,8 +88,12 @@ export interface BarChartOptions {
   yLabel: string;
   /** Category labels along the x axis. */
   categories: string[];
-  /** One bar per category per group; `err` draws ± error bars. */
-  groups: { label: string; values: number[]; err?: number[] }[];
+  /**
+   * One bar per category per group; `err` draws symmetric ± error bars, `lo`/`hi` draw bars between explicit
+   * edges instead (an interval clamped to the range of its quantity is not symmetric). `color` as in
+   * {@link LineSeries.color}.
+   */
+  groups: { label: string; values: number[]; err?: number[]; lo?: number[]; hi?: number[]; color?: string }[];
   /** Logarithmic y axis (bars start at the bottom of the axis). */
   logY?: boolean;
   /** Width in pixels (default 720). */
@@ -263,7 +272,7 @@ export function lineChart(opts: LineChartOptions): string {
     `<text x="${c((left + right) / 2)}" y="${c(height - 10)}" text-anchor="middle">${escapeXml(opts.xLabel)}</text>`,
   );
   opts.series.forEach((s, si) => {
-    const color = PALETTE[si % PALETTE.length];
+    const color = s.color ?? PALETTE[si % PALETTE.length];
     if (s.lo && s.hi) {
       const idx = s.x.map((_, i) => i).filter((i) => ax.ok(s.x[i]) && ay.ok(s.lo![i]) && ay.ok(s.hi![i]));
       if (idx.length >= 2) {
@@ -302,7 +311,7 @@ export function lineChart(opts: LineChartOptions): string {
   }
   legend(
     out,
-    opts.series.map((s, i) => ({ label: s.label, color: PALETTE[i % PALETTE.length], dashed: s.dashed })),
+    opts.series.map((s, i) => ({ label: s.label, color: s.color ?? PALETTE[i % PALETTE.length], dashed: s.dashed })),
     right + 16,
     top + 8,
   );
@@ -319,10 +328,19 @@ export function barChart(opts: BarChartOptions): string {
     if (g.values.length !== nc) {
       throw new RangeError(`barChart: group ${i} ("${g.label}") has ${g.values.length} values, expected ${nc}`);
     }
-    if (g.err && g.err.length !== nc) {
-      throw new RangeError(`barChart: group ${i} ("${g.label}") err has ${g.err.length} values, expected ${nc}`);
+    for (const k of ["err", "lo", "hi"] as const) {
+      const v = g[k];
+      if (v && v.length !== nc) {
+        throw new RangeError(`barChart: group ${i} ("${g.label}") ${k} has ${v.length} values, expected ${nc}`);
+      }
     }
   });
+  // The error bar of each bar as [low, high] edges (NaN: none).
+  const edges = (g: BarChartOptions["groups"][number], i: number): [number, number] => {
+    if (g.lo && g.hi) return [g.lo[i], g.hi[i]];
+    const e = g.err?.[i];
+    return e !== undefined && Number.isFinite(e) && e > 0 ? [g.values[i] - e, g.values[i] + e] : [NaN, NaN];
+  };
   const lw = legendWidth(opts.groups.map((g) => g.label));
   const left = 70;
   const right = width - 20 - lw;
@@ -330,7 +348,7 @@ export function barChart(opts: BarChartOptions): string {
   const longestCat = Math.max(0, ...opts.categories.map((s) => s.length));
   const rotate = longestCat * 7 > (right - left) / Math.max(1, nc);
   const bottom = height - (rotate ? Math.min(140, 30 + longestCat * 5) : 48);
-  const ys = opts.groups.flatMap((g) => g.values.flatMap((v, i) => (g.err ? [v, v - g.err[i], v + g.err[i]] : [v])));
+  const ys = opts.groups.flatMap((g) => g.values.flatMap((v, i) => [v, ...edges(g, i)]));
   const ay = makeAxis(ys, !!opts.logY, bottom, top, true);
   const out = header(width, height, opts.title);
   yAxis(out, ay, left, right, top, bottom, opts.yLabel);
@@ -351,7 +369,7 @@ export function barChart(opts: BarChartOptions): string {
     opts.groups.forEach((g, gi) => {
       const v = g.values[ci];
       if (!ay.ok(v)) return;
-      const color = PALETTE[gi % PALETTE.length];
+      const color = g.color ?? PALETTE[gi % PALETTE.length];
       const x = left + slot * ci + slot * 0.1 + bw * gi;
       const y = ay.map(v);
       out.push(
@@ -360,11 +378,10 @@ export function barChart(opts: BarChartOptions): string {
             escapeXml(`${g.label} / ${cat}: ${v}`)
           }</title></rect>`,
       );
-      const e = g.err?.[ci];
-      if (e !== undefined && Number.isFinite(e) && e > 0) {
-        const lo = v - e;
+      const [lo, hi] = edges(g, ci);
+      if (Number.isFinite(lo) && Number.isFinite(hi) && hi > lo) {
         const ylo = ay.ok(lo) ? ay.map(lo) : bottom;
-        const yhi = ay.map(v + e);
+        const yhi = ay.map(hi);
         const mx = x + bw / 2;
         out.push(`<line x1="${c(mx)}" y1="${c(ylo)}" x2="${c(mx)}" y2="${c(yhi)}" stroke="#000000"/>`);
         out.push(`<line x1="${c(mx - 3)}" y1="${c(yhi)}" x2="${c(mx + 3)}" y2="${c(yhi)}" stroke="#000000"/>`);
@@ -375,7 +392,12 @@ export function barChart(opts: BarChartOptions): string {
   if (!opts.logY) {
     out.push(`<line x1="${c(left)}" y1="${c(base)}" x2="${c(right)}" y2="${c(base)}" stroke="#000000"/>`);
   }
-  legend(out, opts.groups.map((g, i) => ({ label: g.label, color: PALETTE[i % PALETTE.length] })), right + 16, top + 8);
+  legend(
+    out,
+    opts.groups.map((g, i) => ({ label: g.label, color: g.color ?? PALETTE[i % PALETTE.length] })),
+    right + 16,
+    top + 8,
+  );
   out.push("</svg>");
   return out.join("\n") + "\n";
 }

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { barChart, lineChart, type LineSeries } from "../common/svg.ts";
+import { barChart, lineChart, type LineSeries, PALETTE } from "../common/svg.ts";
 import { fmt, mdImage, mdTable } from "../common/markdown.ts";
 import { mean } from "../common/stats.ts";
 import type { EstimatorBiasConfig } from "./config.ts";
@@ -59,6 +59,14 @@ function label(r: { estimator: string; k: number; param: string; value: number |
 
 function seriesName(r: { estimator: string; k: number }): string {
   return r.k > 1 ? `${r.estimator} top-${r.k}` : r.estimator;
+}
+
+/** Colour of an estimator's series (name + K), fixed across the report's plots. */
+export function seriesColors(
+  records: readonly { estimator: string; k: number }[],
+): (r: { estimator: string; k: number }) => string {
+  const names = [...new Set(records.map((r) => seriesName(r)))];
+  return (r) => PALETTE[Math.max(0, names.indexOf(seriesName(r))) % PALETTE.length];
 }
 
 function groupBy<T>(xs: readonly T[], key: (x: T) => string): Map<string, T[]> {
@@ -123,6 +131,9 @@ const pm = (
 /** Builds report.md, the plots and summary.json from the records. */
 export function buildReport(config: EstimatorBiasConfig, records: readonly CellRecord[], preset: string): ReportFile[] {
   const files: ReportFile[] = [];
+  // One colour per estimator (by its first appearance in the grid, i.e. the config's order) in every plot: the
+  // ε plots, τ plots and the variance-vs-bias plot each show a different subset of the estimators.
+  const colorOf = seriesColors(records);
   const ref = referenceParams(config);
   const rows = headlineRows(records);
   const functions = [...new Set(records.map((r) => r.f))];
@@ -179,6 +190,7 @@ export function buildReport(config: EstimatorBiasConfig, records: readonly CellR
         const xs = [...byValue.keys()].map(Number).sort((a, b) => a - b);
         series.push({
           label: seriesName(group[0]),
+          color: colorOf(group[0]),
           x: xs,
           y: xs.map((x) => avg(byValue.get(String(x))!.map((r) => r.relBias.mean)) ?? NaN),
           dashed: group[0].k > 1,
@@ -210,10 +222,14 @@ export function buildReport(config: EstimatorBiasConfig, records: readonly CellR
       categories: cats,
       groups: functions.map((f) => {
         const per = cats.map((c) => refRecords.filter((r) => r.f === f && seriesName(r) === c));
+        const values = per.map((rs) => avg(rs.map((r) => r.relBias.mean)) ?? NaN);
+        const se = per.map((rs) => avg(rs.map((r) => r.relBias.se)) ?? 0);
+        // ± one standard error, cut at 0: a relative bias (a norm ratio) is never negative.
         return {
           label: f,
-          values: per.map((rs) => avg(rs.map((r) => r.relBias.mean)) ?? NaN),
-          err: per.map((rs) => avg(rs.map((r) => r.relBias.se)) ?? 0),
+          values,
+          lo: values.map((v, i) => Math.max(0, v - se[i])),
+          hi: values.map((v, i) => v + se[i]),
         };
       }),
       logY: true,
@@ -227,6 +243,7 @@ export function buildReport(config: EstimatorBiasConfig, records: readonly CellR
       .sort((a, b) => (a.value ?? 0) - (b.value ?? 0));
     vb.push({
       label: seriesName(group[0]),
+      color: colorOf(group[0]),
       x: g.map((r) => r.relVariance!),
       y: g.map((r) => r.relBias!),
       dashed: group[0].k > 1,
@@ -252,6 +269,7 @@ export function buildReport(config: EstimatorBiasConfig, records: readonly CellR
       for (const [, group] of groupBy(rs, (r) => seriesName(r))) {
         series.push({
           label: seriesName(group[0]),
+          color: colorOf(group[0]),
           x: es,
           y: es.map((e) => avg(group.filter((r) => r.experts === e).map((r) => r.relBias.mean)) ?? NaN),
           dashed: group[0].k > 1,

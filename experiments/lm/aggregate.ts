@@ -1,7 +1,12 @@
 /**
  * Aggregation of the LM experiments' runs: reads each run's `metrics.jsonl` and `final.json` and turns arms ×
  * seeds into the statistics the report prints — mean ± t-95% CI curves, steps to a target loss with a bootstrap
- * speed-up CI, final-metric differences with Welch tests, routing metrics over time and timing.
+ * speed-up CI, the declared primary test (paired by seed) with Welch tests as secondary results, routing metrics
+ * over time and timing.
+ *
+ * Only finished runs count (`completion.ts`): a run that stopped early is left out of every statistic, table and
+ * band and listed in {@link Aggregate.incomplete}. Intervals are kept inside the range of their quantity
+ * (`metric_ranges.ts`), and an interval is only given from enough seeds (`MIN_SEEDS_T`, `MIN_SEEDS_BOOTSTRAP`).
  *
  * The statistics are pure functions of the loaded records ({@link aggregateRuns}), so they are tested without
  * files; {@link loadRunData} is the only part that reads the disk.
@@ -11,15 +16,22 @@
 import { join } from "node:path";
 import {
   bootstrapRatioCI,
+  clampInterval,
   mean,
   meanCI,
+  MIN_SEEDS_BOOTSTRAP,
+  MIN_SEEDS_T,
+  pairedTTest,
   sampleStd,
   stepsToTarget,
-  tCdf,
   tCritical,
+  type ValueRange,
   welchTTest,
 } from "../common/stats.ts";
 import { readJsonl } from "../common/io.ts";
+import { finalEvalAt, type IncompleteRun, partitionRuns } from "./completion.ts";
+import { type LmMetric, metricRanges } from "./metric_ranges.ts";
+import { DEFAULT_PRIMARY_TEST, type PrimaryTest, primaryVerdict, speedupSentence, welchSentence } from "./verdicts.ts";
 import type {
   EvalRecord as RunEvalRecord,
   RoutingRecord as RunRoutingRecord,
@@ -29,7 +41,7 @@ import type { RunSummary } from "./run.ts";
 
 // The record types are the runner's (`run_metrics.ts`, `run.ts`), with the fields the aggregation does not read made
 // optional, so partial or synthetic records (the tests') aggregate too.
-type RoutingRequired = "layer" | "load" | "entropy" | "unusedExperts";
+type RoutingRequired = "layer" | "load" | "unusedExperts";
 type TrainRequired = "kind" | "step" | "loss";
 
 /** Routing statistics of one MoE layer in a `train` record, as the aggregation reads them. */
@@ -113,8 +125,11 @@ export interface Difference {
 export interface RoutingBands {
   /** max(load) / mean(load): 1 is perfectly balanced, E is everything on one expert. */
   loadImbalance: Band;
-  /** Mean router entropy (nats). */
-  entropy: Band;
+  /**
+   * Entropy (nats) of the full softmax of the router logits, the same quantity for every estimator (the
+   * estimator's own routing distribution differs: SparseMixer's is a masked softmax, Switch's a full one).
+   */
+  routerEntropy: Band;
   /** Fraction of tokens with ≥ 2 candidates (null for routers without a candidate mask). */
   candidateFraction: Band | null;
   /** Fraction of tokens routed to a non-argmax expert (null for deterministic routers). */
@@ -129,10 +144,12 @@ export interface RoutingBands {
 export interface ArmAggregate {
   /** Arm name. */
   arm: string;
-  /** Seeds of the arm's runs, ascending (the order of every per-seed array below). */
+  /** Seeds of the arm's finished runs, ascending (the order of every per-seed array below). */
   seeds: number[];
-  /** Runs of this arm that have a `final.json`. */
+  /** Finished runs of this arm (= `seeds.length`). */
   completed: number;
+  /** Runs of this arm that were attempted (finished or not). */
+  attempted: number;
   /** Held-out SOTU loss and perplexity curves. */
   valid: { loss: Band; ppl: Band };
   /** Moby Dick loss and perplexity curves. */
@@ -166,6 +183,27 @@ export interface PairedDifference {
   p: number;
   /** Number of seed pairs. */
   n: number;
+  /** The paired seeds (finished, with a value, in both arms). */
+  seeds: number[];
+  /** Seeds with a value in the arm only (left out of the pairing). */
+  unpairedArm: number[];
+  /** Seeds with a value in the baseline only (left out of the pairing). */
+  unpairedBaseline: number[];
+}
+
+/**
+ * mean(baseline steps to target) / mean(arm steps to target). The bootstrap interval is NaN when an arm has fewer
+ * than `MIN_SEEDS_BOOTSTRAP` seeds that reached the target (too few distinct resamples to mean anything).
+ */
+export interface Speedup {
+  /** The ratio of the means. */
+  ratio: number;
+  /** Lower edge of the bootstrap 95% CI (NaN: too few seeds). */
+  lo: number;
+  /** Upper edge (NaN: too few seeds). */
+  hi: number;
+  /** Seeds that reached the target: [baseline, arm]. */
+  seedsReached: [number, number];
 }
 
 /** Comparison of one arm with the baseline. */
@@ -174,16 +212,23 @@ export interface ArmComparison {
   arm: string;
   /** The baseline arm. */
   baseline: string;
-  /** Final validation loss, arm − baseline. */
+  /** Final validation loss, arm − baseline, unpaired (Welch; secondary). */
   finalValidLoss: Difference;
-  /** Final out-of-domain loss, arm − baseline. */
+  /** Final out-of-domain loss, arm − baseline, unpaired (Welch; secondary). */
   finalOodLoss: Difference;
-  /** Final validation loss, arm − baseline, paired by seed (supplementary to the Welch comparison). */
+  /** Final validation loss, arm − baseline, paired by seed. */
   finalValidLossPaired: PairedDifference;
-  /** mean(baseline steps to target) / mean(arm steps to target), bootstrap CI; null if < 2 seeds reached. */
-  speedup: { ratio: number; lo: number; hi: number; seedsReached: [number, number] } | null;
-  /** Plain-language verdicts derived from the intervals (used verbatim in the report). */
-  verdict: { finalValid: string; speedup: string; separates: boolean };
+  /** Final out-of-domain loss, arm − baseline, paired by seed. */
+  finalOodLossPaired: PairedDifference;
+  /** The result of the experiment's primary test (one of the paired differences above). */
+  primary: PairedDifference;
+  /** Speed-up to the target (secondary); null when an arm has no finished seed that reached the target. */
+  speedup: Speedup | null;
+  /**
+   * Plain-language verdicts (used verbatim in the report): the headline sentence of the primary test, the
+   * secondary results (labelled so), and `separates`, which comes from the primary test alone.
+   */
+  verdict: { primary: string; secondary: string[]; speedup: string; separates: boolean };
 }
 
 /** How the target validation loss is chosen. */
@@ -206,6 +251,10 @@ export interface Aggregate {
   comparisons: ArmComparison[];
   /** Total training steps of the runs. */
   steps: number;
+  /** The primary test the verdicts come from. */
+  primaryTest: PrimaryTest;
+  /** Runs left out of every statistic because they did not finish (named at the top of the report). */
+  incomplete: IncompleteRun[];
 }
 
 /** Reads one run's records (missing files give empty records / a null `final`). */
@@ -227,20 +276,26 @@ export async function loadRunData(dir: string, arm: string, seed: number): Promi
   return { arm, seed, train, evals, final };
 }
 
-/** Summary (mean, t-95% CI) of finite values; NaNs when there are none. */
-export function summarize(values: number[]): Summary {
+const UNBOUNDED: ValueRange = { min: -Infinity, max: Infinity };
+
+/**
+ * Summary (mean, t-95% CI) of finite values; NaNs when there are none, and no interval with fewer than
+ * `MIN_SEEDS_T` values. The interval is intersected with `range`, the values the quantity can take.
+ */
+export function summarize(values: number[], range: ValueRange = UNBOUNDED): Summary {
   const xs = values.filter((v) => Number.isFinite(v));
   if (xs.length === 0) return { mean: NaN, lo: NaN, hi: NaN, n: 0, values };
-  if (xs.length === 1) return { mean: xs[0], lo: NaN, hi: NaN, n: 1, values };
+  if (xs.length < MIN_SEEDS_T) return { mean: mean(xs), lo: NaN, hi: NaN, n: xs.length, values };
   const ci = meanCI(xs);
-  return { mean: ci.mean, lo: ci.lo, hi: ci.hi, n: ci.n, values };
+  const { lo, hi } = clampInterval(ci.lo, ci.hi, range);
+  return { mean: ci.mean, lo, hi, n: ci.n, values };
 }
 
 /**
  * Pointwise band over seeds: each series is (steps, values); a step present in several seeds is averaged over
  * those seeds (runs of one arm share their evaluation steps, so normally every seed contributes).
  */
-export function band(series: { steps: number[]; values: number[] }[]): Band {
+export function band(series: { steps: number[]; values: number[] }[], range: ValueRange = UNBOUNDED): Band {
   const byStep = new Map<number, number[]>();
   for (const s of series) {
     s.steps.forEach((st, i) => {
@@ -254,7 +309,7 @@ export function band(series: { steps: number[]; values: number[] }[]): Band {
   const steps = [...byStep.keys()].sort((a, b) => a - b);
   const out: Band = { steps, mean: [], lo: [], hi: [], n: [] };
   for (const st of steps) {
-    const s = summarize(byStep.get(st)!);
+    const s = summarize(byStep.get(st)!, range);
     out.mean.push(s.mean);
     // A single seed has no spread: the band collapses onto the mean instead of disappearing.
     out.lo.push(Number.isFinite(s.lo) ? s.lo : s.mean);
@@ -292,27 +347,30 @@ export function difference(arm: number[], baseline: number[]): Difference {
   return { diff, lo: diff - t * se, hi: diff + t * se, p };
 }
 
-/** Paired (by seed) arm − baseline difference with a t-95% CI and two-sided p-value. */
+/**
+ * Paired (by seed) arm − baseline difference with a t-95% CI and two-sided p-value, over the seeds that have a
+ * finite value in both arms only; the seeds of one arm only are returned too, so the report can name them.
+ */
 export function pairedDifference(
   arm: { seed: number; value: number }[],
   baseline: { seed: number; value: number }[],
 ): PairedDifference {
   const base = new Map(baseline.filter((b) => Number.isFinite(b.value)).map((b) => [b.seed, b.value]));
-  const d = arm.filter((a) => Number.isFinite(a.value) && base.has(a.seed)).map((a) => a.value - base.get(a.seed)!);
-  const n = d.length;
-  const diff = n ? mean(d) : NaN;
-  if (n < 2) return { diff, lo: NaN, hi: NaN, p: NaN, n };
-  const se = sampleStd(d) / Math.sqrt(n);
-  if (se === 0) return { diff, lo: diff, hi: diff, p: diff === 0 ? 1 : 0, n };
-  const half = tCritical(n - 1) * se;
-  const p = 2 * (1 - tCdf(Math.abs(diff / se), n - 1));
-  return { diff, lo: diff - half, hi: diff + half, p: Math.min(1, Math.max(0, p)), n };
+  const own = new Map(arm.filter((a) => Number.isFinite(a.value)).map((a) => [a.seed, a.value]));
+  const seeds = [...own.keys()].filter((s) => base.has(s)).sort((x, y) => x - y);
+  const t = pairedTTest(seeds.map((s) => own.get(s)! - base.get(s)!));
+  return {
+    ...t,
+    seeds,
+    unpairedArm: [...own.keys()].filter((s) => !base.has(s)).sort((x, y) => x - y),
+    unpairedBaseline: [...base.keys()].filter((s) => !own.has(s)).sort((x, y) => x - y),
+  };
 }
 
-function finalValue(run: RunData, split: "valid" | "ood"): { loss: number; ppl: number } {
-  // The last eval record of the split is the final evaluation (the runner evaluates at the last step);
-  // final.json's copy is the fallback for a run whose metrics were lost.
-  const last = run.evals.filter((e) => e.split === split).at(-1);
+function finalValue(run: RunData, split: "valid" | "ood", steps: number): { loss: number; ppl: number } {
+  // The evaluation at the configured last step, never an earlier one (a run's last record may be from the step
+  // it stopped at); final.json's copy is the fallback for a finished run whose metrics were lost.
+  const last = finalEvalAt(run, split, steps);
   if (last) return { loss: last.loss, ppl: last.ppl };
   const f = run.final?.finalEval?.[split];
   if (typeof f === "number") return { loss: f, ppl: Math.exp(f) };
@@ -347,24 +405,33 @@ function loadImbalance(load: number[]): number {
   return m > 0 ? Math.max(...load) / m : NaN;
 }
 
-function routingBands(runs: RunData[]): RoutingBands | null {
+/** The number of experts the runs' routing records show (NaN when none logged routing). */
+function expertCount(runs: RunData[]): number {
+  let e = NaN;
+  for (const run of runs) for (const t of run.train) for (const r of t.routing ?? []) e = r.load.length;
+  return e;
+}
+
+function routingBands(runs: RunData[], ranges: Record<LmMetric, ValueRange>): RoutingBands | null {
   if (!runs.some((r) => r.train.some((t) => (t.routing ?? []).length > 0))) return null;
   const series = (pick: (r: RoutingRecord) => number | null | undefined) =>
     runs.map((run) => {
       const recs = run.train.filter((t) => (t.routing ?? []).length > 0);
       return { steps: recs.map((t) => t.step), values: recs.map((t) => layerMean(t, pick) ?? NaN) };
     });
-  const optional = (pick: (r: RoutingRecord) => number | null | undefined) => {
-    const b = band(series(pick));
+  const optional = (pick: (r: RoutingRecord) => number | null | undefined, range: ValueRange) => {
+    const b = band(series(pick), range);
     return b.steps.length ? b : null;
   };
   return {
-    loadImbalance: band(series((r) => loadImbalance(r.load))),
-    entropy: band(series((r) => r.entropy)),
-    candidateFraction: optional((r) => r.candidateFraction),
-    sampledNeArgmax: optional((r) => r.sampledNeArgmax),
-    unusedExperts: band(series((r) => r.unusedExperts)),
-    droppedFraction: optional((r) => r.droppedFraction),
+    loadImbalance: band(series((r) => loadImbalance(r.load)), ranges.loadImbalance),
+    // Records without `routerEntropy` (older runs) give no point rather than the estimator's entropy, which is a
+    // different quantity for the sampling routers.
+    routerEntropy: band(series((r) => r.routerEntropy), ranges.routerEntropy),
+    candidateFraction: optional((r) => r.candidateFraction, ranges.fraction),
+    sampledNeArgmax: optional((r) => r.sampledNeArgmax, ranges.fraction),
+    unusedExperts: band(series((r) => r.unusedExperts), ranges.unusedExperts),
+    droppedFraction: optional((r) => r.droppedFraction, ranges.fraction),
   };
 }
 
@@ -395,67 +462,45 @@ export function chooseTarget(
   };
 }
 
-function verdicts(
-  arm: string,
-  baseline: string,
-  fv: Difference,
-  paired: PairedDifference,
-  sp: ArmComparison["speedup"],
-): ArmComparison["verdict"] {
-  let finalValid: string;
-  let separates = false;
-  if (!Number.isFinite(fv.lo)) {
-    finalValid = `${arm} vs ${baseline}: too few seeds for a confidence interval of the final validation loss ` +
-      `difference; no claim either way.`;
-  } else if (fv.hi < 0 || fv.lo > 0) {
-    separates = true;
-    finalValid = `${arm} ends ${fv.diff < 0 ? "lower" : "higher"} than ${baseline} in validation loss ` +
-      `(difference ${fv.diff.toFixed(4)} nats, 95% CI [${fv.lo.toFixed(4)}, ${fv.hi.toFixed(4)}] excludes 0, ` +
-      `Welch p = ${fv.p.toPrecision(2)}): the arms separate beyond seed noise.`;
-  } else {
-    finalValid = `${arm} and ${baseline} do NOT separate beyond seed noise in final validation loss ` +
-      `(difference ${fv.diff.toFixed(4)} nats, 95% CI [${fv.lo.toFixed(4)}, ${fv.hi.toFixed(4)}] contains 0, ` +
-      `Welch p = ${fv.p.toPrecision(2)}).`;
-  }
-  if (Number.isFinite(paired.lo)) {
-    // Supplementary: the same seed gives both arms the same initial weights and batches, so the per-seed
-    // difference is the sharper test; it does not change the verdict, which stays with the unpaired interval.
-    finalValid += ` Paired by seed (n = ${paired.n}): ${paired.diff.toFixed(4)} nats, 95% CI ` +
-      `[${paired.lo.toFixed(4)}, ${paired.hi.toFixed(4)}], p = ${paired.p.toPrecision(2)}.`;
-  }
-  let speedup: string;
-  if (!sp) {
-    speedup = `Speed-up of ${arm} over ${baseline}: undefined (fewer than 2 seeds of an arm reached the target).`;
-  } else if (sp.lo > 1 || sp.hi < 1) {
-    separates = true;
-    speedup = `${arm} reaches the target ${sp.ratio.toFixed(2)}× ${sp.ratio > 1 ? "faster" : "slower"} than ` +
-      `${baseline} (bootstrap 95% CI [${sp.lo.toFixed(2)}, ${sp.hi.toFixed(2)}] excludes 1).`;
-  } else {
-    speedup = `Speed-up of ${arm} over ${baseline}: ${sp.ratio.toFixed(2)}× with bootstrap 95% CI ` +
-      `[${sp.lo.toFixed(2)}, ${sp.hi.toFixed(2)}], which contains 1: no convergence-speed difference beyond ` +
-      `seed noise.`;
-  }
-  return { finalValid, speedup, separates };
+/** Options of {@link aggregateRuns}. */
+export interface AggregateOptions extends TargetOptions {
+  /** The arms, in report order (the baseline should be first). */
+  arms: string[];
+  /** The arm every other arm is compared with. */
+  baseline: string;
+  /** The configured number of training steps (a run is finished only at this step). */
+  steps: number;
+  /** Seed of the speed-up bootstrap (default 0). */
+  bootstrapSeed?: number;
+  /** The experiment's declared primary test (default {@link DEFAULT_PRIMARY_TEST}). */
+  primary?: PrimaryTest;
+  /** Errors the runner reported, keyed by run name (`<arm>-seed<s>`): such runs count as not finished. */
+  errors?: Record<string, string | undefined>;
 }
 
 /**
- * Aggregates runs into per-arm statistics and comparisons with `baseline`. `arms` fixes the order of the arms
- * in the output (the baseline should be first); `steps` is the configured number of training steps.
+ * Aggregates runs into per-arm statistics and comparisons with `baseline`. Runs that did not finish
+ * `options.steps` steps (or that the runner reported as failed) are left out of everything and listed in
+ * `incomplete`.
  */
-export function aggregateRuns(
-  runs: RunData[],
-  options: TargetOptions & { arms: string[]; baseline: string; steps: number; bootstrapSeed?: number },
-): Aggregate {
+export function aggregateRuns(runs: RunData[], options: AggregateOptions): Aggregate {
   const { arms, baseline, steps } = options;
-  const perArm = arms.map((arm) => ({ arm, runs: runs.filter((r) => r.arm === arm).sort((a, b) => a.seed - b.seed) }));
+  const primaryTest = options.primary ?? DEFAULT_PRIMARY_TEST;
+  const { finished, incomplete } = partitionRuns(runs, steps, options.errors);
+  const ranges = metricRanges(expertCount(finished));
+  const perArm = arms.map((arm) => ({
+    arm,
+    attempted: runs.filter((r) => r.arm === arm).length,
+    runs: finished.filter((r) => r.arm === arm).sort((a, b) => a.seed - b.seed),
+  }));
   const validLoss = perArm.map(({ arm, runs }) => ({
     arm,
-    loss: band(runs.map((r) => evalSeries(r, "valid", "loss"))),
+    loss: band(runs.map((r) => evalSeries(r, "valid", "loss")), ranges.loss),
   }));
   const target = chooseTarget(validLoss, steps, options);
 
-  const aggregates: ArmAggregate[] = perArm.map(({ arm, runs }, i) => {
-    const finals = runs.map((r) => ({ valid: finalValue(r, "valid"), ood: finalValue(r, "ood") }));
+  const aggregates: ArmAggregate[] = perArm.map(({ arm, attempted, runs }, i) => {
+    const finals = runs.map((r) => ({ valid: finalValue(r, "valid", steps), ood: finalValue(r, "ood", steps) }));
     const timing = runs.map((r) => ({
       ms: r.final?.msPerStepMedian ?? median(r.train.map((t) => t.msPerStep ?? NaN)),
       tps: r.final?.tokensPerSecMedian ?? median(r.train.map((t) => t.tokensPerSec ?? NaN)),
@@ -463,28 +508,30 @@ export function aggregateRuns(
     return {
       arm,
       seeds: runs.map((r) => r.seed),
-      completed: runs.filter((r) => r.final?.done).length,
-      valid: { loss: validLoss[i].loss, ppl: band(runs.map((r) => evalSeries(r, "valid", "ppl"))) },
+      completed: runs.length,
+      attempted,
+      valid: { loss: validLoss[i].loss, ppl: band(runs.map((r) => evalSeries(r, "valid", "ppl")), ranges.ppl) },
       ood: {
-        loss: band(runs.map((r) => evalSeries(r, "ood", "loss"))),
-        ppl: band(runs.map((r) => evalSeries(r, "ood", "ppl"))),
+        loss: band(runs.map((r) => evalSeries(r, "ood", "loss")), ranges.loss),
+        ppl: band(runs.map((r) => evalSeries(r, "ood", "ppl")), ranges.ppl),
       },
       trainLoss: band(
         runs.map((r) => ({ steps: r.train.map((t) => t.step), values: r.train.map((t) => t.lmLoss ?? t.loss) })),
+        ranges.loss,
       ),
-      routing: routingBands(runs),
+      routing: routingBands(runs, ranges),
       final: {
-        validLoss: summarize(finals.map((f) => f.valid.loss)),
-        validPpl: summarize(finals.map((f) => f.valid.ppl)),
-        oodLoss: summarize(finals.map((f) => f.ood.loss)),
-        oodPpl: summarize(finals.map((f) => f.ood.ppl)),
+        validLoss: summarize(finals.map((f) => f.valid.loss), ranges.loss),
+        validPpl: summarize(finals.map((f) => f.valid.ppl), ranges.ppl),
+        oodLoss: summarize(finals.map((f) => f.ood.loss), ranges.loss),
+        oodPpl: summarize(finals.map((f) => f.ood.ppl), ranges.ppl),
       },
       stepsToTarget: runs.map((r) => {
         const s = evalSeries(r, "valid", "loss");
         return Number.isFinite(target.loss) ? stepsToTarget(s.steps, s.values, target.loss) : null;
       }),
-      msPerStep: summarize(timing.map((t) => t.ms)),
-      tokensPerSec: summarize(timing.map((t) => t.tps)),
+      msPerStep: summarize(timing.map((t) => t.ms), ranges.msPerStep),
+      tokensPerSec: summarize(timing.map((t) => t.tps), ranges.tokensPerSec),
     };
   });
 
@@ -493,28 +540,54 @@ export function aggregateRuns(
   if (base) {
     for (const a of aggregates) {
       if (a.arm === baseline) continue;
-      const finalValidLoss = difference(a.final.validLoss.values, base.final.validLoss.values);
-      const finalOodLoss = difference(a.final.oodLoss.values, base.final.oodLoss.values);
-      const bySeed = (x: ArmAggregate) => x.seeds.map((seed, i) => ({ seed, value: x.final.validLoss.values[i] }));
-      const finalValidLossPaired = pairedDifference(bySeed(a), bySeed(base));
-      const num = base.stepsToTarget.filter((s): s is number => s !== null);
-      const den = a.stepsToTarget.filter((s): s is number => s !== null);
-      const speedup = num.length >= 2 && den.length >= 2
-        ? {
-          ...bootstrapRatioCI(num, den, { seed: options.bootstrapSeed ?? 0 }),
-          seedsReached: [num.length, den.length] as [number, number],
-        }
-        : null;
-      comparisons.push({
-        arm: a.arm,
-        baseline,
-        finalValidLoss,
-        finalOodLoss,
-        finalValidLossPaired,
-        speedup,
-        verdict: verdicts(a.arm, baseline, finalValidLoss, finalValidLossPaired, speedup),
-      });
+      comparisons.push(compareArms(a, base, primaryTest, options.bootstrapSeed ?? 0));
     }
   }
-  return { arms: aggregates, baseline, target, comparisons, steps };
+  return { arms: aggregates, baseline, target, comparisons, steps, primaryTest, incomplete };
+}
+
+/** One arm against the baseline: the primary test, the secondary tests and the speed-up. */
+function compareArms(a: ArmAggregate, base: ArmAggregate, primaryTest: PrimaryTest, seed: number): ArmComparison {
+  const finalValidLoss = difference(a.final.validLoss.values, base.final.validLoss.values);
+  const finalOodLoss = difference(a.final.oodLoss.values, base.final.oodLoss.values);
+  const bySeed = (x: ArmAggregate, pick: (x: ArmAggregate) => Summary) =>
+    x.seeds.map((seed, i) => ({ seed, value: pick(x).values[i] }));
+  const paired = (pick: (x: ArmAggregate) => Summary) => pairedDifference(bySeed(a, pick), bySeed(base, pick));
+  const finalValidLossPaired = paired((x) => x.final.validLoss);
+  const finalOodLossPaired = paired((x) => x.final.oodLoss);
+  const primary = primaryTest.endpoint === "finalOodLoss" ? finalOodLossPaired : finalValidLossPaired;
+
+  const num = base.stepsToTarget.filter((s): s is number => s !== null);
+  const den = a.stepsToTarget.filter((s): s is number => s !== null);
+  let speedup: Speedup | null = null;
+  if (num.length > 0 && den.length > 0) {
+    const seedsReached: [number, number] = [num.length, den.length];
+    // A percentile bootstrap of a few seeds has a handful of distinct resamples: the ratio alone, no interval.
+    speedup = Math.min(num.length, den.length) >= MIN_SEEDS_BOOTSTRAP
+      ? { ...bootstrapRatioCI(num, den, { seed }), seedsReached }
+      : { ratio: mean(num) / mean(den), lo: NaN, hi: NaN, seedsReached };
+  }
+
+  const verdict = primaryVerdict(a.arm, base.arm, primaryTest, primary);
+  const n = (pick: (x: ArmAggregate) => Summary): [number, number] => [pick(a).n, pick(base).n];
+  const secondary = [
+    welchSentence(a.arm, base.arm, "final validation loss", finalValidLoss, n((x) => x.final.validLoss)),
+    welchSentence(a.arm, base.arm, "final out-of-domain loss", finalOodLoss, n((x) => x.final.oodLoss)),
+  ];
+  return {
+    arm: a.arm,
+    baseline: base.arm,
+    finalValidLoss,
+    finalOodLoss,
+    finalValidLossPaired,
+    finalOodLossPaired,
+    primary,
+    speedup,
+    verdict: {
+      primary: verdict.sentence,
+      secondary,
+      speedup: speedupSentence(a.arm, base.arm, speedup),
+      separates: verdict.separates,
+    },
+  };
 }

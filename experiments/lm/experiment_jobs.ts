@@ -173,6 +173,7 @@ async function runSubprocess(job: RunJob, options: JobOptions): Promise<JobResul
     "--allow-read",
     "--allow-write",
     "--allow-env",
+    "--allow-sys=cpus", // env.json's CPU model
     RUN_ONE,
     "--config",
     configPath,

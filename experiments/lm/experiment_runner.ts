@@ -202,6 +202,8 @@ export async function runLmExperiment(
     steps: config.steps,
     targetLoss: config.targetLoss,
     targetFraction: config.targetFraction,
+    primary: exp.primary,
+    errors: Object.fromEntries(failed.map((f) => [f.name, f.error ?? "failed"])),
   });
   const report = await writeReport(out, agg, {
     experiment: def.name,
@@ -214,10 +216,12 @@ export async function runLmExperiment(
     notes: exp.notes,
   });
   log(`done in ${formatDuration((performance.now() - t0) / 1000)}; report: ${join(out, "report.md")}`);
-  for (const c of agg.comparisons) log(`  ${c.verdict.finalValid}\n  ${c.verdict.speedup}`);
-  if (failed.length) {
+  for (const c of agg.comparisons) log(`  ${c.verdict.primary}`);
+  // Any unfinished run (failed now, or left unfinished earlier) fails the command, after the honest report.
+  if (failed.length || agg.incomplete.length) {
     throw new Error(
-      `${failed.length} run(s) failed (the report covers the others):\n` +
+      `${agg.incomplete.length} run(s) did not finish and are left out of the report: ` +
+        agg.incomplete.map((r) => `${r.arm}-seed${r.seed} (step ${r.lastStep}/${r.steps})`).join(", ") + "\n" +
         failed.map((f) => `--- ${f.name}\n${f.error}`).join("\n"),
     );
   }

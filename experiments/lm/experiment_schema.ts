@@ -16,6 +16,7 @@ import {
   type RunEstimator,
   type RunModelConfig,
 } from "./run_config.ts";
+import type { PrimaryTest } from "./verdicts.ts";
 
 // The runner's sections, without their `.default()` wrappers (the presets spell every field out).
 const runShape = runConfigSchema.shape;
@@ -128,6 +129,8 @@ export interface LmExperiment {
   question: string;
   /** Notes for the report's method section (markdown). */
   notes: string[];
+  /** The one primary test the headline verdict comes from, declared before any run. */
+  primary: PrimaryTest;
 }
 
 /**

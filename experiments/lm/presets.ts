@@ -187,6 +187,8 @@ export const switchVsSparseMixer: LmExperiment = {
     defaultPreset: "quick",
   } satisfies ExperimentDefinition<typeof switchSchema>,
   baseline: "switch",
+  // The paper's claim is about validation quality: final held-out loss, paired by seed (arms share seeds).
+  primary: { endpoint: "finalValidLoss", test: "paired-t" },
   arms: switchArms,
   title: "Switch vs SparseMixer: does SparseMixer make a Switch Transformer converge faster?",
   question: "The SparseMixer paper (Liu, Gao & Chen 2023) claims that its gradient estimator for the routing " +
@@ -316,6 +318,7 @@ export const grinTop2: LmExperiment = {
     defaultPreset: "quick",
   } satisfies ExperimentDefinition<typeof grinSchema>,
   baseline: "topk",
+  primary: { endpoint: "finalValidLoss", test: "paired-t" },
   arms: grinArms,
   title: "GRIN top-2: does SparseMixer-v2 beat GShard/Mixtral top-2 routing?",
   question: "GRIN (Liu et al. 2024) reports that SparseMixer-v2 overtakes conventional top-2 routing (GShard) " +

@@ -8,8 +8,11 @@
 import { join } from "node:path";
 import { writeJsonAtomic, writeTextAtomic } from "../common/io.ts";
 import { fmt, mdImage, mdTable } from "../common/markdown.ts";
-import { barChart, lineChart } from "../common/svg.ts";
-import type { Aggregate, ArmAggregate, Band, Summary } from "./aggregate.ts";
+import { MIN_SEEDS_BOOTSTRAP, MIN_SEEDS_T, tooFewSeeds } from "../common/stats.ts";
+import { barChart, lineChart, PALETTE } from "../common/svg.ts";
+import type { Aggregate, ArmAggregate, Band, PairedDifference, Speedup, Summary } from "./aggregate.ts";
+import type { IncompleteRun } from "./completion.ts";
+import { describePrimaryTest, type PrimaryTest } from "./verdicts.ts";
 
 /** What the report says around the numbers. */
 export interface ReportMeta {
@@ -31,7 +34,23 @@ export interface ReportMeta {
   notes?: string[];
 }
 
-type Series = { label: string; x: number[]; y: number[]; lo?: number[]; hi?: number[]; dashed?: boolean };
+type Series = {
+  label: string;
+  x: number[];
+  y: number[];
+  lo?: number[];
+  hi?: number[];
+  dashed?: boolean;
+  color?: string;
+};
+
+/**
+ * One colour per arm, by the arm's position in the experiment's arm list, used by every plot of the report: a
+ * plot that has no data for some arm would otherwise shift the palette and give an arm another arm's colour.
+ */
+export function armColors(arms: readonly string[]): Map<string, string> {
+  return new Map(arms.map((a, i) => [a, PALETTE[i % PALETTE.length]]));
+}
 
 function finitePoints(b: Band): { x: number[]; y: number[]; lo: number[]; hi: number[] } {
   const keep = b.steps.map((_, i) => Number.isFinite(b.mean[i]));
@@ -39,26 +58,55 @@ function finitePoints(b: Band): { x: number[]; y: number[]; lo: number[]; hi: nu
   return { x: pick(b.steps), y: pick(b.mean), lo: pick(b.lo), hi: pick(b.hi) };
 }
 
-function bandSeries(arms: ArmAggregate[], pick: (a: ArmAggregate) => Band | null | undefined): Series[] {
+function bandSeries(
+  arms: ArmAggregate[],
+  colors: Map<string, string>,
+  pick: (a: ArmAggregate) => Band | null | undefined,
+): Series[] {
   const out: Series[] = [];
   for (const a of arms) {
     const b = pick(a);
     if (!b) continue;
     const p = finitePoints(b);
     if (p.x.length === 0) continue;
-    out.push({ label: a.arm, ...p });
+    out.push({ label: a.arm, ...p, color: colors.get(a.arm) });
   }
   return out;
 }
 
 function ci(s: Summary, digits = 3): string {
   if (!Number.isFinite(s.mean)) return "—";
-  if (!Number.isFinite(s.lo)) return fmt(s.mean, digits);
+  if (!Number.isFinite(s.lo)) return `${fmt(s.mean, digits)} (n = ${s.n}; no CI)`;
   return `${fmt(s.mean, digits)} [${fmt(s.lo, digits)}, ${fmt(s.hi, digits)}]`;
 }
 
-function halfWidth(s: Summary): number {
-  return Number.isFinite(s.hi) ? (s.hi - s.lo) / 2 : 0;
+function diffCell(x: { diff: number; lo: number; hi: number } | undefined, n?: number): string {
+  if (!x || !Number.isFinite(x.diff)) return "—";
+  if (!Number.isFinite(x.lo)) return `${fmt(x.diff, 4)}; no CI: ${tooFewSeeds(n ?? 0, MIN_SEEDS_T)}`;
+  return `${fmt(x.diff, 4)} [${fmt(x.lo, 4)}, ${fmt(x.hi, 4)}]`;
+}
+
+function speedupCell(sp: Speedup | null | undefined): string {
+  if (!sp) return "—";
+  if (!Number.isFinite(sp.lo)) {
+    return `${fmt(sp.ratio, 2)}; no CI: ${tooFewSeeds(Math.min(...sp.seedsReached), MIN_SEEDS_BOOTSTRAP)}`;
+  }
+  return `${fmt(sp.ratio, 2)} [${fmt(sp.lo, 2)}, ${fmt(sp.hi, 2)}]`;
+}
+
+/** The block at the top of the report naming the runs that every statistic leaves out. */
+function incompleteBlock(runs: IncompleteRun[]): string[] {
+  if (runs.length === 0) return [];
+  return [
+    `> **${runs.length} run(s) did not finish and are left out of every statistic, table and plot below.** ` +
+    "Comparisons use only the finished runs; paired comparisons only the seeds finished in both arms.",
+    "",
+    mdTable(
+      ["arm", "seed", "last step reached", "why left out", "error"],
+      runs.map((r) => [r.arm, String(r.seed), `${r.lastStep} / ${r.steps}`, r.reason, r.error ?? "—"]),
+    ),
+    "",
+  ];
 }
 
 function stepsSummary(a: ArmAggregate): string {
@@ -72,6 +120,7 @@ function stepsSummary(a: ArmAggregate): string {
 export async function writeReport(outDir: string, agg: Aggregate, meta: ReportMeta): Promise<string> {
   const plots: Record<string, string> = {};
   const arms = agg.arms;
+  const colors = armColors(arms.map((a) => a.arm));
   const targetLine = Number.isFinite(agg.target.loss)
     ? [{ y: agg.target.loss, label: `target ${fmt(agg.target.loss, 3)}` }]
     : [];
@@ -86,70 +135,82 @@ export async function writeReport(outDir: string, agg: Aggregate, meta: ReportMe
     "valid_loss.svg",
     "Validation loss (SOTU held-out, eval mode)",
     "loss (nats)",
-    bandSeries(arms, (a) => a.valid.loss),
+    bandSeries(arms, colors, (a) => a.valid.loss),
     {
       hlines: targetLine,
     },
   );
-  line("valid_ppl.svg", "Validation perplexity", "perplexity", bandSeries(arms, (a) => a.valid.ppl), { logY: true });
-  line("ood_loss.svg", "Out-of-domain loss (Moby Dick, eval mode)", "loss (nats)", bandSeries(arms, (a) => a.ood.loss));
-  line("ood_ppl.svg", "Out-of-domain perplexity", "perplexity", bandSeries(arms, (a) => a.ood.ppl), { logY: true });
+  line("valid_ppl.svg", "Validation perplexity", "perplexity", bandSeries(arms, colors, (a) => a.valid.ppl), {
+    logY: true,
+  });
+  line(
+    "ood_loss.svg",
+    "Out-of-domain loss (Moby Dick, eval mode)",
+    "loss (nats)",
+    bandSeries(arms, colors, (a) => a.ood.loss),
+  );
+  line("ood_ppl.svg", "Out-of-domain perplexity", "perplexity", bandSeries(arms, colors, (a) => a.ood.ppl), {
+    logY: true,
+  });
   line(
     "train_loss.svg",
     "Training loss (train mode; SparseMixer's forward is perturbed)",
     "loss (nats)",
-    bandSeries(arms, (a) => a.trainLoss),
+    bandSeries(arms, colors, (a) => a.trainLoss),
   );
   line(
     "routing_entropy.svg",
-    "Router entropy (mean over MoE layers)",
-    "nats",
-    bandSeries(arms, (a) => a.routing?.entropy),
+    "Router entropy of the full softmax (mean over MoE layers)",
+    "nats (≤ ln E)",
+    bandSeries(arms, colors, (a) => a.routing?.routerEntropy),
   );
   line(
     "routing_load_imbalance.svg",
     "Load imbalance: max / mean expert load",
     "ratio (1 = balanced)",
-    bandSeries(arms, (a) => a.routing?.loadImbalance),
+    bandSeries(arms, colors, (a) => a.routing?.loadImbalance),
   );
   line(
     "routing_candidates.svg",
     "Tokens with ≥ 2 candidate experts",
     "fraction",
-    bandSeries(arms, (a) => a.routing?.candidateFraction),
+    bandSeries(arms, colors, (a) => a.routing?.candidateFraction),
   );
   line(
     "routing_sampled_ne_argmax.svg",
     "Tokens whose sampled expert ≠ argmax",
     "fraction",
-    bandSeries(arms, (a) => a.routing?.sampledNeArgmax),
+    bandSeries(arms, colors, (a) => a.routing?.sampledNeArgmax),
   );
   line(
     "routing_unused.svg",
     "Unused experts per MoE layer",
     "experts",
-    bandSeries(arms, (a) => a.routing?.unusedExperts),
+    bandSeries(arms, colors, (a) => a.routing?.unusedExperts),
   );
-  const names = arms.map((a) => a.arm);
   plots["final_loss.svg"] = barChart({
-    title: "Final loss (eval mode), mean ± 95% CI half-width",
+    title: "Final loss (eval mode), mean and 95% CI over finished seeds",
     yLabel: "loss (nats)",
     categories: ["validation (SOTU)", "out of domain (Moby Dick)"],
     groups: arms.map((a) => ({
       label: a.arm,
+      color: colors.get(a.arm),
       values: [a.final.validLoss.mean, a.final.oodLoss.mean],
-      err: [halfWidth(a.final.validLoss), halfWidth(a.final.oodLoss)],
+      lo: [a.final.validLoss.lo, a.final.oodLoss.lo],
+      hi: [a.final.validLoss.hi, a.final.oodLoss.hi],
     })),
   });
   plots["ms_per_step.svg"] = barChart({
-    title: "Time per training step (median per run, mean ± CI over seeds)",
+    title: "Time per training step (median per run, mean and 95% CI over seeds)",
     yLabel: "ms / step",
-    categories: names,
-    groups: [{
-      label: "ms/step",
-      values: arms.map((a) => a.msPerStep.mean),
-      err: arms.map((a) => halfWidth(a.msPerStep)),
-    }],
+    categories: ["ms / step"],
+    groups: arms.map((a) => ({
+      label: a.arm,
+      color: colors.get(a.arm),
+      values: [a.msPerStep.mean],
+      lo: [a.msPerStep.lo],
+      hi: [a.msPerStep.hi],
+    })),
   });
 
   await Promise.all(Object.entries(plots).map(([file, svg]) => writeTextAtomic(join(outDir, "plots", file), svg)));
@@ -158,17 +219,23 @@ export async function writeReport(outDir: string, agg: Aggregate, meta: ReportMe
   const cmp = new Map(agg.comparisons.map((c) => [c.arm, c]));
   const lines: string[] = [];
   lines.push(`# ${meta.title}`, "");
+  lines.push(...incompleteBlock(agg.incomplete));
   lines.push(meta.question, "");
   lines.push("Produced by:", "", "```sh", meta.command, "```", "");
   lines.push(
     `Preset \`${meta.preset}\`, ${agg.steps} training steps per run, seeds per arm: ` +
-      arms.map((a) => `${a.arm} ${a.seeds.length} (${a.completed} completed)`).join(", ") + ".",
+      arms.map((a) => `${a.arm} ${a.completed} finished of ${a.attempted}`).join(", ") + ".",
     "",
   );
 
   lines.push("## Headline", "");
+  lines.push(`Primary test, declared before the runs: ${describePrimaryTest(agg.primaryTest)}.`, "");
   if (agg.comparisons.length === 0) lines.push(`No comparison: the baseline arm \`${agg.baseline}\` has no runs.`, "");
-  for (const c of agg.comparisons) lines.push(`- ${c.verdict.finalValid}`, `- ${c.verdict.speedup}`);
+  for (const c of agg.comparisons) lines.push(`- **${c.verdict.primary}**`);
+  if (agg.comparisons.length) lines.push("", "Secondary results (not the verdict):", "");
+  for (const c of agg.comparisons) {
+    for (const line of [c.verdict.speedup, ...c.verdict.secondary]) lines.push(`- ${line}`);
+  }
   lines.push("");
   lines.push(
     mdTable(
@@ -184,11 +251,7 @@ export async function writeReport(outDir: string, agg: Aggregate, meta: ReportMe
       ],
       arms.map((a) => {
         const c = cmp.get(a.arm);
-        const sp = a.arm === agg.baseline
-          ? "1 (baseline)"
-          : c?.speedup
-          ? `${fmt(c.speedup.ratio, 2)} [${fmt(c.speedup.lo, 2)}, ${fmt(c.speedup.hi, 2)}]`
-          : "—";
+        const sp = a.arm === agg.baseline ? "1 (baseline)" : speedupCell(c?.speedup);
         return [
           a.arm,
           ci(a.final.validLoss, 4),
@@ -213,8 +276,9 @@ export async function writeReport(outDir: string, agg: Aggregate, meta: ReportMe
 
   lines.push("## Curves", "");
   lines.push(
-    "Mean over seeds with a pointwise t-based 95% confidence band. Evaluation runs in eval mode on fixed " +
-      "batches (SparseMixer's training forward is perturbed, so training losses are not comparable across arms).",
+    "Mean over finished seeds with a pointwise t-based 95% confidence band, kept inside the range of the quantity " +
+      "(see Method). Evaluation runs in eval mode on fixed batches (SparseMixer's training forward is perturbed, " +
+      "so training losses are not comparable across arms).",
     "",
   );
   for (
@@ -230,35 +294,53 @@ export async function writeReport(outDir: string, agg: Aggregate, meta: ReportMe
   lines.push("## Final metrics", "");
   lines.push(
     mdTable(
+      ["arm", "valid loss [95% CI]", "valid ppl [95% CI]", "OOD loss [95% CI]", "OOD ppl [95% CI]"],
+      arms.map((a) => [
+        a.arm,
+        ci(a.final.validLoss, 4),
+        ci(a.final.validPpl, 2),
+        ci(a.final.oodLoss, 4),
+        ci(a.final.oodPpl, 2),
+      ]),
+    ),
+    "",
+  );
+  const primaryKey = agg.primaryTest.endpoint === "finalOodLoss" ? "OOD" : "valid";
+  const pairedCell = (d: PairedDifference | undefined) =>
+    d ? `${diffCell(d, d.n)} (n = ${d.n})${d.unpairedArm.length + d.unpairedBaseline.length ? " †" : ""}` : "—";
+  lines.push(
+    `Differences against \`${agg.baseline}\` (arm − baseline). The primary test is the paired Δ ${primaryKey}; ` +
+      "the rest are secondary. † some seeds finished in one arm only and are not paired.",
+    "",
+  );
+  lines.push(
+    mdTable(
       [
         "arm",
-        "valid loss",
-        "valid ppl [95% CI]",
-        "OOD loss",
-        "OOD ppl [95% CI]",
-        `Δ valid vs ${agg.baseline} [95% CI]`,
-        "Welch p",
-        `Δ OOD vs ${agg.baseline} [95% CI]`,
-        "Welch p",
         "Δ valid paired by seed [95% CI]",
         "paired p",
+        "Δ OOD paired by seed [95% CI]",
+        "paired p",
+        "Δ valid, Welch [95% CI]",
+        "Welch p",
+        "Δ OOD, Welch [95% CI]",
+        "Welch p",
       ],
-      arms.map((a) => {
-        const c = cmp.get(a.arm);
-        const d = (x: { diff: number; lo: number; hi: number } | undefined) =>
-          x ? `${fmt(x.diff, 4)} [${fmt(x.lo, 4)}, ${fmt(x.hi, 4)}]` : "—";
+      agg.comparisons.map((c) => {
+        const a = arms.find((x) => x.arm === c.arm)!;
+        const b = arms.find((x) => x.arm === c.baseline)!;
+        const nMin = (pick: (x: ArmAggregate) => Summary) => Math.min(pick(a).n, pick(b).n);
+        const star = (key: string, text: string) => (key === primaryKey ? `**${text}** (primary)` : text);
         return [
-          a.arm,
-          ci(a.final.validLoss, 4),
-          ci(a.final.validPpl, 2),
-          ci(a.final.oodLoss, 4),
-          ci(a.final.oodPpl, 2),
-          d(c?.finalValidLoss),
-          c ? fmt(c.finalValidLoss.p, 3) : "—",
-          d(c?.finalOodLoss),
-          c ? fmt(c.finalOodLoss.p, 3) : "—",
-          d(c?.finalValidLossPaired),
-          c ? fmt(c.finalValidLossPaired.p, 3) : "—",
+          c.arm,
+          star("valid", pairedCell(c.finalValidLossPaired)),
+          fmt(c.finalValidLossPaired.p, 3),
+          star("OOD", pairedCell(c.finalOodLossPaired)),
+          fmt(c.finalOodLossPaired.p, 3),
+          diffCell(c.finalValidLoss, nMin((x) => x.final.validLoss)),
+          fmt(c.finalValidLoss.p, 3),
+          diffCell(c.finalOodLoss, nMin((x) => x.final.oodLoss)),
+          fmt(c.finalOodLoss.p, 3),
         ];
       }),
     ),
@@ -270,7 +352,8 @@ export async function writeReport(outDir: string, agg: Aggregate, meta: ReportMe
   lines.push(
     "First evaluation step at or below the target, linearly interpolated between evaluation points; — = not " +
       "reached. Speed-up = mean(baseline steps) / mean(arm steps); its 95% CI is a seeded bootstrap that resamples the " +
-      "seeds of each arm independently (seeds that never reached the target are left out, and counted).",
+      "seeds of each arm independently (seeds that never reached the target are left out, and counted), given only " +
+      `when each arm has at least ${MIN_SEEDS_BOOTSTRAP} such seeds.`,
     "",
   );
   const allSeeds = [...new Set(arms.flatMap((a) => a.seeds))].sort((x, y) => x - y);
@@ -293,7 +376,9 @@ export async function writeReport(outDir: string, agg: Aggregate, meta: ReportMe
   lines.push("## Routing over time", "");
   lines.push(
     "Averaged over the MoE layers, then mean ± 95% CI over seeds (logged every `logEvery` steps, averaged " +
-      "since the previous log). Candidate fraction and samples ≠ argmax exist only for the sampling routers.",
+      "since the previous log). The router entropy is that of the full softmax of the router logits for every " +
+      "arm (not the estimator's own, possibly masked, distribution), so the arms are compared on one quantity. " +
+      "Candidate fraction and samples ≠ argmax exist only for the sampling routers.",
     "",
   );
   for (
@@ -312,12 +397,20 @@ export async function writeReport(outDir: string, agg: Aggregate, meta: ReportMe
   lines.push("At the last logged step:", "");
   lines.push(
     mdTable(
-      ["arm", "entropy", "max/mean load", "≥2 candidates", "sampled ≠ argmax", "unused experts", "dropped"],
+      [
+        "arm",
+        "router entropy (full softmax)",
+        "max/mean load",
+        "≥2 candidates",
+        "sampled ≠ argmax",
+        "unused experts",
+        "dropped",
+      ],
       arms.map((
         a,
       ) => [
         a.arm,
-        fmt(lastOf(a.routing?.entropy)),
+        fmt(lastOf(a.routing?.routerEntropy)),
         fmt(lastOf(a.routing?.loadImbalance)),
         fmt(lastOf(a.routing?.candidateFraction)),
         fmt(lastOf(a.routing?.sampledNeArgmax)),
@@ -341,18 +434,31 @@ export async function writeReport(outDir: string, agg: Aggregate, meta: ReportMe
 
   lines.push("## Method", "");
   lines.push(
-    "- Confidence intervals of means use Student's t with n − 1 degrees of freedom over seeds; differences " +
-      "between arms use Welch's t (unequal variances) with its two-sided p-value.",
+    `- Primary test (declared in the experiment before any run): ${describePrimaryTest(agg.primaryTest)}. ` +
+      "The same seed gives every arm the same initial weights and the same batches (common random numbers), so " +
+      'the per-seed difference removes that shared noise. "Separates beyond seed noise" means exactly that this ' +
+      "interval excludes 0; nothing else changes the verdict.",
   );
   lines.push(
-    "- The same seed gives every arm the same initial weights and the same batches (common random numbers), so " +
-      "the paired-by-seed difference is also shown; it is the sharper test, but the verdict uses the unpaired " +
-      "(Welch) interval.",
+    "- Secondary results: Welch's t (unpaired, unequal variances) on the final losses, the paired OOD difference " +
+      "and the speed-up to the target; they are reported, not used for the verdict.",
   );
   lines.push(
-    '- "Separates beyond seed noise" means the Welch 95% CI of the final validation-loss difference excludes 0, ' +
-      "or the bootstrap CI of the speed-up excludes 1.",
+    `- Only finished runs count: a run is finished when its final.json says done at step ${agg.steps} and it has ` +
+      "a validation evaluation at that step. Runs that stopped early are named at the top and left out of every " +
+      "statistic, table and band.",
   );
+  lines.push(
+    `- Intervals need enough seeds: a t interval at least ${MIN_SEEDS_T}, a bootstrap interval at least ` +
+      `${MIN_SEEDS_BOOTSTRAP} per arm (n seeds have only C(2n − 1, n) distinct resamples: 10 for n = 3); with ` +
+      'fewer the report says "too few seeds" instead of an interval.',
+  );
+  lines.push(
+    "- Intervals and bands are intersected with the range of their quantity (losses ≥ 0, perplexities ≥ 1, " +
+      "fractions in [0, 1], max/mean load in [1, E], router entropy in [0, ln E]): the true mean lies in that " +
+      "range, so the intersection keeps the interval's coverage and shows no impossible values.",
+  );
+  lines.push("- Each arm has one colour in every plot (by its position in the configured arm list).");
   lines.push(`- Target loss: ${agg.target.rule}.`);
   for (const n of meta.notes ?? []) lines.push(`- ${n}`);
   lines.push(
@@ -369,6 +475,17 @@ export async function writeReport(outDir: string, agg: Aggregate, meta: ReportMe
 
 function nanToNull(x: number): number | null {
   return Number.isFinite(x) ? x : null;
+}
+
+function pairedJson(d: PairedDifference): SummaryPairedDiff {
+  return {
+    diff: nanToNull(d.diff),
+    lo: nanToNull(d.lo),
+    hi: nanToNull(d.hi),
+    p: nanToNull(d.p),
+    seeds: d.seeds,
+    unpaired: { arm: d.unpairedArm, baseline: d.unpairedBaseline },
+  };
 }
 
 function summaryJson(s: Summary): SummaryStat {
@@ -393,12 +510,20 @@ export interface SummaryStat {
 export interface SummaryDiff {
   /** Mean difference. */
   diff: number | null;
-  /** Lower edge of the Welch 95% CI. */
+  /** Lower edge of the 95% CI (Welch or paired t, by field). */
   lo: number | null;
-  /** Upper edge of the Welch 95% CI. */
+  /** Upper edge of the 95% CI. */
   hi: number | null;
-  /** Welch two-sided p-value. */
+  /** Two-sided p-value. */
   p: number | null;
+}
+
+/** A paired-by-seed difference in `summary.json`. */
+export interface SummaryPairedDiff extends SummaryDiff {
+  /** The paired seeds. */
+  seeds: number[];
+  /** Seeds finished in the arm only / in the baseline only (left out of the pairing). */
+  unpaired: { arm: number[]; baseline: number[] };
 }
 
 /** `summary.json`: the headline numbers of an experiment. */
@@ -415,10 +540,15 @@ export interface ExperimentSummary {
   baseline: string;
   /** Target validation loss of "steps to target" and how it was chosen. */
   target: { loss: number | null; rule: string };
-  /** Per arm. */
+  /** The declared primary test (`separates` comes from it alone). */
+  primaryTest: PrimaryTest;
+  /** Runs left out of every statistic because they did not finish. */
+  incomplete: IncompleteRun[];
+  /** Per arm (statistics over finished runs only). */
   arms: Record<string, {
     seeds: number[];
     completed: number;
+    attempted: number;
     finalValidLoss: SummaryStat;
     finalValidPpl: SummaryStat;
     finalOodLoss: SummaryStat;
@@ -433,12 +563,19 @@ export interface ExperimentSummary {
     baseline: string;
     finalValidLossDiff: SummaryDiff;
     finalOodLossDiff: SummaryDiff;
-    finalValidLossPairedDiff: SummaryDiff;
+    finalValidLossPairedDiff: SummaryPairedDiff;
+    finalOodLossPairedDiff: SummaryPairedDiff;
+    /** The primary test's result (one of the paired differences). */
+    primary: SummaryPairedDiff;
     speedup: { ratio: number | null; lo: number | null; hi: number | null; seedsReached: [number, number] } | null;
+    /** Whether the primary test separates the arms. */
     separates: boolean;
-    verdict: string[];
+    /** The primary verdict sentence. */
+    verdict: string;
+    /** The secondary results' sentences (speed-up, Welch). */
+    secondary: string[];
   }[];
-  /** Whether any arm separates from the baseline beyond seed noise. */
+  /** Whether any arm separates from the baseline in the primary test. */
   separates: boolean;
 }
 
@@ -454,9 +591,12 @@ export function summaryOf(
     steps: agg.steps,
     baseline: agg.baseline,
     target: { loss: nanToNull(agg.target.loss), rule: agg.target.rule },
+    primaryTest: agg.primaryTest,
+    incomplete: agg.incomplete,
     arms: Object.fromEntries(agg.arms.map((a) => [a.arm, {
       seeds: a.seeds,
       completed: a.completed,
+      attempted: a.attempted,
       finalValidLoss: summaryJson(a.final.validLoss),
       finalValidPpl: summaryJson(a.final.validPpl),
       finalOodLoss: summaryJson(a.final.oodLoss),
@@ -474,12 +614,9 @@ export function summaryOf(
         hi: nanToNull(c.finalValidLoss.hi),
         p: nanToNull(c.finalValidLoss.p),
       },
-      finalValidLossPairedDiff: {
-        diff: nanToNull(c.finalValidLossPaired.diff),
-        lo: nanToNull(c.finalValidLossPaired.lo),
-        hi: nanToNull(c.finalValidLossPaired.hi),
-        p: nanToNull(c.finalValidLossPaired.p),
-      },
+      finalValidLossPairedDiff: pairedJson(c.finalValidLossPaired),
+      finalOodLossPairedDiff: pairedJson(c.finalOodLossPaired),
+      primary: pairedJson(c.primary),
       finalOodLossDiff: {
         diff: nanToNull(c.finalOodLoss.diff),
         lo: nanToNull(c.finalOodLoss.lo),
@@ -495,7 +632,8 @@ export function summaryOf(
         }
         : null,
       separates: c.verdict.separates,
-      verdict: [c.verdict.finalValid, c.verdict.speedup],
+      verdict: c.verdict.primary,
+      secondary: [c.verdict.speedup, ...c.verdict.secondary],
     })),
     separates: agg.comparisons.some((c) => c.verdict.separates),
   };

@@ -179,7 +179,7 @@ export async function runLm(input: RunConfig, runDir: string, opts: RunLmOptions
   await Deno.mkdir(ckptDir, { recursive: true });
   await writeJsonAtomic(join(runDir, "config.json"), config);
   await writeJsonAtomic(join(runDir, "env.json"), {
-    ...environmentInfo({ name: device.name }),
+    ...environmentInfo(device),
     threads: config.threads,
   });
 

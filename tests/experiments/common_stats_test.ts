@@ -1,14 +1,19 @@
 import assert from "node:assert/strict";
 import {
   bootstrapRatioCI,
+  clampInterval,
   mean,
   meanCI,
+  MIN_SEEDS_BOOTSTRAP,
+  MIN_SEEDS_T,
   normalCdf,
+  pairedTTest,
   sampleStd,
   seededRandom,
   stepsToTarget,
   tCdf,
   tCritical,
+  tooFewSeeds,
   welchTTest,
 } from "../../experiments/common/stats.ts";
 
@@ -106,4 +111,32 @@ Deno.test("stats: seededRandom is deterministic and roughly uniform", () => {
   assert.deepEqual(Array.from({ length: 10000 }, () => r2()), xs);
   assert.ok(xs.every((x) => x >= 0 && x < 1));
   close(mean(xs), 0.5, 0.02, "mean of uniforms");
+});
+
+Deno.test("stats: pairedTTest by hand", () => {
+  // d = [1, 2, 3, 6]: mean 3, s = √(14/3), se = s / 2, t = 3 / se with 3 degrees of freedom; t(0.975, 3) = 3.18245.
+  const r = pairedTTest([1, 2, 3, 6]);
+  const se = Math.sqrt(14 / 3) / 2;
+  assert.equal(r.n, 4);
+  assert.equal(r.diff, 3);
+  close(r.lo, 3 - 3.1824463053 * se, 1e-8, "lo");
+  close(r.hi, 3 + 3.1824463053 * se, 1e-8, "hi");
+  close(r.p, 2 * (1 - tCdf(3 / se, 3)), 1e-12, "p");
+  assert.ok(r.p > 0.05 && r.p < 0.1, String(r.p)); // t ≈ 2.78 on 3 df: p ≈ 0.069
+  // One pair cannot give an interval; zero spread gives a zero-width one.
+  const one = pairedTTest([0.5]);
+  assert.ok(one.diff === 0.5 && Number.isNaN(one.lo) && Number.isNaN(one.p));
+  assert.deepEqual(pairedTTest([0.2, 0.2]), { diff: 0.2, lo: 0.2, hi: 0.2, p: 0, n: 2 });
+});
+
+Deno.test("stats: intervals are clamped to the range of their quantity, and need enough seeds", () => {
+  assert.deepEqual(clampInterval(-0.1, 0.4, { min: 0, max: 1 }), { lo: 0, hi: 0.4 });
+  assert.deepEqual(clampInterval(0.8, 1.3, { min: 1, max: 4 }), { lo: 1, hi: 1.3 });
+  assert.deepEqual(clampInterval(-5, 5, { min: -Infinity, max: Infinity }), { lo: -5, hi: 5 });
+  const nan = clampInterval(NaN, NaN, { min: 0, max: 1 });
+  assert.ok(Number.isNaN(nan.lo) && Number.isNaN(nan.hi));
+  assert.equal(MIN_SEEDS_T, 2);
+  // 3 seeds have C(5, 3) = 10 distinct bootstrap resamples: too few; the minimum is 5 (126).
+  assert.equal(MIN_SEEDS_BOOTSTRAP, 5);
+  assert.equal(tooFewSeeds(3, MIN_SEEDS_BOOTSTRAP), "too few seeds (n = 3; needs ≥ 5)");
 });

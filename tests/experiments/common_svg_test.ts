@@ -83,3 +83,28 @@ Deno.test("svg: a bar chart with error bars (linear and log) is well formed", ()
   );
   assert.equal(escapeXml(`<a href="x">&'`), "&lt;a href=&quot;x&quot;&gt;&amp;&apos;");
 });
+
+Deno.test("svg: explicit colours win over the palette order, and bars take asymmetric interval edges", () => {
+  const line = lineChart({
+    title: "t",
+    xLabel: "x",
+    yLabel: "y",
+    series: [{ label: "second-arm", x: [0, 1], y: [1, 2], lo: [0.5, 1.5], hi: [1.5, 2.5], color: PALETTE[3] }],
+  });
+  assertWellFormed(line);
+  assert.ok(line.includes(`stroke="${PALETTE[3]}"`) && !line.includes(PALETTE[0]));
+  const bars = barChart({
+    title: "t",
+    yLabel: "y",
+    categories: ["c"],
+    groups: [{ label: "g", values: [0.1], lo: [0], hi: [0.5], color: PALETTE[2] }],
+  });
+  assertWellFormed(bars);
+  assert.ok(bars.includes(`fill="${PALETTE[2]}"`));
+  // The error bar reaches its upper edge 0.5 (the axis extends to it), not a symmetric ± around the bar's 0.1.
+  assert.ok(bars.includes(">0.5</text>"), "the y axis covers the interval's upper edge");
+  assert.throws(
+    () => barChart({ title: "", yLabel: "", categories: ["a"], groups: [{ label: "g", values: [1], lo: [] }] }),
+    /lo has 0 values/,
+  );
+});

@@ -128,7 +128,7 @@ Deno.test("aggregateRuns: steps to target, speed-up, Welch difference and routin
   assert.ok(Math.abs(c.finalValidLoss.diff + 0.5) < 1e-12);
   assert.ok(c.finalValidLoss.hi < 0 && c.finalValidLoss.p < 0.001);
   assert.ok(c.verdict.separates);
-  assert.match(c.verdict.finalValid, /separate beyond seed noise/);
+  assert.match(c.verdict.primary, /separate beyond seed noise/);
   // Paired by seed: every seed of b is exactly 0.5 below the same seed of a.
   assert.equal(c.finalValidLossPaired.n, 3);
   assert.ok(Math.abs(c.finalValidLossPaired.diff + 0.5) < 1e-12);
@@ -155,7 +155,7 @@ Deno.test("aggregateRuns: overlapping arms do not separate", () => {
   const c = agg.comparisons[0];
   assert.ok(c.finalValidLoss.lo < 0 && c.finalValidLoss.hi > 0);
   assert.equal(c.verdict.separates, false);
-  assert.match(c.verdict.finalValid, /do NOT separate/);
+  assert.match(c.verdict.primary, /do NOT separate/);
   // Paired differences per seed: 4.1 − 4.0 = 0.1 and 4.15 − 4.2 = −0.05.
   assert.ok(Math.abs(c.finalValidLossPaired.diff - 0.025) < 1e-12);
   assert.ok(c.finalValidLossPaired.lo < 0 && c.finalValidLossPaired.hi > 0);
