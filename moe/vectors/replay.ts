@@ -431,7 +431,7 @@ const GUMBEL: Family = {
 // ---- Formula file: top-k softmax routing, balance losses, z-loss ----
 
 function topk(c: Ctx, z: Tensor, renormalize: boolean): Routing {
-  const est = createEstimator("topk", { k: c.param("top_k"), renormalize });
+  const est = createEstimator("topk", { topK: c.param("top_k"), renormalize });
   return est.route(z, { training: true, draws: c.replay() });
 }
 
