@@ -42,8 +42,13 @@ Deno.test("layer vector replay: a field it cannot interpret is named in the erro
   const broken = structuredClone(layerSwitch) as unknown as Record<string, Record<string, unknown>>;
   delete broken.inputs.router_weight_dxE;
   await assert.rejects(() => replayLayerVector(broken), /inputs\.router_weight_dxE/);
+  // The router comes from params.router_object, never from the name.
   const renamed = { ...structuredClone(layerSwitch), name: "layer_v3_x" };
-  await assert.rejects(() => replayLayerVector(renamed as unknown as Record<string, unknown>), /field "name"/);
+  const { layer } = await replayLayerVector(renamed as unknown as Record<string, unknown>);
+  assert.equal(layer.estimator.name, "switch");
+  const unknownRouter = structuredClone(layerSwitch) as unknown as Record<string, Record<string, unknown>>;
+  unknownRouter.params.router_object = "SwitchGateV2";
+  await assert.rejects(() => replayLayerVector(unknownRouter), /field "params\.router_object" = "SwitchGateV2"/);
   const badShape = structuredClone(layerSwitch) as unknown as Record<string, Record<string, unknown>>;
   badShape.inputs.expert_weights_Exdxd = [[1]];
   await assert.rejects(() => replayLayerVector(badShape), /expert_weights_Exdxd.*shape/);
