@@ -11,6 +11,9 @@ import "../../mod.ts";
 import { passed, replayVector, TOLERANCES } from "../../moe/vectors/replay.ts";
 import { layerReplayer, replayLayerVector } from "../../moe/vectors/layer_replay.ts";
 import { layerCases } from "./layer_cases.ts";
+import { buildLayerCase } from "./layer_case_builder.ts";
+import reinmax from "../../vectors/reinmax_tau1_8x4.json" with { type: "json" };
+import st from "../../vectors/straight_through_tau1_8x4.json" with { type: "json" };
 import layerSwitch from "../../vectors/layer_switch_train_8tok_d4_e4.json" with { type: "json" };
 import layerV1 from "../../vectors/layer_v1_train_8tok_d4_e4.json" with { type: "json" };
 
@@ -100,5 +103,49 @@ Deno.test("layer replay: unknown router object, unsupported top_k and unknown fi
     const v = base();
     edit(v);
     await assert.rejects(() => replayLayerVector(v), (e: Error) => re.test(e.message) && !e.message.includes("\n"));
+  }
+});
+
+Deno.test("layer replay: ReinMax and Straight-Through inside a layer (top_k 1 and E) replay their draws and forward", async () => {
+  // Their vectors' logits gradients include an upstream gradient on y_soft, which a layer does not have, so
+  // only what does not depend on the router's gradient is compared: logits, selection, multiplier, y, the
+  // expert-weight gradient, the logged multinomial indices and draw consumption.
+  const routerGradFree = [
+    "router_logits",
+    "selected_experts",
+    "multiplier",
+    "y",
+    "grad_expert_weights",
+    "random_draws (torch.multinomial(result index))",
+    "random_draws (all consumed)",
+  ];
+  for (const [vec, object] of [[reinmax, "reinmax"], [st, "st"]] as const) {
+    const v = vec as Json;
+    const hot: number[][] = v.outputs.one_hot_sample;
+    const e = hot[0].length;
+    const sampled = hot.map((r) => [r.indexOf(1)]);
+    for (const topK of [1, e]) {
+      const c = buildLayerCase({
+        name: `layer_${object}_top${topK}`,
+        vector: v,
+        routerObject: object,
+        topK,
+        params: { tau: v.params.tau },
+        selected: topK === 1 ? sampled : hot.map(() => Array.from({ length: e }, (_, i) => i)),
+        multiplier: topK === 1 ? hot.map(() => [1]) : hot,
+        upstream: topK === 1 ? v.inputs.upstream_grad_one_hot.map((r: number[], t: number) => [r[sampled[t][0]]]) : v
+          .inputs.upstream_grad_one_hot,
+        gradLogits: hot.map((r) => r.map(() => 0)), // unknown here: not compared
+        training: true,
+      });
+      const r = await replayVector(c, { dtype: "f64" }, [layerReplayer]);
+      assert.deepEqual(
+        r.results.map((q) => q.quantity).sort(),
+        [...routerGradFree, "grad_router_weight", "grad_x"].sort(),
+      );
+      for (const q of r.results) {
+        if (routerGradFree.includes(q.quantity)) assert.ok(q.ok, `${object} top_k ${topK}: ${q.quantity}`);
+      }
+    }
   }
 });
