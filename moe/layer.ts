@@ -45,7 +45,7 @@
  *   numExperts: 4,
  *   hidden: 16,
  *   estimator: "topk",
- *   estimatorOptions: { k: 2 },
+ *   estimatorOptions: { topK: 2 },
  *   balanceLoss: { coef: 0.01, form: "topk" },
  *   generator: new Generator(0),
  * });
@@ -269,6 +269,11 @@ export class MoELayer extends Module {
       ? { renormalize: false, ...options.estimatorOptions }
       : options.estimatorOptions;
     this.estimator = typeof est === "string" ? createEstimator(est, estOptions) : est;
+    if (this.estimator.dense && this.estimator.topK !== 0 && this.estimator.topK !== e) {
+      throw new TypeError(
+        `MoELayer: the dense estimator "${this.estimator.name}" was built for ${this.estimator.topK} experts, the layer has ${e}`,
+      );
+    }
     if (dm && !(this.estimator instanceof TopKEstimator)) {
       throw new TypeError(`MoELayer: defaultMoe needs the "topk" estimator, got "${this.estimator.name}"`);
     }
@@ -276,9 +281,9 @@ export class MoELayer extends Module {
     this.defaultVectors = dm
       ? this.buffer("defaultVectors", zeros([e, dim], { device: options.device, dtype: options.dtype }))
       : null;
-    if (bl?.form === "switch" && this.estimator.topK !== 1) {
+    if (bl?.form === "switch" && this.topK !== 1) {
       throw new TypeError(
-        `MoELayer: the "switch" balance loss needs top-1 routing, the estimator has K = ${this.estimator.topK}`,
+        `MoELayer: the "switch" balance loss needs top-1 routing, the estimator has K = ${this.topK}`,
       );
     }
     // PyTorch nn.Linear-style init per expert: uniform ±1/√fan_in.
@@ -324,9 +329,20 @@ export class MoELayer extends Module {
     return { logits, routing: est.route(logits, { training: this.training, draws }) };
   }
 
-  /** Per-expert capacity for N tokens (N when dropless). */
-  capacity(numTokens: number): number {
-    const k = this.estimator.topK;
+  /**
+   * Experts per token K of this layer's routings: E for a dense estimator (straight-through, ST-Gumbel,
+   * ReinMax route every token to every expert; their `topK` is 0 unless `numExperts` was given), else the
+   * estimator's `topK`.
+   */
+  get topK(): number {
+    return this.estimator.dense ? this.numExperts : this.estimator.topK;
+  }
+
+  /**
+   * Per-expert capacity for N tokens (N when dropless) when each token uses `k` experts (default
+   * {@link MoELayer.topK}; `dispatch` passes the routing's own K). At least 1 for any N ≥ 1.
+   */
+  capacity(numTokens: number, k: number = this.topK): number {
     return this.capacityFactor === undefined
       ? numTokens
       : Math.ceil(this.capacityFactor * numTokens * k / this.numExperts);
@@ -365,7 +381,9 @@ export class MoELayer extends Module {
     const e = this.numExperts;
     const k = routing.experts.shape[1];
     const nk = n * k;
-    let cap = Math.min(this.capacity(n), n);
+    // K from the routing itself, not the estimator's `topK` (0 for a dense estimator built without
+    // `numExperts`): a capacity of 0 made every slot index −1.
+    let cap = Math.min(this.capacity(n, k), n);
     const like = { dtype: x.dtype, device: x.device };
     const idx = noGrad(() => {
       const flat = routing.experts.reshape(nk);

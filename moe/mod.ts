@@ -19,8 +19,9 @@
  * 2. A zod options schema in `moe/estimators/options.ts` and a factory in `moe/estimators/registry.ts` (the
  *    registry tests then check its name, options and errors).
  * 3. Tests: its gradient against `moe/exact_gradient.ts` (`estimatorBias`) and, where a reference exists, a
- *    vector file replayed by `deno task vectors`. It is then usable as `new MoELayer(d, { estimator: "name" })`
- *    and in every experiment's `--arms`.
+ *    vector file replayed by `deno task vectors`; if a reference object exists, list it in
+ *    `moe/vectors/layer_routers.ts` so a `layer_*` case naming it (`params.router_object`) replays too. It is
+ *    then usable as `new MoELayer(d, { estimator: "name" })` and in every experiment's `--arms`.
  *
  * @example
  * ```ts
@@ -89,6 +90,7 @@ export {
 export {
   type LayerReplayErrors,
   type LayerReplayOptions,
+  type LayerReplayResult,
   type ReplayError,
   replayLayerVector,
 } from "./vectors/layer_replay.ts";

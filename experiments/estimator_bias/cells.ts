@@ -48,7 +48,7 @@ function variants(name: string, k: 1 | 2, config: EstimatorBiasConfig) {
     out.push({
       param: "none",
       value: null,
-      options: { k, renormalize: k > 1 },
+      options: { topK: k, renormalize: k > 1 },
       objective: k === 1 ? { kind: "argmax" } : { kind: "topk", k, renormalize: true },
     });
   } else if (DENSE.has(name)) {

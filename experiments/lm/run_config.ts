@@ -171,13 +171,13 @@ export function parseRunConfig(value: unknown): RunConfig {
 }
 
 /**
- * The estimator options a model config implies: `estimatorOptions` plus K under the estimator's own option
- * name (`k` for topk, `topK` for sparsemixer-v2*), validated by the estimator's schema. K ≠ 1 for a top-1
+ * The estimator options a model config implies: `estimatorOptions` plus K as `topK` (the one name every
+ * top-K estimator uses: topk, sparsemixer-v2*), validated by the estimator's schema. K ≠ 1 for a top-1
  * estimator, or an explicit K that contradicts `topK`, is an error.
  */
 export function estimatorOptionsFor(model: RunModelConfig): Record<string, unknown> {
   const opts: Record<string, unknown> = { ...model.estimatorOptions };
-  const kName = model.estimator === "topk" ? "k" : model.estimator.startsWith("sparsemixer-v2") ? "topK" : null;
+  const kName = model.estimator === "topk" || model.estimator.startsWith("sparsemixer-v2") ? "topK" : null;
   if (kName === null) {
     if (model.topK !== 1) throw new Error(`estimator "${model.estimator}" is top-1; model.topK must be 1`);
   } else {

@@ -4,7 +4,8 @@
  *
  * - `"sparsemixer" option "jitterEps" must be a finite number ≥ 0, got -1`
  * - `"sparsemixer-v2" option "topK" must be one of 1, 2, got 3`
- * - `"topk" has no option "kk" (allowed: k, renormalize)`
+ * - `"topk" has no option "kk" (allowed: topK, renormalize)`
+ * - `"topk" option "k" was renamed to "topK"` (a former name, see {@link RENAMED_ESTIMATOR_OPTIONS})
  * - `options of "topk" must be an object, got 3`
  *
  * Every schema is `.strict()` (unknown fields are errors), documents each field with `.describe()` and fills in
@@ -97,7 +98,10 @@ const sparseMixerV2HeunSchema = z.strictObject({
 
 const topkSchema = z.strictObject({
   /** Experts per token (integer ≥ 1; default 1). */
-  k: allowing(z.int().min(1).default(1).describe("Experts per token (integer ≥ 1; default 1)."), "an integer ≥ 1"),
+  topK: allowing(
+    z.int().min(1).default(1).describe("Experts per token (integer ≥ 1; default 1)."),
+    "an integer ≥ 1",
+  ),
   /** Divide the K selected probabilities by their sum (Mixtral; default true). */
   renormalize: allowing(
     z.boolean().default(true).describe("Divide the K selected probabilities by their sum (Mixtral; default true)."),
@@ -142,7 +146,7 @@ export interface EstimatorOptionSchemas {
     Required<SparseMixerV2HeunRegistryOptions>,
     SparseMixerV2HeunRegistryOptions
   >;
-  /** `topk`: `k` (integer ≥ 1, default 1), `renormalize` (default true). */
+  /** `topk`: `topK` (integer ≥ 1, default 1), `renormalize` (default true). */
   readonly "topk": z.ZodType<Required<TopKOptions>, Partial<TopKOptions>>;
   /** `straight-through`: `tau` (> 0, default 1), `numExperts` (integer ≥ 1, optional). */
   readonly "straight-through": z.ZodType<Required<TemperatureOptions> & DenseRegistryOptions, DenseRegistryOptions>;
@@ -180,6 +184,15 @@ export const ESTIMATOR_OPTION_SCHEMAS: Readonly<EstimatorOptionSchemas> = Object
 /** The parsed (defaults filled in) options of the estimator `N`. */
 export type EstimatorOptionsOf<N extends EstimatorName> = z.output<EstimatorOptionSchemas[N]>;
 
+/**
+ * Former option names, per estimator: former → current. Every estimator names its experts per token `topK`
+ * (as `Estimator.topK`, `sparsemixer-v2` and the experiment configs do); `topk` formerly called it `k`.
+ * A former name is rejected with a message that names the current one, never silently mapped.
+ */
+export const RENAMED_ESTIMATOR_OPTIONS: Readonly<Record<string, Readonly<Record<string, string>>>> = Object.freeze({
+  "topk": Object.freeze({ k: "topK" }),
+});
+
 /** Shows a rejected value the way messages do (`-1`, `"x"`, `NaN`, `[1,2]`). */
 function show(value: unknown): string {
   if (typeof value === "number" || typeof value === "bigint") return String(value);
@@ -206,9 +219,17 @@ function describeIssue(name: string, issue: z.core.$ZodIssue, input: unknown): s
   const schema: z.ZodObject | undefined = Object.hasOwn(SCHEMAS, name) ? SCHEMAS[name as EstimatorName] : undefined;
   const keys = schema ? Object.keys(schema.shape) : [];
   if (issue.code === "unrecognized_keys") {
-    const unknown = issue.keys.map((k) => `"${k}"`).join(", ");
-    const noun = issue.keys.length === 1 ? "option" : "options";
-    return `"${name}" has no ${noun} ${unknown} (allowed: ${keys.join(", ") || "none"})`;
+    const renamed = Object.hasOwn(RENAMED_ESTIMATOR_OPTIONS, name) ? RENAMED_ESTIMATOR_OPTIONS[name] : {};
+    const parts = issue.keys.filter((k) => Object.hasOwn(renamed, k)).map((k) =>
+      `"${name}" option "${k}" was renamed to "${renamed[k]}"`
+    );
+    const rest = issue.keys.filter((k) => !Object.hasOwn(renamed, k));
+    if (rest.length > 0) {
+      const unknown = rest.map((k) => `"${k}"`).join(", ");
+      const noun = rest.length === 1 ? "option" : "options";
+      parts.push(`"${name}" has no ${noun} ${unknown} (allowed: ${keys.join(", ") || "none"})`);
+    }
+    return parts.join("; ");
   }
   if (issue.path.length === 0) return `options of "${name}" must be an object, got ${show(input)}`;
   const field = issue.path.map(String).join(".");

@@ -11,7 +11,7 @@
  * | `sparsemixer-inf` | SparseMixer-inf (`jitterEps`) |
  * | `sparsemixer-v2` | {@link SparseMixerV2Estimator} released (`topK`, `jitterEps`, `evalDraws`) |
  * | `sparsemixer-v2-heun` | v2* (`topK`, `jitterEps`) |
- * | `topk` | {@link TopKEstimator} GShard/Mixtral (`k`, `renormalize`) |
+ * | `topk` | {@link TopKEstimator} GShard/Mixtral (`topK`, `renormalize`) |
  * | `straight-through` | {@link StraightThroughEstimator} dense (`tau`, `numExperts`) |
  * | `st-gumbel` | {@link StGumbelEstimator} dense (`tau`, `numExperts`) |
  * | `reinmax` | {@link ReinMaxEstimator} dense (`tau` ≥ 1, `numExperts`) |
@@ -62,6 +62,7 @@ export {
   estimatorOptionsError,
   type EstimatorOptionsOf,
   parseEstimatorOptions,
+  RENAMED_ESTIMATOR_OPTIONS,
 } from "./options.ts";
 
 /** Builds the estimator `name` with `options` (validated); an unknown name lists the known ones. */

@@ -11,8 +11,8 @@ import type { Estimator, RouteOptions, Routing } from "./estimator.ts";
 
 /** Options of {@link TopKEstimator}. */
 export interface TopKOptions {
-  /** Experts per token (K ≥ 1). */
-  k: number;
+  /** Experts per token (K ≥ 1); named `topK` like every estimator's (formerly `k`, now rejected). */
+  topK: number;
   /** Divide the K selected probabilities by their sum (Mixtral; default true). */
   renormalize?: boolean;
 }
@@ -27,7 +27,7 @@ export interface TopKOptions {
  * import { TopKEstimator } from "./topk.ts";
  * import { GeneratorDraws } from "./estimator.ts";
  * import { Generator } from "../../core/random/generator.ts";
- * const r = new TopKEstimator({ k: 2 }).route(tensor([[1, 3, 2, 0]]), {
+ * const r = new TopKEstimator({ topK: 2 }).route(tensor([[1, 3, 2, 0]]), {
  *   training: true,
  *   draws: new GeneratorDraws(new Generator(0)),
  * });
@@ -46,10 +46,13 @@ export class TopKEstimator implements Estimator {
 
   /** See {@link TopKOptions}. */
   constructor(options: TopKOptions) {
-    if (!Number.isInteger(options.k) || options.k < 1) {
-      throw new OpError("TopKEstimator", `k must be a positive integer, got ${options.k}`);
+    if (Object.hasOwn(options, "k")) {
+      throw new OpError("TopKEstimator", `option "k" was renamed to "topK"`);
     }
-    this.topK = options.k;
+    if (!Number.isInteger(options.topK) || options.topK < 1) {
+      throw new OpError("TopKEstimator", `topK must be a positive integer, got ${options.topK}`);
+    }
+    this.topK = options.topK;
     this.renormalize = options.renormalize ?? true;
   }
 
@@ -57,7 +60,7 @@ export class TopKEstimator implements Estimator {
   route(logits: Tensor, _options?: RouteOptions): Routing {
     if (logits.rank !== 2) throw new OpError("TopKEstimator", `logits must be [N, E], got rank ${logits.rank}`);
     const e = logits.shape[1];
-    if (this.topK > e) throw new OpError("TopKEstimator", `k = ${this.topK} exceeds the number of experts ${e}`);
+    if (this.topK > e) throw new OpError("TopKEstimator", `topK = ${this.topK} exceeds the number of experts ${e}`);
     const probs = logits.softmax(-1);
     const { values, indices } = probs.topk(this.topK);
     const gates = this.renormalize ? values.div(values.sum(-1, true)) : values;

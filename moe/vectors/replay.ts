@@ -7,7 +7,8 @@
  * `…_from_balance_loss` (and the formula file's `…_lb_loss` / `…_z_loss`) gradients, which are of that loss
  * alone. Every logged draw must be consumed. Anything the replayer does not know — an estimator, a top-level
  * field, a parameter, an input, an output or a gradient key — is a {@link VectorFormatError} naming the file
- * and the field. Layer vectors (`layer_*`) need an extra replayer passed to {@link replayVector}.
+ * and the field. Layer vectors (`layer_*` cases, recognised by {@link isLayerCase}) need an extra replayer passed
+ * to {@link replayVector}.
  *
  * Tolerances: f64 `|a − b| ≤ 1e-9 + 1e-9·|b|`, f32 `≤ 1e-5 + 1e-4·|b|`; the straight-through reference
  * computes in float32 (quirk 5), so its file is compared with at least `1e-6 + 1e-6·|b|`.
@@ -431,7 +432,7 @@ const GUMBEL: Family = {
 // ---- Formula file: top-k softmax routing, balance losses, z-loss ----
 
 function topk(c: Ctx, z: Tensor, renormalize: boolean): Routing {
-  const est = createEstimator("topk", { k: c.param("top_k"), renormalize });
+  const est = createEstimator("topk", { topK: c.param("top_k"), renormalize });
   return est.route(z, { training: true, draws: c.replay() });
 }
 
@@ -491,9 +492,15 @@ const FAMILIES: readonly { pattern: RegExp; family: Family }[] = [
   { pattern: /^Straight-Through Gumbel-Softmax\b/, family: GUMBEL },
 ];
 
-function isLayerVector(v: Obj): boolean {
-  return (typeof v.name === "string" && v.name.startsWith("layer_")) ||
-    (typeof v.estimator === "string" && /inside a tiny MoE layer/.test(v.estimator));
+/**
+ * Whether `v` is a `layer_*` case, read from its content, never its name: it names a router object
+ * (`params.router_object`) or carries a router weight (`inputs.router_weight_dxE`).
+ */
+export function isLayerCase(v: unknown): boolean {
+  if (v === null || typeof v !== "object") return false;
+  const o = v as { params?: { router_object?: unknown }; inputs?: { router_weight_dxE?: unknown } };
+  return (typeof o.params === "object" && o.params !== null && o.params.router_object !== undefined) ||
+    (typeof o.inputs === "object" && o.inputs !== null && o.inputs.router_weight_dxE !== undefined);
 }
 
 /**
@@ -518,7 +525,7 @@ export async function replayVector(
   for (const r of extra) {
     if (r.match(v)) return { name, results: await r.replay(v, options) };
   }
-  if (isLayerVector(o)) throw new VectorFormatError(name, "", "no replayer for layer vectors");
+  if (isLayerCase(o)) throw new VectorFormatError(name, "", "no replayer for layer vectors");
   for (const k of Object.keys(o)) {
     if (!TOP_LEVEL.has(k)) throw new VectorFormatError(name, k, "unknown top-level field");
   }

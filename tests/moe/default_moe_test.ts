@@ -10,7 +10,7 @@ function tiny(beta: number, extra: Record<string, unknown> = {}): MoELayer {
     numExperts: 3,
     expert: "linear",
     estimator: "topk",
-    estimatorOptions: { k: 1 },
+    estimatorOptions: { topK: 1 },
     dtype: "f64",
     defaultMoe: { beta },
     ...extra,
@@ -89,7 +89,7 @@ Deno.test("default MoE: the output is Σ_active π_i E_i(x) + Σ_inactive π_i �
   const plain = new MoELayer(2, {
     numExperts: 3,
     expert: "linear",
-    estimatorOptions: { k: 1, renormalize: false },
+    estimatorOptions: { topK: 1, renormalize: false },
     dtype: "f64",
   });
   noGrad(() => {
@@ -149,7 +149,7 @@ Deno.test("default MoE: β and the estimator are validated", () => {
   assert.equal(new MoELayer(2, { numExperts: 3, defaultMoe: { beta: 0 } }).defaultMoeBeta, 0);
   const ren = new MoELayer(2, {
     numExperts: 3,
-    estimatorOptions: { k: 2, renormalize: true },
+    estimatorOptions: { topK: 2, renormalize: true },
     defaultMoe: { beta: 0.9 },
   });
   assert.ok(ren.estimator instanceof TopKEstimator && ren.estimator.renormalize);

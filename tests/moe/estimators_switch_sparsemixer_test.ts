@@ -3,6 +3,7 @@ import { noGrad, oneHot, type Tensor, tensor } from "../../mod.ts";
 import { GeneratorDraws, type LoggedDraw, ReplayDraws } from "../../moe/estimators/estimator.ts";
 import { jitterRouterInput, SwitchEstimator } from "../../moe/estimators/switch.ts";
 import { SparseMixerEstimator } from "../../moe/estimators/sparsemixer.ts";
+import { TopKEstimator } from "../../moe/estimators/topk.ts";
 import { SparseMixerV2Estimator, V2_MIDPOINT_SCALE } from "../../moe/estimators/sparsemixer_v2.ts";
 import { gumbelArgmax, jitterMask, maskedSoftmax } from "../../moe/estimators/mask.ts";
 import { createEstimator, ESTIMATOR_NAMES, ESTIMATOR_OPTION_SCHEMAS } from "../../moe/estimators/registry.ts";
@@ -361,9 +362,23 @@ Deno.test("registry: names, defaults and option validation", () => {
   assert.throws(() => createEstimator("switch", { variant: "x" }), /"variant" must be one of "logits", "input"/);
   assert.throws(() => createEstimator("sparsemixer", { topK: 2 }), /no option "topK" \(allowed: jitterEps\)/);
   assert.throws(
-    () => createEstimator("topk", { k: 1.5, renormalize: 1 }),
-    /^OpError: estimator: "topk" option "k" must be an integer ≥ 1, got 1\.5; "topk" option "renormalize" must be true or false, got 1$/,
+    () => createEstimator("topk", { topK: 1.5, renormalize: 1 }),
+    /^OpError: estimator: "topk" option "topK" must be an integer ≥ 1, got 1\.5; "topk" option "renormalize" must be true or false, got 1$/,
   );
+  // One name for experts per token everywhere: topk's former "k" is rejected with the new name.
+  assert.throws(
+    () => createEstimator("topk", { k: 2 }),
+    /^OpError: estimator: "topk" option "k" was renamed to "topK"$/,
+  );
+  assert.throws(
+    () => createEstimator("topk", { k: 2, kk: 1 }),
+    /^OpError: estimator: "topk" option "k" was renamed to "topK"; "topk" has no option "kk" \(allowed: topK, renormalize\)$/,
+  );
+  assert.throws(() => new TopKEstimator({ k: 2 } as never), /option "k" was renamed to "topK"/);
+  for (const name of ESTIMATOR_NAMES) {
+    const keys = Object.keys((ESTIMATOR_OPTION_SCHEMAS as unknown as Record<string, { shape: object }>)[name].shape);
+    assert.ok(!keys.includes("k"), `${name}: experts per token is "topK", not "k"`);
+  }
   assert.throws(
     () => createEstimator("topk", 3 as never),
     /^OpError: estimator: options of "topk" must be an object, got 3$/,
@@ -381,7 +396,7 @@ Deno.test("registry: option schemas fill in the constructors' defaults", () => {
     jitterEps: 0.01,
     evalDraws: "auto",
   });
-  assert.deepEqual(ESTIMATOR_OPTION_SCHEMAS["topk"].parse({}), { k: 1, renormalize: true });
+  assert.deepEqual(ESTIMATOR_OPTION_SCHEMAS["topk"].parse({}), { topK: 1, renormalize: true });
   assert.deepEqual(ESTIMATOR_OPTION_SCHEMAS["st-gumbel"].parse({ numExperts: 4 }), { tau: 1, numExperts: 4 });
   assert.equal(ESTIMATOR_OPTION_SCHEMAS["topk"].safeParse({ kk: 2 }).success, false);
   assert.deepEqual(Object.keys(ESTIMATOR_OPTION_SCHEMAS).sort(), [...ESTIMATOR_NAMES].sort());

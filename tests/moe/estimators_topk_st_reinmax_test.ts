@@ -110,7 +110,7 @@ Deno.test("top-2 softmax routing, balance losses and z-loss replay the formula v
   const errs: Record<string, number> = {};
   for (const renormalize of [true, false]) {
     const z = f64(v.inputs.logits).requiresGrad_();
-    const r = new TopKEstimator({ k, renormalize }).route(z, { training: true, draws: noDraws() });
+    const r = new TopKEstimator({ topK: k, renormalize }).route(z, { training: true, draws: noDraws() });
     assert.deepEqual(Array.from(await r.experts.data()), v.outputs.topk_indices.flat());
     const [g] = gradients(r.gates.mul(up).sum(), [z]);
     const tag = renormalize ? "renormalized" : "raw";
@@ -135,7 +135,7 @@ Deno.test("top-2 softmax routing, balance losses and z-loss replay the formula v
   }
   {
     const z = f64(v.inputs.logits).requiresGrad_();
-    const r = new TopKEstimator({ k }).route(z, { training: true, draws: noDraws() });
+    const r = new TopKEstimator({ topK: k }).route(z, { training: true, draws: noDraws() });
     const loss = topkBalanceLoss(r.probs, r.experts, e);
     const [g] = gradients(loss, [z]);
     errs.topk_lb = await close("topk lb", loss, v.outputs.topk_load_balance_loss);
@@ -153,7 +153,7 @@ Deno.test("top-2 softmax routing, balance losses and z-loss replay the formula v
 
 Deno.test("top-k with k = E and renormalisation gives softmax (sorted)", async () => {
   const z = f64([[0.3, -1.2, 2.0, 0.1], [1, 1, 1, 1]]).requiresGrad_();
-  const r = new TopKEstimator({ k: 4 }).route(z, { training: false, draws: noDraws() });
+  const r = new TopKEstimator({ topK: 4 }).route(z, { training: false, draws: noDraws() });
   const p = z.softmax(-1);
   await close("gates", r.gates, Array.from(await p.gather(1, r.experts).data()), 1e-15, 1e-15);
   // Σ gates ≡ 1, so its gradient vanishes.

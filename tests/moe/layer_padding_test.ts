@@ -11,7 +11,7 @@ function run(padding: "max-load" | "static", expert: ExpertKind, estimator: stri
     hidden: 7,
     expert,
     estimator,
-    estimatorOptions: estimator === "topk" ? { k } : undefined,
+    estimatorOptions: estimator === "topk" ? { topK: k } : undefined,
     capacityFactor: cf,
     generator: new Generator(3),
     dtype: "f64",

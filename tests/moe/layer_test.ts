@@ -42,8 +42,13 @@ Deno.test("layer vector replay: a field it cannot interpret is named in the erro
   const broken = structuredClone(layerSwitch) as unknown as Record<string, Record<string, unknown>>;
   delete broken.inputs.router_weight_dxE;
   await assert.rejects(() => replayLayerVector(broken), /inputs\.router_weight_dxE/);
+  // The router comes from params.router_object, never from the name.
   const renamed = { ...structuredClone(layerSwitch), name: "layer_v3_x" };
-  await assert.rejects(() => replayLayerVector(renamed as unknown as Record<string, unknown>), /field "name"/);
+  const { layer } = await replayLayerVector(renamed as unknown as Record<string, unknown>);
+  assert.equal(layer.estimator.name, "switch");
+  const unknownRouter = structuredClone(layerSwitch) as unknown as Record<string, Record<string, unknown>>;
+  unknownRouter.params.router_object = "SwitchGateV2";
+  await assert.rejects(() => replayLayerVector(unknownRouter), /field "params\.router_object" = "SwitchGateV2"/);
   const badShape = structuredClone(layerSwitch) as unknown as Record<string, Record<string, unknown>>;
   badShape.inputs.expert_weights_Exdxd = [[1]];
   await assert.rejects(() => replayLayerVector(badShape), /expert_weights_Exdxd.*shape/);
@@ -57,7 +62,7 @@ interface Case {
 
 function cases(e: number): Case[] {
   const out: Case[] = [];
-  for (const k of [1, 2, 4]) if (k <= e) out.push({ estimator: "topk", options: { k }, k });
+  for (const k of [1, 2, 4]) if (k <= e) out.push({ estimator: "topk", options: { topK: k }, k });
   out.push({ estimator: "switch", options: { jitterEps: 0.3 }, k: 1 });
   out.push({ estimator: "sparsemixer", options: { jitterEps: 0.5 }, k: 1 });
   if (e >= 2) out.push({ estimator: "sparsemixer-v2", options: { topK: 2, jitterEps: 0.5 }, k: 2 });
@@ -124,7 +129,7 @@ Deno.test("capacity factor drops the latest tokens of an over-full expert and re
     numExperts: 2,
     expert: "linear",
     estimator: "topk",
-    estimatorOptions: { k: 1 },
+    estimatorOptions: { topK: 1 },
     capacityFactor: 1, // capacity = ceil(1 · 6 · 1 / 2) = 3
     dtype: "f64",
   });
@@ -156,7 +161,7 @@ Deno.test("aux loss: balance (topk and switch forms) plus z-loss, stored per for
       numExperts: 4,
       expert: "linear",
       estimator: "topk",
-      estimatorOptions: { k: 1 },
+      estimatorOptions: { topK: 1 },
       balanceLoss: { coef: 0.01, form },
       zLossCoef: 0.001,
       dtype: "f64",
@@ -172,7 +177,7 @@ Deno.test("aux loss: balance (topk and switch forms) plus z-loss, stored per for
     expert: "glu",
     hidden: 4,
     estimator: "topk",
-    estimatorOptions: { k: 2 },
+    estimatorOptions: { topK: 2 },
     balanceLoss: { coef: 0.1, form: "topk" },
     zLossCoef: 0.01,
     dtype: "f64",
@@ -191,7 +196,7 @@ Deno.test("aux loss: balance (topk and switch forms) plus z-loss, stored per for
       new MoELayer(3, {
         numExperts: 4,
         estimator: "topk",
-        estimatorOptions: { k: 2 },
+        estimatorOptions: { topK: 2 },
         balanceLoss: { coef: 1, form: "switch" },
       }),
     /needs top-1/,
@@ -215,7 +220,7 @@ gpuTest("MoE layer forward + backward on WebGPU (f32) matches the CPU with the s
     const [expert, estimator, options] of [
       ["glu", "sparsemixer-v2", { topK: 2, jitterEps: 0.5 }],
       ["ffn", "sparsemixer", { jitterEps: 0.5 }],
-      ["linear", "topk", { k: 2 }],
+      ["linear", "topk", { topK: 2 }],
     ] as const
   ) {
     const make = (device?: Device) =>

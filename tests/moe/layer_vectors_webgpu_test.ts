@@ -35,7 +35,7 @@ for (const v of [layerSwitch, layerV1] as { name: string }[]) {
     assert.equal(r.name, v.name);
     assert.deepEqual(r.results.filter((q) => !q.ok), []);
     assert.ok(passed(r));
-    assert.equal(r.results.length, 7);
+    assert.equal(r.results.length, 8); // 7 quantities + every logged draw consumed
     for (const q of r.results) assert.ok(q.atol <= tol.atol && q.rtol <= tol.rtol, q.quantity);
   });
 }

@@ -32,6 +32,6 @@ Deno.test("every registered estimator routes, in training and in eval, and its g
 Deno.test("estimator options are validated with messages that name the field", () => {
   assert.throws(() => createEstimator("sparsemixr"), /sparsemixr/);
   assert.throws(() => createEstimator("sparsemixer", { jitterEps: -1 }), /"sparsemixer" option "jitterEps" must be/);
-  assert.throws(() => createEstimator("topk", { kk: 2 }), /"topk" has no option "kk" \(allowed: k, renormalize\)/);
+  assert.throws(() => createEstimator("topk", { kk: 2 }), /"topk" has no option "kk" \(allowed: topK, renormalize\)/);
   assert.throws(() => createEstimator("sparsemixer-v2", { topK: 3 }), /option "topK" must be one of 1, 2/);
 });

@@ -87,6 +87,11 @@ Deno.test("vectors: layer files need an extra replayer", async () => {
     () => replayVector(layerSwitch, { dtype: "f64" }),
     /layer_switch_train_8tok_d4_e4: cannot interpret: no replayer for layer vectors/,
   );
+  // Recognised by its content (params.router_object, inputs.router_weight_dxE), not its name.
+  await assert.rejects(
+    () => replayVector({ ...layerSwitch, name: "switchgate_train_8x4" }, { dtype: "f64" }),
+    /switchgate_train_8x4: cannot interpret: no replayer for layer vectors/,
+  );
   const extra = [{
     match: (v: unknown) => (v as { name: string }).name.startsWith("layer_"),
     replay: () => [{ quantity: "outputs.y", maxAbs: 0, maxRel: 0, ok: true, atol: 1e-9, rtol: 1e-9 }],
