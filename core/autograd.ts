@@ -14,7 +14,7 @@ import { shapesEqual } from "./shape.ts";
 import { Tensor } from "./tensor.ts";
 import { onesLike, zerosLike } from "./ops/creation.ts";
 import { add } from "./ops/binary.ts";
-import { keep } from "./memory.ts";
+import { keep, scope } from "./memory.ts";
 import { reshape } from "./ops/layout.ts";
 
 let gradEnabled = true;
@@ -65,19 +65,48 @@ export type VJP = (grads: Tensor[]) => readonly (Tensor | null | undefined)[];
 export class Node {
   /** The op's public name (shown in errors). */
   readonly name: string;
-  /** The op's tensor inputs, in VJP order. */
-  readonly inputs: readonly Tensor[];
-  /** The op's differentiable outputs. */
-  readonly outputs: readonly Tensor[];
-  /** The vector-Jacobian product. */
-  readonly vjp: VJP;
+  #inputs: readonly Tensor[];
+  #outputs: readonly Tensor[];
+  #vjp: VJP;
+  #freed = false;
   /** Records a node (use {@link record} from ops). */
   constructor(name: string, inputs: readonly Tensor[], outputs: readonly Tensor[], vjp: VJP) {
     this.name = name;
-    this.inputs = inputs;
-    this.outputs = outputs;
-    this.vjp = vjp;
+    this.#inputs = inputs;
+    this.#outputs = outputs;
+    this.#vjp = vjp;
   }
+  /** The op's tensor inputs, in VJP order (empty once freed). */
+  get inputs(): readonly Tensor[] {
+    return this.#inputs;
+  }
+  /** The op's differentiable outputs (empty once freed). */
+  get outputs(): readonly Tensor[] {
+    return this.#outputs;
+  }
+  /** The vector-Jacobian product. */
+  get vjp(): VJP {
+    return this.#vjp;
+  }
+  /** Whether a backward pass has consumed this node (see {@link BackwardOptions.retainGraph}). */
+  get freed(): boolean {
+    return this.#freed;
+  }
+  /**
+   * @internal Drops everything the node holds for the backward pass — its inputs and the VJP closure, which
+   * captures the tensors it saved — so that they can be reclaimed even while the graph's output (a loss kept
+   * for logging, say) is still referenced. PyTorch frees saved tensors after backward in the same way.
+   */
+  _free(): void {
+    this.#inputs = [];
+    this.#outputs = [];
+    this.#vjp = freedVjp;
+    this.#freed = true;
+  }
+}
+
+function freedVjp(): never {
+  throw new Error("internal error: the VJP of a freed node was called");
 }
 
 /**
@@ -103,24 +132,31 @@ export function record1(
   return out;
 }
 
-function topoOrder(roots: readonly Tensor[]): Node[] {
+function topoOrder(op: string, roots: readonly Tensor[]): Node[] {
   const order: Node[] = [];
   const seen = new Set<Node>();
   const stack: [Node, number][] = [];
+  const visit = (node: Node) => {
+    if (node.freed) {
+      throw new OpError(
+        op,
+        `this graph (at op "${node.name}") was already freed by an earlier backward(); pass { retainGraph: true } ` +
+          `to the first backward() to call backward through it again`,
+      );
+    }
+    seen.add(node);
+    stack.push([node, 0]);
+  };
   for (const r of roots) {
     if (!r.node || seen.has(r.node)) continue;
-    seen.add(r.node);
-    stack.push([r.node, 0]);
+    visit(r.node);
     while (stack.length) {
       const top = stack[stack.length - 1];
       const [node, i] = top;
       if (i < node.inputs.length) {
         top[1]++;
         const child = node.inputs[i].node;
-        if (child && !seen.has(child)) {
-          seen.add(child);
-          stack.push([child, 0]);
-        }
+        if (child && !seen.has(child)) visit(child);
       } else {
         stack.pop();
         order.push(node);
@@ -137,18 +173,21 @@ function accumulate(grads: Map<Tensor, Tensor>, t: Tensor, g: Tensor): void {
 
 /**
  * Propagates `rootGrads` back from `roots` and returns the total gradient reaching each tensor in `keep`
- * (others are dropped as soon as they have been used). With `createGraph`, the VJPs are recorded.
+ * (others are dropped as soon as they have been used). With `createGraph`, the VJPs are recorded. Unless
+ * `retainGraph`, the nodes walked are freed afterwards (see {@link Node._free}).
  */
 function propagate(
+  op: string,
   roots: readonly Tensor[],
   rootGrads: readonly Tensor[],
   keep: (t: Tensor) => boolean,
-  createGraph: boolean,
+  options: BackwardOptions,
 ): Map<Tensor, Tensor> {
   const grads = new Map<Tensor, Tensor>();
+  const createGraph = options.createGraph ?? false;
   return withGradMode(createGraph, () => {
     roots.forEach((r, i) => accumulate(grads, r, rootGrads[i]));
-    const order = topoOrder(roots);
+    const order = topoOrder(op, roots);
     for (let n = order.length - 1; n >= 0; n--) {
       const node = order[n];
       if (!node.outputs.some((o) => grads.has(o))) continue;
@@ -169,8 +208,19 @@ function propagate(
         accumulate(grads, inp, g.dtype === inp.dtype ? g : g.astype(inp.dtype));
       });
     }
+    if (!(options.retainGraph ?? createGraph)) { for (const node of order) node._free(); }
     return grads;
-  }, "backward");
+  }, op);
+}
+
+/**
+ * Runs `fn` — a backward pass — so that every tensor it creates and does not return is disposed when it ends:
+ * the VJPs' intermediates, partial sums and zero fills are garbage the moment the pass is over, so a training
+ * loop without `scope()` does not leave them to the garbage collector. With `createGraph` they are part of
+ * the gradient's graph and must live: nothing is disposed.
+ */
+function ownTemporaries<T>(createGraph: boolean | undefined, fn: () => T): T {
+  return createGraph ? fn() : scope(fn);
 }
 
 function defaultRootGrad(op: string, root: Tensor): Tensor {
@@ -201,6 +251,13 @@ function checkRoot(op: string, root: Tensor, g: Tensor | undefined): Tensor {
 export interface BackwardOptions {
   /** Record the backward pass so the gradients can be differentiated again (default false). */
   createGraph?: boolean;
+  /**
+   * Keep the graph usable for another backward pass (default: `createGraph`). Otherwise the pass frees it,
+   * as PyTorch does: the graph's nodes drop their saved tensors, and a second `backward()` (or
+   * `gradients()`) through any part of it throws instead of silently adding the same gradients twice.
+   * With `retainGraph: true`, a second `backward()` accumulates into `.grad` again, as in PyTorch.
+   */
+  retainGraph?: boolean;
 }
 
 /**
@@ -209,21 +266,37 @@ export interface BackwardOptions {
  * tensors are exempt from `scope()` disposal (they belong to their tensor); an accumulated gradient
  * disposes the one it replaces. Clear it with `t.grad?.dispose(); t.grad = null`. Treat `.grad` as
  * read-only: several tensors' gradients may share one buffer, so replace a gradient rather than `assign_` it.
+ *
+ * Memory is released as the pass ends, without `scope()` or the garbage collector: every temporary the pass
+ * created is disposed, and the graph is freed (unless `retainGraph` or `createGraph`), so a second backward
+ * through it is an error rather than a silent doubling of the gradients.
+ *
+ * @example
+ * ```ts
+ * import { backward, tensor } from "@moegrad/moegrad";
+ * const w = tensor([1, 2]).requiresGrad_();
+ * const loss = w.square().sum();
+ * backward(loss, undefined, { retainGraph: true }); // keep the graph for one more pass
+ * backward(loss); // .grad accumulates to 2 · 2w; this pass frees the graph, so a third would throw
+ * console.log(await w.grad!.data()); // [4, 8]
+ * ```
  */
 export function backward(root: Tensor, grad?: Tensor, options: BackwardOptions = {}): void {
-  const g = checkRoot("backward", root, grad);
   const wants = (t: Tensor) => t.requiresGrad && (t.node === null || t.retainsGrad);
-  const grads = propagate([root], [g], wants, options.createGraph ?? false);
-  withGradMode(options.createGraph ?? false, () => {
-    for (const [t, gt] of grads) {
-      if (!wants(t)) continue;
-      // `.grad` belongs to its tensor, not to the scope that ran backward: keep it, and give each tensor its
-      // own handle (VJPs may hand the very same gradient tensor to several inputs).
-      const prev = t.grad;
-      t.grad = keep(prev ? add(prev, gt) : reshape(gt, gt.shape)); // reshape: a zero-copy handle, on the tape
-      prev?.dispose();
-    }
-  }, "backward");
+  ownTemporaries(options.createGraph, () => {
+    const g = checkRoot("backward", root, grad);
+    const grads = propagate("backward", [root], [g], wants, options);
+    withGradMode(options.createGraph ?? false, () => {
+      for (const [t, gt] of grads) {
+        if (!wants(t)) continue;
+        // `.grad` belongs to its tensor, not to the scope that ran backward: keep it, and give each tensor its
+        // own handle (VJPs may hand the very same gradient tensor to several inputs).
+        const prev = t.grad;
+        t.grad = keep(prev ? add(prev, gt) : reshape(gt, gt.shape)); // reshape: a zero-copy handle, on the tape
+        prev?.dispose();
+      }
+    }, "backward");
+  });
 }
 
 /**
@@ -237,10 +310,12 @@ export function gradients(
   options: BackwardOptions = {},
 ): Tensor[] {
   const outs = outputs instanceof Tensor ? [outputs] : outputs;
-  const gs = outs.map((o, i) => checkRoot("gradients", o, gradOutputs?.[i]));
   const wanted = new Set(inputs);
-  const grads = propagate(outs, gs, (t) => wanted.has(t), options.createGraph ?? false);
-  return inputs.map((t) => grads.get(t) ?? zerosLike(t));
+  return ownTemporaries(options.createGraph, () => {
+    const gs = outs.map((o, i) => checkRoot("gradients", o, gradOutputs?.[i]));
+    const grads = propagate("gradients", outs, gs, (t) => wanted.has(t), options);
+    return inputs.map((t) => grads.get(t) ?? zerosLike(t));
+  });
 }
 
 function watch(args: readonly Tensor[], argnums: readonly number[], fnName: string) {

@@ -21,6 +21,11 @@ export interface Backend<B = unknown> {
   readSync?: (buf: B, dtype: DType, size: number) => TypedArray;
   /** Releases storage. Using the buffer afterwards is an error. */
   free(buf: B): void;
+  /**
+   * True when the garbage collector reclaims an unreachable buffer by itself (the CPU's typed arrays), so
+   * `free` is only bookkeeping: the engine then never holds a buffer just to free it later.
+   */
+  readonly gcReclaims?: boolean;
   /** Every kernel of the registry. */
   readonly kernels: KernelTable<B>;
 }

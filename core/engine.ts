@@ -5,13 +5,47 @@
  * @module
  */
 import { bytesPerElement, type DType } from "./dtype.ts";
-import { type Device, resolveDevice } from "./device.ts";
+import { type Backend, type Device, resolveDevice } from "./device.ts";
 import { OpError } from "./errors.ts";
 import { type Shape, sizeOf } from "./shape.ts";
 import { Tensor } from "./tensor.ts";
 import { memoryStats } from "./memory.ts";
 import { activeRecorder } from "./profile.ts";
 import type { KernelAttrs, KernelImpl, KernelName, TensorRef } from "../kernels/registry.ts";
+
+/**
+ * The bookkeeping half of a {@link Storage}: its reference count and what freeing it takes. It is kept apart
+ * from the storage because the garbage-collection safety net (core/tensor.ts) must hold it strongly until a
+ * collected tensor's callback runs; if it held the storage itself, it would pin the CPU's typed array, whose
+ * memory the collector could otherwise reclaim at once — and in a synchronous loop, where those callbacks
+ * never get to run, memory would grow without bound. So a lease holds the buffer only when the backend must
+ * free it explicitly (WebGPU), never on the CPU.
+ */
+export class StorageLease {
+  /** References not yet released (tensors viewing the storage). */
+  refs = 1;
+  readonly #backend: Backend;
+  readonly #buf: unknown;
+  readonly #bytes: number;
+  /** One reference to `buf` (`bytes` long) of `backend`; counts it in {@link memoryStats}. */
+  constructor(backend: Backend, buf: unknown, bytes: number) {
+    this.#backend = backend;
+    // The CPU's free is a no-op: drop the buffer so this lease does not keep it alive.
+    this.#buf = backend.gcReclaims ? undefined : buf;
+    this.#bytes = bytes;
+    memoryStats.liveBuffers++;
+    memoryStats.liveBytes += bytes;
+  }
+  /** Drops a reference and frees the buffer when none remain. */
+  release(): void {
+    if (this.refs === 0) return;
+    if (--this.refs === 0) {
+      if (!this.#backend.gcReclaims) this.#backend.free(this.#buf);
+      memoryStats.liveBuffers--;
+      memoryStats.liveBytes -= this.#bytes;
+    }
+  }
+}
 
 /** A buffer on a device, shared by the tensors that view it (reshape and detach share storage). */
 export class Storage {
@@ -23,33 +57,28 @@ export class Storage {
   readonly dtype: DType;
   /** Number of elements. */
   readonly size: number;
-  #refs = 1;
+  /** @internal The reference count (see {@link StorageLease}). */
+  readonly lease: StorageLease;
   /** Takes ownership of `buf` (one reference). */
   constructor(device: Device, buf: unknown, dtype: DType, size: number) {
     this.device = device;
     this.buf = buf;
     this.dtype = dtype;
     this.size = size;
-    memoryStats.liveBuffers++;
-    memoryStats.liveBytes += size * bytesPerElement(dtype);
+    this.lease = new StorageLease(device.backend, buf, size * bytesPerElement(dtype));
   }
   /** True once every reference has been released. */
   get released(): boolean {
-    return this.#refs === 0;
+    return this.lease.refs === 0;
   }
   /** Adds a reference (a new tensor viewing this storage). */
   retain(): this {
-    this.#refs++;
+    this.lease.refs++;
     return this;
   }
   /** Drops a reference and frees the buffer when none remain. */
   release(): void {
-    if (this.#refs === 0) return;
-    if (--this.#refs === 0) {
-      this.device.backend.free(this.buf);
-      memoryStats.liveBuffers--;
-      memoryStats.liveBytes -= this.size * bytesPerElement(this.dtype);
-    }
+    this.lease.release();
   }
 }
 

@@ -3,9 +3,10 @@
  * ones it returns (or marks with `keep`), like tfjs's `tidy` but correct across `await` — the current scope
  * travels with the async context (`AsyncLocalStorage`), so concurrent scopes never see each other's tensors.
  *
- * On the CPU, garbage collection alone is enough; on WebGPU every undisposed tensor holds GPU memory, so
- * training loops should run each step in a scope. A FinalizationRegistry releases the storage of tensors
- * that were never disposed once they are garbage-collected, as a safety net only.
+ * On the CPU a loop needs no scope: `backward()` disposes its own temporaries and frees the graph it consumed,
+ * and the forward's tensors are reclaimed by the garbage collector (a FinalizationRegistry then updates
+ * {@link memoryStats} when the event loop next turns). On WebGPU every undisposed tensor holds GPU memory
+ * until then, so training loops should run each step in a scope there; the registry is a safety net only.
  *
  * @module
  */

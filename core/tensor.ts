@@ -9,7 +9,7 @@ import type { Device } from "./device.ts";
 import { fmtShape, OpError } from "./errors.ts";
 import { type Shape, sizeOf, stridesOf } from "./shape.ts";
 import type { Node } from "./autograd.ts";
-import { runKernelInto, type Storage } from "./engine.ts";
+import { runKernelInto, type Storage, type StorageLease } from "./engine.ts";
 import { memoryStats, trackTensor } from "./memory.ts";
 import { isGradEnabled } from "./autograd.ts";
 import { shapesEqual } from "./shape.ts";
@@ -29,8 +29,13 @@ import { fromArray } from "./ops/creation.ts";
 
 let nextId = 0;
 
-// Safety net for tensors that are never disposed: release their storage once they are collected.
-const finalizer = new FinalizationRegistry<Storage>((storage) => storage.release());
+// Safety net for tensors that are never disposed: once one is collected, do what dispose() would have done.
+// The held value is the storage's lease, not the storage: the lease does not pin the CPU's buffer (see
+// StorageLease), so the collector reclaims that memory with the tensor, whenever this callback gets to run.
+const finalizer = new FinalizationRegistry<StorageLease>((lease) => {
+  memoryStats.liveTensors--;
+  lease.release();
+});
 
 /** A scalar operand: a tensor or a plain number (which takes the tensor's dtype and device). */
 export type Operand = Tensor | number;
@@ -79,7 +84,7 @@ export class Tensor {
     this.dtype = dtype;
     this.id = nextId++;
     memoryStats.liveTensors++;
-    finalizer.register(this, storage, this);
+    finalizer.register(this, storage.lease, this);
     trackTensor(this);
   }
 

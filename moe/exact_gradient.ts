@@ -114,8 +114,9 @@ export function exactTerms(options: {
   const total = qv.mul(fx).sum();
   const gating = qv.detach().mul(fx).sum();
   const routing = fx.detach().sub(f0).mul(qv).sum();
+  // The three losses share p and f(p·h): each pass keeps the graph for the next (backward frees it otherwise).
   const [gTotal, gGating, gRouting] = [total, gating, routing].map((l) =>
-    l.requiresGrad ? values(gradients(l, [z])[0]) : new Array<number>(e).fill(0)
+    l.requiresGrad ? values(gradients(l, [z], undefined, { retainGraph: true })[0]) : new Array<number>(e).fill(0)
   );
   return { total: gTotal, gating: gGating, routing: gRouting, probs: values(q.detach()) };
 }

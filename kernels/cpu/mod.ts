@@ -33,6 +33,7 @@ export const cpuBackend: Backend<CpuBuffer> = {
   read: (buf: CpuBuffer, _dtype: DType, size: number) => Promise.resolve(buf.slice(0, size)),
   readSync: (buf: CpuBuffer, _dtype: DType, size: number) => buf.slice(0, size),
   free: () => {},
+  gcReclaims: true,
   kernels: cpuKernels,
 };
 

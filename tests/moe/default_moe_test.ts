@@ -110,7 +110,8 @@ Deno.test("default MoE: inactive experts get ∂L/∂π_i = u·Ê_i, and the rou
   const probs = moe.lastRouting!.probs;
   const logits = moe.lastLogits!;
   const loss = y.mul(tensor(u, { dtype: "f64" })).sum();
-  const [gPi, gZ] = await Promise.all(gradients(loss, [probs, logits]).map(rows));
+  // retainGraph: loss.backward() below goes through the same graph again.
+  const [gPi, gZ] = await Promise.all(gradients(loss, [probs, logits], undefined, { retainGraph: true }).map(rows));
   const dot = (a: number[], b: number[]) => a.reduce((s, v, i) => s + v * b[i], 0);
   const expectedPi = X2.map((xt, t) => {
     const a = argmax(matvec(xt, ROUTER));
