@@ -2,11 +2,11 @@
  * A lock file per output folder, so that two processes never write the same run (a `--resume` started beside
  * a still-running worker once wrote duplicated, out-of-order metrics).
  *
- * The lock is `<dir>/.lock`, created atomically (`createNew`), holding the pid, host, the process's start time
- * and when it was taken. A second writer gets a {@link LockedError} naming the pid. A lock whose process is gone
- * (crashed, killed with SIGKILL) is stale and is taken over with a warning. Liveness is read from `/proc`
- * (Linux); where there is no `/proc`, or the lock is from another host, a lock is assumed held and the error
- * says which file to remove.
+ * The lock is `<dir>/.lock`, holding the pid, host and start time of its holder, and locked with the operating
+ * system's advisory file lock (`FsFile.tryLockSync`, flock on Linux). The kernel drops that lock when its
+ * process ends in any way, SIGKILL included, so liveness needs no guessing from pids (Deno reads `/proc` only
+ * with `--allow-all`): a lock file whose OS lock is free is stale, and is taken over with a warning. A second
+ * writer gets a {@link LockedError} naming the holder's pid.
  *
  * @module
  */
@@ -20,10 +20,8 @@ export const LOCK_FILE = ".lock";
 export interface LockInfo {
   /** The process holding the lock. */
   pid: number;
-  /** Its host. */
+  /** Its host ("unknown" without `--allow-sys=hostname` or `$HOSTNAME`). */
   host: string;
-  /** Its start time in clock ticks after boot (`/proc/<pid>/stat`), to tell a reused pid apart; null if unknown. */
-  processStart: string | null;
   /** When the lock was taken (ISO 8601). */
   since: string;
 }
@@ -41,145 +39,122 @@ export class LockedError extends UserError {
 export interface FolderLock {
   /** The lock file. */
   path: string;
-  /** Removes the lock file (if it is still ours); safe to call twice, synchronous so a signal handler can. */
+  /** Removes the lock file and drops the OS lock; safe to call twice, synchronous so a signal handler can. */
   release(): void;
 }
 
-function readText(path: string): string | null {
-  try {
-    return Deno.readTextFileSync(path);
-  } catch {
-    return null;
-  }
-}
-
-/** The start time of process `pid` (field 22 of `/proc/<pid>/stat`), or null when it is not running (or a zombie). */
-function processStart(pid: number): string | null {
-  const stat = readText(`/proc/${pid}/stat`);
-  if (stat === null) return null;
-  // The command name (field 2) may contain spaces and parentheses: the fields after it start at the last ")".
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  if (fields[0] === "Z" || fields[0] === "X") return null;
-  return fields[19] ?? null;
-}
-
 function hostName(): string {
-  const fromProc = readText("/proc/sys/kernel/hostname")?.trim();
-  if (fromProc) return fromProc;
   try {
     if (Deno.permissions.querySync({ name: "sys", kind: "hostname" }).state === "granted") return Deno.hostname();
-  } catch { /* no such permission query on this runtime */ }
+    if (Deno.permissions.querySync({ name: "env", variable: "HOSTNAME" }).state === "granted") {
+      return Deno.env.get("HOSTNAME") || "unknown";
+    }
+  } catch { /* a runtime without these permissions */ }
   return "unknown";
 }
 
-const hasProc = () => readText("/proc/self/stat") !== null;
-
-/** Whether the holder of `info` is still running: true, false, or null when this process cannot tell. */
-function holderAlive(info: LockInfo): boolean | null {
-  if (info.host !== hostName() || !hasProc()) return null;
-  const start = processStart(info.pid);
-  if (start === null) return false;
-  return info.processStart === null || info.processStart === start;
-}
-
-function parseLock(text: string | null): LockInfo | null {
-  if (text === null) return null;
+function readInfo(file: Deno.FsFile): LockInfo | null {
   try {
-    const v = JSON.parse(text);
-    return Number.isInteger(v?.pid) && typeof v.host === "string" ? v as LockInfo : null;
+    file.seekSync(0, Deno.SeekMode.Start);
+    const size = file.statSync().size;
+    const buf = new Uint8Array(Math.min(size, 4096));
+    let n = 0;
+    while (n < buf.length) {
+      const got = file.readSync(buf.subarray(n));
+      if (got === null) break;
+      n += got;
+    }
+    const v = JSON.parse(new TextDecoder().decode(buf.subarray(0, n)));
+    return Number.isInteger(v?.pid) ? v as LockInfo : null;
   } catch {
     return null;
   }
 }
 
-function describe(info: LockInfo): string {
-  return `pid ${info.pid} on ${info.host} (since ${info.since})`;
+function describe(info: LockInfo | null): string {
+  return info ? `pid ${info.pid} on ${info.host} (since ${info.since})` : "another process (its pid not yet written)";
 }
 
-/**
- * The live holder of `dir`'s lock, or null when the folder is not locked or its lock is stale. A lock this
- * process cannot check (another host, no `/proc`) counts as live.
- */
-export function lockHolder(dir: string): LockInfo | null {
-  const info = parseLock(readText(`${dir}/${LOCK_FILE}`));
-  if (!info) return null;
-  if (info.pid === Deno.pid && info.host === hostName()) return null; // ours
-  return holderAlive(info) === false ? null : info;
+function lockedError(path: string, info: LockInfo | null): LockedError {
+  const who = info?.pid === Deno.pid ? `this process (pid ${Deno.pid})` : describe(info);
+  return new LockedError(`${path} is held by ${who}: another writer is working in this folder`);
 }
 
-/** Throws a {@link LockedError} when `dir` is locked by another live process (see {@link lockHolder}). */
+/** The holder of `dir`'s lock while it is held, or null when the folder is not locked (or its lock is stale). */
+export function lockHolder(dir: string): { info: LockInfo | null } | null {
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync(`${dir}/${LOCK_FILE}`, { read: true });
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+  try {
+    if (file.tryLockSync(true)) {
+      file.unlockSync();
+      return null;
+    }
+    return { info: readInfo(file) };
+  } finally {
+    file.close();
+  }
+}
+
+/** Throws a {@link LockedError} when `dir` is locked by a live process (see {@link lockHolder}). */
 export function assertUnlocked(dir: string): void {
   const holder = lockHolder(dir);
-  if (holder) throw lockedError(`${dir}/${LOCK_FILE}`, holder);
-}
-
-function lockedError(path: string, info: LockInfo): LockedError {
-  const unsure = holderAlive(info) === null ? `; if no such process runs, remove ${path}` : "";
-  return new LockedError(`${path} is held by ${describe(info)}: another process is writing this folder${unsure}`);
+  if (holder) throw lockedError(`${dir}/${LOCK_FILE}`, holder.info);
 }
 
 /**
- * Locks `dir` (which must exist) for this process until {@link FolderLock.release} or until the process exits
- * on a signal (see `shutdown.ts`). Takes over a stale lock, calling `warn` with what it found.
+ * Locks `dir` (which must exist) for this process until {@link FolderLock.release}, or until the process exits
+ * on a signal (see `shutdown.ts`); the OS drops it if the process dies otherwise. Takes over a stale lock file,
+ * calling `warn` with what it held.
  *
- * @throws {LockedError} when another live process holds the lock.
+ * @throws {LockedError} when a live process (this one included) holds the lock.
  */
 export function acquireLock(dir: string, warn: (message: string) => void = console.warn): FolderLock {
   const path = `${dir}/${LOCK_FILE}`;
-  const mine: LockInfo = {
-    pid: Deno.pid,
-    host: hostName(),
-    processStart: processStart(Deno.pid),
-    since: new Date().toISOString(),
-  };
-  const text = JSON.stringify(mine) + "\n";
-  for (let attempt = 0; attempt < 3; attempt++) {
-    let file: Deno.FsFile;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const file = Deno.openSync(path, { read: true, write: true, create: true });
+    let ok = false;
     try {
-      file = Deno.openSync(path, { createNew: true, write: true });
-    } catch (e) {
-      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
-      const found = readText(path);
-      const info = parseLock(found);
-      if (info && info.pid === Deno.pid && info.host === mine.host) {
-        throw new LockedError(`${path} is already held by this process (pid ${Deno.pid})`);
+      if (!file.tryLockSync(true)) throw lockedError(path, readInfo(file));
+      // A releasing holder may have unlinked this file after we opened it: then the lock guards nothing.
+      const opened = file.statSync();
+      let current: Deno.FileInfo | null = null;
+      try {
+        current = Deno.statSync(path);
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
       }
-      if (info && holderAlive(info) !== false) throw lockedError(path, info);
-      if (!info && found !== null && Date.now() - (Deno.statSync(path).mtime?.getTime() ?? 0) < 5000) {
-        // An empty or half-written lock younger than a few seconds: its writer is between create and write.
-        throw new LockedError(`${path} is being taken by another process; try again`);
+      if (current === null || current.ino !== opened.ino || current.dev !== opened.dev) continue;
+      const stale = opened.size > 0 ? readInfo(file) : null;
+      if (opened.size > 0) {
+        warn(`taking over the stale lock ${path} (${describe(stale)}, no longer running)`);
       }
-      // Stale: remove it only if it is still the file judged stale, then race for it again.
-      if (readText(path) === found) {
-        warn(`taking over the stale lock ${path} (${info ? `${describe(info)}, no longer running` : "unreadable"})`);
-        try {
-          Deno.removeSync(path);
-        } catch (e) {
-          if (!(e instanceof Deno.errors.NotFound)) throw e;
-        }
-      }
-      continue;
-    }
-    try {
-      const bytes = new TextEncoder().encode(text);
+      const mine: LockInfo = { pid: Deno.pid, host: hostName(), since: new Date().toISOString() };
+      const bytes = new TextEncoder().encode(JSON.stringify(mine) + "\n");
+      file.truncateSync(0);
+      file.seekSync(0, Deno.SeekMode.Start);
       for (let off = 0; off < bytes.length;) off += file.writeSync(bytes.subarray(off));
+      ok = true;
     } finally {
-      file.close();
+      if (!ok) file.close();
     }
     let released = false;
     const release = () => {
       if (released) return;
       released = true;
       unregister();
-      // Only our own lock: a process that judged ours stale (it cannot, while we live) must not lose its own.
-      if (readText(path) === text) {
-        try {
-          Deno.removeSync(path);
-        } catch { /* already gone */ }
-      }
+      // Unlink while still holding the OS lock, so no one locks a file that is about to vanish unnoticed.
+      try {
+        Deno.removeSync(path);
+      } catch { /* already gone */ }
+      file.close();
     };
     const unregister = onShutdown(release);
     return { path, release };
   }
-  throw new LockedError(`${path}: other processes keep taking this lock; try again`);
+  throw new LockedError(`${path}: other processes keep taking and releasing this lock; try again`);
 }
