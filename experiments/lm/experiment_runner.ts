@@ -8,6 +8,11 @@
  * see `run.ts`), `plots/*.svg`, `report.md`, `summary.json`. The tokenized data is cached in
  * `results/cache/lm-data` (shared by every experiment and preset with the same data settings).
  *
+ * Safety: an `--out` that already holds runs is refused unless `--resume` (continue them) or `--force` (move the
+ * folder aside to `<out>.replaced-<time>`, never delete) is given; `--out` and every run folder are locked while
+ * written (`.lock`, see `common/lock.ts`); workers stop when this process ends, even by SIGKILL (their stdin
+ * pipe closes, see `experiment_jobs.ts`).
+ *
  * @module
  */
 import { join } from "node:path";
