@@ -12,6 +12,7 @@
  * @module
  */
 import { runExperimentCli } from "./common/config.ts";
+import { runEntry } from "./common/errors.ts";
 import { estimatorBiasDefinition } from "./estimator_bias/config.ts";
 import { runEstimatorBias } from "./estimator_bias/run.ts";
 
@@ -25,4 +26,5 @@ export function main(argv: string[]): Promise<number> {
   });
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+// Bad flags, an unusable --out and refusals print one `error: …` line and exit 2 (see runEntry).
+if (import.meta.main) await runEntry(() => main(Deno.args));

@@ -23,12 +23,13 @@
  * @module
  */
 import { z } from "../../deps.ts";
+import { UserError, userErrorMessage, type UserErrorOptions } from "./errors.ts";
 
 /** A bad preset, flag or config value; the message names the field path and what is allowed. */
-export class ConfigError extends Error {
+export class ConfigError extends UserError {
   /** Creates the error with `message`. */
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
+  constructor(message: string, options?: UserErrorOptions) {
+    super(message, { hint: "run with --help for the presets and every field", ...options });
     this.name = "ConfigError";
   }
 }
@@ -54,6 +55,8 @@ export interface ExperimentDefinition<S extends z.ZodObject<any>> {
   presets: Record<string, z.input<S>>;
   /** The preset used without `--preset`. */
   defaultPreset: string;
+  /** Whether the experiment runs in parallel and takes `--jobs N` (default false: `--jobs` is rejected). */
+  parallelJobs?: boolean;
 }
 
 /** The command-line options that are not config fields. */
@@ -64,6 +67,8 @@ export interface CliOptions {
   out: string;
   /** Continue a killed run from what is on disk. */
   resume: boolean;
+  /** Replace the runs already in `out` (the old folder is moved aside, never deleted). */
+  force: boolean;
   /** Parallel jobs, when the experiment supports them (`--jobs N`); undefined when not given. */
   jobs: number | undefined;
   /** `--help` was given: print {@link formatConfigHelp} and exit. */
@@ -296,7 +301,12 @@ function zodToConfigError(schema: AnySchema, error: z.ZodError, input: unknown, 
 // ---------------------------------------------------------------------------------------------------------------
 // The command line.
 
-const CLI_FLAGS = new Set(["preset", "out", "resume", "jobs", "help", "seeds", "device"]);
+/** The flags that are not config fields, as `--help` lists them (`--jobs` only for parallel experiments). */
+// deno-lint-ignore no-explicit-any
+function cliFlags(def: ExperimentDefinition<z.ZodObject<any>>): string[] {
+  const flags = ["preset", "out", "resume", "force", "jobs", "help", "seeds", "device"];
+  return def.parallelJobs ? flags : flags.filter((f) => f !== "jobs");
+}
 
 /**
  * Parses an experiment's command line: picks the preset (`--preset NAME`, default `def.defaultPreset`), applies
@@ -318,6 +328,7 @@ export function parseExperimentCli<S extends z.ZodObject<any>>(
   let preset: string | undefined;
   let out: string | undefined;
   let resume = false;
+  let force = false;
   let help = false;
   let jobs: number | undefined;
   const overrides: [string, unknown][] = [];
@@ -339,13 +350,14 @@ export function parseExperimentCli<S extends z.ZodObject<any>>(
       i++;
       return next;
     };
-    if (name === "help" || name === "resume") {
+    if (name === "help" || name === "resume" || name === "force") {
       if (inline !== undefined && inline !== "true" && inline !== "false") {
         throw new ConfigError(`--${name} takes no value (or =true / =false), got ${JSON.stringify(inline)}`);
       }
       const on = inline !== "false";
       if (name === "help") help = on;
-      else resume = on;
+      else if (name === "resume") resume = on;
+      else force = on;
       continue;
     }
     if (name === "preset") {
@@ -358,6 +370,9 @@ export function parseExperimentCli<S extends z.ZodObject<any>>(
       continue;
     }
     if (name === "jobs") {
+      if (!def.parallelJobs) {
+        throw new ConfigError(`--jobs is not supported by ${def.name}: it runs in one process`);
+      }
       const raw = takeValue("an integer ≥ 1");
       const n = Number(raw);
       if (!/^\s*\d+\s*$/.test(raw) || !Number.isInteger(n) || n < 1) {
@@ -369,7 +384,7 @@ export function parseExperimentCli<S extends z.ZodObject<any>>(
     const field = byPath.get(name);
     if (!field) {
       throw new ConfigError(
-        `unknown option --${name}; flags: ${[...CLI_FLAGS].map((f) => `--${f}`).join(", ")}; config fields: ` +
+        `unknown option --${name}; flags: ${cliFlags(def).map((f) => `--${f}`).join(", ")}; config fields: ` +
           fields.map((f) => f.path).join(", "),
       );
     }
@@ -383,6 +398,9 @@ export function parseExperimentCli<S extends z.ZodObject<any>>(
     overrides.push([name, parseValue(takeValue(describeAllowed(field.schema)), field)]);
   }
 
+  if (resume && force && !help) {
+    throw new ConfigError("--resume and --force exclude each other: continue the runs in --out, or replace them");
+  }
   const presetName = preset ?? def.defaultPreset;
   if (!Object.hasOwn(def.presets, presetName)) {
     throw new ConfigError(
@@ -398,7 +416,7 @@ export function parseExperimentCli<S extends z.ZodObject<any>>(
   }
   return {
     config: parsed.data as z.output<S>,
-    cli: { preset: presetName, out: out ?? `results/${def.name}/${presetName}`, resume, jobs, help },
+    cli: { preset: presetName, out: out ?? `results/${def.name}/${presetName}`, resume, force, jobs, help },
   };
 }
 
@@ -421,9 +439,17 @@ export function parseConfig<S extends z.ZodObject<any>>(schema: S, value: unknow
 export function formatConfigHelp<S extends z.ZodObject<any>>(def: ExperimentDefinition<S>): string {
   const lines: string[] = [];
   lines.push(`${def.name}: ${def.description}`, "");
+  // The device choices come from the schema: an experiment may allow fewer than the base shape does.
+  const device = fieldsOf(def.schema).find((f) => f.path === "device");
+  const devices = device && defOf(device.core).type === "enum"
+    ? Object.values(defOf(device.core).entries).join("|")
+    : "auto|cpu|webgpu";
   lines.push(
-    `usage: [--preset NAME] [--out DIR] [--seeds N] [--device auto|cpu|webgpu] [--resume] [--jobs N] [--help]`,
+    `usage: [--preset NAME] [--out DIR] [--seeds N] [--device ${devices}] [--resume | --force]` +
+      `${def.parallelJobs ? " [--jobs N]" : ""} [--help]`,
     `       [--field.path=value ...]   (JSON values; lists also as a,b,c)`,
+    `  --resume continues the runs already in --out; --force moves them aside (to <out>.replaced-<time>) and`,
+    `  starts afresh; without either, an --out that holds runs is refused.`,
     "",
   );
   lines.push("presets:");
@@ -460,8 +486,8 @@ export function undocumentedFields(schema: z.ZodObject<any>): string[] {
 
 /**
  * The `main` of an experiment entry file: parses `argv`, prints the help (`--help`) or a {@link ConfigError}
- * (to stderr, with a pointer to `--help`), else awaits `run(config, cli)`. Returns the exit code (0, or 2 for a
- * bad command line); other errors propagate.
+ * (one line on stderr, with a pointer to `--help`), else awaits `run(config, cli)`. Returns the exit code (0,
+ * or 2 for a bad command line); other errors propagate (to `runEntry`, which prints user-facing ones).
  */
 // deno-lint-ignore no-explicit-any
 export async function runExperimentCli<S extends z.ZodObject<any>>(
@@ -474,7 +500,7 @@ export async function runExperimentCli<S extends z.ZodObject<any>>(
     parsed = parseExperimentCli(def, argv);
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
-    console.error(`error: ${e.message}\n(run with --help for the presets and every field)`);
+    console.error(`error: ${userErrorMessage(e)}`);
     return 2;
   }
   if (parsed.cli.help) {

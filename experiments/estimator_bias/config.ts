@@ -28,6 +28,10 @@ export const FUNCTION_CHOICES = ["linear", "quadratic", "tanh"] as const;
 /** The config schema of `exp:estimator-bias`. */
 export const estimatorBiasSchema = z.strictObject({
   ...baseConfigShape,
+  // Narrower than the base shape: the grid computes in f64, which WebGPU lacks, so --help must not offer it.
+  device: z.enum(["auto", "cpu"]).describe(
+    'Compute device: "cpu", or "auto" (the same here: the grid computes in f64 on the CPU, which WebGPU lacks).',
+  ),
   experts: z.array(z.int().min(2).max(64)).min(1).describe("Numbers of experts E in the grid (each 2 … 64)."),
   dim: z.int().min(1).max(64).describe("Width d of the expert outputs h_i ∈ R^d."),
   hidden: z.int().min(1).max(256).describe("Hidden width r of the tanh downstream function f(v) = cᵀ tanh(Uv + b)."),

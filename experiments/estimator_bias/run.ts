@@ -8,12 +8,14 @@
  *
  * `--resume` keeps the finished cells of `metrics.jsonl` (a torn last line from a kill is dropped) and measures
  * the rest; every cell is a deterministic function of the config, so the result is byte-identical to an
- * uninterrupted run. Without `--resume`, a folder that already holds results is refused rather than mixed.
+ * uninterrupted run. Without `--resume`, a folder that already holds results is refused rather than mixed;
+ * `--force` moves it aside first (see `common/out_folder.ts`). The folder is locked while this process writes it.
  *
  * @module
  */
 import { scope } from "../../core/mod.ts";
 import { type CliOptions, ConfigError } from "../common/config.ts";
+import { claimOutFolder } from "../common/out_folder.ts";
 import { appendJsonl, environmentInfo, joinPath, readJsonl, writeJsonAtomic, writeTextAtomic } from "../common/io.ts";
 import { fmt } from "../common/markdown.ts";
 import { formatDuration, formatProgress } from "../common/progress.ts";
@@ -44,24 +46,42 @@ async function readJsonIfExists(path: string): Promise<unknown | undefined> {
 /** Runs (or resumes) the experiment; `log` receives the progress lines (default `console.log`). */
 export async function runEstimatorBias(
   config: EstimatorBiasConfig,
-  cli: Pick<CliOptions, "out" | "resume" | "preset">,
+  cli: Pick<CliOptions, "out" | "resume" | "preset"> & { force?: boolean },
   log: (line: string) => void = console.log,
 ): Promise<EstimatorBiasResult> {
-  if (config.device === "webgpu") {
-    throw new ConfigError(
-      'field "device" must be "cpu" or "auto" for estimator-bias (it computes in f64, which WebGPU lacks), got "webgpu"',
-    );
-  }
   const t0 = performance.now();
   const out = cli.out;
   const metricsPath = joinPath(out, "metrics.jsonl");
   const configPath = joinPath(out, "config.json");
   const cells = gridCells(config);
+  const lock = await claimOutFolder(out, {
+    resume: cli.resume,
+    force: cli.force ?? false,
+    holds: async () => {
+      const n = (await readJsonl(metricsPath)).length;
+      return n > 0 || await readJsonIfExists(configPath) !== undefined ? `a run (${n} cells measured)` : null;
+    },
+    log,
+  });
+  try {
+    return await measureAll(config, cli, log, cells, t0);
+  } finally {
+    lock.release();
+  }
+}
+
+async function measureAll(
+  config: EstimatorBiasConfig,
+  cli: Pick<CliOptions, "out" | "resume" | "preset">,
+  log: (line: string) => void,
+  cells: ReturnType<typeof gridCells>,
+  t0: number,
+): Promise<EstimatorBiasResult> {
+  const out = cli.out;
+  const metricsPath = joinPath(out, "metrics.jsonl");
+  const configPath = joinPath(out, "config.json");
   const saved = await readJsonIfExists(configPath);
   let done: CellRecord[] = await readJsonl<CellRecord>(metricsPath);
-  if (!cli.resume && (done.length > 0 || saved !== undefined)) {
-    throw new ConfigError(`${out} already holds a run; pass --resume to continue it, or choose another --out`);
-  }
   if (cli.resume && saved !== undefined && JSON.stringify(saved) !== JSON.stringify(config)) {
     const a = saved as Record<string, unknown>;
     const b = config as Record<string, unknown>;

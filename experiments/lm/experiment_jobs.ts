@@ -8,6 +8,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { writeJsonAtomic } from "../common/io.ts";
+import { onShutdown } from "../common/shutdown.ts";
 import type { RunConfig } from "./run_config.ts";
 import { runLm } from "./run.ts";
 
@@ -107,6 +108,7 @@ async function runInProcess(job: RunJob, options: JobOptions): Promise<JobResult
     await runLm(job.config, job.dir, {
       resume: options.resume,
       dataCacheDir: options.dataCacheDir,
+      onWarning: (message) => options.onOutput?.(job.name, message),
       onProgress: (p) => {
         if (p.kind === "train") {
           options.onProgress({
@@ -181,10 +183,25 @@ async function runSubprocess(job: RunJob, options: JobOptions): Promise<JobResul
     job.dir,
     "--data-cache",
     options.dataCacheDir,
+    "--exit-with-parent",
   ];
   if (options.resume) args.push("--resume");
   options.onStart?.(job.name);
-  const child = new Deno.Command(Deno.execPath(), { args, stdout: "piped", stderr: "piped", stdin: "null" }).spawn();
+  // The child's stdin is a pipe this process never writes: when this process dies, even by SIGKILL, the pipe
+  // closes and the child (--exit-with-parent) stops, instead of writing on beside a later --resume.
+  const child = new Deno.Command(Deno.execPath(), { args, stdout: "piped", stderr: "piped", stdin: "piped" }).spawn();
+  // On SIGINT/SIGTERM of this process, stop the child and wait for it (it releases its run lock on the way).
+  const unregister = onShutdown(async () => {
+    try {
+      child.kill("SIGTERM");
+    } catch { /* already exited */ }
+    const timeout = new Promise<"timeout">((r) => setTimeout(() => r("timeout"), 10_000));
+    if (await Promise.race([child.status, timeout]) === "timeout") {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* exited meanwhile */ }
+    }
+  });
   const stderrTail: string[] = [];
   const readOut = (async () => {
     for await (const line of lines(child.stdout)) {
@@ -201,6 +218,8 @@ async function runSubprocess(job: RunJob, options: JobOptions): Promise<JobResul
     }
   })();
   const status = await child.status;
+  unregister();
+  await child.stdin.close().catch(() => {}); // the child is gone; the pipe may already be broken
   await Promise.all([readOut, readErr]);
   return status.success
     ? { name: job.name, ok: true }

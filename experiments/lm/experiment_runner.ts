@@ -8,11 +8,18 @@
  * see `run.ts`), `plots/*.svg`, `report.md`, `summary.json`. The tokenized data is cached in
  * `results/cache/lm-data` (shared by every experiment and preset with the same data settings).
  *
+ * Safety: an `--out` that already holds runs is refused unless `--resume` (continue them) or `--force` (move the
+ * folder aside to `<out>.replaced-<time>`, never delete) is given; `--out` and every run folder are locked while
+ * written (`.lock`, see `common/lock.ts`); workers stop when this process ends, even by SIGKILL (their stdin
+ * pipe closes, see `experiment_jobs.ts`).
+ *
  * @module
  */
 import { join } from "node:path";
 import { ConfigError, formatConfigHelp, parseExperimentCli } from "../common/config.ts";
 import { environmentInfo, writeJsonAtomic } from "../common/io.ts";
+import { UserError } from "../common/errors.ts";
+import { claimOutFolder } from "../common/out_folder.ts";
 import { formatDuration, formatProgress } from "../common/progress.ts";
 import { aggregateRuns, loadRunData } from "./aggregate.ts";
 import { DEFAULT_DATA_CACHE_DIR, prepareLmData } from "./data.ts";
@@ -56,6 +63,26 @@ async function isDone(dir: string): Promise<boolean> {
   }
 }
 
+/** The run folders under `out/runs` (names only; none when the folder does not exist). */
+async function listRunDirs(out: string): Promise<string[]> {
+  const names: string[] = [];
+  try {
+    for await (const e of Deno.readDir(join(out, "runs"))) if (e.isDirectory) names.push(e.name);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  return names.sort();
+}
+
+/** What an output folder holds, for the refusal to overwrite it ("6 runs (4 finished)"); null for no runs. */
+async function describeRuns(out: string): Promise<string | null> {
+  const names = await listRunDirs(out);
+  if (!names.length) return null;
+  let finished = 0;
+  for (const name of names) if (await isDone(join(out, "runs", name))) finished++;
+  return `${names.length} run${names.length === 1 ? "" : "s"} (${finished} finished)`;
+}
+
 /** The thread count a run was started with (so that `--resume` with another `--jobs` keeps the same config). */
 async function storedThreads(dir: string): Promise<number | null> {
   try {
@@ -76,7 +103,8 @@ export async function runLmExperiment(
   options: LmExperimentOptions = {},
 ): Promise<LmExperimentResult | null> {
   const log = options.log ?? ((line: string) => console.log(line));
-  const def = exp.definition;
+  // The LM experiments run arms × seeds in parallel subprocesses, so they take --jobs.
+  const def = { ...exp.definition, parallelJobs: true };
   const { config: parsed, cli } = parseExperimentCli(def, argv);
   if (cli.help) {
     log(formatConfigHelp(def));
@@ -113,124 +141,137 @@ export async function runLmExperiment(
     }
   }
 
-  await Deno.mkdir(out, { recursive: true });
-  await writeJsonAtomic(join(out, "config.json"), {
-    experiment: def.name,
-    preset: cli.preset,
-    command,
-    config,
-    baseline: exp.baseline,
-  });
-  await writeJsonAtomic(join(out, "env.json"), {
-    ...environmentInfo({ name: config.device }),
-    jobs: parallel,
-    mode: inProcess ? "in-process, sequential" : "subprocesses",
-  });
-
-  const t0 = performance.now();
-  const data = await prepareLmData(jobList[0].config, dataCacheDir);
-  log(
-    `${def.name} (${cli.preset}): ${config.arms.join(", ")} × ${config.seeds} seeds = ${jobList.length} runs of ` +
-      `${config.steps} steps; vocab ${data.vocabSize}, ${data.train.length.toLocaleString("en-US")} train tokens; ` +
-      `${inProcess ? "in-process, one run at a time" : `${parallel} parallel subprocesses`}, ` +
-      `${jobList[0].config.threads} thread(s) per run; out ${out}` +
-      (!subprocesses && jobs > 1 ? " (no --allow-run: running in-process)" : ""),
-  );
-
-  const skipped = new Set<string>();
-  if (cli.resume) {
-    for (const j of jobList) if (await isDone(j.dir)) skipped.add(j.name);
-    if (skipped.size) log(`--resume: ${skipped.size} completed run(s) skipped`);
-  }
-  const todo = jobList.filter((j) => !skipped.has(j.name));
-
-  // Overall ETA: steps still to do over the step rate of this invocation (all parallel runs together).
-  const startStep = new Map<string, number>();
-  const current = new Map<string, number>();
-  const runStart = new Map<string, number>();
-  const seenOutput = new Set<string>();
-  const totalSteps = todo.reduce((s, j) => s + j.config.steps, 0);
-  const onProgress = (p: JobProgress) => {
-    if (!startStep.has(p.name)) {
-      startStep.set(p.name, p.note?.startsWith("resumed") ? p.step : 0);
-    }
-    current.set(p.name, p.step);
-    let done = 0, fresh = 0;
-    for (const [n, s] of current) {
-      done += s;
-      fresh += s - (startStep.get(n) ?? 0);
-    }
-    const elapsed = (performance.now() - t0) / 1000;
-    const rate = fresh / elapsed;
-    const eta = rate > 0 ? (totalSteps - done) / rate : NaN;
-    const overall = `| all ${(100 * done / Math.max(1, totalSteps)).toFixed(0)}% ETA ${formatDuration(eta)}`;
-    if (p.note) {
-      log(`[${p.name}] step ${p.step}/${p.steps} ${p.note} ${overall}`);
-      return;
-    }
-    const line = formatProgress({
-      label: p.name,
-      step: p.step,
-      steps: p.steps,
-      loss: p.loss,
-      tokensPerSec: p.tokensPerSec,
-      elapsedSec: p.elapsedSec ?? (performance.now() - runStart.get(p.name)!) / 1000,
-    });
-    log(`${line} ${overall}`);
-  };
-
-  const results = await runJobs(todo, {
+  // Claim --out before writing: refuse to replace finished runs silently, lock it against a second writer.
+  const outLock = await claimOutFolder(out, {
     resume: cli.resume,
-    dataCacheDir,
-    jobs: parallel,
-    inProcess,
-    onProgress,
-    onStart: (name) => runStart.set(name, performance.now()),
-    // Identical stray lines (e.g. every subprocess's WebGPU probe warning) are printed once.
-    onOutput: (name, line) => {
-      if (seenOutput.has(line)) return;
-      seenOutput.add(line);
-      log(`[${name}] ${line}`);
-    },
+    force: cli.force,
+    holds: describeRuns,
+    lockedParts: async (o) => (await listRunDirs(o)).map((name) => join(o, "runs", name)),
+    log,
   });
-  const failed = results.filter((r) => !r.ok);
+  try {
+    await writeJsonAtomic(join(out, "config.json"), {
+      experiment: def.name,
+      preset: cli.preset,
+      command,
+      config,
+      baseline: exp.baseline,
+    });
+    await writeJsonAtomic(join(out, "env.json"), {
+      ...environmentInfo({ name: config.device }),
+      jobs: parallel,
+      mode: inProcess ? "in-process, sequential" : "subprocesses",
+    });
 
-  const runData = await Promise.all(jobList.map((j) => loadRunData(j.dir, j.arm, j.seed)));
-  const agg = aggregateRuns(runData, {
-    arms: config.arms,
-    baseline: exp.baseline,
-    steps: config.steps,
-    targetLoss: config.targetLoss,
-    targetFraction: config.targetFraction,
-    primary: exp.primary,
-    errors: Object.fromEntries(failed.map((f) => [f.name, f.error ?? "failed"])),
-  });
-  const report = await writeReport(out, agg, {
-    experiment: def.name,
-    title: exp.title,
-    question: exp.question,
-    preset: cli.preset,
-    command,
-    armDescriptions: Object.fromEntries(Object.entries(exp.arms).map(([k, v]) => [k, v.description])),
-    setup: setupRows(config, data, jobList[0].config.threads, parallel, inProcess),
-    notes: exp.notes,
-  });
-  log(`done in ${formatDuration((performance.now() - t0) / 1000)}; report: ${join(out, "report.md")}`);
-  for (const c of agg.comparisons) log(`  ${c.verdict.primary}`);
-  // Any unfinished run (failed now, or left unfinished earlier) fails the command, after the honest report.
-  if (failed.length || agg.incomplete.length) {
-    throw new Error(
-      `${agg.incomplete.length} run(s) did not finish and are left out of the report: ` +
-        agg.incomplete.map((r) => `${r.arm}-seed${r.seed} (step ${r.lastStep}/${r.steps})`).join(", ") + "\n" +
-        failed.map((f) => `--- ${f.name}\n${f.error}`).join("\n"),
+    const t0 = performance.now();
+    const data = await prepareLmData(jobList[0].config, dataCacheDir);
+    log(
+      `${def.name} (${cli.preset}): ${config.arms.join(", ")} × ${config.seeds} seeds = ${jobList.length} runs of ` +
+        `${config.steps} steps; vocab ${data.vocabSize}, ${data.train.length.toLocaleString("en-US")} train tokens; ` +
+        `${inProcess ? "in-process, one run at a time" : `${parallel} parallel subprocesses`}, ` +
+        `${jobList[0].config.threads} thread(s) per run; out ${out}` +
+        (!subprocesses && jobs > 1 ? " (no --allow-run: running in-process)" : ""),
     );
+
+    const skipped = new Set<string>();
+    if (cli.resume) {
+      for (const j of jobList) if (await isDone(j.dir)) skipped.add(j.name);
+      if (skipped.size) log(`--resume: ${skipped.size} completed run(s) skipped`);
+    }
+    const todo = jobList.filter((j) => !skipped.has(j.name));
+
+    // Overall ETA: steps still to do over the step rate of this invocation (all parallel runs together).
+    const startStep = new Map<string, number>();
+    const current = new Map<string, number>();
+    const runStart = new Map<string, number>();
+    const seenOutput = new Set<string>();
+    const totalSteps = todo.reduce((s, j) => s + j.config.steps, 0);
+    const onProgress = (p: JobProgress) => {
+      if (!startStep.has(p.name)) {
+        startStep.set(p.name, p.note?.startsWith("resumed") ? p.step : 0);
+      }
+      current.set(p.name, p.step);
+      let done = 0, fresh = 0;
+      for (const [n, s] of current) {
+        done += s;
+        fresh += s - (startStep.get(n) ?? 0);
+      }
+      const elapsed = (performance.now() - t0) / 1000;
+      const rate = fresh / elapsed;
+      const eta = rate > 0 ? (totalSteps - done) / rate : NaN;
+      const overall = `| all ${(100 * done / Math.max(1, totalSteps)).toFixed(0)}% ETA ${formatDuration(eta)}`;
+      if (p.note) {
+        log(`[${p.name}] step ${p.step}/${p.steps} ${p.note} ${overall}`);
+        return;
+      }
+      const line = formatProgress({
+        label: p.name,
+        step: p.step,
+        steps: p.steps,
+        loss: p.loss,
+        tokensPerSec: p.tokensPerSec,
+        elapsedSec: p.elapsedSec ?? (performance.now() - runStart.get(p.name)!) / 1000,
+      });
+      log(`${line} ${overall}`);
+    };
+
+    const results = await runJobs(todo, {
+      resume: cli.resume,
+      dataCacheDir,
+      jobs: parallel,
+      inProcess,
+      onProgress,
+      onStart: (name) => runStart.set(name, performance.now()),
+      // Identical stray lines (e.g. every subprocess's WebGPU probe warning) are printed once.
+      onOutput: (name, line) => {
+        if (seenOutput.has(line)) return;
+        seenOutput.add(line);
+        log(`[${name}] ${line}`);
+      },
+    });
+    const failed = results.filter((r) => !r.ok);
+
+    const runData = await Promise.all(jobList.map((j) => loadRunData(j.dir, j.arm, j.seed)));
+    const agg = aggregateRuns(runData, {
+      arms: config.arms,
+      baseline: exp.baseline,
+      steps: config.steps,
+      targetLoss: config.targetLoss,
+      targetFraction: config.targetFraction,
+      primary: exp.primary,
+      errors: Object.fromEntries(failed.map((f) => [f.name, f.error ?? "failed"])),
+    });
+    const report = await writeReport(out, agg, {
+      experiment: def.name,
+      title: exp.title,
+      question: exp.question,
+      preset: cli.preset,
+      command,
+      armDescriptions: Object.fromEntries(Object.entries(exp.arms).map(([k, v]) => [k, v.description])),
+      setup: setupRows(config, data, jobList[0].config.threads, parallel, inProcess),
+      notes: exp.notes,
+    });
+    log(`done in ${formatDuration((performance.now() - t0) / 1000)}; report: ${join(out, "report.md")}`);
+    for (const c of agg.comparisons) log(`  ${c.verdict.primary}`);
+    // Any unfinished run (failed now, or left unfinished earlier) fails the command, after the honest report:
+    // each failure in full in the log, then one error line.
+    if (failed.length || agg.incomplete.length) {
+      for (const f of failed) log(`--- ${f.name} failed:\n${f.error}`);
+      throw new UserError(
+        `${agg.incomplete.length} run(s) did not finish and are left out of the report: ` +
+          agg.incomplete.map((r) => `${r.arm}-seed${r.seed} (step ${r.lastStep}/${r.steps})`).join(", "),
+        { hint: `see ${join(out, "report.md")}; continue them with --resume` },
+      );
+    }
+    return {
+      out,
+      config,
+      runs: jobList.map((j) => ({ name: j.name, ok: true, skipped: skipped.has(j.name) })),
+      report,
+    };
+  } finally {
+    outLock.release();
   }
-  return {
-    out,
-    config,
-    runs: jobList.map((j) => ({ name: j.name, ok: true, skipped: skipped.has(j.name) })),
-    report,
-  };
 }
 
 function setupRows(

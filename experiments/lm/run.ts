@@ -40,6 +40,7 @@ import {
   saveCheckpoint,
 } from "../../nn/checkpoint/mod.ts";
 import type { JsonValue } from "../../nn/checkpoint/checkpoint.ts";
+import { acquireLock } from "../common/lock.ts";
 import { appendJsonl, environmentInfo, readJsonl, writeJsonAtomic, writeJsonlAtomic } from "../common/io.ts";
 import { parseRunConfig, type RunConfig } from "./run_config.ts";
 import { DEFAULT_DATA_CACHE_DIR, drawTrainBatch, makeEvalBatches, prepareLmData, type TokenBatch } from "./data.ts";
@@ -79,6 +80,8 @@ export interface RunLmOptions {
   stopAfterStep?: number;
   /** Where the tokenized data is cached (default {@link DEFAULT_DATA_CACHE_DIR}). */
   dataCacheDir?: string;
+  /** Warnings (a damaged checkpoint set aside, a stale lock taken over); default `console.warn`. */
+  onWarning?(message: string): void;
 }
 
 /** An evaluation result. */
@@ -153,9 +156,22 @@ function makeSchedule(config: RunConfig): LrSchedule {
  * Trains one LM run in `runDir` (see the module docs for the files and the reproducibility guarantees) and
  * returns its summary. A run whose `final.json` already says `done` is not repeated when `resume` is set;
  * without `resume` the directory's earlier metrics, checkpoints and summary are removed first.
+ *
+ * The directory is locked (`.lock`, see `common/lock.ts`) while this writes it: a second process gets a
+ * `LockedError` naming the pid instead of interleaving its metrics with ours.
  */
 export async function runLm(input: RunConfig, runDir: string, opts: RunLmOptions): Promise<RunSummary> {
   const config = parseRunConfig(input);
+  await Deno.mkdir(runDir, { recursive: true });
+  const lock = acquireLock(runDir, opts.onWarning ?? console.warn);
+  try {
+    return await runLocked(config, runDir, opts);
+  } finally {
+    lock.release();
+  }
+}
+
+async function runLocked(config: RunConfig, runDir: string, opts: RunLmOptions): Promise<RunSummary> {
   const finalPath = join(runDir, "final.json");
   const metricsPath = join(runDir, "metrics.jsonl");
   const ckptDir = join(runDir, "ckpt");
@@ -194,7 +210,7 @@ export async function runLm(input: RunConfig, runDir: string, opts: RunLmOptions
   let trainSeconds = 0, evalSeconds = 0, wallBefore = 0;
   let lastEval: CheckpointMeta["lastEval"] = null;
   if (opts.resume) {
-    const restored = await restoreNewest(ckptDir, config, { model, optimizer, gens });
+    const restored = await restoreNewest(ckptDir, config, { model, optimizer, gens }, opts.onWarning ?? console.warn);
     if (restored) {
       step = restored.step;
       trainSeconds = restored.meta.trainSeconds;
@@ -399,7 +415,12 @@ async function trainRecord(
   };
 }
 
-/** Loads the newest readable checkpoint of `dir` (falling back to older ones), or null when there is none. */
+/**
+ * Loads the newest readable checkpoint of `dir` (falling back to older ones), or null when there is none. A
+ * damaged checkpoint skipped on the way is reported to `warn` and renamed aside (`<name>.damaged-<time>`): the
+ * resumed run writes that step's checkpoint again, which would otherwise overwrite the evidence. When no
+ * checkpoint is readable nothing is moved and the error lists them all (the user decides, e.g. `--force`).
+ */
 async function restoreNewest(
   dir: string,
   config: RunConfig,
@@ -408,9 +429,11 @@ async function restoreNewest(
     optimizer: AdamW;
     gens: ReturnType<typeof runGenerators>;
   },
+  warn: (message: string) => void,
 ): Promise<{ step: number; path: string; meta: CheckpointMeta } | null> {
   const all = (await listCheckpoints(dir)).reverse();
   const errors: string[] = [];
+  const damaged: { path: string; why: string }[] = [];
   for (const file of all) {
     try {
       const { step, config: stored } = await loadCheckpoint(file.path, {
@@ -427,10 +450,17 @@ async function restoreNewest(
       }
       target.gens.moe.setState(meta.generators.moe);
       target.gens.data.setState(meta.generators.data);
+      const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+      for (const d of damaged) {
+        const aside = `${d.path}.damaged-${stamp}`;
+        await Deno.rename(d.path, aside);
+        warn(`resume: skipped the damaged checkpoint ${d.path} (${d.why}); kept it as ${aside}`);
+      }
       return { step, path: file.path, meta };
     } catch (e) {
       if (!(e instanceof CheckpointError)) throw e;
       errors.push((e as Error).message); // a damaged file: try the previous checkpoint
+      damaged.push({ path: file.path, why: (e as Error).message.replace(/\s+/g, " ") });
     }
   }
   if (errors.length) throw new Error(`runLm: no readable checkpoint in ${dir}:\n  ${errors.join("\n  ")}`);

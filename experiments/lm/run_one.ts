@@ -3,12 +3,17 @@
  *
  * ```sh
  * deno run --allow-read --allow-write --allow-env experiments/lm/run_one.ts \
- *   --config run.json --dir RUN_DIR [--resume] [--data-cache DIR]
+ *   --config run.json --dir RUN_DIR [--resume] [--data-cache DIR] [--exit-with-parent]
  * ```
+ *
+ * With `--exit-with-parent` (what the runner passes) the run stops when its stdin closes, i.e. when the parent
+ * runner is gone, even if it was killed with SIGKILL. On SIGINT/SIGTERM, or then, the run folder's lock is
+ * released before the process exits; the run continues later with `--resume`.
  *
  * `run.json` holds a run config (see `run_config.ts`; missing fields take their defaults). Progress goes to
  * stdout, one line per train record (the `formatProgress` format), evaluation and resume; errors go to stderr.
- * Exit code 0 when the run completed, 1 when it failed, 2 for bad arguments or a bad config.
+ * Exit code 0 when the run completed, 1 when it failed, 2 for bad arguments, a bad config or a run folder that
+ * another live process holds.
  *
  * @module
  */
@@ -17,8 +22,10 @@ import { formatProgress } from "../common/progress.ts";
 import { parseRunConfig, RunConfigError } from "./run_config.ts";
 import { DEFAULT_DATA_CACHE_DIR } from "./data.ts";
 import { runLm } from "./run.ts";
+import { exitWhenStdinCloses } from "../common/shutdown.ts";
+import { userErrorMessage } from "../common/errors.ts";
 
-const USAGE = "usage: run_one.ts --config RUN.json --dir RUN_DIR [--resume] [--data-cache DIR]";
+const USAGE = "usage: run_one.ts --config RUN.json --dir RUN_DIR [--resume] [--data-cache DIR] [--exit-with-parent]";
 
 function basename(path: string): string {
   const parts = path.replace(/\/+$/, "").split("/");
@@ -37,6 +44,7 @@ export async function main(args: string[]): Promise<number> {
         resume: { type: "boolean", default: false },
         "data-cache": { type: "string", default: DEFAULT_DATA_CACHE_DIR },
         help: { type: "boolean", default: false },
+        "exit-with-parent": { type: "boolean", default: false },
       },
       strict: true,
       allowPositionals: false,
@@ -61,6 +69,7 @@ export async function main(args: string[]): Promise<number> {
     console.error(`run_one: ${why}`);
     return 2;
   }
+  if (values["exit-with-parent"]) exitWhenStdinCloses();
   const label = basename(values.dir);
   try {
     const summary = await runLm(config, values.dir, {
@@ -85,6 +94,12 @@ export async function main(args: string[]): Promise<number> {
     );
     return 0;
   } catch (e) {
+    // A user-facing error (the run folder locked by another process) is one line; a bug keeps its stack.
+    const message = userErrorMessage(e);
+    if (message !== null) {
+      console.error(`run_one: ${message}`);
+      return 2;
+    }
     console.error(`run_one: run ${values.dir} failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
     return 1;
   }

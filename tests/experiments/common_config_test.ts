@@ -50,6 +50,7 @@ const def = {
     },
   },
   defaultPreset: "smoke",
+  parallelJobs: true,
 };
 
 function fails(argv: string[], pattern: RegExp) {
@@ -72,7 +73,14 @@ Deno.test("config: the default preset, defaults filled in, default out folder", 
     flag: false,
     name: "x",
   });
-  assert.deepEqual(cli, { preset: "smoke", out: "results/demo/smoke", resume: false, jobs: undefined, help: false });
+  assert.deepEqual(cli, {
+    preset: "smoke",
+    out: "results/demo/smoke",
+    resume: false,
+    force: false,
+    jobs: undefined,
+    help: false,
+  });
 });
 
 Deno.test("config: every flag and override form", () => {
@@ -98,7 +106,7 @@ Deno.test("config: every flag and override form", () => {
     "--lr",
     "1e-3",
   ]);
-  assert.deepEqual(cli, { preset: "big", out: "/tmp/x", resume: true, jobs: 2, help: false });
+  assert.deepEqual(cli, { preset: "big", out: "/tmp/x", resume: true, force: false, jobs: 2, help: false });
   assert.equal(config.seeds, 5);
   assert.equal(config.device, "cpu");
   assert.deepEqual(config.model, { dim: 32, act: "relu" });
@@ -114,6 +122,7 @@ Deno.test("config: every flag and override form", () => {
   assert.deepEqual(r.config.arms, ["only"]);
   assert.deepEqual(def.presets.smoke.es, [4]);
   assert.equal(parseExperimentCli(def, ["--preset=big"]).cli.out, "results/demo/big");
+  assert.equal(parseExperimentCli(def, ["--force"]).cli.force, true);
 });
 
 Deno.test("config: a string field always gets a string; other fields get JSON when it parses", () => {
@@ -145,6 +154,13 @@ Deno.test("config: every error path names the field, what is allowed and the bad
   fails(["--out="], /--out must be a non-empty folder path/);
   fails(["--resume=yes"], /--resume takes no value/);
   fails(["positional"], /unexpected argument "positional"/);
+  fails(["--force=yes"], /--force takes no value/);
+  fails(["--resume", "--force"], /--resume and --force exclude each other/);
+  // --jobs only where the experiment runs in parallel; --help then does not offer it either.
+  const serial = { ...def, parallelJobs: false };
+  assert.throws(() => parseExperimentCli(serial, ["--jobs=2"]), /--jobs is not supported by demo/);
+  assert.doesNotMatch(formatConfigHelp(serial), /--jobs/);
+  assert.match(formatConfigHelp(def), /\[--resume \| --force\] \[--jobs N\]/);
   // A bad preset is reported as the preset's fault; an unknown key inside an object lists the valid ones.
   const bad = { ...def, presets: { smoke: { ...def.presets.smoke, model: { dim: 16, extra: 1 } } } };
   assert.throws(
@@ -163,6 +179,11 @@ Deno.test("config: --help skips the overrides; the help text lists presets and e
   for (const path of configFieldPaths(schema)) assert.ok(help.includes(`--${path}`), `help misses --${path}`);
   assert.match(help, /--model\.dim = 16\n\s+Model width\. Allowed: an integer ≥ 8 and ≤ 1024\./);
   assert.match(help, /--model\.act = "gelu" \(default\)/);
+  // The usage line offers the devices the schema allows, not a fixed list.
+  assert.match(help, /--device auto\|cpu\|webgpu/);
+  const cpuSchema = schema.extend({ device: z.enum(["cpu"]).describe("CPU only.") });
+  const cpuOnly = { ...def, schema: cpuSchema, presets: { smoke: def.presets.smoke } };
+  assert.match(formatConfigHelp(cpuOnly), /\[--device cpu\]/);
   assert.deepEqual(undocumentedFields(schema), []);
   assert.deepEqual(undocumentedFields(z.object({ a: z.number(), b: z.number().describe("b") })), ["a"]);
 });
@@ -182,6 +203,8 @@ Deno.test("config: runExperimentCli returns 2 on a bad command line and runs the
     console.error = origError;
   }
   assert.match(String(errors[0]), /field "lr"/);
+  assert.equal(errors.length, 1);
+  assert.doesNotMatch(String(errors[0]), /\n/, "one line");
   let seen: number | undefined;
   assert.equal(await runExperimentCli(def, ["--seeds=4"], (c) => Promise.resolve(void (seen = c.seeds))), 0);
   assert.equal(seen, 4);
