@@ -3,6 +3,7 @@
 // aggregation's statistics on synthetic runs with known answers.
 import assert from "node:assert/strict";
 import { ConfigError } from "../../experiments/common/config.ts";
+import { UserError } from "../../experiments/common/errors.ts";
 import { runLmExperiment } from "../../experiments/lm/experiment_runner.ts";
 import { switchVsSparseMixer } from "../../experiments/lm/presets.ts";
 import { aggregateRuns, type RunData } from "../../experiments/lm/aggregate.ts";
@@ -39,6 +40,42 @@ Deno.test({
       assert.ok(again && again.runs.every((r) => r.skipped));
       const summary2 = JSON.parse(await Deno.readTextFile(`${out}/summary.json`));
       assert.deepEqual(summary2.arms.switch.finalValidLoss, summary.arms.switch.finalValidLoss);
+    } finally {
+      await Deno.remove(out, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "switch-vs-sparsemixer: a run that fails on --resume is named, left out of the statistics, and fails the command",
+  ignore: !canWrite,
+  async fn() {
+    const out = await Deno.makeTempDir({ prefix: "moegrad-svs-failed-" });
+    try {
+      const argv = ["--preset", "smoke", "--out", out, "--jobs", "1"];
+      const opts = { log: () => {}, dataCacheDir: `${out}/cache` };
+      await runLmExperiment(switchVsSparseMixer, argv, opts);
+      // Make one run unfinished and unresumable: no final.json, and every checkpoint unreadable.
+      const run = `${out}/runs/sparsemixer-seed1`;
+      await Deno.remove(`${run}/final.json`);
+      for await (const e of Deno.readDir(`${run}/ckpt`)) await Deno.writeTextFile(`${run}/ckpt/${e.name}`, "damaged");
+      await assert.rejects(runLmExperiment(switchVsSparseMixer, [...argv, "--resume"], opts), (e: Error) => {
+        assert.ok(e instanceof UserError, String(e));
+        assert.match(e.message, /1 run\(s\) did not finish .*sparsemixer-seed1/);
+        return true;
+      });
+      // The report was still written: it names the run at the top and pairs only the seeds both arms finished.
+      const report = await Deno.readTextFile(`${out}/report.md`);
+      const firstSection = report.indexOf("\n## ");
+      assert.ok(report.slice(0, firstSection).includes("sparsemixer"), report.slice(0, 800));
+      const summary = JSON.parse(await Deno.readTextFile(`${out}/summary.json`));
+      assert.deepEqual(summary.incomplete.map((r: { arm: string; seed: number }) => [r.arm, r.seed]), [[
+        "sparsemixer",
+        1,
+      ]]);
+      assert.equal(summary.arms.sparsemixer.finalValidLoss.n, 1);
+      assert.equal(summary.arms.switch.finalValidLoss.n, 2);
     } finally {
       await Deno.remove(out, { recursive: true });
     }
