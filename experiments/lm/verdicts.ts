@@ -46,7 +46,7 @@ function droppedNote(d: PairedDifference, arm: string, baseline: string): string
   if (d.unpairedArm.length) parts.push(`${arm} seed(s) ${d.unpairedArm.join(", ")}`);
   if (d.unpairedBaseline.length) parts.push(`${baseline} seed(s) ${d.unpairedBaseline.join(", ")}`);
   return parts.length
-    ? ` Only seeds finished in both arms are paired (seed ${d.seeds.join(", ") || "none"}); left out: ` +
+    ? ` Only seeds finished in both arms are paired (seeds: ${d.seeds.join(", ") || "none"}); left out: ` +
       `${parts.join(" and ")}, finished in one arm only.`
     : "";
 }
