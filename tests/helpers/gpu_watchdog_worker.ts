@@ -17,12 +17,16 @@ function ring(name: string, ms: number, end: "kill" | "report"): void {
     return;
   }
   const text = `\nwebgpu watchdog: ${name} is still running ${formatBound(ms)} after it started; its thread is ` +
-    `stuck in a GPU call that does not return (a spinning shader, or a driver compiling one), so no test ` +
+    `stuck in a GPU call that has not returned (a spinning shader, or a driver compiling one), so no test ` +
     `timeout can fire there. Ending the process.\n`;
   Deno.stderr.writeSync(new TextEncoder().encode(text));
-  // Signalling its own process needs no permission; SIGKILL follows if something handles SIGTERM.
-  Deno.kill(Deno.pid, "SIGTERM");
-  setTimeout(() => Deno.kill(Deno.pid, "SIGKILL"), 5000);
+  try {
+    // Deno lets a process signal itself without --allow-run; SIGKILL follows if something handles SIGTERM.
+    Deno.kill(Deno.pid, "SIGTERM");
+    setTimeout(() => Deno.kill(Deno.pid, "SIGKILL"), 5000);
+  } catch (e) {
+    Deno.stderr.writeSync(new TextEncoder().encode(`webgpu watchdog: could not end the process: ${e}\n`));
+  }
 }
 
 self.onmessage = (e: MessageEvent<WatchdogMessage>) => {
