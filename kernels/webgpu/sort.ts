@@ -7,9 +7,10 @@
  * keep ascending index order in both directions, exactly as the CPU kernels do. Data is read and written as
  * raw u32 bits, so −0, NaN payloads and subnormals come out unchanged.
  *
- * - Rows whose length padded to a power of two (P) fits in workgroup memory (≤ 2048 entries): one bitonic
- *   sort in `var<workgroup>` arrays per workgroup, several short rows packed into one workgroup; one launch.
- * - Longer rows: each 2048-entry chunk is sorted in workgroup memory, then merged by a bitonic network whose
+ * - Rows whose length padded to a power of two (P) fits in a workgroup tile ({@link SORT_TILE} entries): one
+ *   bitonic sort in `var<workgroup>` arrays per workgroup, several short rows packed into one workgroup; one
+ *   launch.
+ * - Longer rows: each tile-sized chunk is sorted in workgroup memory, then merged by a bitonic network whose
  *   wide steps run in global scratch memory (one launch per step) and whose narrow steps run in workgroup
  *   memory; a gather launch writes the outputs. Rows are processed in batches so the scratch buffers stay
  *   within the binding-size limit.
@@ -26,6 +27,18 @@ import { MAIN_1D, WG } from "./wgsl.ts";
 
 /** The largest k served by the one-thread-per-row topk kernel. */
 export const SMALL_TOPK_K = 8;
+
+/**
+ * (key, index) pairs sorted in workgroup memory by one workgroup: 2 × 128 u32 = 1 KiB.
+ *
+ * Kept small on purpose. WebGPU zero-initialises `var<workgroup>` memory; wgpu's GL backend (naga → GLSL) does
+ * it by one invocation assigning a whole-array constant, which Mesa's llvmpipe compiles into one store per
+ * u32 word at the first dispatch of each pipeline, in time that grows faster than linearly with the words:
+ * on a 2-core machine about 0.4 s for 256 words, 1.2 s for 512, 5.6 s for 1024 and 24 s for 2048. With the
+ * former 2048-pair tiles (4096 words) each sort pipeline compiled for minutes there at 100% CPU, which looked
+ * like a hang. Longer rows are merged by the global steps instead: a few more launches on real GPUs.
+ */
+export const SORT_TILE = 128;
 
 /** Options of {@link sortKernels} (tests use them to reach the batched path cheaply). */
 export interface SortKernelOptions {
@@ -195,11 +208,9 @@ export function sortKernels(
   rt: WebGpuRuntime,
   options: SortKernelOptions = {},
 ): KernelFamily<GpuBuffer, "sort" | "topk"> {
-  const limits = rt.device.limits;
-  // Workgroup tile: (key, index) pairs of u32, at most 2048 of them (16 KiB, WebGPU's default minimum limit).
-  let tile = 2048;
-  while (tile > 2 && tile * 8 > limits.maxComputeWorkgroupStorageSize) tile /= 2;
-  const maxThreads = Math.min(256, limits.maxComputeInvocationsPerWorkgroup);
+  // 1 KiB of workgroup memory fits every adapter (WebGPU guarantees 16 KiB), so the tile is not adapter-sized.
+  const tile = SORT_TILE;
+  const maxThreads = Math.min(256, rt.device.limits.maxComputeInvocationsPerWorkgroup);
 
   function kindOf(x: TensorRef<GpuBuffer>): Kind {
     return wgslType(x.dtype) === "f32" ? "float" : "int";

@@ -1,9 +1,12 @@
 /**
  * WebGPU test support: one shared runtime for the whole test process, and `gpuTest`, which registers a test
  * that is ignored (with a note) when no adapter exists, and fails instead when MOEGRAD_REQUIRE_WEBGPU=1
- * (CI sets it, so a broken driver install cannot pass as "skipped").
+ * (CI sets it, so a broken driver install cannot pass as "skipped"). Every WebGPU test is time-bounded, so a
+ * GPU hang fails the test that caused it instead of stalling the run.
  */
 import { WebGpuRuntime } from "../../kernels/webgpu/runtime.ts";
+import { formatBound, withDeadline } from "./deadline.ts";
+import { Watchdog } from "./gpu_watchdog.ts";
 import type { TypedArray } from "../../core/dtype.ts";
 import type { DType } from "../../core/dtype.ts";
 import type { GpuBuffer } from "../../kernels/webgpu/runtime.ts";
@@ -26,6 +29,20 @@ export const testRuntime: WebGpuRuntime | null = adapter && device
   ? new WebGpuRuntime(device, adapter.info, adapter.info.isFallbackAdapter)
   : null;
 
+/**
+ * Wall-clock bound of one WebGPU test. Generous: on llvmpipe over GL the first dispatch of every pipeline is
+ * compiled on the spot, and `deno test --parallel` shares a few cores between test files.
+ */
+export const GPU_TEST_BOUND_MS = 180_000;
+
+/**
+ * How much longer the watchdog waits before ending the process. A test whose thread is still alive fails by
+ * its own deadline first; only one stuck in a native call reaches the watchdog.
+ */
+const WATCHDOG_GRACE_MS = 20_000;
+
+const watchdog = new Watchdog();
+
 let noted = false;
 
 /** Registers a WebGPU test: ignored without an adapter (unless required), given the shared runtime. */
@@ -44,7 +61,13 @@ export function gpuTest(name: string, fn: (rt: WebGpuRuntime, t: Deno.TestContex
     sanitizeOps: false,
     fn: async (t) => {
       if (!testRuntime) throw new Error("MOEGRAD_REQUIRE_WEBGPU=1 but no WebGPU adapter was found");
-      await fn(testRuntime, t);
+      const rt = testRuntime, what = `webgpu test "${name}"`;
+      watchdog.arm(`${what} (bound ${formatBound(GPU_TEST_BOUND_MS)})`, GPU_TEST_BOUND_MS + WATCHDOG_GRACE_MS);
+      try {
+        await withDeadline(() => fn(rt, t), GPU_TEST_BOUND_MS, what);
+      } finally {
+        watchdog.disarm();
+      }
     },
   });
 }

@@ -8,7 +8,7 @@ import { allocArray, type DType, type TypedArray } from "../../core/dtype.ts";
 import { cpuKernels } from "../../kernels/cpu/mod.ts";
 import type { TensorRef } from "../../kernels/registry.ts";
 import type { GpuBuffer, WebGpuRuntime } from "../../kernels/webgpu/runtime.ts";
-import { type SortKernelOptions, sortKernels } from "../../kernels/webgpu/sort.ts";
+import { SORT_TILE, type SortKernelOptions, sortKernels } from "../../kernels/webgpu/sort.ts";
 import { gpuOut, gpuRef, gpuTest } from "../helpers/webgpu.ts";
 import { rng01 as rng } from "../helpers/host_rng.ts";
 
@@ -105,7 +105,8 @@ gpuTest("sort matches the CPU (ties, NaN, ±inf, -0, subnormals; 1-D and 2-D; bo
 
 gpuTest("sort of long rows (global bitonic merge) matches the CPU", async (rt) => {
   const cases: Case[] = [];
-  for (const n of [2048, 2049, 4096, 5000, 20000]) {
+  // The tile's own length is the longest row sorted in one workgroup; one more takes the global network.
+  for (const n of [SORT_TILE, SORT_TILE + 1, 2048, 2049, 4096, 5000, 20000]) {
     for (const descending of [false, true]) cases.push({ kernel: "sort", dtype: "f32", shape: [2, n], descending });
   }
   cases.push({ kernel: "sort", dtype: "i32", shape: [3, 9000], descending: true });
