@@ -90,7 +90,7 @@ Deno.test("aggregate: a seed missing from one arm is left out of the pairing, an
   assert.ok(Math.abs(p.diff + 0.1) < 1e-9, String(p.diff));
   assert.match(
     agg.comparisons[0].verdict.primary,
-    /Only seeds finished in both arms are paired \(0, 1\); left out: a seed\(s\) 2/,
+    /Only seeds finished in both arms are paired \(seeds: 0, 1\); left out: a seed\(s\) 2/,
   );
 });
 
