@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { writeJsonAtomic, writeTextAtomic } from "../common/io.ts";
 import { fmt, mdImage, mdTable } from "../common/markdown.ts";
 import { MIN_SEEDS_BOOTSTRAP, MIN_SEEDS_T, tooFewSeeds } from "../common/stats.ts";
-import { barChart, lineChart, PALETTE } from "../common/svg.ts";
+import { barChart, lineChart, type LineSeries as Series, PALETTE } from "../common/svg.ts";
 import type { Aggregate, ArmAggregate, Band, PairedDifference, Speedup, Summary } from "./aggregate.ts";
 import type { IncompleteRun } from "./completion.ts";
 import { describePrimaryTest, type PrimaryTest } from "./verdicts.ts";
@@ -33,16 +33,6 @@ export interface ReportMeta {
   /** Extra notes (markdown paragraphs) appended to the method section. */
   notes?: string[];
 }
-
-type Series = {
-  label: string;
-  x: number[];
-  y: number[];
-  lo?: number[];
-  hi?: number[];
-  dashed?: boolean;
-  color?: string;
-};
 
 /**
  * One colour per arm, by the arm's position in the experiment's arm list, used by every plot of the report: a
