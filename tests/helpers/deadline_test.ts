@@ -46,9 +46,16 @@ Deno.test({
   fn: async () => {
     const dog = new Watchdog();
     try {
-      const rang = new Promise<{ expired: string; at: number }>((resolve) => {
-        dog.worker!.onmessage = (e) => resolve(e.data);
-      });
+      const ring = () =>
+        new Promise<{ expired: string; at: number }>((resolve) => {
+          dog.worker!.onmessage = (e) => resolve(e.data);
+        });
+      // First make sure the worker thread runs: under a loaded parallel test run its start can take seconds,
+      // and an alarm it has not yet received cannot ring while this thread is blocked.
+      const warm = ring();
+      dog.arm("warm-up", 1, "report");
+      assert.equal((await warm).expired, "warm-up");
+      const rang = ring();
       dog.arm("disarmed", 100, "report");
       dog.disarm();
       dog.arm("blocked", 200, "report");
