@@ -10,14 +10,22 @@
  * .bin whose length or checksum disagrees with its .json is rebuilt. Within one process the result is also
  * memoised, so calling {@link prepareLmData} again is free.
  *
- * Batches: training batches are `B` windows of `T + 1` tokens at offsets drawn from the run's data
- * `Generator` (one `randint` of B offsets per step, as `LanguageModelDataset.batches` does); evaluation uses
- * {@link evalWindows}: fixed windows evenly spaced over a whole split, the same for every run and step.
+ * Batches come from the library (`nn/data/lm_dataset.ts`): training batches are its `sampleBatch` (`B` windows
+ * of `T + 1` tokens at offsets drawn from the run's data `Generator`, one `randint` of B offsets per step, the
+ * batches `LanguageModelDataset.batches` yields); evaluation uses {@link evalWindows}: fixed windows evenly
+ * spaced over a whole split, the same for every run and step, gathered by the library's `windowBatch`.
  *
  * @module
  */
-import { type Generator, randint, type Tensor, tensor } from "../../core/mod.ts";
-import { type BpeJSON, BpeTokenizer, LanguageModelDataset, loadMobyDick, loadSotu } from "../../nn/data/mod.ts";
+import {
+  type Batch,
+  type BpeJSON,
+  BpeTokenizer,
+  LanguageModelDataset,
+  loadMobyDick,
+  loadSotu,
+  windowBatch,
+} from "../../nn/data/mod.ts";
 import type { Tokenizer } from "../../nn/data/tokenizer.ts";
 import { crc32 } from "../../nn/checkpoint/crc32.ts";
 import { writeFileAtomic } from "../../nn/checkpoint/checkpoint.ts";
@@ -235,51 +243,6 @@ function unigramEntropy(counts: Float64Array, trainTokens: number, stream: Int32
   return nll / Math.max(1, stream.length - 1);
 }
 
-/** A batch of token windows: `input[b, t]` is followed by `target[b, t]`. */
-export interface TokenBatch {
-  /** i32 `[B, T]`. */
-  input: Tensor;
-  /** i32 `[B, T]`. */
-  target: Tensor;
-}
-
-function windowsToBatch(stream: Int32Array, offsets: ArrayLike<number>, T: number, device?: string): TokenBatch {
-  const B = offsets.length;
-  const input = new Int32Array(B * T), target = new Int32Array(B * T);
-  for (let b = 0; b < B; b++) {
-    const o = offsets[b];
-    input.set(stream.subarray(o, o + T), b * T);
-    target.set(stream.subarray(o + 1, o + T + 1), b * T);
-  }
-  return {
-    input: tensor(input, { shape: [B, T], dtype: "i32", device }),
-    target: tensor(target, { shape: [B, T], dtype: "i32", device }),
-  };
-}
-
-/**
- * One training batch: `B` windows of `T + 1` tokens at offsets uniform in `[0, len − T)`, drawn from `generator`
- * (one `randint` of B numbers, so the generator's state after the call is a pure function of how many batches
- * were drawn). The caller disposes the tensors.
- */
-export function drawTrainBatch(
-  stream: Int32Array,
-  batchSize: number,
-  seqLen: number,
-  generator: Generator,
-  device?: string,
-): TokenBatch {
-  if (stream.length < seqLen + 1) {
-    throw new RangeError(
-      `drawTrainBatch: the stream has ${stream.length} tokens, fewer than seqLen + 1 = ${seqLen + 1}`,
-    );
-  }
-  const offs = randint(0, stream.length - seqLen, [batchSize], { generator, device: "cpu" });
-  const offsets = offs.dataSync();
-  offs.dispose();
-  return windowsToBatch(stream, offsets, seqLen, device);
-}
-
 /**
  * The fixed evaluation windows of a split: `count` start offsets spread evenly from the first token to the
  * last full window (`round(i · (len − T − 1) / (count − 1))`), so the evaluation covers the whole split rather
@@ -299,10 +262,10 @@ export function makeEvalBatches(
   batchSize: number,
   seqLen: number,
   device?: string,
-): TokenBatch[] {
+): Batch[] {
   const offsets = evalWindows(stream.length, batches * batchSize, seqLen);
   return Array.from(
     { length: batches },
-    (_, b) => windowsToBatch(stream, offsets.slice(b * batchSize, (b + 1) * batchSize), seqLen, device),
+    (_, b) => windowBatch(stream, offsets.slice(b * batchSize, (b + 1) * batchSize), seqLen, device),
   );
 }

@@ -40,10 +40,11 @@ import {
   saveCheckpoint,
 } from "../../nn/checkpoint/mod.ts";
 import type { JsonValue } from "../../nn/checkpoint/checkpoint.ts";
+import { type Batch, sampleBatch } from "../../nn/data/mod.ts";
 import { acquireLock } from "../common/lock.ts";
 import { appendJsonl, environmentInfo, readJsonl, writeJsonAtomic, writeJsonlAtomic } from "../common/io.ts";
 import { parseRunConfig, type RunConfig } from "./run_config.ts";
-import { DEFAULT_DATA_CACHE_DIR, drawTrainBatch, makeEvalBatches, prepareLmData, type TokenBatch } from "./data.ts";
+import { DEFAULT_DATA_CACHE_DIR, makeEvalBatches, prepareLmData } from "./data.ts";
 import { buildLmModel, runGenerators } from "./run_model.ts";
 import {
   averageRouting,
@@ -226,7 +227,7 @@ async function runLocked(config: RunConfig, runDir: string, opts: RunLmOptions):
   }
 
   const { seqLen: T, batchSize: B } = config.data;
-  const evalSets: [("valid" | "ood"), TokenBatch[]][] = [[
+  const evalSets: [("valid" | "ood"), Batch[]][] = [[
     "valid",
     makeEvalBatches(data.valid, config.data.evalBatches, B, T),
   ]];
@@ -269,7 +270,7 @@ async function runLocked(config: RunConfig, runDir: string, opts: RunLmOptions):
       const t0 = performance.now();
       step++;
       for (const layer of moeLayers) layer.resetBalanceStats();
-      const batch = drawTrainBatch(data.train, B, T, gens.data);
+      const batch = sampleBatch(data.train, { batchSize: B, seqLen: T, generator: gens.data });
       const out = scope(() => {
         const lm = crossEntropy(model.forward(batch.input), batch.target);
         const aux = model.auxLoss();

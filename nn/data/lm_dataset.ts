@@ -33,18 +33,22 @@ export interface LanguageModelDatasetOptions {
   separator?: number | null;
 }
 
-/** Options of {@link LanguageModelDataset.batches}. */
-export interface BatchOptions {
+/** Options of {@link sampleBatch}. */
+export interface SampleBatchOptions {
   /** Sequences per batch (B). */
   batchSize: number;
   /** Tokens per sequence (T). */
   seqLen: number;
   /** The stream the offsets are drawn from (same seed and same calls → same batches). */
   generator: Generator;
-  /** Number of batches to yield (default: no end). */
-  steps?: number;
   /** Device of the batch tensors (default: the default device). */
   device?: CreateOptions["device"];
+}
+
+/** Options of {@link LanguageModelDataset.batches}. */
+export interface BatchOptions extends SampleBatchOptions {
+  /** Number of batches to yield (default: no end). */
+  steps?: number;
 }
 
 /** Options of {@link LanguageModelDataset.evalBatches}. */
@@ -78,6 +82,71 @@ export type DocumentLike = string | { readonly text: string };
 
 function checkPositiveInt(owner: string, name: string, v: number): void {
   if (!Number.isInteger(v) || v < 1) throw new RangeError(`${owner}: ${name} must be a positive integer, got ${v}`);
+}
+
+/**
+ * The batch of the windows of `seqLen + 1` tokens of `stream` that start at `offsets` (one row per offset, in
+ * order): `input` is each window's first `seqLen` tokens, `target` its last. Every offset must lie in
+ * `[0, stream.length − seqLen)`. The caller owns (and should dispose) the tensors.
+ */
+export function windowBatch(
+  stream: Int32Array,
+  offsets: ArrayLike<number>,
+  seqLen: number,
+  device?: CreateOptions["device"],
+): Batch {
+  const B = offsets.length, T = seqLen;
+  const input = new Int32Array(B * T), target = new Int32Array(B * T);
+  for (let b = 0; b < B; b++) {
+    const o = offsets[b];
+    input.set(stream.subarray(o, o + T), b * T);
+    target.set(stream.subarray(o + 1, o + T + 1), b * T);
+  }
+  return {
+    input: tensor(input, { shape: [B, T], dtype: "i32", device }),
+    target: tensor(target, { shape: [B, T], dtype: "i32", device }),
+  };
+}
+
+/** One random batch, unchecked: one `randint` draw of `B` offsets uniform in `[0, len − T)`. */
+function drawBatch(
+  stream: Int32Array,
+  B: number,
+  T: number,
+  generator: Generator,
+  device: CreateOptions["device"],
+): Batch {
+  const offsetsT = randint(0, stream.length - T, [B], { generator, device: "cpu" });
+  const offsets = offsetsT.dataSync();
+  offsetsT.dispose();
+  return windowBatch(stream, offsets, T, device);
+}
+
+/**
+ * One random batch of a token stream: `batchSize` windows of `seqLen + 1` consecutive tokens at offsets drawn
+ * uniformly from `generator` (one `randint` draw of `batchSize` offsets, so the generator's state afterwards is
+ * a pure function of its seed and the number of batches drawn: a run that saves and restores it resumes with
+ * the same batches). {@link LanguageModelDataset.batches} yields exactly these batches for a split's stream.
+ * The caller owns (and should dispose) the tensors.
+ *
+ * @example
+ * ```ts
+ * import { sampleBatch } from "./mod.ts";
+ * import { Generator } from "@moegrad/moegrad";
+ * const stream = Int32Array.from({ length: 100 }, (_, i) => i);
+ * const { input, target } = sampleBatch(stream, { batchSize: 2, seqLen: 8, generator: new Generator(0) });
+ * console.log(input.shape, target.shape); // [2, 8] [2, 8]
+ * ```
+ */
+export function sampleBatch(stream: Int32Array, options: SampleBatchOptions): Batch {
+  const { batchSize: B, seqLen: T, generator, device } = options;
+  checkPositiveInt("sampleBatch", "batchSize", B);
+  checkPositiveInt("sampleBatch", "seqLen", T);
+  if (!(generator instanceof Generator)) throw new TypeError("sampleBatch: generator must be a moegrad Generator");
+  if (stream.length < T + 1) {
+    throw new RangeError(`sampleBatch: the stream has ${stream.length} tokens, fewer than seqLen + 1 = ${T + 1}`);
+  }
+  return drawBatch(stream, B, T, generator, device);
 }
 
 /**
@@ -173,7 +242,8 @@ export class LanguageModelDataset {
   /**
    * Random batches: each row is `seqLen + 1` consecutive tokens of the split starting at an offset drawn
    * uniformly from `generator` (one `randint` draw of `batchSize` offsets per batch), `input` the first `seqLen`
-   * and `target` the last. The caller owns (and should dispose) the tensors.
+   * and `target` the last: the batches of {@link sampleBatch} on the split's stream. The caller owns (and should
+   * dispose) the tensors.
    */
   batches(split: Split, options: BatchOptions): IterableIterator<Batch> {
     const { batchSize: B, seqLen: T, generator, steps = Infinity, device } = options;
@@ -199,21 +269,7 @@ export class LanguageModelDataset {
     steps: number,
     device: CreateOptions["device"],
   ): IterableIterator<Batch> {
-    for (let step = 0; step < steps; step++) {
-      const offsetsT = randint(0, stream.length - T, [B], { generator, device: "cpu" });
-      const offsets = offsetsT.dataSync();
-      offsetsT.dispose();
-      const input = new Int32Array(B * T), target = new Int32Array(B * T);
-      for (let b = 0; b < B; b++) {
-        const o = offsets[b];
-        input.set(stream.subarray(o, o + T), b * T);
-        target.set(stream.subarray(o + 1, o + T + 1), b * T);
-      }
-      yield {
-        input: tensor(input, { shape: [B, T], dtype: "i32", device }),
-        target: tensor(target, { shape: [B, T], dtype: "i32", device }),
-      };
-    }
+    for (let step = 0; step < steps; step++) yield drawBatch(stream, B, T, generator, device);
   }
 
   /**

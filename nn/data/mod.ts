@@ -37,8 +37,11 @@ export {
   type EvalBatchOptions,
   LanguageModelDataset,
   type LanguageModelDatasetOptions,
+  sampleBatch,
+  type SampleBatchOptions,
   type Split,
   SPLITS,
+  windowBatch,
 } from "./lm_dataset.ts";
 export {
   type BuildTranslationOptions,
