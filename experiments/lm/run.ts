@@ -41,6 +41,7 @@ import {
 } from "../../nn/checkpoint/mod.ts";
 import type { JsonValue } from "../../nn/checkpoint/checkpoint.ts";
 import { acquireLock } from "../common/lock.ts";
+import { median } from "../common/stats.ts";
 import { appendJsonl, environmentInfo, readJsonl, writeJsonAtomic, writeJsonlAtomic } from "../common/io.ts";
 import { parseRunConfig, type RunConfig } from "./run_config.ts";
 import { DEFAULT_DATA_CACHE_DIR, drawTrainBatch, makeEvalBatches, prepareLmData, type TokenBatch } from "./data.ts";
@@ -48,7 +49,6 @@ import { buildLmModel, runGenerators } from "./run_model.ts";
 import {
   averageRouting,
   type EvalRecord,
-  median,
   type MetricsRecord,
   type RoutingShape,
   routingVector,
