@@ -11,7 +11,8 @@
  * ```
  */
 import { cpuOptions, matmul, setCpuOptions, type Tensor, tensor } from "../core/mod.ts";
-import { filled, median } from "./_timing.ts";
+import { median } from "../experiments/common/stats.ts";
+import { filled } from "../tests/helpers/host_rng.ts";
 
 /** What to time: [batch, m, k] × [batch, k, n] (batch 1: plain 2-D operands). */
 export interface MatmulMeasureOptions {

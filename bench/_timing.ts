@@ -1,24 +1,8 @@
 /**
- * Shared by the `deno bench` files: deterministic inputs and a recorder of per-iteration times, so each bench
- * can print a GFLOP/s table from the very iterations deno bench ran.
+ * Shared by the `deno bench` files: a recorder of per-iteration times, so each bench can print a GFLOP/s table
+ * from the very iterations deno bench ran. (Deterministic operands: `filled` in `tests/helpers/host_rng.ts`.)
  */
-
-/** Deterministic values in [-1, 1) (an LCG: reproducible inputs, independent of the code under test). */
-export function filled(size: number, seed: number): Float32Array {
-  const x = new Float32Array(size);
-  let s = seed;
-  for (let i = 0; i < size; i++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    x[i] = s / 2 ** 31 - 1;
-  }
-  return x;
-}
-
-/** The median of a non-empty list. */
-export function median(xs: readonly number[]): number {
-  const s = [...xs].sort((x, y) => x - y);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
+import { median } from "../experiments/common/stats.ts";
 
 /** Records each bench iteration's wall time under a name, for an n³ matmul of the given size. */
 export class MatmulTimes {

@@ -6,7 +6,8 @@
  */
 import { matmulKernels } from "../kernels/cpu/matmul.ts";
 import { matmul, tensor, type TensorRef } from "../mod.ts";
-import { filled, MatmulTimes } from "./_timing.ts";
+import { filled } from "../tests/helpers/host_rng.ts";
+import { MatmulTimes } from "./_timing.ts";
 
 const SIZES = [128, 256, 512];
 /** Block edge of the peer's K and N loops. */

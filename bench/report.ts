@@ -18,7 +18,8 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { setThreadsCount } from "@tensorflow/tfjs-backend-wasm";
 import { cpuOptions, formatProfile, matmul, setCpuOptions, startProfile, stopProfile, tensor } from "../core/mod.ts";
-import { filled, median } from "./_timing.ts";
+import { median } from "../experiments/common/stats.ts";
+import { filled } from "../tests/helpers/host_rng.ts";
 import { DEFAULT_TRAIN, makeTrainer, timeSteps } from "./train_moe.ts";
 
 const { values: flags } = parseArgs({ args: Deno.args, options: { quick: { type: "boolean", default: false } } });

@@ -22,7 +22,7 @@ import {
 import { DecoderLM } from "../nn/mod.ts";
 import { AdamW, clipGradNorm } from "../nn/optim/mod.ts";
 import { MoELayer } from "../moe/mod.ts";
-import { median } from "./_timing.ts";
+import { median } from "../experiments/common/stats.ts";
 
 /** Model and batch of the measured step. */
 export interface TrainConfig {

@@ -15,7 +15,8 @@ import * as tf from "@tensorflow/tfjs-core";
 import { setThreadsCount } from "@tensorflow/tfjs-backend-wasm";
 import { matmulBlocked } from "../kernels/cpu/matmul.ts";
 import { cpuOptions, matmul, setCpuOptions, tensor } from "../core/mod.ts";
-import { filled, MatmulTimes } from "./_timing.ts";
+import { filled } from "../tests/helpers/host_rng.ts";
+import { MatmulTimes } from "./_timing.ts";
 
 const SIZES = [256, 512, 1024];
 const CORES = Math.max(1, navigator.hardwareConcurrency ?? 1);

@@ -22,7 +22,7 @@ import type { GpuBuffer } from "../kernels/webgpu/runtime.ts";
 import { chooseMatmulVariant, type MatmulConfig, matmulKernels } from "../kernels/webgpu/matmul.ts";
 import { elementwiseKernels } from "../kernels/webgpu/elementwise.ts";
 import type { TensorRef } from "../kernels/registry.ts";
-import { filled } from "./_timing.ts";
+import { filled } from "../tests/helpers/host_rng.ts";
 
 /** The peer, pinned (tfjs-core and tfjs-backend-webgpu must be the same release). */
 const TFJS_VERSION = "4.22.0";

@@ -23,6 +23,7 @@
  * @module
  */
 import { z } from "../../deps.ts";
+import { isPlainObject } from "../../core/guards.ts";
 import { UserError, userErrorMessage, type UserErrorOptions } from "./errors.ts";
 
 /** A bad preset, flag or config value; the message names the field path and what is allowed. */
@@ -220,10 +221,6 @@ function parseValue(raw: string, field: FieldInfo): unknown {
     return raw === "" ? [] : raw.split(",").map((s) => parseScalar(s.trim()));
   }
   return v;
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
 function deepClone<T>(v: T): T {

@@ -1,7 +1,7 @@
 /**
- * Result files of experiments: atomic text/JSON writes (temporary file, fsync, rename, via the checkpoint
- * module's {@link writeFileAtomic}), append-only JSONL metrics that survive a kill mid-line, and a record of
- * the environment a run used.
+ * Result files of experiments: atomic text/JSON writes (temporary file, fsync, rename, via {@link writeFileAtomic}
+ * of `nn/io/atomic.ts`), append-only JSONL metrics that survive a kill mid-line, and a record of the environment
+ * a run used.
  *
  * JSONL convention: every record is one line ending in `\n`. A kill during {@link appendJsonl} can leave a
  * final line without its `\n` (a torn line): {@link readJsonl} ignores it, and the next {@link appendJsonl}
@@ -10,16 +10,11 @@
  * @module
  */
 import { cpus } from "node:os";
-import { writeFileAtomic } from "../../nn/checkpoint/checkpoint.ts";
+import { dirname, writeFileAtomic } from "../../nn/io/atomic.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-function dirname(path: string): string {
-  const i = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
-  return i < 0 ? "." : i === 0 ? path[0] : path.slice(0, i);
-}
 
 /** Joins path segments with `/` (no normalisation beyond dropping duplicate separators at the joins). */
 export function joinPath(...parts: string[]): string {

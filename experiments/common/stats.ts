@@ -63,6 +63,17 @@ export function mean(xs: readonly number[]): number {
   return s / xs.length;
 }
 
+/**
+ * The median of the finite values (NaN when there are none); non-finite values are skipped and the input is not
+ * modified.
+ */
+export function median(xs: readonly number[]): number {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const h = s.length >> 1;
+  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
+}
+
 /** Sample standard deviation (divisor n − 1; NaN for fewer than 2 values). */
 export function sampleStd(xs: readonly number[]): number {
   if (xs.length < 2) return NaN;

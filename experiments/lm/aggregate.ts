@@ -19,6 +19,7 @@ import {
   clampInterval,
   mean,
   meanCI,
+  median,
   MIN_SEEDS_BOOTSTRAP,
   MIN_SEEDS_T,
   pairedTTest,
@@ -385,13 +386,6 @@ function finalValue(run: RunData, split: "valid" | "ood", steps: number): { loss
 function evalSeries(run: RunData, split: "valid" | "ood", key: "loss" | "ppl") {
   const ev = run.evals.filter((e) => e.split === split);
   return { steps: ev.map((e) => e.step), values: ev.map((e) => e[key]) };
-}
-
-function median(xs: number[]): number {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 /** Mean over a train record's MoE layers of one routing quantity (null when no layer reports it). */

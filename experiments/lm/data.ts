@@ -28,7 +28,7 @@ import {
 } from "../../nn/data/mod.ts";
 import type { Tokenizer } from "../../nn/data/tokenizer.ts";
 import { crc32 } from "../../nn/checkpoint/crc32.ts";
-import { writeFileAtomic } from "../../nn/checkpoint/checkpoint.ts";
+import { writeFileAtomic } from "../../nn/io/atomic.ts";
 import type { RunConfig, RunDataConfig } from "./run_config.ts";
 
 /** Bumped whenever the cached content would change for the same config. */

@@ -42,6 +42,7 @@ import {
 import type { JsonValue } from "../../nn/checkpoint/checkpoint.ts";
 import { type Batch, sampleBatch } from "../../nn/data/mod.ts";
 import { acquireLock } from "../common/lock.ts";
+import { median } from "../common/stats.ts";
 import { appendJsonl, environmentInfo, readJsonl, writeJsonAtomic, writeJsonlAtomic } from "../common/io.ts";
 import { parseRunConfig, type RunConfig } from "./run_config.ts";
 import { DEFAULT_DATA_CACHE_DIR, makeEvalBatches, prepareLmData } from "./data.ts";
@@ -49,7 +50,6 @@ import { buildLmModel, runGenerators } from "./run_model.ts";
 import {
   averageRouting,
   type EvalRecord,
-  median,
   type MetricsRecord,
   type RoutingShape,
   routingVector,

@@ -142,11 +142,3 @@ export function withoutTiming(record: MetricsRecord): Record<string, unknown> {
   for (const k of TIMING_FIELDS) delete out[k];
   return out;
 }
-
-/** The median of finite values (NaN for none). */
-export function median(xs: number[]): number {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const h = s.length >> 1;
-  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
-}

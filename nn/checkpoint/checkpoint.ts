@@ -22,16 +22,12 @@
  *
  * @module
  */
-import {
-  type Device,
-  type DType,
-  type GeneratorState,
-  getDevice,
-  noGrad,
-  type Shape,
-  type Tensor,
-} from "../../core/mod.ts";
+import { type Device, type DType, type GeneratorState, getDevice, noGrad, type Tensor } from "../../core/mod.ts";
 import { Crc32 } from "./crc32.ts";
+import { fmtShape } from "../../core/errors.ts";
+import { isPlainObject } from "../../core/guards.ts";
+import { CheckpointError } from "./errors.ts";
+import { writeFileAtomic } from "../io/atomic.ts";
 import type { OptimizerState } from "../optim/optimizer.ts";
 import {
   compareCodePoints,
@@ -47,15 +43,6 @@ export const CHECKPOINT_FORMAT_VERSION = 1;
 const FORMAT_NAME = "moegrad.checkpoint";
 const CHECKSUM_PLACEHOLDER = "crc32:00000000";
 const META_KEYS = new Set(["format", "format_version", "step", "config", "optimizer", "generator", "checksum"]);
-
-/** A checkpoint that cannot be written, read or applied to the given model, optimizer or generator. */
-export class CheckpointError extends Error {
-  /** Creates an error with `message`. */
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "CheckpointError";
-  }
-}
 
 /** A JSON value (what a checkpoint's config may hold). */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -141,14 +128,6 @@ function q(s: string): string {
 
 function fail(where: string, detail: string): never {
   throw new CheckpointError(`${where}: ${detail}`);
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function fmtShape(shape: Shape): string {
-  return `[${shape.join(", ")}]`;
 }
 
 /** Lists names for an error message (the first few, then a count). */
@@ -518,55 +497,8 @@ export function decodeCheckpoint(bytes: Uint8Array, options: DecodeCheckpointOpt
 
 // ---- files ----------------------------------------------------------------------------------------------
 
-function dirname(path: string): string {
-  const i = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
-  return i < 0 ? "." : i === 0 ? path[0] : path.slice(0, i);
-}
-
 function joinPath(dir: string, name: string): string {
   return dir.endsWith("/") || dir.endsWith("\\") ? dir + name : `${dir}/${name}`;
-}
-
-function randomSuffix(): string {
-  const b = crypto.getRandomValues(new Uint8Array(6));
-  return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
-}
-
-/**
- * Writes `data` to `path` atomically: into `${path}.tmp-<random>` in the same directory, synced to disk, then
- * renamed over `path` (and the directory synced where the platform allows), so readers see the old file or
- * the new one, never a partial one. On failure the temporary file is removed and `path` is left as it was.
- */
-export async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
-  const tmp = `${path}.tmp-${randomSuffix()}`;
-  let file: Deno.FsFile | undefined;
-  try {
-    file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o644 });
-    for (let off = 0; off < data.length;) {
-      const n = await file.write(data.subarray(off));
-      if (n <= 0) throw new Error(`write returned ${n}`);
-      off += n;
-    }
-    await file.sync();
-    file.close();
-    file = undefined;
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    try {
-      file?.close();
-    } catch { /* already closed */ }
-    await Deno.remove(tmp).catch(() => {});
-    throw new CheckpointError(`writing ${path} failed: ${(e as Error).message}`, { cause: e });
-  }
-  // Persist the rename itself. Directories cannot be opened on every platform (Windows), hence best effort.
-  try {
-    const dir = await Deno.open(dirname(path), { read: true });
-    try {
-      await dir.sync();
-    } finally {
-      dir.close();
-    }
-  } catch { /* not supported here */ }
 }
 
 /** Encodes a checkpoint (see {@link encodeCheckpoint}) and writes it to `path` atomically. */

@@ -32,7 +32,6 @@ export {
 export {
   CHECKPOINT_FORMAT_VERSION,
   checkpointChecksum,
-  CheckpointError,
   type CheckpointFile,
   type CheckpointInfo,
   type CheckpointNaming,
@@ -51,6 +50,7 @@ export {
   type StatefulGenerator,
   type StatefulModel,
   type StatefulOptimizer,
-  writeFileAtomic,
 } from "./checkpoint.ts";
+export { CheckpointError } from "./errors.ts";
+export { writeFileAtomic } from "../io/atomic.ts";
 export { Crc32, crc32 } from "./crc32.ts";

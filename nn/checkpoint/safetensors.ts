@@ -20,6 +20,7 @@
  */
 import { type Device, type DType, Tensor, type TypedArray } from "../../core/mod.ts";
 import { fromArray } from "../../core/ops/creation.ts";
+import { isPlainObject } from "../../core/guards.ts";
 
 /** A malformed safetensors file, or tensors or metadata that cannot be written as one. */
 export class SafetensorsError extends Error {
@@ -116,10 +117,6 @@ function fail(where: string, detail: string): never {
 
 function q(s: string): string {
   return JSON.stringify(s);
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
 /** The little-endian bytes of a typed array (a view on little-endian hosts, a swapped copy otherwise). */

@@ -5,11 +5,8 @@
  * @module
  */
 import { keep, noGrad, scope, Tensor, tensor, zerosLike } from "../../core/mod.ts";
+import { fmtShape } from "../../core/errors.ts";
 import { checkNumber } from "./_check.ts";
-
-function fmtShape(shape: readonly number[]): string {
-  return `[${shape.join(", ")}]`;
-}
 
 /**
  * What an optimizer (or {@link clipGradNorm}) accepts as parameters: tensors (named `"0"`, `"1"`, … in

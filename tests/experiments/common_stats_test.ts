@@ -4,6 +4,7 @@ import {
   clampInterval,
   mean,
   meanCI,
+  median,
   MIN_SEEDS_BOOTSTRAP,
   MIN_SEEDS_T,
   normalCdf,
@@ -25,6 +26,16 @@ Deno.test("stats: mean and sample std against hand-computed values", () => {
   close(sampleStd([2, 4, 4, 4, 5, 5, 7, 9]), Math.sqrt(32 / 7), 1e-15, "std");
   assert.ok(Number.isNaN(mean([])));
   assert.ok(Number.isNaN(sampleStd([1])));
+});
+
+Deno.test("stats: median of the finite values, NaN for none, input left as it was", () => {
+  const xs = [3, 1, 2];
+  assert.equal(median(xs), 2);
+  assert.deepEqual(xs, [3, 1, 2]);
+  assert.equal(median([4, 1, 3, 2]), 2.5);
+  assert.equal(median([5, NaN, 1, Infinity, 3]), 3);
+  assert.ok(Number.isNaN(median([])));
+  assert.ok(Number.isNaN(median([NaN, -Infinity])));
 });
 
 Deno.test("stats: t critical values match the published tables (two-sided)", () => {

@@ -22,8 +22,8 @@ export function rngSigned(seed: number): () => number {
 }
 
 /**
- * `size` deterministic f32 values in [-1, 1) from a 32-bit LCG (the matmul tests' and benches' operands; the
- * same sequence as `filled` in `bench/_timing.ts`).
+ * `size` deterministic f32 values in [-1, 1) from a 32-bit LCG (the operands of the matmul tests and of the
+ * benches in `bench/`, which import it from here).
  */
 export function filled(size: number, seed: number): Float32Array {
   const x = new Float32Array(size);
