@@ -8,7 +8,7 @@ import { sizeOf } from "../../core/shape.ts";
 import { broadcastStrides, shapesEqual } from "../../core/shape.ts";
 import type { BinaryOp, KernelFamily, TensorRef, UnaryOp } from "../registry.ts";
 import { f32Bits, type GpuBuffer, type WebGpuRuntime, wgslType } from "./runtime.ts";
-import { MAIN_1D, WG } from "./wgsl.ts";
+import { coordWalkWgsl, MAIN_1D, WG } from "./wgsl.ts";
 
 /** WGSL helpers for float special values. `x != x` is not a reliable NaN test in WGSL (it may be folded). */
 export const FLOAT_HELPERS = `
@@ -124,17 +124,7 @@ function broadcastParams(out: TensorRef<GpuBuffer>, inputs: readonly TensorRef<G
 function broadcastIndexWgsl(nInputs: number): string {
   const decl = Array.from({ length: nInputs }, (_, j) => `var i${j} = 0u;`).join(" ");
   const acc = Array.from({ length: nInputs }, (_, j) => `i${j} += c * params[2u + rank * ${j + 1}u + k];`).join(" ");
-  return `
-  let rank = params[1];
-  var rem = i;
-  ${decl}
-  for (var d = rank; d > 0u; d--) {
-    let k = d - 1u;
-    let s = params[2u + k];
-    let c = rem % s;
-    rem = rem / s;
-    ${acc}
-  }`;
+  return coordWalkWgsl({ rank: "params[1]", shapeAt: 2, before: decl, body: acc });
 }
 
 const PHILOX = `

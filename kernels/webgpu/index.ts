@@ -16,10 +16,32 @@ import type { KernelFamily } from "../registry.ts";
 import type { GpuBuffer, WebGpuRuntime } from "./runtime.ts";
 import { wgslType } from "./runtime.ts";
 import { copyBuffer } from "./layout.ts";
-import { MAIN_1D, WG } from "./wgsl.ts";
+import { coordWalkWgsl, MAIN_1D, WG } from "./wgsl.ts";
 
 /** End of a linked list in the indexAdd scratch buffer. */
 const END = 0xffffffff;
+
+/** gather: thread `i`'s offset `off` into x along every axis but `axis` (params as in `gather`). */
+const GATHER_WALK = coordWalkWgsl({
+  rank: "params[1]",
+  shapeAt: 5,
+  before: "let axis = params[2]; var off = 0u;",
+  body: "if (k != axis) { off += c * params[5u + rank + k]; }",
+});
+
+/**
+ * scatterAdd: thread `i`'s axis coordinate `v`, whether its other coordinates lie `inside` index's shape, and
+ * the offset `off` of its index fiber (params as in `scatterAdd`).
+ */
+const SCATTER_WALK = coordWalkWgsl({
+  rank: "params[1]",
+  shapeAt: 4,
+  before: "let axis = params[2]; var off = 0u; var v = 0u; var inside = true;",
+  body: `if (k == axis) { v = c; } else {
+      if (c >= params[4u + rank + k]) { inside = false; }
+      off += c * params[4u + 2u * rank + k];
+    }`,
+});
 
 /** The indexing family of the WebGPU backend. */
 export function indexKernels(
@@ -35,17 +57,7 @@ export function indexKernels(
       // coordinates skips the axis, whose coordinate comes from the index value.
       rt.dispatch({
         shader: `${MAIN_1D}
-  if (i >= params[0]) { return; }
-  let rank = params[1];
-  let axis = params[2];
-  var rem = i;
-  var off = 0u;
-  for (var d = rank; d > 0u; d--) {
-    let k = d - 1u;
-    let s = params[5u + k];
-    if (k != axis) { off += (rem % s) * params[5u + rank + k]; }
-    rem = rem / s;
-  }
+  if (i >= params[0]) { return; }${GATHER_WALK}
   let v = in1[i];
   // Out-of-range index: 0 (the CPU kernel throws).
   if (v < 0 || u32(v) >= params[3]) { out0[i] = ${type}(0); return; }
@@ -69,23 +81,7 @@ export function indexKernels(
       // axis coordinate. params = [n, rank, axis, K, x shape[rank], index shape[rank], index strides[rank]].
       rt.dispatch({
         shader: `${MAIN_1D}
-  if (i >= params[0]) { return; }
-  let rank = params[1];
-  let axis = params[2];
-  var rem = i;
-  var off = 0u;
-  var v = 0u;
-  var inside = true;
-  for (var d = rank; d > 0u; d--) {
-    let k = d - 1u;
-    let s = params[4u + k];
-    let c = rem % s;
-    rem = rem / s;
-    if (k == axis) { v = c; } else {
-      if (c >= params[4u + rank + k]) { inside = false; }
-      off += c * params[4u + 2u * rank + k];
-    }
-  }
+  if (i >= params[0]) { return; }${SCATTER_WALK}
   var acc = in0[i];
   if (inside) {
     let step = params[4u + 2u * rank + axis];

@@ -14,7 +14,7 @@ import { sizeOf, stridesOf } from "../../core/shape.ts";
 import type { KernelFamily } from "../registry.ts";
 import type { GpuBuffer, WebGpuRuntime } from "./runtime.ts";
 import { wgslType } from "./runtime.ts";
-import { MAIN_1D, WG } from "./wgsl.ts";
+import { coordWalkWgsl, MAIN_1D, WG } from "./wgsl.ts";
 
 /**
  * Drops size-1 axes and merges neighbours that are contiguous with each other under `strides`, so the
@@ -40,16 +40,12 @@ export function coalesce(shape: Shape, strides: readonly number[]): { shape: num
  * The strided offset of thread `i`: params = [n, limit, rank, offset, shape[rank], strides[rank]] (offset
  * and strides are i32 bit patterns). Leaves `src: i32` in scope.
  */
-const STRIDED_INDEX = `
-  let rank = params[2];
-  var rem = i;
-  var src = i32p(3u);
-  for (var d = rank; d > 0u; d--) {
-    let k = d - 1u;
-    let s = params[4u + k];
-    src += i32(rem % s) * i32p(4u + rank + k);
-    rem = rem / s;
-  }`;
+const STRIDED_INDEX = coordWalkWgsl({
+  rank: "params[2]",
+  shapeAt: 4,
+  before: "var src = i32p(3u);",
+  body: "src += i32(c) * i32p(4u + rank + k);",
+});
 
 function stridedParams(n: number, limit: number, shape: Shape, offset: number, strides: readonly number[]): number[] {
   const c = coalesce(shape, strides);
