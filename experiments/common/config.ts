@@ -24,7 +24,7 @@
  */
 import { z } from "../../deps.ts";
 import { isPlainObject } from "../../core/guards.ts";
-import { UserError, userErrorMessage, type UserErrorOptions } from "./errors.ts";
+import { reportUserError, UserError, type UserErrorOptions } from "./errors.ts";
 
 /** A bad preset, flag or config value; the message names the field path and what is allowed. */
 export class ConfigError extends UserError {
@@ -483,8 +483,9 @@ export function undocumentedFields(schema: z.ZodObject<any>): string[] {
 
 /**
  * The `main` of an experiment entry file: parses `argv`, prints the help (`--help`) or a {@link ConfigError}
- * (one line on stderr, with a pointer to `--help`), else awaits `run(config, cli)`. Returns the exit code (0,
- * or 2 for a bad command line); other errors propagate (to `runEntry`, which prints user-facing ones).
+ * (one line on stderr, with a pointer to `--help`, printed by `reportUserError` as `runEntry` prints), else
+ * awaits `run(config, cli)`. Returns the exit code (0, or 2 for a bad command line); other errors propagate (to
+ * `runEntry`, which prints user-facing ones).
  */
 // deno-lint-ignore no-explicit-any
 export async function runExperimentCli<S extends z.ZodObject<any>>(
@@ -496,9 +497,10 @@ export async function runExperimentCli<S extends z.ZodObject<any>>(
   try {
     parsed = parseExperimentCli(def, argv);
   } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
-    console.error(`error: ${userErrorMessage(e)}`);
-    return 2;
+    // Printed the way runEntry prints it (one `error: …` line, exit code 2).
+    const code = e instanceof ConfigError ? reportUserError(e) : null;
+    if (code === null) throw e;
+    return code;
   }
   if (parsed.cli.help) {
     console.log(formatConfigHelp(def));

@@ -54,20 +54,34 @@ export function userErrorMessage(e: unknown): string | null {
   return null;
 }
 
+/** The exit code of an entry file that stopped on a user-facing error. */
+export const USER_ERROR_EXIT_CODE = 2;
+
+/**
+ * The one way a user-facing error reaches the terminal: printed once as `error: …` (one line) on stderr, and
+ * {@link USER_ERROR_EXIT_CODE} returned. Returns null, printing nothing, for an unexpected error (the caller
+ * rethrows it, so it keeps its stack trace).
+ */
+export function reportUserError(e: unknown): number | null {
+  const message = userErrorMessage(e);
+  if (message === null) return null;
+  console.error(`error: ${message}`);
+  return USER_ERROR_EXIT_CODE;
+}
+
 /**
  * The top level of an entry file: awaits `main` and exits with its code (0 when it returns nothing). A
- * user-facing error (see {@link userErrorMessage}) is printed once as `error: …` on stderr and exits 2; any
- * other error is rethrown, so Deno prints it with its stack trace and exits 1.
+ * user-facing error is printed by {@link reportUserError} and exits 2; any other error is rethrown, so Deno
+ * prints it with its stack trace and exits 1.
  */
 export async function runEntry(main: () => Promise<number | void>): Promise<never> {
   let code: number;
   try {
     code = (await main()) ?? 0;
   } catch (e) {
-    const message = userErrorMessage(e);
-    if (message === null) throw e;
-    console.error(`error: ${message}`);
-    code = 2;
+    const reported = reportUserError(e);
+    if (reported === null) throw e;
+    code = reported;
   }
   Deno.exit(code);
 }

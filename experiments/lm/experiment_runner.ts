@@ -105,12 +105,11 @@ export async function runLmExperiment(
   const log = options.log ?? ((line: string) => console.log(line));
   // The LM experiments run arms × seeds in parallel subprocesses, so they take --jobs.
   const def = { ...exp.definition, parallelJobs: true };
-  const { config: parsed, cli } = parseExperimentCli(def, argv);
+  const { config, cli } = parseExperimentCli(def, argv);
   if (cli.help) {
     log(formatConfigHelp(def));
     return null;
   }
-  const config = parsed as unknown as LmExperimentConfig;
   const out = cli.out;
   const command = options.command ?? `deno task exp:${def.name}${argv.length ? " " + argv.join(" ") : ""}`;
   const dataCacheDir = options.dataCacheDir ?? DEFAULT_DATA_CACHE_DIR;

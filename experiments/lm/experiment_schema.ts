@@ -9,13 +9,7 @@
  */
 import { z } from "../../deps.ts";
 import { baseConfigShape, type ExperimentDefinition } from "../common/config.ts";
-import {
-  parseRunConfig,
-  type RunConfig,
-  runConfigSchema,
-  type RunEstimator,
-  type RunModelConfig,
-} from "./run_config.ts";
+import { parseRunConfig, type RunConfig, runConfigSchema, type RunEstimator } from "./run_config.ts";
 import type { PrimaryTest } from "./verdicts.ts";
 
 // The runner's sections, without their `.default()` wrappers (the presets spell every field out).
@@ -82,43 +76,25 @@ export function lmExperimentShape<A extends readonly [string, ...string[]]>(armN
   };
 }
 
-/** The config of an LM experiment (what {@link lmExperimentShape} parses to). */
-export interface LmExperimentConfig {
-  /** Seeds per arm (0 … seeds − 1). */
-  seeds: number;
-  /** Compute device of every run. */
-  device: "auto" | "cpu" | "webgpu";
-  /** Arms to run, in report order. */
-  arms: string[];
-  /** Training steps per run. */
-  steps: number;
-  /** Train record every N steps. */
-  logEvery: number;
-  /** Evaluation every N steps and at the end. */
-  evalEvery: number;
-  /** Checkpoint every N steps and at the end. */
-  checkpointEvery: number;
-  /** CPU matmul threads per run (null: automatic). */
-  threads: number | null;
-  /** Router ε of the arms that take one. */
-  jitterEps: number;
-  /** Target validation loss of "steps to target", or `"auto"`. */
-  targetLoss: number | "auto";
-  /** Where `"auto"` reads the mean curves, as a fraction of training. */
-  targetFraction: number;
-  /** The model, minus the arm's routing fields. */
-  model: Omit<RunModelConfig, "estimator" | "estimatorOptions" | "outputScale">;
-  /** Data settings (the runner's). */
-  data: RunConfig["data"];
-  /** Optimizer settings (the runner's). */
-  optim: RunConfig["optim"];
-}
+/**
+ * The schema of an LM experiment, with its arms widened to `string` (every experiment's
+ * `z.strictObject(lmExperimentShape(ARMS, baseline))` is one of these).
+ */
+export type LmExperimentSchema = z.ZodObject<
+  ReturnType<typeof lmExperimentShape<readonly [string, ...string[]]>>,
+  z.core.$strict
+>;
+
+/**
+ * The config of an LM experiment (what {@link lmExperimentShape} parses to); each field is documented by its
+ * schema's `.describe()`.
+ */
+export type LmExperimentConfig = z.output<LmExperimentSchema>;
 
 /** An LM experiment: its CLI definition plus what the runner and the report need to know about the arms. */
 export interface LmExperiment {
   /** Name, description, schema and presets (what the command line parses). */
-  // deno-lint-ignore no-explicit-any
-  definition: ExperimentDefinition<z.ZodObject<any>>;
+  definition: ExperimentDefinition<LmExperimentSchema>;
   /** Arm compared against (its steps-to-target is the speed-up's numerator). */
   baseline: string;
   /** Every selectable arm. */

@@ -59,8 +59,9 @@ const JITTER_V2 = "Mask width ε (≥ 0; default 0.01, transformers' `router_jit
 const TOPK_V2 = "Experts per token (1 or 2; default 2).";
 const NUM_EXPERTS = "Number of experts E, reported as `topK` (dense; optional, else known at routing).";
 
-const switchSchema = z.strictObject({
-  /** Jitter half-width ε (≥ 0; default 0.1). */
+/** The options of `SwitchEstimator` (and of the registry name `switch`). */
+export const switchOptionsSchema = z.strictObject({
+  /** Jitter half-width ε (≥ 0; default 0.1, the SparseMixer repo's value). */
   jitterEps: atLeast(0, 0.1, JITTER_V1),
   /** Where the jitter goes: `"logits"` (SparseMixer repo, default) or `"input"` (original Switch). */
   variant: oneOf(
@@ -70,34 +71,52 @@ const switchSchema = z.strictObject({
   ),
 }).describe("Options of the `switch` estimator (SwitchEstimator).");
 
-const sparseMixerSchema = (name: string, what: string) =>
-  z.strictObject({
-    /** Mask width ε (≥ 0; default 0.1). */
-    jitterEps: atLeast(0, 0.1, "Mask width ε (≥ 0; default 0.1)."),
-  }).describe(`Options of the \`${name}\` estimator (${what}).`);
+/** The options of `SparseMixerEstimator` (the registry names fix `variant`). */
+export const sparseMixerOptionsSchema = z.strictObject({
+  /** Mask width ε (≥ 0; default 0.1). */
+  jitterEps: atLeast(0, 0.1, "Mask width ε (≥ 0; default 0.1)."),
+  /** `"midpoint"` = v1 (default), `"first"` = SparseMixer-1st (Euler), `"inf"` = SparseMixer-inf. */
+  variant: oneOf(
+    ["midpoint", "first", "inf"],
+    "midpoint",
+    '"midpoint" = v1 (default), "first" = SparseMixer-1st (Euler), "inf" = SparseMixer-inf.',
+  ),
+}).describe("Options of SparseMixerEstimator (v1, -1st, -inf).");
 
-const sparseMixerV2Schema = z.strictObject({
+const sparseMixerSchema = (name: string, what: string) =>
+  sparseMixerOptionsSchema.pick({ jitterEps: true }).describe(`Options of the \`${name}\` estimator (${what}).`);
+
+/** The options of `SparseMixerV2Estimator` (the registry names fix `variant`). */
+export const sparseMixerV2OptionsSchema = z.strictObject({
   /** Experts per token (1 or 2; default 2). */
   topK: oneOf([1, 2], 2, TOPK_V2),
-  /** Mask width ε (≥ 0; default 0.01). */
+  /** Mask width ε (≥ 0; default 0.01, transformers' `router_jitter_noise`). */
   jitterEps: atLeast(0, 0.01, JITTER_V2),
-  /** Whether eval consumes the repo's unused draws: `"auto"` (default), `"consume"` or `"none"`. */
+  /** `"released"` (GRIN v2 as coded, default) or `"heun"` (v2*, GRIN App. A). */
+  variant: oneOf(
+    ["released", "heun"],
+    "released",
+    '"released" (GRIN v2 as coded, default) or "heun" (v2*, GRIN App. A).',
+  ),
+  /** Whether eval consumes the repo's unused draws (released variant only): `"auto"` (default), `"consume"`, `"none"`. */
   evalDraws: oneOf(
     ["auto", "consume", "none"],
     "auto",
     'Whether eval consumes the released code\'s unused draws: "auto" (default), "consume" or "none".',
   ),
-}).describe("Options of the `sparsemixer-v2` estimator (SparseMixerV2Estimator, released GRIN v2).");
+}).describe("Options of SparseMixerV2Estimator (released GRIN v2, or v2*).");
 
-const sparseMixerV2HeunSchema = z.strictObject({
-  /** Experts per token (1 or 2; default 2). */
-  topK: oneOf([1, 2], 2, TOPK_V2),
-  /** Mask width ε (≥ 0; default 0.01). */
-  jitterEps: atLeast(0, 0.01, JITTER_V2),
-}).describe("Options of the `sparsemixer-v2-heun` estimator (SparseMixerV2Estimator, v2* of GRIN App. A).");
+const sparseMixerV2Schema = sparseMixerV2OptionsSchema.omit({ variant: true }).describe(
+  "Options of the `sparsemixer-v2` estimator (SparseMixerV2Estimator, released GRIN v2).",
+);
 
-const topkSchema = z.strictObject({
-  /** Experts per token (integer ≥ 1; default 1). */
+const sparseMixerV2HeunSchema = sparseMixerV2OptionsSchema.pick({ topK: true, jitterEps: true }).describe(
+  "Options of the `sparsemixer-v2-heun` estimator (SparseMixerV2Estimator, v2* of GRIN App. A).",
+);
+
+/** The options of `TopKEstimator` (and of the registry name `topk`). */
+export const topKOptionsSchema = z.strictObject({
+  /** Experts per token (integer ≥ 1; default 1); named `topK` like every estimator's (formerly `k`, now rejected). */
   topK: allowing(
     z.int().min(1).default(1).describe("Experts per token (integer ≥ 1; default 1)."),
     "an integer ≥ 1",
@@ -109,7 +128,7 @@ const topkSchema = z.strictObject({
   ),
 }).describe("Options of the `topk` estimator (TopKEstimator, GShard/Mixtral top-K).");
 
-const denseSchema = (name: string, what: string, tau: ReturnType<typeof positive>) =>
+const denseSchema = <T extends ReturnType<typeof atLeast>>(name: string, what: string, tau: T) =>
   z.strictObject({
     /** Temperature τ of the backward softmax (default 1). */
     tau,
@@ -117,66 +136,89 @@ const denseSchema = (name: string, what: string, tau: ReturnType<typeof positive
     numExperts: optionalPositiveInt(NUM_EXPERTS),
   }).describe(`Options of the \`${name}\` estimator (${what}).`);
 
+const TAU = "Temperature τ of the backward softmax (> 0; default 1).";
+
+/** The options of `StraightThroughEstimator` (and of the registry name `straight-through`). */
+export const straightThroughOptionsSchema = denseSchema(
+  "straight-through",
+  "StraightThroughEstimator, dense",
+  positive(1, TAU),
+);
+
+/** The options of `StGumbelEstimator` (and of the registry name `st-gumbel`). */
+export const stGumbelOptionsSchema = denseSchema("st-gumbel", "StGumbelEstimator, dense", positive(1, TAU));
+
+/** The options of `ReinMaxEstimator` (and of the registry name `reinmax`). */
+export const reinMaxOptionsSchema = denseSchema(
+  "reinmax",
+  "ReinMaxEstimator, dense",
+  atLeast(1, 1, "Temperature τ (≥ 1; default 1; use st-gumbel for τ < 1)."),
+);
+
 /** Registry options of `sparsemixer`, `sparsemixer-1st` and `sparsemixer-inf` (the variant comes from the name). */
-export type SparseMixerRegistryOptions = Pick<SparseMixerOptions, "jitterEps">;
+export type SparseMixerRegistryOptions = z.input<typeof SCHEMAS["sparsemixer"]>;
 /** Registry options of `sparsemixer-v2` (the variant comes from the name). */
-export type SparseMixerV2RegistryOptions = Omit<SparseMixerV2Options, "variant">;
+export type SparseMixerV2RegistryOptions = z.input<typeof SCHEMAS["sparsemixer-v2"]>;
 /** Registry options of `sparsemixer-v2-heun` (the variant comes from the name). */
-export type SparseMixerV2HeunRegistryOptions = Pick<SparseMixerV2Options, "topK" | "jitterEps">;
+export type SparseMixerV2HeunRegistryOptions = z.input<typeof SCHEMAS["sparsemixer-v2-heun"]>;
 /** Registry options of the dense estimators `straight-through` and `reinmax`. */
-export type DenseRegistryOptions = TemperatureOptions & { numExperts?: number };
+export type DenseRegistryOptions = z.input<typeof straightThroughOptionsSchema>;
+
+// The constructors' option interfaces are plain TypeScript (the library's public API exposes no zod types), so
+// they are checked here, at compile time, to be exactly what their schemas accept: a field added to one and not
+// the other fails `deno check`. (`topK` of TopKEstimator and `tau` of StGumbelEstimator are required by the
+// constructors; their schema defaults apply to the registry.)
+type Same<A, B> = [A, keyof A] extends [B, keyof B] ? ([B, keyof B] extends [A, keyof A] ? true : false) : false;
+const _optionInterfacesMatchSchemas: [
+  Same<SwitchOptions, z.input<typeof switchOptionsSchema>>,
+  Same<SparseMixerOptions, z.input<typeof sparseMixerOptionsSchema>>,
+  Same<SparseMixerV2Options, z.input<typeof sparseMixerV2OptionsSchema>>,
+  Same<TopKOptions, z.input<typeof topKOptionsSchema> & { topK: number }>,
+  Same<TemperatureOptions & { numExperts?: number }, z.input<typeof straightThroughOptionsSchema>>,
+  Same<TemperatureOptions & { numExperts?: number }, z.input<typeof reinMaxOptionsSchema>>,
+  Same<StGumbelOptions, z.input<typeof stGumbelOptionsSchema> & { tau: number }>,
+] = [true, true, true, true, true, true, true];
+void _optionInterfacesMatchSchemas;
+
+/**
+ * The defaults of an options schema (`schema.parse({})`, frozen): what a constructor fills in for a field
+ * given as `undefined` or not at all, so that each default is written once, in the schema.
+ */
+export function schemaDefaults<S extends z.ZodObject>(schema: S): Readonly<z.output<S>> {
+  return Object.freeze(schema.parse({}));
+}
+
+const SCHEMAS = {
+  /** `switch`: `jitterEps` (≥ 0, default 0.1), `variant` (`"logits"` default, or `"input"`). */
+  "switch": switchOptionsSchema,
+  /** `sparsemixer` (v1, mid-point): `jitterEps` (≥ 0, default 0.1). */
+  "sparsemixer": sparseMixerSchema("sparsemixer", "SparseMixerEstimator, mid-point v1"),
+  /** `sparsemixer-1st`: `jitterEps` (≥ 0, default 0.1). */
+  "sparsemixer-1st": sparseMixerSchema("sparsemixer-1st", "SparseMixerEstimator, first-order"),
+  /** `sparsemixer-inf`: `jitterEps` (≥ 0, default 0.1). */
+  "sparsemixer-inf": sparseMixerSchema("sparsemixer-inf", "SparseMixerEstimator, SparseMixer-inf"),
+  /** `sparsemixer-v2`: `topK` (1 or 2, default 2), `jitterEps` (≥ 0, default 0.01), `evalDraws` (default `"auto"`). */
+  "sparsemixer-v2": sparseMixerV2Schema,
+  /** `sparsemixer-v2-heun`: `topK` (1 or 2, default 2), `jitterEps` (≥ 0, default 0.01). */
+  "sparsemixer-v2-heun": sparseMixerV2HeunSchema,
+  /** `topk`: `topK` (integer ≥ 1, default 1), `renormalize` (default true). */
+  "topk": topKOptionsSchema,
+  /** `straight-through`: `tau` (> 0, default 1), `numExperts` (integer ≥ 1, optional). */
+  "straight-through": straightThroughOptionsSchema,
+  /** `st-gumbel`: `tau` (> 0, default 1), `numExperts` (integer ≥ 1, optional). */
+  "st-gumbel": stGumbelOptionsSchema,
+  /** `reinmax`: `tau` (≥ 1, default 1), `numExperts` (integer ≥ 1, optional). */
+  "reinmax": reinMaxOptionsSchema,
+} as const;
 
 /**
  * The option schema of every registry name: input = what a config may give (all fields optional), output =
  * the parsed options with the estimator's defaults filled in.
  */
-export interface EstimatorOptionSchemas {
-  /** `switch`: `jitterEps` (≥ 0, default 0.1), `variant` (`"logits"` default, or `"input"`). */
-  readonly "switch": z.ZodType<Required<SwitchOptions>, SwitchOptions>;
-  /** `sparsemixer` (v1, mid-point): `jitterEps` (≥ 0, default 0.1). */
-  readonly "sparsemixer": z.ZodType<Required<SparseMixerRegistryOptions>, SparseMixerRegistryOptions>;
-  /** `sparsemixer-1st`: `jitterEps` (≥ 0, default 0.1). */
-  readonly "sparsemixer-1st": z.ZodType<Required<SparseMixerRegistryOptions>, SparseMixerRegistryOptions>;
-  /** `sparsemixer-inf`: `jitterEps` (≥ 0, default 0.1). */
-  readonly "sparsemixer-inf": z.ZodType<Required<SparseMixerRegistryOptions>, SparseMixerRegistryOptions>;
-  /** `sparsemixer-v2`: `topK` (1 or 2, default 2), `jitterEps` (≥ 0, default 0.01), `evalDraws` (default `"auto"`). */
-  readonly "sparsemixer-v2": z.ZodType<Required<SparseMixerV2RegistryOptions>, SparseMixerV2RegistryOptions>;
-  /** `sparsemixer-v2-heun`: `topK` (1 or 2, default 2), `jitterEps` (≥ 0, default 0.01). */
-  readonly "sparsemixer-v2-heun": z.ZodType<
-    Required<SparseMixerV2HeunRegistryOptions>,
-    SparseMixerV2HeunRegistryOptions
-  >;
-  /** `topk`: `topK` (integer ≥ 1, default 1), `renormalize` (default true). */
-  readonly "topk": z.ZodType<Required<TopKOptions>, Partial<TopKOptions>>;
-  /** `straight-through`: `tau` (> 0, default 1), `numExperts` (integer ≥ 1, optional). */
-  readonly "straight-through": z.ZodType<Required<TemperatureOptions> & DenseRegistryOptions, DenseRegistryOptions>;
-  /** `st-gumbel`: `tau` (> 0, default 1), `numExperts` (integer ≥ 1, optional). */
-  readonly "st-gumbel": z.ZodType<StGumbelOptions, Partial<StGumbelOptions>>;
-  /** `reinmax`: `tau` (≥ 1, default 1), `numExperts` (integer ≥ 1, optional). */
-  readonly "reinmax": z.ZodType<Required<TemperatureOptions> & DenseRegistryOptions, DenseRegistryOptions>;
-}
+export type EstimatorOptionSchemas = typeof SCHEMAS;
 
 /** A registry name that has an option schema. */
 export type EstimatorName = keyof EstimatorOptionSchemas;
-
-const TAU = "Temperature τ of the backward softmax (> 0; default 1).";
-
-const SCHEMAS = {
-  "switch": switchSchema,
-  "sparsemixer": sparseMixerSchema("sparsemixer", "SparseMixerEstimator, mid-point v1"),
-  "sparsemixer-1st": sparseMixerSchema("sparsemixer-1st", "SparseMixerEstimator, first-order"),
-  "sparsemixer-inf": sparseMixerSchema("sparsemixer-inf", "SparseMixerEstimator, SparseMixer-inf"),
-  "sparsemixer-v2": sparseMixerV2Schema,
-  "sparsemixer-v2-heun": sparseMixerV2HeunSchema,
-  "topk": topkSchema,
-  "straight-through": denseSchema("straight-through", "StraightThroughEstimator, dense", positive(1, TAU)),
-  "st-gumbel": denseSchema("st-gumbel", "StGumbelEstimator, dense", positive(1, TAU)),
-  "reinmax": denseSchema(
-    "reinmax",
-    "ReinMaxEstimator, dense",
-    atLeast(1, 1, "Temperature τ (≥ 1; default 1; use st-gumbel for τ < 1)."),
-  ),
-} as const;
 
 /** The option schema of every registry name (strict; defaults filled in; every field described). */
 export const ESTIMATOR_OPTION_SCHEMAS: Readonly<EstimatorOptionSchemas> = Object.freeze(SCHEMAS);
@@ -251,8 +293,9 @@ export function estimatorOptionsError(name: string, error: z.ZodError, input: un
  * throws {@link estimatorOptionsError}'s error on unknown fields or wrong values.
  */
 export function parseEstimatorOptions<N extends EstimatorName>(name: N, options?: unknown): EstimatorOptionsOf<N> {
-  const schema = ESTIMATOR_OPTION_SCHEMAS[name] as z.ZodType<EstimatorOptionsOf<N>>;
+  // TypeScript cannot narrow the map's union of schemas by a generic key, so the output is typed by `N` here.
+  const schema: z.ZodType = ESTIMATOR_OPTION_SCHEMAS[name];
   const parsed = schema.safeParse(options === undefined ? {} : options);
   if (!parsed.success) throw estimatorOptionsError(name, parsed.error, options);
-  return parsed.data;
+  return parsed.data as EstimatorOptionsOf<N>;
 }

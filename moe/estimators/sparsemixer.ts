@@ -31,8 +31,12 @@ import { customGrad, noGrad } from "../../core/autograd.ts";
 import { OpError } from "../../core/errors.ts";
 import type { Estimator, RouteOptions, Routing } from "./estimator.ts";
 import { gumbelArgmax, jitterMask, maskedSoftmax, maskLogits, oneHotLike } from "./mask.ts";
+import { schemaDefaults, sparseMixerOptionsSchema } from "./options.ts";
 
-/** Options of {@link SparseMixerEstimator}. */
+/** The defaults of {@link SparseMixerOptions}, from its schema (`options.ts`). */
+const DEFAULTS = schemaDefaults(sparseMixerOptionsSchema);
+
+/** Options of {@link SparseMixerEstimator} (defaults in `sparseMixerOptionsSchema`, `options.ts`). */
 export interface SparseMixerOptions {
   /** Mask width ε (default 0.1). */
   jitterEps?: number;
@@ -57,8 +61,8 @@ export class SparseMixerEstimator implements Estimator {
 
   /** See {@link SparseMixerOptions}. */
   constructor(options: SparseMixerOptions = {}) {
-    this.jitterEps = options.jitterEps ?? 0.1;
-    this.variant = options.variant ?? "midpoint";
+    this.jitterEps = options.jitterEps ?? DEFAULTS.jitterEps;
+    this.variant = options.variant ?? DEFAULTS.variant;
     if (!(this.jitterEps >= 0) || !Number.isFinite(this.jitterEps)) {
       throw new OpError("SparseMixerEstimator", `jitterEps must be a finite number ≥ 0, got ${this.jitterEps}`);
     }

@@ -48,11 +48,12 @@ import { OpError } from "../../core/errors.ts";
 import { concat } from "../../core/ops/layout.ts";
 import { type Estimator, ReplayDraws, type RouteOptions, type Routing } from "./estimator.ts";
 import { gumbelArgmax, jitterMask, maskedSoftmax, maskLogits, oneHotLike } from "./mask.ts";
+import { schemaDefaults, sparseMixerV2OptionsSchema } from "./options.ts";
 
 /** The float32 literal 0.3333 of the released code, as a float64. */
 export const V2_MIDPOINT_SCALE: number = Math.fround(0.3333);
 
-/** Options of {@link SparseMixerV2Estimator}. */
+/** Options of {@link SparseMixerV2Estimator} (defaults in `sparseMixerV2OptionsSchema`, `options.ts`). */
 export interface SparseMixerV2Options {
   /** Experts per token (1 or 2; default 2). */
   topK?: 1 | 2;
@@ -63,6 +64,9 @@ export interface SparseMixerV2Options {
   /** Whether eval consumes the repo's unused draws (released variant only); see the module docs. */
   evalDraws?: "auto" | "consume" | "none";
 }
+
+/** The defaults of {@link SparseMixerV2Options}, from its schema (`options.ts`). */
+const DEFAULTS = schemaDefaults(sparseMixerV2OptionsSchema);
 
 /** SparseMixer-v2 / v2*. See the module documentation for the exact forward, draws and backward. */
 export class SparseMixerV2Estimator implements Estimator {
@@ -81,10 +85,10 @@ export class SparseMixerV2Estimator implements Estimator {
 
   /** See {@link SparseMixerV2Options}. */
   constructor(options: SparseMixerV2Options = {}) {
-    this.topK = options.topK ?? 2;
-    this.jitterEps = options.jitterEps ?? 0.01;
-    this.variant = options.variant ?? "released";
-    this.evalDraws = options.evalDraws ?? "auto";
+    this.topK = options.topK ?? DEFAULTS.topK;
+    this.jitterEps = options.jitterEps ?? DEFAULTS.jitterEps;
+    this.variant = options.variant ?? DEFAULTS.variant;
+    this.evalDraws = options.evalDraws ?? DEFAULTS.evalDraws;
     const where = "SparseMixerV2Estimator";
     if (this.topK !== 1 && this.topK !== 2) throw new OpError(where, `topK must be 1 or 2, got ${this.topK}`);
     if (!(this.jitterEps >= 0) || !Number.isFinite(this.jitterEps)) {

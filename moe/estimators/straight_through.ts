@@ -25,6 +25,11 @@ import { customGradMulti } from "../../core/autograd.ts";
 import { arange } from "../../core/ops/creation.ts";
 import { oneHot } from "../../core/ops/index.ts";
 import type { DrawSource, Estimator, RouteOptions, Routing } from "./estimator.ts";
+import { reinMaxOptionsSchema, schemaDefaults, straightThroughOptionsSchema } from "./options.ts";
+
+// The defaults, from the option schemas (`options.ts`).
+const ST_DEFAULTS = schemaDefaults(straightThroughOptionsSchema);
+const REINMAX_DEFAULTS = schemaDefaults(reinMaxOptionsSchema);
 
 /** The call name of the uniform behind `torch.multinomial` in the vector logs. */
 export const MULTINOMIAL_UNIFORM_CALL = "torch.multinomial(uniform used for inverse-CDF)";
@@ -65,7 +70,10 @@ function denseExperts(n: number, e: number, like: Tensor): Tensor {
   return arange(0, e, 1, { dtype: "i32", device: like.device }).reshape(1, e).expand(n, e);
 }
 
-/** Options of {@link StraightThroughEstimator} and {@link ReinMaxEstimator}. */
+/**
+ * Options of {@link StraightThroughEstimator} and {@link ReinMaxEstimator} (defaults in their schemas,
+ * `options.ts`).
+ */
 export interface TemperatureOptions {
   /** Temperature τ of the backward softmax (default 1). */
   tau?: number;
@@ -87,7 +95,7 @@ export class StraightThroughEstimator implements Estimator {
   readonly tau: number;
   /** See {@link TemperatureOptions}; `numExperts` (optional) is reported as `topK`. */
   constructor(options: TemperatureOptions & { numExperts?: number } = {}) {
-    this.tau = checkTau("StraightThroughEstimator", options.tau ?? 1);
+    this.tau = checkTau("StraightThroughEstimator", options.tau ?? ST_DEFAULTS.tau);
     this.topK = options.numExperts ?? 0;
   }
   /** Routes logits [N, E] (training and evaluation alike: the sample is the output). */
@@ -169,7 +177,7 @@ export class ReinMaxEstimator implements Estimator {
   readonly tau: number;
   /** See {@link TemperatureOptions}. */
   constructor(options: TemperatureOptions & { numExperts?: number } = {}) {
-    const tau = options.tau ?? 1;
+    const tau = options.tau ?? REINMAX_DEFAULTS.tau;
     if (!(tau >= 1) || !Number.isFinite(tau)) {
       throw new OpError("ReinMaxEstimator", `ReinMax prefers tau >= 1 (got ${tau}); use StGumbelEstimator for tau < 1`);
     }

@@ -22,8 +22,12 @@ import type { Tensor } from "../../core/tensor.ts";
 import { noGrad } from "../../core/autograd.ts";
 import { OpError } from "../../core/errors.ts";
 import type { DrawSource, Estimator, RouteOptions, Routing } from "./estimator.ts";
+import { schemaDefaults, switchOptionsSchema } from "./options.ts";
 
-/** Options of {@link SwitchEstimator}. */
+/** The defaults of {@link SwitchOptions}, from its schema (`options.ts`). */
+const DEFAULTS = schemaDefaults(switchOptionsSchema);
+
+/** Options of {@link SwitchEstimator} (validated, with their defaults, by `switchOptionsSchema` in `options.ts`). */
 export interface SwitchOptions {
   /** Jitter half-width ε (default 0.1, the SparseMixer repo's value). */
   jitterEps?: number;
@@ -72,8 +76,8 @@ export class SwitchEstimator implements Estimator {
 
   /** See {@link SwitchOptions}. */
   constructor(options: SwitchOptions = {}) {
-    this.jitterEps = options.jitterEps ?? 0.1;
-    this.variant = options.variant ?? "logits";
+    this.jitterEps = options.jitterEps ?? DEFAULTS.jitterEps;
+    this.variant = options.variant ?? DEFAULTS.variant;
     if (!(this.jitterEps >= 0) || !Number.isFinite(this.jitterEps)) {
       throw new OpError("SwitchEstimator", `jitterEps must be a finite number ≥ 0, got ${this.jitterEps}`);
     }

@@ -8,8 +8,15 @@
 import type { Tensor } from "../../core/tensor.ts";
 import { OpError } from "../../core/errors.ts";
 import type { Estimator, RouteOptions, Routing } from "./estimator.ts";
+import { schemaDefaults, topKOptionsSchema } from "./options.ts";
 
-/** Options of {@link TopKEstimator}. */
+/** The defaults of {@link TopKOptions}, from its schema (`options.ts`). */
+const DEFAULTS = schemaDefaults(topKOptionsSchema);
+
+/**
+ * Options of {@link TopKEstimator} (defaults in `topKOptionsSchema`, `options.ts`; the constructor requires
+ * `topK`, whose default 1 applies to `createEstimator("topk")`).
+ */
 export interface TopKOptions {
   /** Experts per token (K ≥ 1); named `topK` like every estimator's (formerly `k`, now rejected). */
   topK: number;
@@ -53,7 +60,7 @@ export class TopKEstimator implements Estimator {
       throw new OpError("TopKEstimator", `topK must be a positive integer, got ${options.topK}`);
     }
     this.topK = options.topK;
-    this.renormalize = options.renormalize ?? true;
+    this.renormalize = options.renormalize ?? DEFAULTS.renormalize;
   }
 
   /** Routes logits `z` [N, E] (E ≥ K). */
