@@ -17,19 +17,19 @@
  * The estimator is run on a batch of M copies of the token at once ([M, E] logits); the per-row gradients of
  * `Σ_m f(Σ_k gate_mk · h_{D_mk})` are M independent draws of its gradient.
  *
+ * `estimatorBias` (`estimator_bias.ts`) compares the two for an estimator.
+ *
  * @example
  * ```ts
- * import { createEstimator, estimatorBias, tensor } from "@moegrad/moegrad";
+ * import { exactTerms, tensor } from "@moegrad/moegrad";
  * const w = tensor([1, -2], { dtype: "f64" });
- * const r = estimatorBias({
- *   estimator: createEstimator("sparsemixer-inf", { jitterEps: 0.1 }),
+ * const t = exactTerms({
  *   logits: tensor([1, 0.9, 0.85, -0.5], { dtype: "f64" }),
  *   experts: tensor([[1, 0], [0, 1], [1, 1], [2, -1]], { dtype: "f64" }),
  *   f: (v) => v.mul(w).sum(-1),
- *   draws: 2000,
- *   seed: 1,
+ *   jitterEps: 0.1,
  * });
- * console.log(r.cosine > 0.9, r.relError < 0.2); // true true
+ * console.log(t.total.length, t.probs[3]); // 4 0 (the last expert is masked)
  * ```
  *
  * @module
@@ -121,66 +121,10 @@ export function exactTerms(options: {
   return { total: gTotal, gating: gGating, routing: gRouting, probs: values(q.detach()) };
 }
 
-/** Options of {@link estimatorBias}. */
-export interface EstimatorBiasOptions {
-  /** The estimator under test (sparse: K experts per token; dense estimators are rejected). */
-  estimator: Estimator;
-  /** One token's router logits, [E] or [1, E]. */
-  logits: Tensor;
-  /** Expert outputs h_i, [E, d]. */
-  experts: Tensor;
-  /** Downstream function, row-wise [M, d] → [M]. */
-  f: Downstream;
-  /** Number of independent draws M (≥ 2). */
-  draws: number;
-  /** Seed of the Generator the draws come from (default 0). */
-  seed?: number;
-  /**
-   * The objective whose true gradient is the reference. Default: `"argmax"` for `switch` and `topk`
-   * (deterministic routing), `"sampled"` otherwise.
-   */
-  objective?: ExactObjective;
-  /** Mask width of the `"sampled"` objective; default the estimator's `jitterEps`, else 0.1. */
-  jitterEps?: number;
-  /** Route in training mode (default true). */
-  training?: boolean;
-}
-
-/** What {@link estimatorBias} reports. Vectors are plain arrays of length E. */
-export interface EstimatorBias {
-  /** The exact gradient of the objective (= `terms.total`). */
-  trueGrad: number[];
-  /** The objective's gradient split into gating and routing terms. */
-  terms: ExactTerms;
-  /** Mean of the estimator's per-draw gradients. */
-  meanGrad: number[];
-  /** cos(meanGrad, trueGrad) (NaN if either is 0). */
-  cosine: number;
-  /** ‖meanGrad − trueGrad‖ / ‖trueGrad‖ (Infinity if trueGrad = 0 and the mean is not). */
-  relError: number;
-  /** Per-coordinate sample variance of one draw's gradient (unbiased, divisor M − 1). */
-  variance: number[];
-  /** Trace of the per-draw covariance, Σ_j variance_j. */
-  traceVariance: number;
-  /** Per-coordinate standard error of meanGrad, sqrt(variance_j / M). */
-  stdErr: number[];
-  /** sqrt(traceVariance / M): the expected ‖meanGrad − E[meanGrad]‖ scale. */
-  stdErrNorm: number;
-  /** Number of draws M. */
-  draws: number;
-}
-
-function defaultObjective(estimator: Estimator): ExactObjective {
-  return estimator.name === "switch" || estimator.name === "topk" ? "argmax" : "sampled";
-}
-
-function norm(v: readonly number[]): number {
-  return Math.sqrt(v.reduce((s, x) => s + x * x, 0));
-}
-
 /**
  * Per-draw gradients of `f(Σ_k gate_k · h_{D_k})` with respect to the logits, for M independent draws routed
- * as one [M, E] batch: returns [M, E] as rows of numbers.
+ * as one [M, E] batch: returns [M, E] as rows of numbers. A dense estimator's gates are a row over every expert,
+ * `y = Σ_i gate_i h_i`.
  */
 export function sampleGradients(options: {
   estimator: Estimator;
@@ -192,9 +136,6 @@ export function sampleGradients(options: {
   training?: boolean;
 }): number[][] {
   const { estimator, f } = options;
-  if (estimator.dense) {
-    throw new OpError("sampleGradients", `"${estimator.name}" is dense (needs every expert); not supported`);
-  }
   const m = options.draws;
   if (!Number.isInteger(m) || m < 2) throw new OpError("sampleGradients", `draws must be an integer ≥ 2, got ${m}`);
   const { z: z0, h, e, d } = checkInputs(options.logits, options.experts);
@@ -205,48 +146,14 @@ export function sampleGradients(options: {
   };
   const r: Routing = estimator.route(zb, route);
   const k = r.gates.shape[1];
-  const chosen = h.indexSelect(0, r.experts.reshape([m * k]).astype("i32")).reshape([m, k, d]);
-  const y = r.gates.reshape([m, k, 1]).mul(chosen).sum(1); // [M, d]
+  // A dense estimator's gates are a row over all E experts in expert order (its `experts` may be anything).
+  const y = estimator.dense
+    ? r.gates.matmul(h) // [M, E] @ [E, d]
+    : r.gates.reshape([m, k, 1]).mul(h.indexSelect(0, r.experts.reshape([m * k]).astype("i32")).reshape([m, k, d]))
+      .sum(1); // [M, d]
   const loss = f(y).sum();
   const g = values(gradients(loss, [zb])[0]);
   return Array.from({ length: m }, (_, i) => g.slice(i * e, (i + 1) * e));
-}
-
-/**
- * Bias and variance of an estimator's routing gradient for one token: the exact gradient of the expected loss
- * (see {@link exactTerms}) against the mean of `draws` independent per-draw gradients (see
- * {@link sampleGradients}).
- */
-export function estimatorBias(options: EstimatorBiasOptions): EstimatorBias {
-  const { estimator } = options;
-  const objective = options.objective ?? defaultObjective(estimator);
-  const jitterEps = options.jitterEps ?? (estimator as { jitterEps?: number }).jitterEps ?? 0.1;
-  const terms = exactTerms({ logits: options.logits, experts: options.experts, f: options.f, objective, jitterEps });
-  const rows = sampleGradients(options);
-  const m = rows.length;
-  const e = terms.total.length;
-  const meanGrad = new Array<number>(e).fill(0);
-  for (const row of rows) row.forEach((x, j) => (meanGrad[j] += x / m));
-  const variance = new Array<number>(e).fill(0);
-  for (const row of rows) row.forEach((x, j) => (variance[j] += (x - meanGrad[j]) ** 2 / (m - 1)));
-  const trueGrad = terms.total;
-  const diff = meanGrad.map((x, j) => x - trueGrad[j]);
-  const nt = norm(trueGrad);
-  const nm = norm(meanGrad);
-  const dot = meanGrad.reduce((s, x, j) => s + x * trueGrad[j], 0);
-  const traceVariance = variance.reduce((s, x) => s + x, 0);
-  return {
-    trueGrad,
-    terms,
-    meanGrad,
-    cosine: nt > 0 && nm > 0 ? dot / (nt * nm) : NaN,
-    relError: nt > 0 ? norm(diff) / nt : (norm(diff) === 0 ? 0 : Infinity),
-    variance,
-    traceVariance,
-    stdErr: variance.map((v) => Math.sqrt(v / m)),
-    stdErrNorm: Math.sqrt(traceVariance / m),
-    draws: m,
-  };
 }
 
 /**

@@ -13,15 +13,17 @@
  * through `lastMetrics`. `moe/reference.ts` is the same computation as a per-token loop, used by the tests.
  *
  * ## Adding an estimator
- * 1. A class implementing {@link Estimator} in `moe/estimators/` (`route(logits, { training, draws })` returns
- *    experts `[N, K]`, gates `[N, K]` and the probabilities; take every random number from `draws` so the
- *    reference vectors can replay it, and express the backward with `customGrad`).
- * 2. A zod options schema in `moe/estimators/options.ts` and a factory in `moe/estimators/registry.ts` (the
- *    registry tests then check its name, options and errors).
- * 3. Tests: its gradient against `moe/exact_gradient.ts` (`estimatorBias`) and, where a reference exists, a
- *    vector file replayed by `deno task vectors`; if a reference object exists, list it in
- *    `moe/vectors/layer_routers.ts` so a `layer_*` case naming it (`params.router_object`) replays too. It is
- *    then usable as `new MoELayer(d, { estimator: "name" })` and in every experiment's `--arms`.
+ * 1. One file in `moe/estimators/`: a class implementing {@link Estimator} (`route(logits, { training, draws })`
+ *    returns experts `[N, K]`, gates `[N, K]` and the probabilities; take every random number from `draws` so
+ *    the reference vectors can replay it, and express the backward with `customGrad`), and its
+ *    {@link EstimatorDescriptor} (`defineEstimator`): options schema and factory, sparse or dense, how K is set,
+ *    what the layer must give it, what capacity dropping means, its exact objective, its estimator-bias sweep
+ *    and the vector reference routers it replays.
+ * 2. One line in `moe/estimators/registry.ts`'s `BUILTIN_ESTIMATORS` (or {@link registerEstimator} from outside).
+ *    It is then usable as `new MoELayer(d, { estimator: "name" })`, by `createEstimator`, the exact-gradient
+ *    harness (`estimatorBias`), `exp:estimator-bias`, the LM experiments' configs and `deno task vectors`
+ *    (a `layer_*` case naming one of its reference objects).
+ * 3. Tests: its gradient against `estimatorBias` and, where a reference exists, a vector file.
  *
  * @example
  * ```ts
@@ -39,6 +41,8 @@ export {
   type DrawKind,
   type DrawSource,
   type Estimator,
+  type ExpertOutputs,
+  type ExpertOutputTerm,
   GeneratorDraws,
   type LoggedDraw,
   ReplayDraws,
@@ -58,7 +62,34 @@ export {
   StraightThroughEstimator,
   type TemperatureOptions,
 } from "./estimators/straight_through.ts";
-export { createEstimator, ESTIMATOR_NAMES, type EstimatorFactory, ESTIMATORS } from "./estimators/registry.ts";
+export {
+  createEstimator,
+  descriptorOf,
+  ESTIMATOR_NAMES,
+  ESTIMATOR_OPTION_SCHEMAS,
+  estimatorDescriptor,
+  estimatorDescriptors,
+  type EstimatorName,
+  type EstimatorOptionSchemas,
+  type EstimatorOptionsOf,
+  parseEstimatorOptions,
+  registerEstimator,
+} from "./estimators/registry.ts";
+export {
+  type BiasSweep,
+  defineEstimator,
+  DROPS_SLOTS,
+  type EstimatorDescriptor,
+  EVERY_EXPERT,
+  type LayerNeeds,
+  LOGITS_ONLY,
+  NO_OPTIONS,
+  TOP1,
+  topKOption,
+  type TopKRule,
+  type VectorReference,
+  type VectorRouterParams,
+} from "./estimators/descriptor.ts";
 export {
   type BalanceLossOptions,
   BalanceStats,
@@ -78,15 +109,14 @@ export {
 export { moeLoopReference } from "./reference.ts";
 export {
   type Downstream,
-  type EstimatorBias,
-  estimatorBias,
-  type EstimatorBiasOptions,
   type ExactObjective,
   type ExactTerms,
   exactTerms,
   GatingProxyEstimator,
   sampleGradients,
 } from "./exact_gradient.ts";
+export { type EstimatorBias, estimatorBias, type EstimatorBiasOptions } from "./estimator_bias.ts";
+export { exactGradient, type ExactProblem, forwardLossMC, type Objective, objectiveValue } from "./exact_objectives.ts";
 export {
   type LayerReplayErrors,
   type LayerReplayOptions,

@@ -3,16 +3,18 @@
  * in a fixed order, each with a stable id (what `--resume` matches finished cells by), the registry options
  * the estimator is built with, and the objective its gradient is compared with (see `objectives.ts`).
  *
- * Which parameter an estimator sweeps: the SparseMixer variants and Switch sweep ε (`eps`; mask width, or
- * Switch's multiplicative jitter on the logits); straight-through, st-gumbel and reinmax sweep the temperature
- * τ (`taus`; reinmax only τ ≥ 1); `topk` has none (K = 1 without renormalisation, i.e. GShard top-1 = Switch
- * without jitter; K = 2 renormalised, Mixtral). Only sparsemixer-v2, sparsemixer-v2-heun and topk run at K = 2.
+ * Which parameter an estimator sweeps, with which options, which K it runs at and which objective it is compared
+ * with, all come from its registry descriptor (`sweep`, `topK`, `objective`). For the built-in ones: the
+ * SparseMixer variants and Switch sweep ε (`eps`; mask width, or Switch's multiplicative jitter on the logits);
+ * straight-through, st-gumbel and reinmax sweep the temperature τ (`taus`; reinmax only τ ≥ 1); `topk` has
+ * none (K = 1 without renormalisation, i.e. GShard top-1 = Switch without jitter; K = 2 renormalised,
+ * Mixtral). Only sparsemixer-v2, sparsemixer-v2-heun and topk run at K = 2.
  *
  * @module
  */
 import type { EstimatorBiasConfig } from "./config.ts";
 import type { FunctionName } from "./problems.ts";
-import type { Objective } from "./objectives.ts";
+import { createEstimator, estimatorDescriptor, type Objective } from "../../moe/mod.ts";
 
 /** One cell of the grid. */
 export interface Cell {
@@ -38,41 +40,25 @@ export interface Cell {
   objective: Objective;
 }
 
-const TOP2 = new Set(["sparsemixer-v2", "sparsemixer-v2-heun", "topk"]);
-const DENSE = new Set(["straight-through", "st-gumbel", "reinmax"]);
-
-/** The estimator-level settings of one cell: (K, parameter value) → options, objective. */
+/** The estimator-level settings of one cell, from the estimator's descriptor: (K, parameter value) → options, objective. */
 function variants(name: string, k: 1 | 2, config: EstimatorBiasConfig) {
-  const out: Pick<Cell, "param" | "value" | "options" | "objective">[] = [];
-  if (name === "topk") {
-    out.push({
-      param: "none",
-      value: null,
-      options: { topK: k, renormalize: k > 1 },
-      objective: k === 1 ? { kind: "argmax" } : { kind: "topk", k, renormalize: true },
-    });
-  } else if (DENSE.has(name)) {
-    for (const tau of config.taus) {
-      if (name === "reinmax" && tau < 1) continue;
-      out.push({ param: "tau", value: tau, options: { tau }, objective: { kind: "onehot" } });
-    }
-  } else if (name === "switch") {
-    for (const eps of config.eps) {
-      out.push({ param: "eps", value: eps, options: { jitterEps: eps }, objective: { kind: "argmax" } });
-    }
-  } else {
-    const v2 = name.startsWith("sparsemixer-v2");
-    const temperature = name === "sparsemixer-v2-heun" ? 2 : 1;
-    for (const eps of config.eps) {
-      out.push({
-        param: "eps",
-        value: eps,
-        options: v2 ? { topK: k, jitterEps: eps } : { jitterEps: eps },
-        objective: { kind: k === 1 ? "sampled" : "sampled2", eps, temperature },
-      });
-    }
-  }
-  return out;
+  const descriptor = estimatorDescriptor(name);
+  const sweep = descriptor.sweep;
+  if (!sweep) throw new RangeError(`estimator "${name}" declares no estimator-bias sweep`);
+  const settings: Pick<Cell, "param" | "value" | "options">[] = sweep.param === "none"
+    ? [{ param: "none", value: null, options: sweep.options(k) }]
+    : sweep.param === "eps"
+    ? config.eps.map((eps) => ({ param: "eps", value: eps, options: sweep.options(eps, k) }))
+    : config.taus.filter((tau) => tau >= sweep.min).map((tau) => ({
+      param: "tau",
+      value: tau,
+      options: sweep.options(tau, k),
+    }));
+  return settings.map((s) => {
+    const objective = descriptor.objective(createEstimator(name, s.options));
+    if (!objective) throw new RangeError(`estimator "${name}" declares no exact objective`);
+    return { ...s, objective };
+  });
 }
 
 /** Every cell of the grid, in run order (f, E, σ, estimator, K, parameter). */
@@ -84,7 +70,7 @@ export function gridCells(config: EstimatorBiasConfig): Cell[] {
       for (const scale of new Set(config.logitScales)) {
         for (const name of new Set(config.estimators)) {
           for (const k of ks) {
-            if (k === 2 && !TOP2.has(name)) continue;
+            if (k === 2 && !estimatorDescriptor(name).topK.allows(2, e)) continue;
             for (const v of variants(name, k, config)) {
               const p = v.param === "none" ? "default" : `${v.param}=${v.value}`;
               cells.push({

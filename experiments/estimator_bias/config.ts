@@ -7,20 +7,16 @@
  */
 import { z } from "../../deps.ts";
 import { baseConfigShape, type ExperimentDefinition } from "../common/config.ts";
+import { estimatorDescriptors } from "../../moe/mod.ts";
 
-/** Every registry estimator, in report order. */
-export const ESTIMATOR_CHOICES = [
-  "switch",
-  "sparsemixer",
-  "sparsemixer-1st",
-  "sparsemixer-inf",
-  "sparsemixer-v2",
-  "sparsemixer-v2-heun",
-  "topk",
-  "straight-through",
-  "st-gumbel",
-  "reinmax",
-] as const;
+/** The registered estimators the grid can measure (a descriptor with a sweep), in report order. */
+const ESTIMATOR_CHOICES = estimatorDescriptors().filter((d) => d.sweep !== null).map((d) => d.name) as [
+  string,
+  ...string[],
+];
+
+/** Those that also run at K = 2. */
+const TOP2_CHOICES = estimatorDescriptors().filter((d) => d.sweep !== null && d.topK.allows(2, 2)).map((d) => d.name);
 
 /** The downstream functions f (see `problems.ts`). */
 export const FUNCTION_CHOICES = ["linear", "quadratic", "tanh"] as const;
@@ -43,7 +39,7 @@ export const estimatorBiasSchema = z.strictObject({
   ),
   estimators: z.array(z.enum(ESTIMATOR_CHOICES)).min(1).describe("Registry estimators to measure."),
   topK: z.array(z.literal([1, 2])).min(1).describe(
-    "Experts per token; 2 applies only to the estimators that support it (sparsemixer-v2, sparsemixer-v2-heun, topk).",
+    `Experts per token; 2 applies only to the estimators that support it (${TOP2_CHOICES.join(", ")}).`,
   ),
   eps: z.array(z.number().min(0)).min(1).describe(
     "ε grid of the sparse estimators: SparseMixer mask width ε (all SparseMixer variants) and Switch's jitter ε.",

@@ -15,11 +15,10 @@
  *
  * @module
  */
-import { createEstimator } from "../../moe/mod.ts";
+import { createEstimator, exactGradient, sampleGradients } from "../../moe/mod.ts";
 import { mean, sampleStd } from "../common/stats.ts";
 import type { EstimatorBiasConfig } from "./config.ts";
 import type { Cell } from "./cells.ts";
-import { drawGradients, exactGradient } from "./objectives.ts";
 import { makeProblem, mixSeed } from "./problems.ts";
 
 /** Mean and standard error over seeds (se null with fewer than 2 values; mean null with none). */
@@ -107,12 +106,13 @@ export function measureSeed(cell: Cell, config: EstimatorBiasConfig, seed: numbe
     f: cell.f,
   });
   const g = exactGradient(problem, cell.objective);
-  const rows = drawGradients(
-    createEstimator(cell.estimator, cell.options),
-    problem,
-    config.draws,
-    mixSeed("draws", seed),
-  );
+  const rows = sampleGradients({
+    estimator: createEstimator(cell.estimator, cell.options),
+    ...problem,
+    draws: config.draws,
+    seed: mixSeed("draws", seed),
+    training: true,
+  });
   const m = rows.length;
   const e = g.length;
   const avg = new Array<number>(e).fill(0);

@@ -144,7 +144,7 @@ export function buildReport(config: EstimatorBiasConfig, records: readonly CellR
     "How far is each routing estimator's expected gradient from the true gradient of the expected loss it " +
       "trains? For one token (router logits z ~ N(0, σ²) over E experts, expert outputs h_i ~ N(0, I_d), a " +
       "downstream function f), the true gradient g is computed exactly by enumerating the experts " +
-      "(`moe/exact_gradient.ts` and `experiments/estimator_bias/objectives.ts`, f64 autograd), and the " +
+      "(`moe/exact_gradient.ts` and `moe/exact_objectives.ts`, f64 autograd), and the " +
       `estimator's gradient is averaged over M = ${config.draws} independent draws, for ${config.seeds} seeds ` +
       "(independent problems); every estimator sees the same problems.",
     "",

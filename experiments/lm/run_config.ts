@@ -17,21 +17,15 @@
  * @module
  */
 import { z } from "../../deps.ts";
-import { parseEstimatorOptions } from "../../moe/estimators/options.ts";
+import { estimatorDescriptor, estimatorDescriptors, parseEstimatorOptions } from "../../moe/estimators/registry.ts";
 
-/** The routing estimators a run may use (the sparse ones of the registry; see `docs/ESTIMATORS.md`). */
-export const RUN_ESTIMATORS = [
-  "switch",
-  "sparsemixer",
-  "sparsemixer-1st",
-  "sparsemixer-inf",
-  "sparsemixer-v2",
-  "sparsemixer-v2-heun",
-  "topk",
-] as const;
+/** The routing estimators a run may use: the sparse ones of the registry (see `docs/ESTIMATORS.md`). */
+export const RUN_ESTIMATORS: readonly [string, ...string[]] = estimatorDescriptors().filter((d) =>
+  d.routing === "sparse"
+).map((d) => d.name) as [string, ...string[]];
 
 /** One of {@link RUN_ESTIMATORS}. */
-export type RunEstimator = typeof RUN_ESTIMATORS[number];
+export type RunEstimator = string;
 
 const int = (min: number, def: number, what: string) => z.int().min(min).default(def).describe(what);
 const num = (min: number, def: number, what: string) => z.number().min(min).default(def).describe(what);
@@ -171,13 +165,13 @@ export function parseRunConfig(value: unknown): RunConfig {
 }
 
 /**
- * The estimator options a model config implies: `estimatorOptions` plus K as `topK` (the one name every
- * top-K estimator uses: topk, sparsemixer-v2*), validated by the estimator's schema. K ≠ 1 for a top-1
+ * The estimator options a model config implies: `estimatorOptions` plus K as the option the estimator's
+ * descriptor names for it (`topK`; none for a top-1 estimator), validated by the estimator's schema. K ≠ 1 for a top-1
  * estimator, or an explicit K that contradicts `topK`, is an error.
  */
 export function estimatorOptionsFor(model: RunModelConfig): Record<string, unknown> {
   const opts: Record<string, unknown> = { ...model.estimatorOptions };
-  const kName = model.estimator === "topk" || model.estimator.startsWith("sparsemixer-v2") ? "topK" : null;
+  const kName = estimatorDescriptor(model.estimator).topK.option;
   if (kName === null) {
     if (model.topK !== 1) throw new Error(`estimator "${model.estimator}" is top-1; model.topK must be 1`);
   } else {
@@ -186,5 +180,5 @@ export function estimatorOptionsFor(model: RunModelConfig): Record<string, unkno
     }
     opts[kName] = model.topK;
   }
-  return parseEstimatorOptions(model.estimator, opts) as Record<string, unknown>;
+  return parseEstimatorOptions(model.estimator, opts);
 }

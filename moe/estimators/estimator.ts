@@ -111,6 +111,38 @@ export interface Routing {
   stats?: Record<string, Tensor>;
 }
 
+/**
+ * What the MoE layer gives an estimator that needs the experts' outputs (see {@link Estimator.outputTerm}): the
+ * dispatched (token, slot) pairs in the dispatch's sorted order.
+ */
+export interface ExpertOutputs {
+  /** The expert output of every dispatched pair, [N·K, d] (rows of dropped pairs are 0). */
+  outputs: Tensor;
+  /** The routing of this call. */
+  routing: Routing;
+  /** Pair index of each sorted row (into the routing's flattened [N·K]), i32 [N·K]. */
+  order: Tensor;
+  /** Token of each sorted row, i32 [N·K]. */
+  token: Tensor;
+  /** 1 where the pair was kept, 0 where capacity dropped it, [N·K] (float). */
+  kept: Tensor;
+  /** N. */
+  numTokens: number;
+  /** Training mode (state may be updated) or evaluation (state is read only). */
+  training: boolean;
+}
+
+/**
+ * An extra term of the layer output computed from the experts' outputs, with state the layer keeps as buffers
+ * across calls (Default MoE's default vectors).
+ */
+export interface ExpertOutputTerm {
+  /** The state, by buffer name; the layer registers each as a buffer of its own (in checkpoints). */
+  readonly buffers: Readonly<Record<string, Tensor>>;
+  /** The term added to the layer output, [N, d]. */
+  term(inputs: ExpertOutputs): Tensor;
+}
+
 /** A routing-gradient estimator. */
 export interface Estimator {
   /** Its registry name, e.g. `"sparsemixer"`. */
@@ -121,4 +153,14 @@ export interface Estimator {
   readonly dense: boolean;
   /** Routes logits `z` [N, E]. */
   route(logits: Tensor, options: RouteOptions): Routing;
+  /**
+   * For estimators that act on the router input `x` [N, d] before the router matmul (Switch's input jitter):
+   * the input to use. The layer calls it when present, in training and evaluation.
+   */
+  routerInput?(x: Tensor, options: RouteOptions): Tensor;
+  /**
+   * For estimators that need the experts' outputs (Default MoE): builds the output term and its state for a
+   * layer of `numExperts` experts of width `dim`. The layer calls it once, at construction.
+   */
+  outputTerm?(numExperts: number, dim: number, like: { dtype: FloatDType; device: Device }): ExpertOutputTerm;
 }

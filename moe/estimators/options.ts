@@ -1,16 +1,17 @@
 /**
- * Zod schemas of every estimator's registry options, one per registry name, and the formatter that turns a
- * failed parse into one {@link OpError} (op `"estimator"`) naming the estimator, the field and what is allowed:
+ * Zod schemas of the estimator classes' options (each registry descriptor takes its schema from here, or narrows
+ * one of these with `pick` / `omit`), and the formatter that turns a failed parse into one {@link OpError}
+ * (op `"estimator"`) naming the estimator, the field and what is allowed:
  *
  * - `"sparsemixer" option "jitterEps" must be a finite number ≥ 0, got -1`
  * - `"sparsemixer-v2" option "topK" must be one of 1, 2, got 3`
  * - `"topk" has no option "kk" (allowed: topK, renormalize)`
- * - `"topk" option "k" was renamed to "topK"` (a former name, see {@link RENAMED_ESTIMATOR_OPTIONS})
+ * - `"topk" option "k" was renamed to "topK"` (a former name, listed by the descriptor's `renamedOptions`)
  * - `options of "topk" must be an object, got 3`
  *
  * Every schema is `.strict()` (unknown fields are errors), documents each field with `.describe()` and fills in
- * the estimator's default, so {@link ESTIMATOR_OPTION_SCHEMAS} can be reused by experiment configs (for
- * instance with `z.toJSONSchema`).
+ * the estimator's default, so the schemas can be reused by experiment configs (for instance with
+ * `z.toJSONSchema`).
  *
  * @module
  */
@@ -83,9 +84,6 @@ export const sparseMixerOptionsSchema = z.strictObject({
   ),
 }).describe("Options of SparseMixerEstimator (v1, -1st, -inf).");
 
-const sparseMixerSchema = (name: string, what: string) =>
-  sparseMixerOptionsSchema.pick({ jitterEps: true }).describe(`Options of the \`${name}\` estimator (${what}).`);
-
 /** The options of `SparseMixerV2Estimator` (the registry names fix `variant`). */
 export const sparseMixerV2OptionsSchema = z.strictObject({
   /** Experts per token (1 or 2; default 2). */
@@ -105,14 +103,6 @@ export const sparseMixerV2OptionsSchema = z.strictObject({
     'Whether eval consumes the released code\'s unused draws: "auto" (default), "consume" or "none".',
   ),
 }).describe("Options of SparseMixerV2Estimator (released GRIN v2, or v2*).");
-
-const sparseMixerV2Schema = sparseMixerV2OptionsSchema.omit({ variant: true }).describe(
-  "Options of the `sparsemixer-v2` estimator (SparseMixerV2Estimator, released GRIN v2).",
-);
-
-const sparseMixerV2HeunSchema = sparseMixerV2OptionsSchema.pick({ topK: true, jitterEps: true }).describe(
-  "Options of the `sparsemixer-v2-heun` estimator (SparseMixerV2Estimator, v2* of GRIN App. A).",
-);
 
 /** The options of `TopKEstimator` (and of the registry name `topk`). */
 export const topKOptionsSchema = z.strictObject({
@@ -155,15 +145,6 @@ export const reinMaxOptionsSchema = denseSchema(
   atLeast(1, 1, "Temperature τ (≥ 1; default 1; use st-gumbel for τ < 1)."),
 );
 
-/** Registry options of `sparsemixer`, `sparsemixer-1st` and `sparsemixer-inf` (the variant comes from the name). */
-export type SparseMixerRegistryOptions = z.input<typeof SCHEMAS["sparsemixer"]>;
-/** Registry options of `sparsemixer-v2` (the variant comes from the name). */
-export type SparseMixerV2RegistryOptions = z.input<typeof SCHEMAS["sparsemixer-v2"]>;
-/** Registry options of `sparsemixer-v2-heun` (the variant comes from the name). */
-export type SparseMixerV2HeunRegistryOptions = z.input<typeof SCHEMAS["sparsemixer-v2-heun"]>;
-/** Registry options of the dense estimators `straight-through` and `reinmax`. */
-export type DenseRegistryOptions = z.input<typeof straightThroughOptionsSchema>;
-
 // The constructors' option interfaces are plain TypeScript (the library's public API exposes no zod types), so
 // they are checked here, at compile time, to be exactly what their schemas accept: a field added to one and not
 // the other fails `deno check`. (`topK` of TopKEstimator and `tau` of StGumbelEstimator are required by the
@@ -188,53 +169,6 @@ export function schemaDefaults<S extends z.ZodObject>(schema: S): Readonly<z.out
   return Object.freeze(schema.parse({}));
 }
 
-const SCHEMAS = {
-  /** `switch`: `jitterEps` (≥ 0, default 0.1), `variant` (`"logits"` default, or `"input"`). */
-  "switch": switchOptionsSchema,
-  /** `sparsemixer` (v1, mid-point): `jitterEps` (≥ 0, default 0.1). */
-  "sparsemixer": sparseMixerSchema("sparsemixer", "SparseMixerEstimator, mid-point v1"),
-  /** `sparsemixer-1st`: `jitterEps` (≥ 0, default 0.1). */
-  "sparsemixer-1st": sparseMixerSchema("sparsemixer-1st", "SparseMixerEstimator, first-order"),
-  /** `sparsemixer-inf`: `jitterEps` (≥ 0, default 0.1). */
-  "sparsemixer-inf": sparseMixerSchema("sparsemixer-inf", "SparseMixerEstimator, SparseMixer-inf"),
-  /** `sparsemixer-v2`: `topK` (1 or 2, default 2), `jitterEps` (≥ 0, default 0.01), `evalDraws` (default `"auto"`). */
-  "sparsemixer-v2": sparseMixerV2Schema,
-  /** `sparsemixer-v2-heun`: `topK` (1 or 2, default 2), `jitterEps` (≥ 0, default 0.01). */
-  "sparsemixer-v2-heun": sparseMixerV2HeunSchema,
-  /** `topk`: `topK` (integer ≥ 1, default 1), `renormalize` (default true). */
-  "topk": topKOptionsSchema,
-  /** `straight-through`: `tau` (> 0, default 1), `numExperts` (integer ≥ 1, optional). */
-  "straight-through": straightThroughOptionsSchema,
-  /** `st-gumbel`: `tau` (> 0, default 1), `numExperts` (integer ≥ 1, optional). */
-  "st-gumbel": stGumbelOptionsSchema,
-  /** `reinmax`: `tau` (≥ 1, default 1), `numExperts` (integer ≥ 1, optional). */
-  "reinmax": reinMaxOptionsSchema,
-} as const;
-
-/**
- * The option schema of every registry name: input = what a config may give (all fields optional), output =
- * the parsed options with the estimator's defaults filled in.
- */
-export type EstimatorOptionSchemas = typeof SCHEMAS;
-
-/** A registry name that has an option schema. */
-export type EstimatorName = keyof EstimatorOptionSchemas;
-
-/** The option schema of every registry name (strict; defaults filled in; every field described). */
-export const ESTIMATOR_OPTION_SCHEMAS: Readonly<EstimatorOptionSchemas> = Object.freeze(SCHEMAS);
-
-/** The parsed (defaults filled in) options of the estimator `N`. */
-export type EstimatorOptionsOf<N extends EstimatorName> = z.output<EstimatorOptionSchemas[N]>;
-
-/**
- * Former option names, per estimator: former → current. Every estimator names its experts per token `topK`
- * (as `Estimator.topK`, `sparsemixer-v2` and the experiment configs do); `topk` formerly called it `k`.
- * A former name is rejected with a message that names the current one, never silently mapped.
- */
-export const RENAMED_ESTIMATOR_OPTIONS: Readonly<Record<string, Readonly<Record<string, string>>>> = Object.freeze({
-  "topk": Object.freeze({ k: "topK" }),
-});
-
 /** Shows a rejected value the way messages do (`-1`, `"x"`, `NaN`, `[1,2]`). */
 function show(value: unknown): string {
   if (typeof value === "number" || typeof value === "bigint") return String(value);
@@ -256,12 +190,22 @@ function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
   return v;
 }
 
+/** The schema of one estimator's options, and its former option names (former → current). */
+export interface OptionsSpec {
+  /** The registry name (for messages). */
+  readonly name: string;
+  /** The options schema. */
+  readonly schema: z.ZodObject;
+  /** Former option names, rejected with a message naming the current one. */
+  readonly renamed?: Readonly<Record<string, string>>;
+}
+
 /** One issue in words. */
-function describeIssue(name: string, issue: z.core.$ZodIssue, input: unknown): string {
-  const schema: z.ZodObject | undefined = Object.hasOwn(SCHEMAS, name) ? SCHEMAS[name as EstimatorName] : undefined;
-  const keys = schema ? Object.keys(schema.shape) : [];
+function describeIssue(spec: OptionsSpec, issue: z.core.$ZodIssue, input: unknown): string {
+  const { name, schema } = spec;
+  const keys = Object.keys(schema.shape);
   if (issue.code === "unrecognized_keys") {
-    const renamed = Object.hasOwn(RENAMED_ESTIMATOR_OPTIONS, name) ? RENAMED_ESTIMATOR_OPTIONS[name] : {};
+    const renamed = spec.renamed ?? {};
     const parts = issue.keys.filter((k) => Object.hasOwn(renamed, k)).map((k) =>
       `"${name}" option "${k}" was renamed to "${renamed[k]}"`
     );
@@ -275,27 +219,28 @@ function describeIssue(name: string, issue: z.core.$ZodIssue, input: unknown): s
   }
   if (issue.path.length === 0) return `options of "${name}" must be an object, got ${show(input)}`;
   const field = issue.path.map(String).join(".");
-  const fieldSchema = schema && typeof issue.path[0] === "string" ? schema.shape[issue.path[0]] : undefined;
+  const fieldSchema = typeof issue.path[0] === "string" ? schema.shape[issue.path[0]] : undefined;
   const allowed = fieldSchema ? ALLOWED.get(fieldSchema as z.ZodType)?.allowed : undefined;
   return `"${name}" option "${field}" must be ${allowed ?? issue.message}, got ${show(valueAt(input, issue.path))}`;
 }
 
 /**
- * Turns the issues of a failed parse of `input` against the schema of `name` into ONE {@link OpError}
+ * Turns the issues of a failed parse of `input` against `spec`'s schema into ONE {@link OpError}
  * (op `"estimator"`): the issues in words, joined by `"; "`.
  */
-export function estimatorOptionsError(name: string, error: z.ZodError, input: unknown): OpError {
-  return new OpError("estimator", error.issues.map((issue) => describeIssue(name, issue, input)).join("; "));
+export function estimatorOptionsError(spec: OptionsSpec, error: z.ZodError, input: unknown): OpError {
+  return new OpError("estimator", error.issues.map((issue) => describeIssue(spec, issue, input)).join("; "));
 }
 
 /**
- * Validates `options` for the estimator `name` and fills in its defaults (`undefined` = all defaults);
- * throws {@link estimatorOptionsError}'s error on unknown fields or wrong values.
+ * Validates `options` against `spec`'s schema and fills in its defaults (`undefined` = all defaults); throws
+ * {@link estimatorOptionsError}'s error on unknown fields or wrong values.
  */
-export function parseEstimatorOptions<N extends EstimatorName>(name: N, options?: unknown): EstimatorOptionsOf<N> {
-  // TypeScript cannot narrow the map's union of schemas by a generic key, so the output is typed by `N` here.
-  const schema: z.ZodType = ESTIMATOR_OPTION_SCHEMAS[name];
-  const parsed = schema.safeParse(options === undefined ? {} : options);
-  if (!parsed.success) throw estimatorOptionsError(name, parsed.error, options);
-  return parsed.data as EstimatorOptionsOf<N>;
+export function parseOptions<S extends z.ZodObject>(
+  spec: OptionsSpec & { readonly schema: S },
+  options?: unknown,
+): z.output<S> {
+  const parsed = spec.schema.safeParse(options === undefined ? {} : options);
+  if (!parsed.success) throw estimatorOptionsError(spec, parsed.error, options);
+  return parsed.data;
 }

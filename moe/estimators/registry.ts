@@ -1,7 +1,7 @@
 /**
- * Name → factory map of every estimator. Options are validated by the zod schemas of
- * {@link ESTIMATOR_OPTION_SCHEMAS} (`./options.ts`): unknown fields and wrong values are one `OpError`
- * (op `"estimator"`) that names the estimator, the field and what is allowed.
+ * The estimator registry: registry name → {@link EstimatorDescriptor} (options schema, factory, and what the
+ * layer, the exact-gradient harness, the estimator-bias grid and the vector replay need to know). Everything
+ * outside the registry asks a descriptor instead of switching on a name.
  *
  * | name | estimator |
  * |---|---|
@@ -16,60 +16,126 @@
  * | `st-gumbel` | {@link StGumbelEstimator} dense (`tau`, `numExperts`) |
  * | `reinmax` | {@link ReinMaxEstimator} dense (`tau` ≥ 1, `numExperts`) |
  *
- * The schemas are re-exported here for experiment configs.
+ * Options are validated by the descriptor's zod schema: unknown fields and wrong values are one `OpError`
+ * (op `"estimator"`) that names the estimator, the field and what is allowed.
  *
  * @module
  */
+import type { z } from "../../deps.ts";
 import { OpError } from "../../core/errors.ts";
 import type { Estimator } from "./estimator.ts";
-import { SwitchEstimator } from "./switch.ts";
-import { SparseMixerEstimator } from "./sparsemixer.ts";
-import { SparseMixerV2Estimator } from "./sparsemixer_v2.ts";
-import { TopKEstimator } from "./topk.ts";
-import { type EstimatorName, parseEstimatorOptions } from "./options.ts";
-import { ReinMaxEstimator, StGumbelEstimator, StraightThroughEstimator } from "./straight_through.ts";
+import type { EstimatorDescriptor } from "./descriptor.ts";
+import { parseOptions } from "./options.ts";
+import { switchDescriptor } from "./switch.ts";
+import { sparseMixerDescriptor, sparseMixerFirstDescriptor, sparseMixerInfDescriptor } from "./sparsemixer.ts";
+import { sparseMixerV2Descriptor, sparseMixerV2HeunDescriptor } from "./sparsemixer_v2.ts";
+import { topKDescriptor } from "./topk.ts";
+import { reinMaxDescriptor, stGumbelDescriptor, straightThroughDescriptor } from "./straight_through.ts";
 
-/** A factory: validated options → estimator. */
-export type EstimatorFactory = (options?: Record<string, unknown>) => Estimator;
+/** The built-in estimators, in report order: one line each. */
+const BUILTIN_ESTIMATORS = [
+  switchDescriptor,
+  sparseMixerDescriptor,
+  sparseMixerFirstDescriptor,
+  sparseMixerInfDescriptor,
+  sparseMixerV2Descriptor,
+  sparseMixerV2HeunDescriptor,
+  topKDescriptor,
+  straightThroughDescriptor,
+  stGumbelDescriptor,
+  reinMaxDescriptor,
+] as const;
 
-/** The estimators by registry name. */
-export const ESTIMATORS: Readonly<Record<string, EstimatorFactory>> = Object.freeze(
-  {
-    "switch": (o) => new SwitchEstimator(parseEstimatorOptions("switch", o)),
-    "sparsemixer": (o) => new SparseMixerEstimator({ ...parseEstimatorOptions("sparsemixer", o), variant: "midpoint" }),
-    "sparsemixer-1st": (o) =>
-      new SparseMixerEstimator({ ...parseEstimatorOptions("sparsemixer-1st", o), variant: "first" }),
-    "sparsemixer-inf": (o) =>
-      new SparseMixerEstimator({ ...parseEstimatorOptions("sparsemixer-inf", o), variant: "inf" }),
-    "sparsemixer-v2": (o) =>
-      new SparseMixerV2Estimator({ ...parseEstimatorOptions("sparsemixer-v2", o), variant: "released" }),
-    "sparsemixer-v2-heun": (o) =>
-      new SparseMixerV2Estimator({ ...parseEstimatorOptions("sparsemixer-v2-heun", o), variant: "heun" }),
-    "topk": (o) => new TopKEstimator(parseEstimatorOptions("topk", o)),
-    "straight-through": (o) => new StraightThroughEstimator(parseEstimatorOptions("straight-through", o)),
-    "st-gumbel": (o) => new StGumbelEstimator(parseEstimatorOptions("st-gumbel", o)),
-    "reinmax": (o) => new ReinMaxEstimator(parseEstimatorOptions("reinmax", o)),
-  } satisfies Record<EstimatorName, EstimatorFactory>,
+type Builtin = typeof BUILTIN_ESTIMATORS[number];
+
+/** A built-in registry name. */
+export type EstimatorName = Builtin["name"];
+
+/** The option schema of every built-in registry name. */
+export type EstimatorOptionSchemas = { readonly [D in Builtin as D["name"]]: D["options"] };
+
+/** The parsed (defaults filled in) options of the built-in estimator `N`. */
+export type EstimatorOptionsOf<N extends EstimatorName> = z.output<EstimatorOptionSchemas[N]>;
+
+/** The built-in registry names, in report order. */
+export const ESTIMATOR_NAMES: readonly string[] = Object.freeze(BUILTIN_ESTIMATORS.map((d) => d.name));
+
+/**
+ * The option schema of every built-in registry name (strict; defaults filled in; every field described):
+ * input = what a config may give, output = the parsed options.
+ */
+export const ESTIMATOR_OPTION_SCHEMAS: EstimatorOptionSchemas = Object.freeze(
+  Object.fromEntries(BUILTIN_ESTIMATORS.map((d) => [d.name, d.options])),
+) as EstimatorOptionSchemas;
+
+const registry = new Map<string, EstimatorDescriptor>(
+  BUILTIN_ESTIMATORS.map((d) => [d.name, d as unknown as EstimatorDescriptor]),
 );
 
-/** The registered names. */
-export const ESTIMATOR_NAMES: readonly string[] = Object.freeze(Object.keys(ESTIMATORS));
+/**
+ * Adds an estimator defined outside the library to the registry, so that `createEstimator`, `MoELayer`'s
+ * `estimator: "name"`, the vector replay and the exact-gradient harness find it by name. A name already
+ * registered is an error.
+ *
+ * @example
+ * ```ts
+ * import { defineEstimator, LOGITS_ONLY, NO_OPTIONS, registerEstimator, TOP1, TopKEstimator } from "@moegrad/moegrad";
+ * registerEstimator(defineEstimator({
+ *   name: "greedy",
+ *   summary: "top-1 without renormalisation",
+ *   options: NO_OPTIONS,
+ *   create: () => new TopKEstimator({ topK: 1, renormalize: false }),
+ *   routing: "sparse",
+ *   topK: TOP1,
+ *   needs: LOGITS_ONLY,
+ *   capacity: "as topk",
+ *   objective: () => ({ kind: "argmax" }),
+ *   sweep: null,
+ *   references: [],
+ * }));
+ * ```
+ */
+export function registerEstimator<S extends z.ZodObject, E extends Estimator>(
+  descriptor: EstimatorDescriptor<S, E>,
+): void {
+  if (registry.has(descriptor.name)) {
+    throw new OpError("estimator", `an estimator named "${descriptor.name}" is already registered`);
+  }
+  registry.set(descriptor.name, descriptor as unknown as EstimatorDescriptor);
+}
 
-export {
-  ESTIMATOR_OPTION_SCHEMAS,
-  type EstimatorName,
-  type EstimatorOptionSchemas,
-  estimatorOptionsError,
-  type EstimatorOptionsOf,
-  parseEstimatorOptions,
-  RENAMED_ESTIMATOR_OPTIONS,
-} from "./options.ts";
+/** Every registered descriptor (built-in first, in report order, then registered ones). */
+export function estimatorDescriptors(): readonly EstimatorDescriptor[] {
+  return [...registry.values()];
+}
+
+/** The descriptor registered as `name`; an unknown name is an error listing the known ones. */
+export function estimatorDescriptor(name: string): EstimatorDescriptor {
+  const descriptor = registry.get(name);
+  if (!descriptor) {
+    throw new OpError("estimator", `unknown estimator "${name}" (known: ${[...registry.keys()].join(", ")})`);
+  }
+  return descriptor;
+}
+
+/** The descriptor of a built estimator (looked up by its `name`), or undefined when it is not registered. */
+export function descriptorOf(estimator: Estimator): EstimatorDescriptor | undefined {
+  return registry.get(estimator.name);
+}
+
+/**
+ * Validates `options` for the estimator `name` and fills in its defaults (`undefined` = all defaults); throws
+ * one `OpError` naming the field on unknown fields or wrong values.
+ */
+export function parseEstimatorOptions<N extends EstimatorName>(name: N, options?: unknown): EstimatorOptionsOf<N>;
+export function parseEstimatorOptions(name: string, options?: unknown): Record<string, unknown>;
+export function parseEstimatorOptions(name: string, options?: unknown): Record<string, unknown> {
+  const d = estimatorDescriptor(name);
+  return parseOptions({ name, schema: d.options, renamed: d.renamedOptions }, options);
+}
 
 /** Builds the estimator `name` with `options` (validated); an unknown name lists the known ones. */
 export function createEstimator(name: string, options?: Record<string, unknown>): Estimator {
-  const factory = Object.hasOwn(ESTIMATORS, name) ? ESTIMATORS[name] : undefined;
-  if (!factory) {
-    throw new OpError("estimator", `unknown estimator "${name}" (known: ${ESTIMATOR_NAMES.join(", ")})`);
-  }
-  return factory(options);
+  const d = estimatorDescriptor(name);
+  return d.create(parseOptions({ name, schema: d.options, renamed: d.renamedOptions }, options));
 }

@@ -32,6 +32,7 @@ import { OpError } from "../../core/errors.ts";
 import type { Estimator, RouteOptions, Routing } from "./estimator.ts";
 import { gumbelArgmax, jitterMask, maskedSoftmax, maskLogits, oneHotLike } from "./mask.ts";
 import { schemaDefaults, sparseMixerOptionsSchema } from "./options.ts";
+import { defineEstimator, DROPS_SLOTS, LOGITS_ONLY, TOP1 } from "./descriptor.ts";
 
 /** The defaults of {@link SparseMixerOptions}, from its schema (`options.ts`). */
 const DEFAULTS = schemaDefaults(sparseMixerOptionsSchema);
@@ -126,3 +127,57 @@ export class SparseMixerEstimator implements Estimator {
     };
   }
 }
+
+/** The registry entry of one SparseMixer v1 variant, replaying the reference object `object`. */
+function sparseMixerVariant<const N extends string>(
+  name: N,
+  variant: "midpoint" | "first" | "inf",
+  object: string,
+  summary: string,
+) {
+  return defineEstimator({
+    name,
+    summary,
+    options: sparseMixerOptionsSchema.pick({ jitterEps: true }).describe(
+      `Options of the \`${name}\` estimator (SparseMixerEstimator, variant "${variant}").`,
+    ),
+    create: (options) => new SparseMixerEstimator({ ...options, variant }),
+    routing: "sparse",
+    topK: TOP1,
+    needs: LOGITS_ONLY,
+    capacity: DROPS_SLOTS,
+    objective: (est) => ({ kind: "sampled", eps: est.jitterEps, temperature: 1 }),
+    sweep: { param: "eps", options: (eps) => ({ jitterEps: eps }) },
+    references: [{
+      objects: [object],
+      topKWords: "1",
+      supports: (k) => k === 1,
+      options: (p) => ({ jitterEps: p.jitterEps ?? 0.1 }),
+      multiplier: "omega",
+    }],
+  });
+}
+
+/** The registry entry `sparsemixer` (v1, mid-point). */
+export const sparseMixerDescriptor = sparseMixerVariant(
+  "sparsemixer",
+  "midpoint",
+  "SparseMixer",
+  "SparseMixer v1 (mid-point ODE step), top-1",
+);
+
+/** The registry entry `sparsemixer-1st` (first-order Euler step). */
+export const sparseMixerFirstDescriptor = sparseMixerVariant(
+  "sparsemixer-1st",
+  "first",
+  "SparseMixerFirst",
+  "SparseMixer-1st (first-order Euler step), top-1",
+);
+
+/** The registry entry `sparsemixer-inf` (no ODE step). */
+export const sparseMixerInfDescriptor = sparseMixerVariant(
+  "sparsemixer-inf",
+  "inf",
+  "SparseMixerInf",
+  "SparseMixer-inf (routing term without the ODE step), top-1",
+);

@@ -49,6 +49,8 @@ import { concat } from "../../core/ops/layout.ts";
 import { type Estimator, ReplayDraws, type RouteOptions, type Routing } from "./estimator.ts";
 import { gumbelArgmax, jitterMask, maskedSoftmax, maskLogits, oneHotLike } from "./mask.ts";
 import { schemaDefaults, sparseMixerV2OptionsSchema } from "./options.ts";
+import { defineEstimator, DROPS_SLOTS, LOGITS_ONLY, topKOption } from "./descriptor.ts";
+import type { Objective } from "../exact_objectives.ts";
 
 /** The float32 literal 0.3333 of the released code, as a float64. */
 export const V2_MIDPOINT_SCALE: number = Math.fround(0.3333);
@@ -191,3 +193,59 @@ export class SparseMixerV2Estimator implements Estimator {
     return { experts, gates, probs: logits.softmax(-1), extra, stats };
   }
 }
+
+/** Top-1: the sampled objective; top-2: sampling without replacement (`sampled2`); T = 2 for v2*. */
+function v2Objective(est: SparseMixerV2Estimator): Objective {
+  const temperature = est.variant === "heun" ? 2 : 1;
+  return { kind: est.topK === 1 ? "sampled" : "sampled2", eps: est.jitterEps, temperature };
+}
+
+const v2Common = {
+  routing: "sparse",
+  topK: topKOption([1, 2]),
+  needs: LOGITS_ONLY,
+  capacity: DROPS_SLOTS,
+  objective: v2Objective,
+  sweep: { param: "eps", options: (eps: number, k: number) => ({ topK: k, jitterEps: eps }) },
+} as const;
+
+/** The registry entry `sparsemixer-v2` (GRIN's released code). */
+export const sparseMixerV2Descriptor = defineEstimator({
+  name: "sparsemixer-v2",
+  summary: "SparseMixer-v2 as GRIN released it, top-1 or top-2",
+  options: sparseMixerV2OptionsSchema.omit({ variant: true }).describe(
+    "Options of the `sparsemixer-v2` estimator (SparseMixerV2Estimator, released GRIN v2).",
+  ),
+  create: (options) => new SparseMixerV2Estimator({ ...options, variant: "released" }),
+  ...v2Common,
+  references: [
+    {
+      // The repo function draws its (unused) eval numbers too, so a logged eval run consumes them.
+      objects: ["sparsemixerv2_routing"],
+      topKWords: "1 or 2",
+      supports: (k) => k === 1 || k === 2,
+      options: (p) => ({ topK: p.topK, jitterEps: p.jitterEps ?? 0.01, evalDraws: "consume" }),
+      multiplier: "gates",
+    },
+    {
+      // transformers' PhiMoE: top-2 hard-coded, identical training path, no draws in eval.
+      objects: ["PhimoeMultiplier", "sparsemixer"],
+      topKWords: "2",
+      supports: (k) => k === 2,
+      options: (p) => ({ topK: 2, jitterEps: p.jitterEps ?? 0.01, evalDraws: "none" }),
+      multiplier: "gates",
+    },
+  ],
+});
+
+/** The registry entry `sparsemixer-v2-heun` (v2*, GRIN App. A). */
+export const sparseMixerV2HeunDescriptor = defineEstimator({
+  name: "sparsemixer-v2-heun",
+  summary: "SparseMixer-v2* (Heun step, GRIN App. A), top-1 or top-2",
+  options: sparseMixerV2OptionsSchema.pick({ topK: true, jitterEps: true }).describe(
+    "Options of the `sparsemixer-v2-heun` estimator (SparseMixerV2Estimator, v2* of GRIN App. A).",
+  ),
+  create: (options) => new SparseMixerV2Estimator({ ...options, variant: "heun" }),
+  ...v2Common,
+  references: [],
+});

@@ -25,7 +25,14 @@ import { customGradMulti } from "../../core/autograd.ts";
 import { arange } from "../../core/ops/creation.ts";
 import { oneHot } from "../../core/ops/index.ts";
 import type { DrawSource, Estimator, RouteOptions, Routing } from "./estimator.ts";
-import { reinMaxOptionsSchema, schemaDefaults, straightThroughOptionsSchema } from "./options.ts";
+import {
+  reinMaxOptionsSchema,
+  schemaDefaults,
+  stGumbelOptionsSchema,
+  straightThroughOptionsSchema,
+} from "./options.ts";
+import { defineEstimator, EVERY_EXPERT, LOGITS_ONLY, type VectorReference } from "./descriptor.ts";
+import type { Objective } from "../exact_objectives.ts";
 
 // The defaults, from the option schemas (`options.ts`).
 const ST_DEFAULTS = schemaDefaults(straightThroughOptionsSchema);
@@ -212,3 +219,61 @@ export class ReinMaxEstimator implements Estimator {
     };
   }
 }
+
+/**
+ * A dense estimator's reference router: with `top_k = E` the layer runs every expert weighted by its entry of
+ * the one-hot-valued row; with `top_k = 1` only the sampled expert runs (the replay wraps the estimator).
+ */
+function denseReference(objects: string[], tol?: { atol: number; rtol: number }): VectorReference {
+  return {
+    objects,
+    topKWords: "1 (the sampled expert) or num_experts (every expert)",
+    supports: (k, e) => k === 1 || k === e,
+    options: (p) => ({ tau: p.tau ?? 1, numExperts: p.numExperts }),
+    multiplier: "gates",
+    tol,
+  };
+}
+
+const denseCommon = {
+  routing: "dense",
+  topK: EVERY_EXPERT,
+  needs: LOGITS_ONLY,
+  capacity: "every token is a pair of every expert (K = E): pairs past ceil(capacityFactor · N) are dropped (gate × 0)",
+  // Forward value one_hot(D), D ~ softmax(z): the expected loss Σ_i π_i f(h_i).
+  objective: (): Objective => ({ kind: "onehot" }),
+} as const;
+
+/** The registry entry `straight-through`. */
+export const straightThroughDescriptor = defineEstimator({
+  name: "straight-through",
+  summary: "Straight-through: one-hot sample forward, softmax(z/τ) gradient; dense",
+  options: straightThroughOptionsSchema,
+  create: (options) => new StraightThroughEstimator(options),
+  ...denseCommon,
+  sweep: { param: "tau", min: 0, options: (tau) => ({ tau }) },
+  // The reference `st()` computes in float32 (vectors/README.md quirk 5).
+  references: [denseReference(["st"], { atol: 1e-6, rtol: 1e-6 })],
+});
+
+/** The registry entry `st-gumbel`. */
+export const stGumbelDescriptor = defineEstimator({
+  name: "st-gumbel",
+  summary: "Straight-through Gumbel-softmax; dense",
+  options: stGumbelOptionsSchema,
+  create: (options) => new StGumbelEstimator(options),
+  ...denseCommon,
+  sweep: { param: "tau", min: 0, options: (tau) => ({ tau }) },
+  references: [denseReference(["gumbel_softmax", "F.gumbel_softmax", "torch.nn.functional.gumbel_softmax"])],
+});
+
+/** The registry entry `reinmax`. */
+export const reinMaxDescriptor = defineEstimator({
+  name: "reinmax",
+  summary: "ReinMax (second-order straight-through, τ ≥ 1); dense",
+  options: reinMaxOptionsSchema,
+  create: (options) => new ReinMaxEstimator(options),
+  ...denseCommon,
+  sweep: { param: "tau", min: 1, options: (tau) => ({ tau }) },
+  references: [denseReference(["reinmax"])],
+});

@@ -23,6 +23,7 @@ import { noGrad } from "../../core/autograd.ts";
 import { OpError } from "../../core/errors.ts";
 import type { DrawSource, Estimator, RouteOptions, Routing } from "./estimator.ts";
 import { schemaDefaults, switchOptionsSchema } from "./options.ts";
+import { defineEstimator, DROPS_SLOTS, TOP1 } from "./descriptor.ts";
 
 /** The defaults of {@link SwitchOptions}, from its schema (`options.ts`). */
 const DEFAULTS = schemaDefaults(switchOptionsSchema);
@@ -86,6 +87,11 @@ export class SwitchEstimator implements Estimator {
     }
   }
 
+  /** The `"input"` variant's jitter of the router input in training ({@link jitterRouterInput}); else `x`. */
+  routerInput(x: Tensor, options: RouteOptions): Tensor {
+    return options.training && this.variant === "input" ? jitterRouterInput(x, this.jitterEps, options.draws) : x;
+  }
+
   /** See {@link Estimator.route}. */
   route(logits: Tensor, options: RouteOptions): Routing {
     if (logits.rank !== 2) throw new OpError("switch", `logits must be [N, E], got rank ${logits.rank}`);
@@ -106,3 +112,26 @@ export class SwitchEstimator implements Estimator {
     return { experts, gates, probs: p, extra: { jitteredLogits: z } };
   }
 }
+
+/** The registry entry `switch`. */
+export const switchDescriptor = defineEstimator({
+  name: "switch",
+  summary: "Switch Transformer top-1: argmax of the (jittered) softmax, gate = its probability, plain autograd",
+  options: switchOptionsSchema,
+  create: (options) => new SwitchEstimator(options),
+  routing: "sparse",
+  topK: TOP1,
+  // The "input" variant jitters the router input (routerInput); "logits" uses the logits alone.
+  needs: { routerInput: true, expertOutputs: false },
+  capacity: DROPS_SLOTS,
+  // Deterministic routing: the no-jitter loss f(p_a h_a), whose routing term is 0.
+  objective: () => ({ kind: "argmax" }),
+  sweep: { param: "eps", options: (eps) => ({ jitterEps: eps }) },
+  references: [{
+    objects: ["SwitchGate"],
+    topKWords: "1",
+    supports: (k) => k === 1,
+    options: (p) => ({ jitterEps: p.jitterEps ?? 0.1 }),
+    multiplier: "gates",
+  }],
+});

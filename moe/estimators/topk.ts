@@ -9,6 +9,7 @@ import type { Tensor } from "../../core/tensor.ts";
 import { OpError } from "../../core/errors.ts";
 import type { Estimator, RouteOptions, Routing } from "./estimator.ts";
 import { schemaDefaults, topKOptionsSchema } from "./options.ts";
+import { defineEstimator, DROPS_SLOTS, LOGITS_ONLY, topKOption } from "./descriptor.ts";
 
 /** The defaults of {@link TopKOptions}, from its schema (`options.ts`). */
 const DEFAULTS = schemaDefaults(topKOptionsSchema);
@@ -74,3 +75,30 @@ export class TopKEstimator implements Estimator {
     return { experts: indices, gates, probs };
   }
 }
+
+/** The registry entry `topk`. */
+export const topKDescriptor = defineEstimator({
+  name: "topk",
+  summary: "GShard / Mixtral top-K softmax (deterministic; renormalised by default), plain autograd",
+  options: topKOptionsSchema,
+  renamedOptions: { k: "topK" },
+  create: (options) => new TopKEstimator(options),
+  routing: "sparse",
+  topK: topKOption("any"),
+  needs: LOGITS_ONLY,
+  capacity: DROPS_SLOTS,
+  // Unrenormalised top-1 is GShard top-1 = Switch without jitter; otherwise the renormalised top-K loss.
+  objective: (est) =>
+    est.topK === 1 && !est.renormalize
+      ? { kind: "argmax" }
+      : { kind: "topk", k: est.topK, renormalize: est.renormalize },
+  sweep: { param: "none", options: (k) => ({ topK: k, renormalize: k > 1 }) },
+  references: [{
+    // The formula-only Mixtral/GShard top-k softmax (no reference repository).
+    objects: ["topk", "topk_softmax", "MixtralSparseMoeBlock"],
+    topKWords: "1 to num_experts",
+    supports: (k, e) => k >= 1 && k <= e,
+    options: (p) => ({ topK: p.topK, renormalize: p.renormalize ?? true }),
+    multiplier: "gates",
+  }],
+});

@@ -17,7 +17,7 @@ import { type LoggedDraw, ReplayDraws } from "../estimators/estimator.ts";
 import { MULTINOMIAL_INDEX_CALL } from "../estimators/straight_through.ts";
 import { MoELayer } from "../layer.ts";
 import { type ExtraReplayer, isLayerCase, type QuantityResult, TOLERANCES } from "./replay.ts";
-import { LAYER_ROUTER_OBJECTS, layerRouter, type LayerRouterParams } from "./layer_routers.ts";
+import { layerRouter, layerRouterObjects, type LayerRouterParams } from "./layer_routers.ts";
 
 /** Max abs, rel and mixed errors of one quantity. */
 export interface ReplayError {
@@ -171,7 +171,7 @@ function arrayOfShape(v: Record<string, unknown>, path: string, shapes: number[]
 
 /**
  * Replays a layer vector (a parsed JSON object). The router comes from `params.router_object` (any object of
- * `LAYER_ROUTER_OBJECTS`: SwitchGate, SparseMixer, SparseMixerFirst, SparseMixerInf, sparsemixerv2_routing,
+ * `layerRouterObjects()`: SwitchGate, SparseMixer, SparseMixerFirst, SparseMixerInf, sparsemixerv2_routing,
  * PhimoeMultiplier / sparsemixer, reinmax, st, gumbel_softmax, the top-k formula) with `params.top_k`,
  * `params.jitter_eps` (absent or null: the reference default), `params.training`, and `params.tau` /
  * `params.renormalize` where they apply; the logged draws are consumed in that router's order. An unknown
@@ -203,7 +203,7 @@ export async function replayLayerVector(
     throw new OpError(
       "replayLayerVector",
       `field "params.router_object" = ${JSON.stringify(object)} is not a known router (known: ${
-        LAYER_ROUTER_OBJECTS.join(", ")
+        layerRouterObjects().join(", ")
       })`,
     );
   }

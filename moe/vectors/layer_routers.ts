@@ -1,8 +1,9 @@
 /**
  * The routers a `layer_*` reference vector may name, keyed by `params.router_object` (the reference object of
- * `vectors/README.md`'s table), and how each one becomes a moegrad estimator: which registry estimator, with
- * which options read from `params.top_k`, `params.jitter_eps`, `params.tau`, `params.renormalize`, which
- * `top_k` it supports, and how its multiplier is laid out in the file. A replay reads these fields, never the
+ * `vectors/README.md`'s table), and how each one becomes a moegrad estimator. Each registry descriptor lists
+ * the reference routers it replays (`EstimatorDescriptor.references`: which options it reads from
+ * `params.top_k`, `params.jitter_eps`, `params.tau`, `params.renormalize`, which `top_k` it supports, and how
+ * its multiplier is laid out in the file); this module only turns them into replays. A replay reads these fields, never the
  * file's name, so any estimator of `docs/ESTIMATORS.md` can appear inside a layer case.
  *
  * The dense estimators (ReinMax, Straight-Through, ST-Gumbel-Softmax) output a one-hot-valued row over all E
@@ -15,21 +16,11 @@
 import type { Tensor } from "../../core/tensor.ts";
 import { noGrad } from "../../core/autograd.ts";
 import type { Estimator, RouteOptions, Routing } from "../estimators/estimator.ts";
-import { createEstimator } from "../estimators/registry.ts";
+import { createEstimator, estimatorDescriptors } from "../estimators/registry.ts";
+import type { EstimatorDescriptor, VectorReference, VectorRouterParams } from "../estimators/descriptor.ts";
 
 /** The router arguments of a layer case, read from its `params`. */
-export interface LayerRouterParams {
-  /** E (`params.num_experts`). */
-  numExperts: number;
-  /** K (`params.top_k`). */
-  topK: number;
-  /** `params.jitter_eps`, or undefined when absent or null (the reference default then applies). */
-  jitterEps?: number;
-  /** `params.tau`, or undefined (default 1). */
-  tau?: number;
-  /** `params.renormalize`, or undefined (default true). */
-  renormalize?: boolean;
-}
+export type LayerRouterParams = VectorRouterParams;
 
 /** How one reference router is replayed. */
 export interface LayerRouter {
@@ -41,10 +32,7 @@ export interface LayerRouter {
   supports(topK: number, numExperts: number): boolean;
   /** The estimator for these arguments (`supports` already checked). */
   estimator(p: LayerRouterParams): Estimator;
-  /**
-   * `"gates"`: the multiplier is the routing's gates [N, K]; `"omega"`: the SparseMixer v1 family's
-   * `gate ⊗ ω` [N, d] with the layer's learnable output scale ω (ones).
-   */
+  /** See {@link VectorReference.multiplier}. */
   readonly multiplier: "gates" | "omega";
   /** Looser tolerance than the dtype's, when the reference computes in lower precision (at least this). */
   readonly tol?: { atol: number; rtol: number };
@@ -73,77 +61,32 @@ export class SampledExpert implements Estimator {
   }
 }
 
-const oneOnly = { topKAllowed: "1", supports: (k: number) => k === 1 };
-
-function dense(objects: string[], name: string, tol?: { atol: number; rtol: number }): LayerRouter {
+/** A descriptor's reference router as a replay: a dense estimator at `top_k = 1` runs its sampled expert only. */
+function layerRouterOf(descriptor: EstimatorDescriptor, ref: VectorReference): LayerRouter {
   return {
-    objects,
-    topKAllowed: "1 (the sampled expert) or num_experts (every expert)",
-    supports: (k, e) => k === 1 || k === e,
+    objects: ref.objects,
+    topKAllowed: ref.topKWords,
+    supports: (k, e) => ref.supports(k, e),
     estimator: (p) => {
-      const est = createEstimator(name, { tau: p.tau ?? 1, numExperts: p.numExperts });
-      return p.topK === 1 ? new SampledExpert(est) : est;
+      const est = createEstimator(descriptor.name, ref.options(p));
+      return descriptor.routing === "dense" && p.topK === 1 ? new SampledExpert(est) : est;
     },
-    multiplier: "gates",
-    tol,
+    multiplier: ref.multiplier,
+    tol: ref.tol,
   };
 }
 
-function sparseMixerV1(object: string, name: string): LayerRouter {
-  return {
-    objects: [object],
-    ...oneOnly,
-    estimator: (p) => createEstimator(name, { jitterEps: p.jitterEps ?? 0.1 }),
-    multiplier: "omega",
-  };
+/** Every router a layer case may name: the reference routers of every registered estimator. */
+export function layerRouters(): LayerRouter[] {
+  return estimatorDescriptors().flatMap((d) => d.references.map((ref) => layerRouterOf(d, ref)));
 }
-
-/** Every router a layer case may name (vectors/README.md's reference objects, plus the top-k formula). */
-export const LAYER_ROUTERS: readonly LayerRouter[] = Object.freeze([
-  {
-    objects: ["SwitchGate"],
-    ...oneOnly,
-    estimator: (p) => createEstimator("switch", { jitterEps: p.jitterEps ?? 0.1 }),
-    multiplier: "gates",
-  },
-  sparseMixerV1("SparseMixer", "sparsemixer"),
-  sparseMixerV1("SparseMixerFirst", "sparsemixer-1st"),
-  sparseMixerV1("SparseMixerInf", "sparsemixer-inf"),
-  {
-    // The repo function draws its (unused) eval numbers too, so a logged eval run consumes them.
-    objects: ["sparsemixerv2_routing"],
-    topKAllowed: "1 or 2",
-    supports: (k) => k === 1 || k === 2,
-    estimator: (p) =>
-      createEstimator("sparsemixer-v2", { topK: p.topK, jitterEps: p.jitterEps ?? 0.01, evalDraws: "consume" }),
-    multiplier: "gates",
-  },
-  {
-    // transformers' PhiMoE: top-2 hard-coded, identical training path, no draws in eval.
-    objects: ["PhimoeMultiplier", "sparsemixer"],
-    topKAllowed: "2",
-    supports: (k) => k === 2,
-    estimator: (p) => createEstimator("sparsemixer-v2", { topK: 2, jitterEps: p.jitterEps ?? 0.01, evalDraws: "none" }),
-    multiplier: "gates",
-  },
-  dense(["reinmax"], "reinmax"),
-  // The reference `st()` computes in float32 (vectors/README.md quirk 5).
-  dense(["st"], "straight-through", { atol: 1e-6, rtol: 1e-6 }),
-  dense(["gumbel_softmax", "F.gumbel_softmax", "torch.nn.functional.gumbel_softmax"], "st-gumbel"),
-  {
-    // The formula-only Mixtral/GShard top-k softmax (no reference repository).
-    objects: ["topk", "topk_softmax", "MixtralSparseMoeBlock"],
-    topKAllowed: "1 to num_experts",
-    supports: (k, e) => k >= 1 && k <= e,
-    estimator: (p) => createEstimator("topk", { topK: p.topK, renormalize: p.renormalize ?? true }),
-    multiplier: "gates",
-  },
-]);
 
 /** Every accepted `params.router_object` value. */
-export const LAYER_ROUTER_OBJECTS: readonly string[] = Object.freeze(LAYER_ROUTERS.flatMap((r) => r.objects));
+export function layerRouterObjects(): string[] {
+  return layerRouters().flatMap((r) => r.objects);
+}
 
 /** The router named `object`, or undefined. */
 export function layerRouter(object: string): LayerRouter | undefined {
-  return LAYER_ROUTERS.find((r) => r.objects.includes(object));
+  return layerRouters().find((r) => r.objects.includes(object));
 }

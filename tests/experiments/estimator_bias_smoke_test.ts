@@ -5,7 +5,7 @@ import { readJsonl } from "../../experiments/common/io.ts";
 import { svgProblems } from "../../experiments/common/svg_check.ts";
 import type { CellRecord } from "../../experiments/estimator_bias/measure.ts";
 import { gridCells } from "../../experiments/estimator_bias/cells.ts";
-import { exactGradient, forwardLossMC, objectiveValue } from "../../experiments/estimator_bias/objectives.ts";
+import { exactGradient, forwardLossMC, objectiveValue } from "../../moe/mod.ts";
 import { makeProblem } from "../../experiments/estimator_bias/problems.ts";
 import { createEstimator, exactTerms, tensor } from "../../mod.ts";
 

@@ -1,12 +1,7 @@
 import assert from "node:assert/strict";
 import { createEstimator, type Tensor, tensor } from "../../mod.ts";
-import {
-  type EstimatorBias,
-  estimatorBias,
-  exactTerms,
-  GatingProxyEstimator,
-  sampleGradients,
-} from "../../moe/exact_gradient.ts";
+import { exactTerms, GatingProxyEstimator, sampleGradients } from "../../moe/exact_gradient.ts";
+import { type EstimatorBias, estimatorBias } from "../../moe/estimator_bias.ts";
 
 const f64 = (x: unknown) => tensor(x as number[], { dtype: "f64" });
 const DRAWS = 20000;
@@ -75,8 +70,19 @@ Deno.test("sampleGradients: M copies routed at once give M rows of E gradients",
   });
   assert.equal(rows.length, 16);
   assert.ok(rows.every((r) => r.length === 4 && r[3] === 0));
-  assert.throws(() =>
-    estimatorBias({ estimator: createEstimator("reinmax"), logits, experts: expertsA, f: linear, draws: 4 })
+  // A dense estimator's gates are a row over every expert: y = Σ_i gate_i h_i.
+  const dense = sampleGradients({
+    estimator: createEstimator("reinmax"),
+    logits,
+    experts: expertsA,
+    f: linear,
+    draws: 4,
+  });
+  assert.ok(dense.length === 4 && dense.every((r) => r.length === 4));
+  // Outside the registry, the objective must be given.
+  assert.throws(
+    () => estimatorBias({ estimator: new GatingProxyEstimator(), logits, experts: expertsA, f: linear, draws: 4 }),
+    /"gating-proxy" is not a registered estimator; pass its objective/,
   );
   assert.throws(() => exactTerms({ logits: f64([[1, 2], [3, 4]]), experts: expertsA, f: linear }), /one token/);
 });
@@ -108,8 +114,8 @@ Deno.test("Switch (argmax, no jitter) gets only the gating term; under sampling 
         draws: 64,
         training,
       });
-      assert.deepEqual(r.terms.routing, [0, 0, 0, 0]);
-      r.meanGrad.forEach((m, j) => assert.ok(Math.abs(m - r.terms.gating[j]) < 1e-12));
+      assert.deepEqual(r.terms!.routing, [0, 0, 0, 0]);
+      r.meanGrad.forEach((m, j) => assert.ok(Math.abs(m - r.terms!.gating[j]) < 1e-12));
       assert.ok(r.stdErrNorm < 1e-12); // deterministic
     }
     // (2) Against the sampled objective Σ πᵢ f(πᵢhᵢ) with π = softmax(z) (ε = 10: no expert masked, so π is
@@ -120,6 +126,7 @@ Deno.test("Switch (argmax, no jitter) gets only the gating term; under sampling 
     assert.ok(norm(terms.routing) > 0.1 * norm(terms.total));
     const proxy = estimatorBias({
       estimator: new GatingProxyEstimator({ jitterEps: eps }),
+      objective: "sampled",
       logits,
       experts: expertsA,
       f,
@@ -143,6 +150,7 @@ Deno.test("Switch (argmax, no jitter) gets only the gating term; under sampling 
   // Linear f: routing term = gating term, so the gating proxy recovers exactly half the truth.
   const half = estimatorBias({
     estimator: new GatingProxyEstimator({ jitterEps: EPS }),
+    objective: "sampled",
     logits,
     experts: expertsA,
     f: linear,
@@ -192,7 +200,7 @@ Deno.test("quadratic f: exact bias formulas; mid-point closer than first-order o
     const mid = run("sparsemixer", quadratic, experts, { draws: 4 * DRAWS });
     const first = run("sparsemixer-1st", quadratic, experts, { draws: 4 * DRAWS });
     const inf = run("sparsemixer-inf", quadratic, experts, { draws: 4 * DRAWS });
-    const bias = predictedBiases(mid.terms.probs, h);
+    const bias = predictedBiases(mid.terms!.probs, h);
     assertWithinSE(`${label} mid`, mid, mid.trueGrad.map((t, j) => t + bias.mid[j]));
     assertWithinSE(`${label} inf`, inf, inf.trueGrad.map((t, j) => t + bias.mid[j]));
     assertWithinSE(`${label} 1st`, first, first.trueGrad.map((t, j) => t + bias.first[j]));

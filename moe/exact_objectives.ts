@@ -1,7 +1,9 @@
 /**
- * The true gradients that `exp:estimator-bias` compares estimators against: for one token, the gradient with
- * respect to the logits z of the expected loss L(z) of the routing the estimator's forward pass performs,
- * computed exactly by enumerating the experts (or pairs of experts) and differentiating with autograd in f64.
+ * The exact objectives of the exact-gradient harness: for one token, the gradient with respect to the logits z
+ * of the expected loss L(z) of the routing an estimator's forward pass performs, computed exactly by enumerating
+ * the experts (or pairs of experts) and differentiating with autograd in f64. Which objective belongs to which
+ * estimator is declared by the estimator's registry descriptor (`EstimatorDescriptor.objective`); the table
+ * below lists the built-in ones.
  *
  * | objective | L(z) | used for |
  * | --- | --- | --- |
@@ -11,22 +13,29 @@
  * | `sampled2` | Σ_i π¹_i Σ_j π²⁽ⁱ⁾_j f(π¹_i h_i + π²⁽ⁱ⁾_j h_j) | v2 / v2* at K = 2 (sampling without replacement) |
  * | `onehot` | Σ_i π_i f(h_i), π = softmax(z) | straight-through, st-gumbel, reinmax (forward value one_hot(D), D ~ π) |
  *
- * As in `moe/exact_gradient.ts`, masks are computed at z and held fixed, and v2's forward scale m ∈ {1, ⅓}
+ * As in `exact_gradient.ts`, masks are computed at z and held fixed, and v2's forward scale m ∈ {1, ⅓}
  * is not part of the objective (its router gradient ignores m). `argmax` and `sampled` at T = 1 are computed by
- * the library's {@link exactTerms}; the others here.
+ * {@link exactTerms} (which also splits them into gating and routing terms); the others here.
  *
  * @module
  */
-import { Generator, gradients, type Tensor, tensor } from "../../core/mod.ts";
-import {
-  type Estimator,
-  exactTerms,
-  GeneratorDraws,
-  jitterMask,
-  maskedSoftmax,
-  sampleGradients,
-} from "../../moe/mod.ts";
-import type { Problem } from "./problems.ts";
+import type { Tensor } from "../core/tensor.ts";
+import { tensor } from "../core/ops/creation.ts";
+import { gradients } from "../core/autograd.ts";
+import { Generator } from "../core/random/generator.ts";
+import { type Estimator, GeneratorDraws } from "./estimators/estimator.ts";
+import { jitterMask, maskedSoftmax } from "./estimators/mask.ts";
+import { type Downstream, exactTerms } from "./exact_gradient.ts";
+
+/** One token's routing problem: its logits, the experts' outputs and the downstream function. */
+export interface ExactProblem {
+  /** Router logits [E] or [1, E]. */
+  logits: Tensor;
+  /** Expert outputs h_i, [E, d]. */
+  experts: Tensor;
+  /** The downstream function, row-wise [M, d] → [M]. */
+  f: Downstream;
+}
 
 /** Which expected loss is the reference (see the module documentation). */
 export type Objective =
@@ -41,7 +50,7 @@ function values(t: Tensor): number[] {
 }
 
 /** The exact gradient ∇_z L(z) of `objective` for `problem`, as E numbers. */
-export function exactGradient(problem: Problem, objective: Objective): number[] {
+export function exactGradient(problem: ExactProblem, objective: Objective): number[] {
   const { logits, experts, f } = problem;
   if (objective.kind === "argmax" || (objective.kind === "sampled" && objective.temperature === 1)) {
     const eps = objective.kind === "sampled" ? objective.eps : 0;
@@ -89,32 +98,11 @@ export function exactGradient(problem: Problem, objective: Objective): number[] 
 }
 
 /**
- * M per-draw gradients of the estimator, [M][E]: sparse estimators through the library's
- * {@link sampleGradients}; dense ones (straight-through family, which output a one-hot row over all E experts)
- * the same way here (the library harness only takes sparse ones), y = Σ_i gate_i h_i.
- */
-export function drawGradients(
-  estimator: Estimator,
-  problem: Problem,
-  draws: number,
-  seed: number,
-): number[][] {
-  const { logits, experts, f } = problem;
-  if (!estimator.dense) return sampleGradients({ estimator, logits, experts, f, draws, seed, training: true });
-  const e = experts.shape[0];
-  const zb = logits.reshape([1, e]).astype("f64").expand(draws, e).add(0).detach().requiresGrad_();
-  const r = estimator.route(zb, { training: true, draws: new GeneratorDraws(new Generator(seed)) });
-  const loss = f(r.gates.matmul(experts)).sum(); // gates [M, E] (one-hot value), experts [E, d]
-  const g = values(gradients(loss, [zb])[0]);
-  return Array.from({ length: draws }, (_, i) => g.slice(i * e, (i + 1) * e));
-}
-
-/**
  * Monte-Carlo value of the objective's expected loss under the estimator's own forward sampling (gates
  * divided by v2's forward scale, which the objective leaves out): a check that an enumerated objective is the
  * expectation of what the estimator routes. Returns the mean and its standard error.
  */
-export function forwardLossMC(estimator: Estimator, problem: Problem, draws: number, seed: number) {
+export function forwardLossMC(estimator: Estimator, problem: ExactProblem, draws: number, seed: number) {
   const { logits, experts, f } = problem;
   const e = experts.shape[0];
   const zb = logits.reshape([1, e]).astype("f64").expand(draws, e).add(0).detach();
@@ -133,7 +121,7 @@ export function forwardLossMC(estimator: Estimator, problem: Problem, draws: num
 }
 
 /** The value L(z) of an objective (for the {@link forwardLossMC} check); only `sampled`, `sampled2`, `onehot`. */
-export function objectiveValue(problem: Problem, objective: Objective): number {
+export function objectiveValue(problem: ExactProblem, objective: Objective): number {
   const { logits, experts, f } = problem;
   const e = experts.shape[0];
   const z = logits.reshape([1, e]).astype("f64").detach();
