@@ -102,7 +102,12 @@ export function exactGradient(problem: ExactProblem, objective: Objective): numb
  * divided by v2's forward scale, which the objective leaves out): a check that an enumerated objective is the
  * expectation of what the estimator routes. Returns the mean and its standard error.
  */
-export function forwardLossMC(estimator: Estimator, problem: ExactProblem, draws: number, seed: number) {
+export function forwardLossMC(
+  estimator: Estimator,
+  problem: ExactProblem,
+  draws: number,
+  seed: number,
+): { mean: number; stdErr: number } {
   const { logits, experts, f } = problem;
   const e = experts.shape[0];
   const zb = logits.reshape([1, e]).astype("f64").expand(draws, e).add(0).detach();

@@ -66,13 +66,8 @@ export {
   createEstimator,
   descriptorOf,
   ESTIMATOR_NAMES,
-  ESTIMATOR_OPTION_SCHEMAS,
   estimatorDescriptor,
   estimatorDescriptors,
-  type EstimatorName,
-  type EstimatorOptionSchemas,
-  type EstimatorOptionsOf,
-  parseEstimatorOptions,
   registerEstimator,
 } from "./estimators/registry.ts";
 export {
@@ -84,6 +79,7 @@ export {
   type LayerNeeds,
   LOGITS_ONLY,
   NO_OPTIONS,
+  type OptionsSchema,
   TOP1,
   topKOption,
   type TopKRule,

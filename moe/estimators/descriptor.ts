@@ -94,9 +94,20 @@ export interface VectorReference {
   readonly tol?: { atol: number; rtol: number };
 }
 
-/** One registry entry. `S` is its options schema, `E` the class it builds. */
+/**
+ * What the registry needs of an options schema: a zod object schema (`z.strictObject({...})`, every field
+ * described, defaults filled in) satisfies it. `O` is the parsed options.
+ */
+export interface OptionsSchema<O extends object = Record<string, unknown>> {
+  /** The fields. */
+  readonly shape: Readonly<Record<string, unknown>>;
+  /** Validates and fills in defaults. */
+  safeParse(input: unknown): { success: true; data: O } | { success: false; error: unknown };
+}
+
+/** One registry entry. `O` is its parsed options, `E` the class it builds, `N` its name. */
 export interface EstimatorDescriptor<
-  S extends z.ZodObject = z.ZodObject,
+  O extends object = Record<string, unknown>,
   E extends Estimator = Estimator,
   N extends string = string,
 > {
@@ -105,11 +116,11 @@ export interface EstimatorDescriptor<
   /** One line for listings and docs ("SparseMixer v1, mid-point; top-1"). */
   readonly summary: string;
   /** The options schema: strict, every field described, defaults filled in. */
-  readonly options: S;
+  readonly options: OptionsSchema<O>;
   /** Former option names (former → current), rejected with a message naming the current one. */
   readonly renamedOptions?: Readonly<Record<string, string>>;
   /** Builds the estimator from parsed options (use `createEstimator` to validate first). */
-  create(options: z.output<S>): E;
+  create(options: O): E;
   /** `"sparse"`: K experts run per token; `"dense"`: every expert runs, weighted by a one-hot-valued row. */
   readonly routing: "sparse" | "dense";
   /** How K is chosen. */
@@ -134,9 +145,9 @@ export interface EstimatorDescriptor<
  * Declares a descriptor with its types inferred (`create` and `objective` see the schema's output and the
  * built class).
  */
-export function defineEstimator<S extends z.ZodObject, E extends Estimator, const N extends string>(
-  descriptor: EstimatorDescriptor<S, E, N>,
-): EstimatorDescriptor<S, E, N> {
+export function defineEstimator<O extends object, E extends Estimator, const N extends string>(
+  descriptor: EstimatorDescriptor<O, E, N>,
+): EstimatorDescriptor<O, E, N> {
   return Object.freeze(descriptor);
 }
 
@@ -168,4 +179,4 @@ export const DROPS_SLOTS =
   "a (token, slot) pair past its expert's capacity is dropped: its gate is multiplied by 0 (the residual carries the token)";
 
 /** The schema of an estimator without options. */
-export const NO_OPTIONS: z.ZodObject<Record<never, never>, z.core.$strict> = z.strictObject({}).describe("No options.");
+export const NO_OPTIONS: OptionsSchema<Record<never, never>> = z.strictObject({}).describe("No options.");

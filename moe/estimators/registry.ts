@@ -51,11 +51,11 @@ type Builtin = typeof BUILTIN_ESTIMATORS[number];
 /** A built-in registry name. */
 export type EstimatorName = Builtin["name"];
 
-/** The option schema of every built-in registry name. */
-export type EstimatorOptionSchemas = { readonly [D in Builtin as D["name"]]: D["options"] };
+/** The option schema of every built-in registry name (all zod object schemas). */
+export type EstimatorOptionSchemas = { readonly [N in EstimatorName]: z.ZodObject };
 
 /** The parsed (defaults filled in) options of the built-in estimator `N`. */
-export type EstimatorOptionsOf<N extends EstimatorName> = z.output<EstimatorOptionSchemas[N]>;
+export type EstimatorOptionsOf<N extends EstimatorName> = Parameters<Extract<Builtin, { name: N }>["create"]>[0];
 
 /** The built-in registry names, in report order. */
 export const ESTIMATOR_NAMES: readonly string[] = Object.freeze(BUILTIN_ESTIMATORS.map((d) => d.name));
@@ -95,8 +95,8 @@ const registry = new Map<string, EstimatorDescriptor>(
  * }));
  * ```
  */
-export function registerEstimator<S extends z.ZodObject, E extends Estimator>(
-  descriptor: EstimatorDescriptor<S, E>,
+export function registerEstimator<O extends object, E extends Estimator>(
+  descriptor: EstimatorDescriptor<O, E>,
 ): void {
   if (registry.has(descriptor.name)) {
     throw new OpError("estimator", `an estimator named "${descriptor.name}" is already registered`);
@@ -130,12 +130,19 @@ export function descriptorOf(estimator: Estimator): EstimatorDescriptor | undefi
 export function parseEstimatorOptions<N extends EstimatorName>(name: N, options?: unknown): EstimatorOptionsOf<N>;
 export function parseEstimatorOptions(name: string, options?: unknown): Record<string, unknown>;
 export function parseEstimatorOptions(name: string, options?: unknown): Record<string, unknown> {
-  const d = estimatorDescriptor(name);
-  return parseOptions({ name, schema: d.options, renamed: d.renamedOptions }, options);
+  return parseWith(estimatorDescriptor(name), options);
+}
+
+/** Parses `options` with the descriptor's schema (a zod object schema, see `OptionsSchema`). */
+function parseWith<O extends object>(d: EstimatorDescriptor<O>, options: unknown): O {
+  return parseOptions(
+    { name: d.name, schema: d.options as unknown as z.ZodObject, renamed: d.renamedOptions },
+    options,
+  ) as O;
 }
 
 /** Builds the estimator `name` with `options` (validated); an unknown name lists the known ones. */
 export function createEstimator(name: string, options?: Record<string, unknown>): Estimator {
   const d = estimatorDescriptor(name);
-  return d.create(parseOptions({ name, schema: d.options, renamed: d.renamedOptions }, options));
+  return d.create(parseWith(d, options));
 }

@@ -32,7 +32,7 @@ import { OpError } from "../../core/errors.ts";
 import type { Estimator, RouteOptions, Routing } from "./estimator.ts";
 import { gumbelArgmax, jitterMask, maskedSoftmax, maskLogits, oneHotLike } from "./mask.ts";
 import { schemaDefaults, sparseMixerOptionsSchema } from "./options.ts";
-import { defineEstimator, DROPS_SLOTS, LOGITS_ONLY, TOP1 } from "./descriptor.ts";
+import { defineEstimator, DROPS_SLOTS, type EstimatorDescriptor, LOGITS_ONLY, TOP1 } from "./descriptor.ts";
 
 /** The defaults of {@link SparseMixerOptions}, from its schema (`options.ts`). */
 const DEFAULTS = schemaDefaults(sparseMixerOptionsSchema);
@@ -128,13 +128,20 @@ export class SparseMixerEstimator implements Estimator {
   }
 }
 
+/** A SparseMixer v1 registry entry (the variant comes from the name). */
+export type SparseMixerDescriptor<N extends string> = EstimatorDescriptor<
+  { jitterEps: number },
+  SparseMixerEstimator,
+  N
+>;
+
 /** The registry entry of one SparseMixer v1 variant, replaying the reference object `object`. */
 function sparseMixerVariant<const N extends string>(
   name: N,
   variant: "midpoint" | "first" | "inf",
   object: string,
   summary: string,
-) {
+): SparseMixerDescriptor<N> {
   return defineEstimator({
     name,
     summary,
@@ -159,7 +166,7 @@ function sparseMixerVariant<const N extends string>(
 }
 
 /** The registry entry `sparsemixer` (v1, mid-point). */
-export const sparseMixerDescriptor = sparseMixerVariant(
+export const sparseMixerDescriptor: SparseMixerDescriptor<"sparsemixer"> = sparseMixerVariant(
   "sparsemixer",
   "midpoint",
   "SparseMixer",
@@ -167,7 +174,7 @@ export const sparseMixerDescriptor = sparseMixerVariant(
 );
 
 /** The registry entry `sparsemixer-1st` (first-order Euler step). */
-export const sparseMixerFirstDescriptor = sparseMixerVariant(
+export const sparseMixerFirstDescriptor: SparseMixerDescriptor<"sparsemixer-1st"> = sparseMixerVariant(
   "sparsemixer-1st",
   "first",
   "SparseMixerFirst",
@@ -175,7 +182,7 @@ export const sparseMixerFirstDescriptor = sparseMixerVariant(
 );
 
 /** The registry entry `sparsemixer-inf` (no ODE step). */
-export const sparseMixerInfDescriptor = sparseMixerVariant(
+export const sparseMixerInfDescriptor: SparseMixerDescriptor<"sparsemixer-inf"> = sparseMixerVariant(
   "sparsemixer-inf",
   "inf",
   "SparseMixerInf",

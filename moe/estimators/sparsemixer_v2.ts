@@ -49,7 +49,7 @@ import { concat } from "../../core/ops/layout.ts";
 import { type Estimator, ReplayDraws, type RouteOptions, type Routing } from "./estimator.ts";
 import { gumbelArgmax, jitterMask, maskedSoftmax, maskLogits, oneHotLike } from "./mask.ts";
 import { schemaDefaults, sparseMixerV2OptionsSchema } from "./options.ts";
-import { defineEstimator, DROPS_SLOTS, LOGITS_ONLY, topKOption } from "./descriptor.ts";
+import { defineEstimator, DROPS_SLOTS, type EstimatorDescriptor, LOGITS_ONLY, topKOption } from "./descriptor.ts";
 import type { Objective } from "../exact_objectives.ts";
 
 /** The float32 literal 0.3333 of the released code, as a float64. */
@@ -210,7 +210,11 @@ const v2Common = {
 } as const;
 
 /** The registry entry `sparsemixer-v2` (GRIN's released code). */
-export const sparseMixerV2Descriptor = defineEstimator({
+export const sparseMixerV2Descriptor: EstimatorDescriptor<
+  Omit<Required<SparseMixerV2Options>, "variant">,
+  SparseMixerV2Estimator,
+  "sparsemixer-v2"
+> = defineEstimator({
   name: "sparsemixer-v2",
   summary: "SparseMixer-v2 as GRIN released it, top-1 or top-2",
   options: sparseMixerV2OptionsSchema.omit({ variant: true }).describe(
@@ -239,7 +243,11 @@ export const sparseMixerV2Descriptor = defineEstimator({
 });
 
 /** The registry entry `sparsemixer-v2-heun` (v2*, GRIN App. A). */
-export const sparseMixerV2HeunDescriptor = defineEstimator({
+export const sparseMixerV2HeunDescriptor: EstimatorDescriptor<
+  Pick<Required<SparseMixerV2Options>, "topK" | "jitterEps">,
+  SparseMixerV2Estimator,
+  "sparsemixer-v2-heun"
+> = defineEstimator({
   name: "sparsemixer-v2-heun",
   summary: "SparseMixer-v2* (Heun step, GRIN App. A), top-1 or top-2",
   options: sparseMixerV2OptionsSchema.pick({ topK: true, jitterEps: true }).describe(

@@ -31,7 +31,13 @@ import {
   stGumbelOptionsSchema,
   straightThroughOptionsSchema,
 } from "./options.ts";
-import { defineEstimator, EVERY_EXPERT, LOGITS_ONLY, type VectorReference } from "./descriptor.ts";
+import {
+  defineEstimator,
+  type EstimatorDescriptor,
+  EVERY_EXPERT,
+  LOGITS_ONLY,
+  type VectorReference,
+} from "./descriptor.ts";
 import type { Objective } from "../exact_objectives.ts";
 
 // The defaults, from the option schemas (`options.ts`).
@@ -235,6 +241,13 @@ function denseReference(objects: string[], tol?: { atol: number; rtol: number })
   };
 }
 
+/** A dense registry entry: options τ and the optional number of experts. */
+export type DenseDescriptor<E extends Estimator, N extends string> = EstimatorDescriptor<
+  { tau: number; numExperts?: number },
+  E,
+  N
+>;
+
 const denseCommon = {
   routing: "dense",
   topK: EVERY_EXPERT,
@@ -245,19 +258,21 @@ const denseCommon = {
 } as const;
 
 /** The registry entry `straight-through`. */
-export const straightThroughDescriptor = defineEstimator({
-  name: "straight-through",
-  summary: "Straight-through: one-hot sample forward, softmax(z/τ) gradient; dense",
-  options: straightThroughOptionsSchema,
-  create: (options) => new StraightThroughEstimator(options),
-  ...denseCommon,
-  sweep: { param: "tau", min: 0, options: (tau) => ({ tau }) },
-  // The reference `st()` computes in float32 (vectors/README.md quirk 5).
-  references: [denseReference(["st"], { atol: 1e-6, rtol: 1e-6 })],
-});
+export const straightThroughDescriptor: DenseDescriptor<StraightThroughEstimator, "straight-through"> = defineEstimator(
+  {
+    name: "straight-through",
+    summary: "Straight-through: one-hot sample forward, softmax(z/τ) gradient; dense",
+    options: straightThroughOptionsSchema,
+    create: (options) => new StraightThroughEstimator(options),
+    ...denseCommon,
+    sweep: { param: "tau", min: 0, options: (tau) => ({ tau }) },
+    // The reference `st()` computes in float32 (vectors/README.md quirk 5).
+    references: [denseReference(["st"], { atol: 1e-6, rtol: 1e-6 })],
+  },
+);
 
 /** The registry entry `st-gumbel`. */
-export const stGumbelDescriptor = defineEstimator({
+export const stGumbelDescriptor: DenseDescriptor<StGumbelEstimator, "st-gumbel"> = defineEstimator({
   name: "st-gumbel",
   summary: "Straight-through Gumbel-softmax; dense",
   options: stGumbelOptionsSchema,
@@ -268,7 +283,7 @@ export const stGumbelDescriptor = defineEstimator({
 });
 
 /** The registry entry `reinmax`. */
-export const reinMaxDescriptor = defineEstimator({
+export const reinMaxDescriptor: DenseDescriptor<ReinMaxEstimator, "reinmax"> = defineEstimator({
   name: "reinmax",
   summary: "ReinMax (second-order straight-through, τ ≥ 1); dense",
   options: reinMaxOptionsSchema,

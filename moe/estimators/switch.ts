@@ -23,7 +23,7 @@ import { noGrad } from "../../core/autograd.ts";
 import { OpError } from "../../core/errors.ts";
 import type { DrawSource, Estimator, RouteOptions, Routing } from "./estimator.ts";
 import { schemaDefaults, switchOptionsSchema } from "./options.ts";
-import { defineEstimator, DROPS_SLOTS, TOP1 } from "./descriptor.ts";
+import { defineEstimator, DROPS_SLOTS, type EstimatorDescriptor, TOP1 } from "./descriptor.ts";
 
 /** The defaults of {@link SwitchOptions}, from its schema (`options.ts`). */
 const DEFAULTS = schemaDefaults(switchOptionsSchema);
@@ -114,24 +114,25 @@ export class SwitchEstimator implements Estimator {
 }
 
 /** The registry entry `switch`. */
-export const switchDescriptor = defineEstimator({
-  name: "switch",
-  summary: "Switch Transformer top-1: argmax of the (jittered) softmax, gate = its probability, plain autograd",
-  options: switchOptionsSchema,
-  create: (options) => new SwitchEstimator(options),
-  routing: "sparse",
-  topK: TOP1,
-  // The "input" variant jitters the router input (routerInput); "logits" uses the logits alone.
-  needs: { routerInput: true, expertOutputs: false },
-  capacity: DROPS_SLOTS,
-  // Deterministic routing: the no-jitter loss f(p_a h_a), whose routing term is 0.
-  objective: () => ({ kind: "argmax" }),
-  sweep: { param: "eps", options: (eps) => ({ jitterEps: eps }) },
-  references: [{
-    objects: ["SwitchGate"],
-    topKWords: "1",
-    supports: (k) => k === 1,
-    options: (p) => ({ jitterEps: p.jitterEps ?? 0.1 }),
-    multiplier: "gates",
-  }],
-});
+export const switchDescriptor: EstimatorDescriptor<Required<SwitchOptions>, SwitchEstimator, "switch"> =
+  defineEstimator({
+    name: "switch",
+    summary: "Switch Transformer top-1: argmax of the (jittered) softmax, gate = its probability, plain autograd",
+    options: switchOptionsSchema,
+    create: (options) => new SwitchEstimator(options),
+    routing: "sparse",
+    topK: TOP1,
+    // The "input" variant jitters the router input (routerInput); "logits" uses the logits alone.
+    needs: { routerInput: true, expertOutputs: false },
+    capacity: DROPS_SLOTS,
+    // Deterministic routing: the no-jitter loss f(p_a h_a), whose routing term is 0.
+    objective: () => ({ kind: "argmax" }),
+    sweep: { param: "eps", options: (eps) => ({ jitterEps: eps }) },
+    references: [{
+      objects: ["SwitchGate"],
+      topKWords: "1",
+      supports: (k) => k === 1,
+      options: (p) => ({ jitterEps: p.jitterEps ?? 0.1 }),
+      multiplier: "gates",
+    }],
+  });

@@ -9,7 +9,7 @@ import type { Tensor } from "../../core/tensor.ts";
 import { OpError } from "../../core/errors.ts";
 import type { Estimator, RouteOptions, Routing } from "./estimator.ts";
 import { schemaDefaults, topKOptionsSchema } from "./options.ts";
-import { defineEstimator, DROPS_SLOTS, LOGITS_ONLY, topKOption } from "./descriptor.ts";
+import { defineEstimator, DROPS_SLOTS, type EstimatorDescriptor, LOGITS_ONLY, topKOption } from "./descriptor.ts";
 
 /** The defaults of {@link TopKOptions}, from its schema (`options.ts`). */
 const DEFAULTS = schemaDefaults(topKOptionsSchema);
@@ -77,7 +77,7 @@ export class TopKEstimator implements Estimator {
 }
 
 /** The registry entry `topk`. */
-export const topKDescriptor = defineEstimator({
+export const topKDescriptor: EstimatorDescriptor<Required<TopKOptions>, TopKEstimator, "topk"> = defineEstimator({
   name: "topk",
   summary: "GShard / Mixtral top-K softmax (deterministic; renormalised by default), plain autograd",
   options: topKOptionsSchema,
