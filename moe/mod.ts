@@ -83,6 +83,8 @@ export {
   TOP1,
   topKOption,
   type TopKRule,
+  type VectorFile,
+  type VectorFileFormat,
   type VectorReference,
   type VectorRouterParams,
 } from "./estimators/descriptor.ts";

@@ -105,6 +105,35 @@ export interface OptionsSchema<O extends object = Record<string, unknown>> {
   safeParse(input: unknown): { success: true; data: O } | { success: false; error: unknown };
 }
 
+/**
+ * The layouts of the per-estimator reference vector files (`vectors/README.md`): which params, inputs, outputs
+ * and gradients a file holds, and so how it is replayed (`moe/vectors/replay.ts`).
+ *
+ * - `"switch-gate"`: the repo's SwitchGate (multiplier, repo balance loss);
+ * - `"masked-top1-omega"`: SparseMixer v1 / -1st / -inf (multiplier `gate ⊗ ω`);
+ * - `"v2-routing"`: GRIN's `sparsemixerv2_routing` (top-1 or top-2, with the PhiMoE copy);
+ * - `"multinomial-dense"`: straight-through / ReinMax (a multinomial sample with its logged index);
+ * - `"gumbel-dense"`: ST-Gumbel-softmax (one-hot sample and soft sample);
+ * - `"topk-formula"`: the formula-only file (top-k weights, balance losses, z-loss).
+ */
+export type VectorFileFormat =
+  | "switch-gate"
+  | "masked-top1-omega"
+  | "v2-routing"
+  | "multinomial-dense"
+  | "gumbel-dense"
+  | "topk-formula";
+
+/** A per-estimator reference vector file this estimator replays. */
+export interface VectorFile {
+  /** Matches the file's `estimator` description. */
+  readonly pattern: RegExp;
+  /** The file's layout. */
+  readonly format: VectorFileFormat;
+  /** Looser tolerance than the dtype's, when the reference computes in lower precision (at least this). */
+  readonly tol?: { atol: number; rtol: number };
+}
+
 /** One registry entry. `O` is its parsed options, `E` the class it builds, `N` its name. */
 export interface EstimatorDescriptor<
   O extends object = Record<string, unknown>,
@@ -137,8 +166,10 @@ export interface EstimatorDescriptor<
   objective(estimator: E): Objective | null;
   /** What `exp:estimator-bias` sweeps for it (null: not in that grid). */
   readonly sweep: BiasSweep | null;
-  /** The reference routers of `vectors/` it replays (may be empty). */
+  /** The reference routers of `vectors/` it replays inside a `layer_*` case (may be empty). */
   readonly references: readonly VectorReference[];
+  /** The per-estimator reference vector files it replays (none when absent). */
+  readonly vectorFiles?: readonly VectorFile[];
 }
 
 /**

@@ -140,6 +140,7 @@ function sparseMixerVariant<const N extends string>(
   name: N,
   variant: "midpoint" | "first" | "inf",
   object: string,
+  vectorFile: RegExp,
   summary: string,
 ): SparseMixerDescriptor<N> {
   return defineEstimator({
@@ -155,6 +156,7 @@ function sparseMixerVariant<const N extends string>(
     capacity: DROPS_SLOTS,
     objective: (est) => ({ kind: "sampled", eps: est.jitterEps, temperature: 1 }),
     sweep: { param: "eps", options: (eps) => ({ jitterEps: eps }) },
+    vectorFiles: [{ pattern: vectorFile, format: "masked-top1-omega" }],
     references: [{
       objects: [object],
       topKWords: "1",
@@ -170,6 +172,7 @@ export const sparseMixerDescriptor: SparseMixerDescriptor<"sparsemixer"> = spars
   "sparsemixer",
   "midpoint",
   "SparseMixer",
+  /^SparseMixer v1 \(/,
   "SparseMixer v1 (mid-point ODE step), top-1",
 );
 
@@ -178,6 +181,7 @@ export const sparseMixerFirstDescriptor: SparseMixerDescriptor<"sparsemixer-1st"
   "sparsemixer-1st",
   "first",
   "SparseMixerFirst",
+  /^SparseMixer-1st\b/,
   "SparseMixer-1st (first-order Euler step), top-1",
 );
 
@@ -186,5 +190,6 @@ export const sparseMixerInfDescriptor: SparseMixerDescriptor<"sparsemixer-inf"> 
   "sparsemixer-inf",
   "inf",
   "SparseMixerInf",
+  /^SparseMixer-inf\b/,
   "SparseMixer-inf (routing term without the ODE step), top-1",
 );

@@ -222,6 +222,7 @@ export const sparseMixerV2Descriptor: EstimatorDescriptor<
   ),
   create: (options) => new SparseMixerV2Estimator({ ...options, variant: "released" }),
   ...v2Common,
+  vectorFiles: [{ pattern: /^SparseMixer-v2 \(GRIN\)/, format: "v2-routing" }],
   references: [
     {
       // The repo function draws its (unused) eval numbers too, so a logged eval run consumes them.

@@ -267,6 +267,7 @@ export const straightThroughDescriptor: DenseDescriptor<StraightThroughEstimator
     ...denseCommon,
     sweep: { param: "tau", min: 0, options: (tau) => ({ tau }) },
     // The reference `st()` computes in float32 (vectors/README.md quirk 5).
+    vectorFiles: [{ pattern: /^Straight-Through \(/, format: "multinomial-dense", tol: { atol: 1e-6, rtol: 1e-6 } }],
     references: [denseReference(["st"], { atol: 1e-6, rtol: 1e-6 })],
   },
 );
@@ -279,6 +280,7 @@ export const stGumbelDescriptor: DenseDescriptor<StGumbelEstimator, "st-gumbel">
   create: (options) => new StGumbelEstimator(options),
   ...denseCommon,
   sweep: { param: "tau", min: 0, options: (tau) => ({ tau }) },
+  vectorFiles: [{ pattern: /^Straight-Through Gumbel-Softmax\b/, format: "gumbel-dense" }],
   references: [denseReference(["gumbel_softmax", "F.gumbel_softmax", "torch.nn.functional.gumbel_softmax"])],
 });
 
@@ -290,5 +292,6 @@ export const reinMaxDescriptor: DenseDescriptor<ReinMaxEstimator, "reinmax"> = d
   create: (options) => new ReinMaxEstimator(options),
   ...denseCommon,
   sweep: { param: "tau", min: 1, options: (tau) => ({ tau }) },
+  vectorFiles: [{ pattern: /^ReinMax\b/, format: "multinomial-dense" }],
   references: [denseReference(["reinmax"])],
 });

@@ -128,6 +128,7 @@ export const switchDescriptor: EstimatorDescriptor<Required<SwitchOptions>, Swit
     // Deterministic routing: the no-jitter loss f(p_a h_a), whose routing term is 0.
     objective: () => ({ kind: "argmax" }),
     sweep: { param: "eps", options: (eps) => ({ jitterEps: eps }) },
+    vectorFiles: [{ pattern: /\(SwitchGate\)$/, format: "switch-gate" }],
     references: [{
       objects: ["SwitchGate"],
       topKWords: "1",

@@ -93,6 +93,7 @@ export const topKDescriptor: EstimatorDescriptor<Required<TopKOptions>, TopKEsti
       ? { kind: "argmax" }
       : { kind: "topk", k: est.topK, renormalize: est.renormalize },
   sweep: { param: "none", options: (k) => ({ topK: k, renormalize: k > 1 }) },
+  vectorFiles: [{ pattern: /^FORMULA-ONLY\b/, format: "topk-formula" }],
   references: [{
     // The formula-only Mixtral/GShard top-k softmax (no reference repository).
     objects: ["topk", "topk_softmax", "MixtralSparseMoeBlock"],

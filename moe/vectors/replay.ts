@@ -21,7 +21,8 @@ import type { FloatDType } from "../../core/dtype.ts";
 import { tensor } from "../../core/ops/creation.ts";
 import { gradients, noGrad } from "../../core/autograd.ts";
 import { type LoggedDraw, ReplayDraws, type Routing } from "../estimators/estimator.ts";
-import { createEstimator } from "../estimators/registry.ts";
+import { createEstimator, estimatorDescriptors } from "../estimators/registry.ts";
+import type { VectorFile, VectorFileFormat } from "../estimators/descriptor.ts";
 import { MULTINOMIAL_INDEX_CALL } from "../estimators/straight_through.ts";
 import { routerZLoss, switchBalanceLoss, topkBalanceLoss } from "../aux_losses.ts";
 
@@ -149,10 +150,13 @@ class Ctx {
   readonly v: Obj;
   readonly o: ReplayOptions;
   readonly draws: LoggedDraw[];
+  /** The registry name of the estimator whose descriptor claims this file. */
+  readonly estimator: string;
   tol: Tol;
-  constructor(v: Obj, o: ReplayOptions) {
+  constructor(v: Obj, o: ReplayOptions, estimator: string) {
     this.v = v;
     this.o = o;
+    this.estimator = estimator;
     this.name = v.name;
     this.tol = TOLERANCES[o.dtype];
     this.draws = v.random_draws as LoggedDraw[];
@@ -210,8 +214,6 @@ interface Family {
   grads: Record<string, (c: Ctx) => Tensor | Promise<Tensor>>;
   /** Optional extra checks (e.g. a second implementation recorded in the file). */
   extra?(c: Ctx): Promise<QuantityResult[]>;
-  /** Tolerance override (at least this loose). */
-  tol?: Tol;
 }
 
 /**
@@ -231,13 +233,13 @@ async function repoBalanceLoss(probs: Tensor, experts: Tensor, numExperts: numbe
 // ---- SwitchGate ----
 
 function switchRoute(c: Ctx, z: Tensor, draws: ReplayDraws): Routing {
-  return createEstimator("switch", { jitterEps: c.param("jitter_eps") }).route(z, {
+  return createEstimator(c.estimator, { jitterEps: c.param("jitter_eps") }).route(z, {
     training: c.param("training"),
     draws,
   });
 }
 
-const SWITCH: Family = {
+const SWITCH_GATE: Family = {
   params: ["num_experts", "jitter_eps", "training"],
   inputs: ["logits", "upstream_grad_multiplier"],
   async outputs(c) {
@@ -266,11 +268,11 @@ const SWITCH: Family = {
 
 // ---- SparseMixer v1 / -1st / -inf (multiplier = gates ⊗ ω) ----
 
-function v1Family(registryName: string): Family {
+function v1Family(): Family {
   const run = (c: Ctx, draws: ReplayDraws) => {
     const z = c.input("logits").requiresGrad_();
     const omega = c.input("omega").requiresGrad_();
-    const r = createEstimator(registryName, { jitterEps: c.param("jitter_eps") }).route(z, {
+    const r = createEstimator(c.estimator, { jitterEps: c.param("jitter_eps") }).route(z, {
       training: c.param("training"),
       draws,
     });
@@ -308,7 +310,7 @@ function v1Family(registryName: string): Family {
 
 function v2Route(c: Ctx, z: Tensor, draws: ReplayDraws): Routing {
   const topK = c.param("top_k");
-  return createEstimator("sparsemixer-v2", { topK, jitterEps: c.param("jitter_eps") }).route(z, {
+  return createEstimator(c.estimator, { topK, jitterEps: c.param("jitter_eps") }).route(z, {
     training: c.param("training"),
     draws,
   });
@@ -361,16 +363,15 @@ const V2: Family = {
 
 // ---- ReinMax / straight-through (multinomial sample; logged result index) ----
 
-function denseFamily(registryName: string, tol?: Tol): Family {
+function denseFamily(): Family {
   const run = (c: Ctx, draws: ReplayDraws) => {
     const z = c.input("logits").requiresGrad_();
-    const r = createEstimator(registryName, { tau: c.param("tau") }).route(z, { training: true, draws });
+    const r = createEstimator(c.estimator, { tau: c.param("tau") }).route(z, { training: true, draws });
     return { z, r };
   };
   return {
     params: ["tau"],
     inputs: ["logits", "upstream_grad_one_hot", "upstream_grad_y_soft"],
-    tol,
     async outputs(c) {
       const draws = c.replay();
       const { r } = run(c, draws);
@@ -406,7 +407,7 @@ function denseFamily(registryName: string, tol?: Tol): Family {
 
 function gumbelRun(c: Ctx, draws: ReplayDraws) {
   const z = c.input("logits").requiresGrad_();
-  const r = createEstimator("st-gumbel", { tau: c.param("tau") }).route(z, { training: true, draws });
+  const r = createEstimator(c.estimator, { tau: c.param("tau") }).route(z, { training: true, draws });
   return { z, r };
 }
 
@@ -432,7 +433,7 @@ const GUMBEL: Family = {
 // ---- Formula file: top-k softmax routing, balance losses, z-loss ----
 
 function topk(c: Ctx, z: Tensor, renormalize: boolean): Routing {
-  const est = createEstimator("topk", { topK: c.param("top_k"), renormalize });
+  const est = createEstimator(c.estimator, { topK: c.param("top_k"), renormalize });
   return est.route(z, { training: true, draws: c.replay() });
 }
 
@@ -479,18 +480,24 @@ const FORMULA: Family = {
   },
 };
 
-/** The built-in families, matched on the file's `estimator` description (first match wins). */
-const FAMILIES: readonly { pattern: RegExp; family: Family }[] = [
-  { pattern: /^FORMULA-ONLY\b/, family: FORMULA },
-  { pattern: /\(SwitchGate\)$/, family: SWITCH },
-  { pattern: /^SparseMixer v1 \(/, family: v1Family("sparsemixer") },
-  { pattern: /^SparseMixer-1st\b/, family: v1Family("sparsemixer-1st") },
-  { pattern: /^SparseMixer-inf\b/, family: v1Family("sparsemixer-inf") },
-  { pattern: /^SparseMixer-v2 \(GRIN\)/, family: V2 },
-  { pattern: /^ReinMax\b/, family: denseFamily("reinmax") },
-  { pattern: /^Straight-Through \(/, family: denseFamily("straight-through", { atol: 1e-6, rtol: 1e-6 }) },
-  { pattern: /^Straight-Through Gumbel-Softmax\b/, family: GUMBEL },
-];
+/** The replay of each vector file format (`VectorFile.format` of the descriptors). */
+const FORMATS: Readonly<Record<VectorFileFormat, Family>> = {
+  "switch-gate": SWITCH_GATE,
+  "masked-top1-omega": v1Family(),
+  "v2-routing": V2,
+  "multinomial-dense": denseFamily(),
+  "gumbel-dense": GUMBEL,
+  "topk-formula": FORMULA,
+};
+
+/** The vector file that a registered estimator's descriptor claims for `description`, with its estimator. */
+function claimOf(description: string): { name: string; file: VectorFile } | undefined {
+  for (const d of estimatorDescriptors()) {
+    const file = d.vectorFiles?.find((f) => f.pattern.test(description));
+    if (file) return { name: d.name, file };
+  }
+  return undefined;
+}
 
 /**
  * Whether `v` is a `layer_*` case, read from its content, never its name: it names a router object
@@ -530,9 +537,9 @@ export async function replayVector(
     if (!TOP_LEVEL.has(k)) throw new VectorFormatError(name, k, "unknown top-level field");
   }
   if (typeof o.estimator !== "string") throw new VectorFormatError(name, "estimator", "missing or not a string");
-  const hit = FAMILIES.find((f) => f.pattern.test(o.estimator));
+  const hit = claimOf(o.estimator);
   if (!hit) throw new VectorFormatError(name, "estimator", `unknown estimator ${JSON.stringify(o.estimator)}`);
-  const fam = hit.family;
+  const fam = FORMATS[hit.file.format];
   if (!Array.isArray(o.random_draws)) throw new VectorFormatError(name, "random_draws", "expected an array");
   o.random_draws.forEach((d: any, i: number) => {
     if (!d || typeof d.call !== "string" || !Array.isArray(d.shape) || d.values === undefined) {
@@ -540,11 +547,12 @@ export async function replayVector(
     }
   });
 
-  const c = new Ctx(o, options);
+  const c = new Ctx(o, options, hit.name);
   c.keys("params", fam.params);
   c.keys("inputs", fam.inputs);
   c.keys("grads", Object.keys(fam.grads));
-  if (fam.tol) c.tol = { atol: Math.max(c.tol.atol, fam.tol.atol), rtol: Math.max(c.tol.rtol, fam.tol.rtol) };
+  const tol = hit.file.tol;
+  if (tol) c.tol = { atol: Math.max(c.tol.atol, tol.atol), rtol: Math.max(c.tol.rtol, tol.rtol) };
 
   const results: QuantityResult[] = [];
   const { values, checks } = await fam.outputs(c);
