@@ -37,7 +37,8 @@
  *   {@link typedArrayFromBytes}, {@link safetensorsDType}, {@link compareCodePoints}, {@link MAX_HEADER_BYTES},
  *   {@link checkpointChecksum}, {@link crc32} / {@link Crc32}, {@link writeFileAtomic}.
  * - **Tokenizer and data helpers**: {@link utf8Encode}, {@link utf8Decode}, {@link checkSpecialTokens},
- *   {@link pretokenize}, {@link LIBREOFFICE_HELP_INSTALL}, {@link TRANSLATION_CACHE_FILE}.
+ *   {@link pretokenize}, {@link extractHelpParagraphs} (paragraphs of a LibreOffice help page),
+ *   {@link LIBREOFFICE_HELP_INSTALL}, {@link TRANSLATION_CACHE_FILE}.
  *
  * Every name is in exactly one of the two entry points. `core/mod.ts` explains how an op reaches a kernel and
  * where to add an op, a kernel or a backend.
@@ -131,6 +132,7 @@ export {
 // ── Tokenizer and data helpers ───────────────────────────────────────────────────────────────────────────────
 export {
   checkSpecialTokens,
+  extractHelpParagraphs,
   LIBREOFFICE_HELP_INSTALL,
   pretokenize,
   TRANSLATION_CACHE_FILE,
