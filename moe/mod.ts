@@ -17,7 +17,9 @@
  *    experts `[N, K]`, gates `[N, K]` and the probabilities; take every random number from `draws` so the
  *    reference vectors can replay it, and express the backward with `customGrad`).
  * 2. A zod options schema in `moe/estimators/options.ts` and a factory in `moe/estimators/registry.ts` (the
- *    registry tests then check its name, options and errors).
+ *    registry tests then check its name, options and errors). Export the class and its options interface here and
+ *    from the root `mod.ts`, pin both names in `tests/api_surface_lists.ts`, and add the estimator's row to the
+ *    table in `mod.ts`'s overview (`tests/api_surface_test.ts` checks the table against the registry).
  * 3. Tests: its gradient against `moe/exact_gradient.ts` (`estimatorBias`) and, where a reference exists, a
  *    vector file replayed by `deno task vectors`; if a reference object exists, list it in
  *    `moe/vectors/layer_routers.ts` so a `layer_*` case naming it (`params.router_object`) replays too. It is
