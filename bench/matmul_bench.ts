@@ -5,7 +5,8 @@
  * iterations deno bench ran) is printed after deno bench's own table.
  */
 import { matmulKernels } from "../kernels/cpu/matmul.ts";
-import { matmul, tensor, type TensorRef } from "../mod.ts";
+import { matmul, tensor } from "../mod.ts";
+import type { TensorRef } from "../internals.ts";
 import { filled } from "../tests/helpers/host_rng.ts";
 import { MatmulTimes } from "./_timing.ts";
 

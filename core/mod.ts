@@ -19,12 +19,14 @@
  *
  * ## Where to add things
  * - **An op** that existing kernels can express: a function in the matching `core/ops/*.ts` (validate → `run1`
- *   → `record1` with a VJP from public ops), a method on `Tensor` if it reads naturally as one, an export here,
- *   an f64 finite-difference check in `tests/core/gradcheck_test.ts` and a CPU-vs-WebGPU case in
+ *   → `record1` with a VJP from public ops), a method on `Tensor` if it reads naturally as one, an export here
+ *   and in the root `mod.ts` (under its section; pin the name in `tests/api_surface_lists.ts`), an f64
+ *   finite-difference check in `tests/core/gradcheck_test.ts` and a CPU-vs-WebGPU case in
  *   `tests/kernels/webgpu_ops_parity_test.ts` (its coverage test fails until you do).
  * - **A kernel** (only when no existing kernel fits): its signature in `kernels/registry.ts`; both backends then
  *   fail to type-check until they implement it (`kernels/cpu/*.ts` and a WGSL family in `kernels/webgpu/*.ts`).
- * - **A backend**: a `Backend<B>` with a full `KernelTable<B>`, registered with `registerDevice`.
+ * - **A backend**: a `Backend<B>` with a full `KernelTable<B>`, registered with `registerDevice` (all three are
+ *   exported from `@moegrad/moegrad/internals`, `internals.ts`).
  *
  * @example
  * ```ts

@@ -24,6 +24,9 @@
  *    harness (`estimatorBias`), `exp:estimator-bias`, the LM experiments' configs and `deno task vectors`
  *    (a `layer_*` case naming one of its reference objects).
  * 3. Tests: its gradient against `estimatorBias` and, where a reference exists, a vector file.
+ * 4. For a built-in one, the public surface: export the class and its options interface here and from the root
+ *    `mod.ts`, pin both names in `tests/api_surface_lists.ts`, and add its row to the estimator table of
+ *    `mod.ts`'s overview (`tests/api_surface_test.ts` names whatever is missing).
  *
  * @example
  * ```ts

@@ -19,12 +19,12 @@ import {
   randint,
   randn,
   type Shape,
-  sizeOf,
   sum,
   type Tensor,
   tensor,
   zerosLike,
 } from "../../mod.ts";
+import { sizeOf } from "../../internals.ts";
 
 /** Options of {@link gradcheck}. */
 export interface GradcheckOptions {

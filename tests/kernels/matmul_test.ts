@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { matmulBlocked, matmulKernels, matmulReference, useWasmMatmul } from "../../kernels/cpu/matmul.ts";
 import { sharedWasmMatmul } from "../../kernels/cpu/wasm/matmul.ts";
-import { matmul, tensor, type TensorRef } from "../../mod.ts";
+import { matmul, tensor } from "../../mod.ts";
+import type { TensorRef } from "../../internals.ts";
 import { rngSigned as rng } from "../helpers/host_rng.ts";
 
 type FloatArray = Float32Array | Float64Array;

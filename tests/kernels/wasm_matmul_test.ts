@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { matmulKernels, matmulReference, useWasmMatmul } from "../../kernels/cpu/matmul.ts";
-import type { TensorRef } from "../../mod.ts";
+import type { TensorRef } from "../../internals.ts";
 import { ModuleBuilder, sleb128, uleb128, ValType } from "../../kernels/cpu/wasm/assembler.ts";
 import { createWasmMatmul, emitMatmulModule, sharedWasmMatmul } from "../../kernels/cpu/wasm/matmul.ts";
 import { filled } from "../helpers/host_rng.ts";

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { matmulKernels, matmulReference, THREADS_MIN_FLOPS } from "../../kernels/cpu/matmul.ts";
 import { setCpuOptions } from "../../kernels/cpu/config.ts";
-import type { TensorRef } from "../../mod.ts";
+import type { TensorRef } from "../../internals.ts";
 import { createWasmMatmul, sharedWasmMatmul } from "../../kernels/cpu/wasm/matmul.ts";
 import { relaxedSimdSupported, sharedMemorySupported } from "../../kernels/cpu/wasm/emit.ts";
 import { threadsSupported } from "../../kernels/cpu/wasm/threads.ts";

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { type Backend, Device, tensor } from "../../mod.ts";
+import { Device, tensor } from "../../mod.ts";
+import type { Backend } from "../../internals.ts";
 import { WebGpuRuntime } from "../../kernels/webgpu/runtime.ts";
 import { describeAdapter, isSoftwareAdapter, webGpuBackend } from "../../kernels/webgpu/mod.ts";
 import { gpuTest } from "../helpers/webgpu.ts";

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { type Backend, Device, selectDevice, tensor } from "../../mod.ts";
+import { Device, selectDevice, tensor } from "../../mod.ts";
+import type { Backend } from "../../internals.ts";
 import { webGpuBackend } from "../../kernels/webgpu/mod.ts";
 import { gpuTest } from "../helpers/webgpu.ts";
 import { snapshot, trainMlp } from "../helpers/mlp_loop.ts";

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import * as mg from "../../mod.ts";
 import { cpu, type Device, Generator, type Tensor, tensor } from "../../mod.ts";
 import { Device as DeviceClass } from "../../core/device.ts";
-import { webGpuBackend } from "../../kernels/webgpu/mod.ts";
+import { type Backend, webGpuBackend } from "../../internals.ts";
 import { gpuTest, testRuntime } from "../helpers/webgpu.ts";
 import { WEBGPU_UNCOMPARED_OPS } from "../helpers/webgpu_gaps.ts";
 import * as unary from "../../core/ops/unary.ts";
@@ -307,7 +307,7 @@ function close(a: ArrayLike<number>, b: ArrayLike<number>, exact: boolean, what:
 }
 
 const gpuDevice: Device | null = testRuntime
-  ? new DeviceClass("webgpu-test", webGpuBackend(testRuntime) as mg.Backend)
+  ? new DeviceClass("webgpu-test", webGpuBackend(testRuntime) as Backend)
   : null;
 
 gpuTest("every op: forward values and gradients match the cpu backend", async (_rt, t) => {

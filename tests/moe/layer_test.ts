@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { type Backend, Device, noGrad, randn, type Tensor, tensor } from "../../mod.ts";
+import { Device, noGrad, randn, type Tensor, tensor } from "../../mod.ts";
+import type { Backend } from "../../internals.ts";
 import { webGpuBackend } from "../../kernels/webgpu/mod.ts";
 import { gpuTest } from "../helpers/webgpu.ts";
 import { Generator } from "../../core/random/generator.ts";

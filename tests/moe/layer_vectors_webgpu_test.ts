@@ -4,7 +4,8 @@
  * both through `replayLayerVector` directly and through `replayVector` with the CLI's layer replayer.
  */
 import assert from "node:assert/strict";
-import { type Backend, Device } from "../../mod.ts";
+import { Device } from "../../mod.ts";
+import type { Backend } from "../../internals.ts";
 import { webGpuBackend } from "../../kernels/webgpu/mod.ts";
 import { gpuTest } from "../helpers/webgpu.ts";
 import { passed, replayVector, TOLERANCES } from "../../moe/vectors/replay.ts";

@@ -4,7 +4,8 @@
  * the straight-through file's own floor `1e-6 + 1e-6·|b|` is tighter, so f32's applies there too).
  */
 import assert from "node:assert/strict";
-import { type Backend, Device } from "../../mod.ts";
+import { Device } from "../../mod.ts";
+import type { Backend } from "../../internals.ts";
 import { webGpuBackend } from "../../kernels/webgpu/mod.ts";
 import { gpuTest } from "../helpers/webgpu.ts";
 import { passed, replayVector, TOLERANCES } from "../../moe/vectors/replay.ts";

@@ -5,7 +5,6 @@
  */
 import assert from "node:assert/strict";
 import {
-  type Backend,
   cpu,
   crossEntropy,
   Device,
@@ -17,8 +16,8 @@ import {
   randn,
   type Tensor,
   tensor,
-  webGpuBackend,
 } from "../../mod.ts";
+import { type Backend, webGpuBackend } from "../../internals.ts";
 import {
   applyRope,
   DecoderLM,

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import {
-  type Backend,
   cpu,
   Device,
   type DType,
@@ -13,7 +12,7 @@ import {
   type TypedArray,
   zeros,
 } from "../../mod.ts";
-import { webGpuBackend } from "../../kernels/webgpu/mod.ts";
+import { type Backend, webGpuBackend } from "../../internals.ts";
 import type { WebGpuRuntime } from "../../kernels/webgpu/runtime.ts";
 import {
   Adam,
