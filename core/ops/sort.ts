@@ -48,7 +48,7 @@ function onLastAxis(x: Tensor, axis: number, fn: (t: Tensor) => [Tensor, Tensor]
   return { values: transpose(values, axis, last), indices: transpose(indices, axis, last) };
 }
 
-function withGrad(op: string, x: Tensor, axis: number, values: Tensor, indices: Tensor): Tensor {
+function withGrad(op: "topk" | "sort", x: Tensor, axis: number, values: Tensor, indices: Tensor): Tensor {
   return record1(op, [x], values, (g) => [scatterAdd(zerosLike(x), axis, indices, g)]);
 }
 
