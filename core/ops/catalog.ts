@@ -186,7 +186,7 @@ export const OPS = {
 } satisfies OpCatalog;
 
 /** The ops whose VJP is recorded under their own name. */
-export type VjpOp = { [K in OpName]: (typeof OPS)[K]["grad"] extends "vjp" ? K : never }[OpName];
+export type VjpOp = { [K in keyof typeof OPS]: (typeof OPS)[K]["grad"] extends "vjp" ? K : never }[keyof typeof OPS];
 
 /**
  * The names a tape node may carry (`Node.name`): an op whose catalog entry says `grad: "vjp"`, `clone` (the
