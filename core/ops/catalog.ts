@@ -5,12 +5,12 @@
  * {@link OPS} is typed by a mapped type over the op modules' exports, so the type checker names each place a new
  * op forgot (README, "Adding an op"):
  * - no entry: `Property 'foo' is missing` at `OPS`; an entry for a function that no longer exists is an error too;
- * - no `Tensor` method named like the op: the entry must give `noMethod`, the reason it is a free function;
- * - no export from `core/mod.ts`: the entry must give `notExported`, the reason it stays internal;
+ * - no `Tensor` method named like the op: the entry must give `noTensorMethod`, the reason it is a free function;
+ * - no export from `core/mod.ts`: the entry must give `notInCoreMod`, the reason it stays internal;
  * - a tape node recorded under an op's name (`record`/`record1` in `core/autograd.ts`) when the entry does not say
  *   `grad: "vjp"`.
  *
- * A reason where none is needed (a `noMethod` for an op that has the method) does not compile either, so the
+ * A reason where none is needed (a `noTensorMethod` for an op that has the method) does not compile either, so the
  * exemptions cannot go stale. `tests/core/op_coverage_test.ts` checks the same at run time, finds op modules that
  * are missing from {@link OpModules}, and adds the last place: a row in the gradcheck table for every op whose
  * gradient is not `none`.
@@ -64,8 +64,8 @@ export type GradRule = "vjp" | "composite" | { readonly none: string };
 /** What the catalog says about op `K`. The conditional fields make the type checker compare them with the code. */
 export type OpSpec<K extends OpName> =
   & { readonly grad: GradRule }
-  & (K extends keyof Tensor ? { readonly noMethod?: never } : { readonly noMethod: string })
-  & (K extends keyof typeof core ? { readonly notExported?: never } : { readonly notExported: string });
+  & (K extends keyof Tensor ? { readonly noTensorMethod?: never } : { readonly noTensorMethod: string })
+  & (K extends keyof typeof core ? { readonly notInCoreMod?: never } : { readonly notInCoreMod: string });
 
 /** One entry per op, no more and no less. */
 export type OpCatalog = { readonly [K in OpName]: OpSpec<K> };
@@ -78,32 +78,41 @@ const INDEX_OUT = "its output is integer indices";
 /** Every op and what it is (see the module doc). */
 export const OPS = {
   // ---- creation and random --------------------------------------------------------------------------
-  tensor: { grad: { none: CONSTANT }, noMethod: CREATES },
-  full: { grad: { none: CONSTANT }, noMethod: CREATES },
-  zeros: { grad: { none: CONSTANT }, noMethod: CREATES },
-  ones: { grad: { none: CONSTANT }, noMethod: CREATES },
-  fullLike: { grad: { none: CONSTANT }, noMethod: "a creation op named like torch.full_like, a free function there" },
-  zerosLike: { grad: { none: CONSTANT }, noMethod: "a creation op named like torch.zeros_like, a free function there" },
-  onesLike: { grad: { none: CONSTANT }, noMethod: "a creation op named like torch.ones_like, a free function there" },
-  arange: { grad: { none: CONSTANT }, noMethod: CREATES },
+  tensor: { grad: { none: CONSTANT }, noTensorMethod: CREATES },
+  full: { grad: { none: CONSTANT }, noTensorMethod: CREATES },
+  zeros: { grad: { none: CONSTANT }, noTensorMethod: CREATES },
+  ones: { grad: { none: CONSTANT }, noTensorMethod: CREATES },
+  fullLike: {
+    grad: { none: CONSTANT },
+    noTensorMethod: "a creation op named like torch.full_like, a free function there",
+  },
+  zerosLike: {
+    grad: { none: CONSTANT },
+    noTensorMethod: "a creation op named like torch.zeros_like, a free function there",
+  },
+  onesLike: {
+    grad: { none: CONSTANT },
+    noTensorMethod: "a creation op named like torch.ones_like, a free function there",
+  },
+  arange: { grad: { none: CONSTANT }, noTensorMethod: CREATES },
   fromArray: {
     grad: { none: CONSTANT },
-    noMethod: CREATES,
-    notExported: "the upload step behind tensor() and Tensor.to(), for modules that already hold a typed array",
+    noTensorMethod: CREATES,
+    notInCoreMod: "the upload step behind tensor() and Tensor.to(), for modules that already hold a typed array",
   },
-  rand: { grad: { none: "random samples: a constant" }, noMethod: CREATES },
-  randn: { grad: { none: "random samples: a constant" }, noMethod: CREATES },
-  randint: { grad: { none: "random integers" }, noMethod: CREATES },
+  rand: { grad: { none: "random samples: a constant" }, noTensorMethod: CREATES },
+  randn: { grad: { none: "random samples: a constant" }, noTensorMethod: CREATES },
+  randint: { grad: { none: "random integers" }, noTensorMethod: CREATES },
   dropout: {
     grad: "composite",
-    noMethod: "takes training options like torch.nn.functional.dropout; nn.Dropout wraps it",
+    noTensorMethod: "takes training options like torch.nn.functional.dropout; nn.Dropout wraps it",
   },
   // ---- dtype ----------------------------------------------------------------------------------------
   astype: { grad: "vjp" },
   copy: {
     grad: "vjp",
-    noMethod: "its method is Tensor.clone (PyTorch's name); the tape records it as clone",
-    notExported: "users call x.clone()",
+    noTensorMethod: "its method is Tensor.clone (PyTorch's name); the tape records it as clone",
+    notInCoreMod: "users call x.clone()",
   },
   // ---- unary ----------------------------------------------------------------------------------------
   neg: { grad: "vjp" },
@@ -148,7 +157,10 @@ export const OPS = {
   min: { grad: "vjp" },
   argmax: { grad: { none: INDEX_OUT } },
   argmin: { grad: { none: INDEX_OUT } },
-  sumTo: { grad: "composite", noMethod: "the adjoint of broadcasting, a building block of VJPs rather than user API" },
+  sumTo: {
+    grad: "composite",
+    noTensorMethod: "the adjoint of broadcasting, a building block of VJPs rather than user API",
+  },
   softmax: { grad: "vjp" },
   logSoftmax: { grad: "vjp" },
   logsumexp: { grad: "vjp" },
@@ -166,23 +178,26 @@ export const OPS = {
   narrow: { grad: "composite" },
   sliceScatter: {
     grad: "vjp",
-    noMethod: "an update of `base` by a second tensor, kept functional like jax's .at[].set",
+    noTensorMethod: "an update of `base` by a second tensor, kept functional like jax's .at[].set",
   },
-  concat: { grad: "vjp", noMethod: "takes a list of tensors" },
-  stack: { grad: "composite", noMethod: "takes a list of tensors" },
+  concat: { grad: "vjp", noTensorMethod: "takes a list of tensors" },
+  stack: { grad: "composite", noTensorMethod: "takes a list of tensors" },
   split: { grad: "composite" },
   // ---- indexing and order statistics ----------------------------------------------------------------
   gather: { grad: "vjp" },
   scatterAdd: { grad: "vjp" },
   indexSelect: { grad: "vjp" },
   indexAdd: { grad: "vjp" },
-  oneHot: { grad: { none: "a comparison of integer indices" }, noMethod: "like torch.nn.functional.one_hot" },
-  embedding: { grad: "composite", noMethod: "a lookup in `weight` by ids, like torch.nn.functional.embedding" },
+  oneHot: { grad: { none: "a comparison of integer indices" }, noTensorMethod: "like torch.nn.functional.one_hot" },
+  embedding: { grad: "composite", noTensorMethod: "a lookup in `weight` by ids, like torch.nn.functional.embedding" },
   topk: { grad: "vjp" },
   sort: { grad: "vjp" },
   argsort: { grad: { none: INDEX_OUT } },
   // ---- losses ---------------------------------------------------------------------------------------
-  crossEntropy: { grad: "composite", noMethod: "a loss of logits and targets, like torch.nn.functional.cross_entropy" },
+  crossEntropy: {
+    grad: "composite",
+    noTensorMethod: "a loss of logits and targets, like torch.nn.functional.cross_entropy",
+  },
 } satisfies OpCatalog;
 
 /** The ops whose VJP is recorded under their own name. */
