@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
-import { KERNEL_NAMES, type KernelTable } from "../../kernels/registry.ts";
+import { KERNEL_NAMES, type KernelName, type KernelTable } from "../../kernels/registry.ts";
 import { cpuKernels } from "../../kernels/cpu/mod.ts";
 import type { CpuBuffer } from "../../kernels/cpu/buffer.ts";
+import type { GpuBuffer } from "../../kernels/webgpu/runtime.ts";
+import type { elementwiseKernels } from "../../kernels/webgpu/elementwise.ts";
+import type { layoutKernels } from "../../kernels/webgpu/layout.ts";
+import type { indexKernels } from "../../kernels/webgpu/index.ts";
+import type { reduceKernels } from "../../kernels/webgpu/reduce.ts";
+import type { matmulKernels } from "../../kernels/webgpu/matmul.ts";
+import type { sortKernels } from "../../kernels/webgpu/sort.ts";
 
 Deno.test("registry: a backend that misses a kernel does not type-check", () => {
   const { matmul: _dropped, ...rest } = cpuKernels;
@@ -24,4 +31,21 @@ Deno.test("registry: the CPU backend implements every kernel name", () => {
   assert.ok(KERNEL_NAMES.length >= 20);
   for (const name of KERNEL_NAMES) assert.equal(typeof cpuKernels[name], "function", name);
   assert.deepEqual(Object.keys(cpuKernels).sort(), [...KERNEL_NAMES].sort());
+});
+
+Deno.test("registry: the WebGPU families cover exactly the kernel names (checked by type, no adapter needed)", () => {
+  // webGpuBackend spreads these families into a KernelTable<GpuBuffer>, which fails to compile if one is missing;
+  // this pins the same fact here, next to the CPU check, and also rules out a family declaring an unknown kernel.
+  type Families =
+    & ReturnType<typeof elementwiseKernels>
+    & ReturnType<typeof layoutKernels>
+    & ReturnType<typeof indexKernels>
+    & ReturnType<typeof reduceKernels>
+    & ReturnType<typeof matmulKernels>
+    & ReturnType<typeof sortKernels>;
+  type Missing = Exclude<KernelName, keyof Families>;
+  type Unknown = Exclude<keyof Families, KernelName>;
+  const none: [Missing, Unknown] extends [never, never] ? true : [Missing, Unknown] = true;
+  const signatures: Families extends KernelTable<GpuBuffer> ? true : false = true;
+  assert.ok(none && signatures);
 });
