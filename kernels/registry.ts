@@ -156,18 +156,24 @@ export type KernelName = keyof KernelDefs;
 /** The attributes of kernel `K`. */
 export type KernelAttrs<K extends KernelName> = KernelDefs[K]["attrs"];
 
+/** A tuple of `N` kernel buffers (an array when `N` is `number`, for variadic kernels such as concat). */
+export type Refs<B, N extends number> = N extends 0 ? []
+  : N extends 1 ? [TensorRef<B>]
+  : N extends 2 ? [TensorRef<B>, TensorRef<B>]
+  : N extends 3 ? [TensorRef<B>, TensorRef<B>, TensorRef<B>]
+  : TensorRef<B>[];
+
 /**
- * A tuple of `N` values of type `T` (an array when `N` is `number`, for variadic kernels such as concat). The
- * engine uses it with tensors, so an op's kernel call is typed by the same counts as the backend's kernel.
+ * {@link Refs}' counts for any element type: the engine types an op's kernel call with it (tensors and output
+ * specs), so the op passes exactly as many of each as the backend's kernel receives buffers. (`Refs` does not use it:
+ * `Refs` is public API, so building it on this type would make this type public too; the registry test checks
+ * that the two agree.)
  */
 export type TupleOf<T, N extends number> = N extends 0 ? []
   : N extends 1 ? [T]
   : N extends 2 ? [T, T]
   : N extends 3 ? [T, T, T]
   : T[];
-
-/** A tuple of `N` kernel buffers (an array when `N` is `number`, for variadic kernels such as concat). */
-export type Refs<B, N extends number> = TupleOf<TensorRef<B>, N>;
 
 /** The inputs of kernel `K` on a backend whose buffers are `B`. */
 export type KernelInputs<K extends KernelName, B> = Refs<B, KernelDefs[K]["inputs"]>;

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { KERNEL_NAMES, type KernelName, type KernelTable } from "../../kernels/registry.ts";
+import {
+  KERNEL_NAMES,
+  type KernelName,
+  type KernelTable,
+  type Refs,
+  type TensorRef,
+  type TupleOf,
+} from "../../kernels/registry.ts";
 import { cpuKernels } from "../../kernels/cpu/mod.ts";
 import type { CpuBuffer } from "../../kernels/cpu/buffer.ts";
 import type { GpuBuffer } from "../../kernels/webgpu/runtime.ts";
@@ -48,4 +55,21 @@ Deno.test("registry: the WebGPU families cover exactly the kernel names (checked
   const none: [Missing, Unknown] extends [never, never] ? true : [Missing, Unknown] = true;
   const signatures: Families extends KernelTable<GpuBuffer> ? true : false = true;
   assert.ok(none && signatures);
+});
+
+Deno.test("registry: TupleOf (the engine's counts) agrees with Refs (the backends') for every arity", () => {
+  type R = TensorRef<"buf">;
+  type Pairs = [
+    [Refs<"buf", 0>, TupleOf<R, 0>],
+    [Refs<"buf", 1>, TupleOf<R, 1>],
+    [Refs<"buf", 2>, TupleOf<R, 2>],
+    [Refs<"buf", 3>, TupleOf<R, 3>],
+    [Refs<"buf", number>, TupleOf<R, number>],
+  ];
+  type Same<P> = {
+    [I in keyof P]: P[I] extends [infer A, infer B] ? ([A] extends [B] ? ([B] extends [A] ? true : false) : false)
+      : never;
+  };
+  const same: Same<Pairs> = [true, true, true, true, true];
+  assert.deepEqual(same, [true, true, true, true, true]);
 });
