@@ -128,7 +128,7 @@ export type SingleOutputKernel = { [K in KernelName]: KernelDefs[K]["outputs"] e
 /**
  * Calls kernel `name` of `device`'s backend. The exported entry points have already matched the inputs, outputs
  * and attributes to the registry's declaration of `name`; here the table is indexed by a name known only at run
- * time, so the kernel is called through its erased signature (the one place the engine casts).
+ * time, so the kernel is called through its erased signature.
  */
 function dispatch(
   op: string,
@@ -174,7 +174,8 @@ export function runKernel<K extends KernelName>(
   attrs: KernelAttrs<K>,
   device?: Device,
 ): KernelResults<K> {
-  // The registry's output count fixed the length of `outs`, and one tensor is allocated per spec.
+  // The registry's output count fixed the length of `outs` and one tensor is allocated per spec, which the
+  // array returned cannot express: this cast and dispatch()'s are the engine's only ones.
   return allocAndDispatch(op, name, inputs, outs, attrs, device) as KernelResults<K>;
 }
 
@@ -186,7 +187,7 @@ export function runKernelInto<K extends KernelName>(
   op: string,
   name: K,
   inputs: KernelArgs<K>,
-  outputs: Readonly<TupleOf<Tensor, KernelDefs[K]["outputs"]>>,
+  outputs: Readonly<KernelResults<K>>,
   attrs: KernelAttrs<K>,
 ): void {
   dispatch(op, name, commonDevice(op, [...inputs, ...outputs]), inputs, outputs, attrs);
