@@ -84,6 +84,7 @@ export {
   type ReduceOp,
   type Refs,
   type TensorRef,
+  type TupleOf,
   type UnaryOp,
 } from "./kernels/registry.ts";
 

@@ -16,6 +16,7 @@ import { onesLike, zerosLike } from "./ops/creation.ts";
 import { add } from "./ops/binary.ts";
 import { keep, scope } from "./memory.ts";
 import { reshape } from "./ops/layout.ts";
+import type { TapeName } from "./ops/catalog.ts";
 
 let gradEnabled = true;
 
@@ -109,11 +110,20 @@ function freedVjp(): never {
   throw new Error("internal error: the VJP of a freed node was called");
 }
 
+/** One gradient per input of `I`, in order (null or undefined: that input gets none). */
+export type InputGrads<I extends readonly Tensor[]> = { readonly [P in keyof I]: Tensor | null | undefined };
+
 /**
  * Records `outputs` as produced by op `name` from `inputs` if gradients are on and any input needs one.
- * Non-float outputs never carry gradients.
+ * Non-float outputs never carry gradients. `name` must be an op that the catalog (`core/ops/catalog.ts`) says
+ * records a VJP, and the VJP must return one gradient per input: both are checked by the type checker.
  */
-export function record(name: string, inputs: readonly Tensor[], outputs: readonly Tensor[], vjp: VJP): void {
+export function record<const I extends readonly Tensor[]>(
+  name: TapeName,
+  inputs: I,
+  outputs: readonly Tensor[],
+  vjp: (grads: Tensor[]) => InputGrads<I>,
+): void {
   if (!gradEnabled || !inputs.some((t) => t.requiresGrad)) return;
   const diff = outputs.filter((o) => isFloat(o.dtype));
   if (diff.length === 0) return;
@@ -122,11 +132,11 @@ export function record(name: string, inputs: readonly Tensor[], outputs: readonl
 }
 
 /** {@link record} for one output whose VJP takes one gradient. */
-export function record1(
-  name: string,
-  inputs: readonly Tensor[],
+export function record1<const I extends readonly Tensor[]>(
+  name: TapeName,
+  inputs: I,
   out: Tensor,
-  vjp: (g: Tensor) => readonly (Tensor | null | undefined)[],
+  vjp: (g: Tensor) => InputGrads<I>,
 ): Tensor {
   record(name, inputs, [out], (gs) => vjp(gs[0]));
   return out;
@@ -446,7 +456,8 @@ function customGradImpl<A extends Tensor[], V extends Tensor | Tensor[]>(
     const list = (Array.isArray(value) ? value : [value]).map((t) => t._alias());
     // record() keeps only float outputs on the node; put the gradients back in output order.
     const floatOuts = list.filter((t) => isFloat(t.dtype));
-    record("customGrad", inputs, list, (gs) => {
+    const watched: readonly Tensor[] = inputs; // a list: the user's VJP may return any number of gradients (checked below)
+    record("customGrad", watched, list, (gs) => {
       const full = list.map((t) => (isFloat(t.dtype) ? gs[floatOuts.indexOf(t)] : zerosLike(t)));
       const grads = vjp((Array.isArray(value) ? full : full[0]) as V);
       if (grads.length !== inputs.length) {

@@ -11,7 +11,7 @@ import { type Shape, sizeOf } from "./shape.ts";
 import { Tensor } from "./tensor.ts";
 import { memoryStats } from "./memory.ts";
 import { activeRecorder } from "./profile.ts";
-import type { KernelAttrs, KernelImpl, KernelName, TensorRef } from "../kernels/registry.ts";
+import type { KernelAttrs, KernelDefs, KernelName, TensorRef, TupleOf } from "../kernels/registry.ts";
 
 /**
  * The bookkeeping half of a {@link Storage}: its reference count and what freeing it takes. It is kept apart
@@ -113,31 +113,70 @@ function ref(t: Tensor): TensorRef<unknown> {
   return { buf: t.storage.buf, shape: t.shape, dtype: t.dtype };
 }
 
+/** The input tensors of kernel `K`: as many as the registry declares (a list for variadic kernels like concat). */
+export type KernelArgs<K extends KernelName> = Readonly<TupleOf<Tensor, KernelDefs[K]["inputs"]>>;
+
+/** One output spec per output that the registry declares for kernel `K`. */
+export type KernelOutSpecs<K extends KernelName> = Readonly<TupleOf<OutSpec, KernelDefs[K]["outputs"]>>;
+
+/** The tensors kernel `K` produces, one per declared output. */
+export type KernelResults<K extends KernelName> = TupleOf<Tensor, KernelDefs[K]["outputs"]>;
+
+/** The kernels that declare exactly one output (what {@link run1} runs). */
+export type SingleOutputKernel = { [K in KernelName]: KernelDefs[K]["outputs"] extends 1 ? K : never }[KernelName];
+
 /**
- * Runs kernel `name` on `inputs`, allocating one output per spec on the inputs' device (or `device` for
- * kernels without inputs). No autograd here: ops record their tape nodes themselves.
+ * Calls kernel `name` of `device`'s backend. The exported entry points have already matched the inputs, outputs
+ * and attributes to the registry's declaration of `name`; here the table is indexed by a name known only at run
+ * time, so the kernel is called through its erased signature.
  */
-export function runKernel<K extends KernelName>(
+function dispatch(
   op: string,
-  name: K,
+  name: KernelName,
+  device: Device,
+  inputs: readonly Tensor[],
+  outputs: readonly Tensor[],
+  attrs: unknown,
+): void {
+  const impl = device.backend.kernels[name] as (i: TensorRef<unknown>[], o: TensorRef<unknown>[], a: unknown) => void;
+  const rec = activeRecorder();
+  const t0 = rec ? performance.now() : 0;
+  impl(inputs.map(ref), outputs.map(ref), attrs);
+  // Profiling (core/profile.ts) is opt-in: off, this is one null check per kernel call.
+  if (rec) rec.record(op, name, performance.now() - t0);
+}
+
+/** Allocates one output per spec on `device` and runs kernel `name` into them. */
+function allocAndDispatch(
+  op: string,
+  name: KernelName,
   inputs: readonly Tensor[],
   outs: readonly OutSpec[],
-  attrs: KernelAttrs<K>,
+  attrs: unknown,
   device?: Device,
 ): Tensor[] {
   const dev = commonDevice(op, inputs, device);
   const outputs = outs.map((o) => emptyTensor(dev, o));
-  const impl = dev.backend.kernels[name] as unknown as KernelImpl<K, unknown>;
-  const rec = activeRecorder();
-  const t0 = rec ? performance.now() : 0;
-  (impl as (i: TensorRef<unknown>[], o: TensorRef<unknown>[], a: KernelAttrs<K>) => void)(
-    inputs.map(ref),
-    outputs.map(ref),
-    attrs,
-  );
-  // Profiling (core/profile.ts) is opt-in: off, this is one null check per kernel call.
-  if (rec) rec.record(op, name, performance.now() - t0);
+  dispatch(op, name, dev, inputs, outputs, attrs);
   return outputs;
+}
+
+/**
+ * Runs kernel `name` on `inputs`, allocating one output per spec on the inputs' device (or `device` for
+ * kernels without inputs). The registry types every argument: a wrong number of inputs or output specs, or
+ * attributes of another kernel, do not compile. No autograd here: ops record their tape nodes themselves.
+ */
+export function runKernel<K extends KernelName>(
+  op: string,
+  name: K,
+  inputs: KernelArgs<K>,
+  outs: KernelOutSpecs<K>,
+  attrs: KernelAttrs<K>,
+  device?: Device,
+): KernelResults<K> {
+  // The registry's output count fixed the length of `outs` and one tensor is allocated per spec, which the
+  // array returned cannot express: this cast and dispatch()'s are the engine's only ones.
+  return allocAndDispatch(op, name, inputs, outs, attrs, device) as KernelResults<K>;
 }
 
 /**
@@ -147,30 +186,21 @@ export function runKernel<K extends KernelName>(
 export function runKernelInto<K extends KernelName>(
   op: string,
   name: K,
-  inputs: readonly Tensor[],
-  outputs: readonly Tensor[],
+  inputs: KernelArgs<K>,
+  outputs: Readonly<KernelResults<K>>,
   attrs: KernelAttrs<K>,
 ): void {
-  const dev = commonDevice(op, [...inputs, ...outputs]);
-  const impl = dev.backend.kernels[name] as unknown as (
-    i: TensorRef<unknown>[],
-    o: TensorRef<unknown>[],
-    a: KernelAttrs<K>,
-  ) => void;
-  const rec = activeRecorder();
-  const t0 = rec ? performance.now() : 0;
-  impl(inputs.map(ref), outputs.map(ref), attrs);
-  if (rec) rec.record(op, name, performance.now() - t0);
+  dispatch(op, name, commonDevice(op, [...inputs, ...outputs]), inputs, outputs, attrs);
 }
 
-/** {@link runKernel} for the common single-output case. */
-export function run1<K extends KernelName>(
+/** {@link runKernel} for a kernel with one output. */
+export function run1<K extends SingleOutputKernel>(
   op: string,
   name: K,
-  inputs: readonly Tensor[],
+  inputs: KernelArgs<K>,
   out: OutSpec,
   attrs: KernelAttrs<K>,
   device?: Device,
 ): Tensor {
-  return runKernel(op, name, inputs, [out], attrs, device)[0];
+  return allocAndDispatch(op, name, inputs, [out], attrs, device)[0];
 }

@@ -19,10 +19,11 @@
  *
  * ## Where to add things
  * - **An op** that existing kernels can express: a function in the matching `core/ops/*.ts` (validate → `run1`
- *   → `record1` with a VJP from public ops), a method on `Tensor` if it reads naturally as one, an export here
- *   and in the root `mod.ts` (under its section; pin the name in `tests/api_surface_lists.ts`), an f64
- *   finite-difference check in `tests/core/gradcheck_test.ts` and a CPU-vs-WebGPU case in
- *   `tests/kernels/webgpu_ops_parity_test.ts` (its coverage test fails until you do).
+ *   → `record1` with a VJP from public ops), its entry in the op catalog (`core/ops/catalog.ts`), a method on
+ *   `Tensor` and an export here (or the entry's reason for neither), an export in the root `mod.ts` (under its
+ *   section; pin the name in `tests/api_surface_lists.ts`), a row in the gradcheck table (`tests/core/gradcheck/`)
+ *   and a CPU-vs-WebGPU case in `tests/kernels/webgpu_ops_parity_test.ts`. The type checker or a coverage test
+ *   names each one you forget (README, "Adding an op").
  * - **A kernel** (only when no existing kernel fits): its signature in `kernels/registry.ts`; both backends then
  *   fail to type-check until they implement it (`kernels/cpu/*.ts` and a WGSL family in `kernels/webgpu/*.ts`).
  * - **A backend**: a `Backend<B>` with a full `KernelTable<B>`, registered with `registerDevice` (all three are

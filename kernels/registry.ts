@@ -163,6 +163,18 @@ export type Refs<B, N extends number> = N extends 0 ? []
   : N extends 3 ? [TensorRef<B>, TensorRef<B>, TensorRef<B>]
   : TensorRef<B>[];
 
+/**
+ * {@link Refs}' counts for any element type: the engine types an op's kernel call with it (tensors and output
+ * specs), so the op passes exactly as many of each as the backend's kernel receives buffers. (`Refs` does not use it:
+ * `Refs` is public API, so building it on this type would make this type public too; the registry test checks
+ * that the two agree.)
+ */
+export type TupleOf<T, N extends number> = N extends 0 ? []
+  : N extends 1 ? [T]
+  : N extends 2 ? [T, T]
+  : N extends 3 ? [T, T, T]
+  : T[];
+
 /** The inputs of kernel `K` on a backend whose buffers are `B`. */
 export type KernelInputs<K extends KernelName, B> = Refs<B, KernelDefs[K]["inputs"]>;
 

@@ -402,6 +402,7 @@ export const INTERNAL_API: readonly string[] = [
   "tensorFromView",
   "type TensorRef",
   "TRANSLATION_CACHE_FILE",
+  "type TupleOf",
   "typedArrayFromBytes",
   "type UnaryOp",
   "utf8Decode",

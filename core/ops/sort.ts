@@ -48,7 +48,7 @@ function onLastAxis(x: Tensor, axis: number, fn: (t: Tensor) => [Tensor, Tensor]
   return { values: transpose(values, axis, last), indices: transpose(indices, axis, last) };
 }
 
-function withGrad(op: string, x: Tensor, axis: number, values: Tensor, indices: Tensor): Tensor {
+function withGrad(op: "topk" | "sort", x: Tensor, axis: number, values: Tensor, indices: Tensor): Tensor {
   return record1(op, [x], values, (g) => [scatterAdd(zerosLike(x), axis, indices, g)]);
 }
 
@@ -74,8 +74,7 @@ export function topk(x: Tensor, k: number, options: TopkOptions = {}): ValuesInd
   const largest = options.largest ?? true;
   const r = onLastAxis(x, axis, (t) => {
     const shape = [...t.shape.slice(0, -1), k];
-    const [v, i] = runKernel("topk", "topk", [t], [{ shape, dtype: t.dtype }, { shape, dtype: "i32" }], { k, largest });
-    return [v, i];
+    return runKernel("topk", "topk", [t], [{ shape, dtype: t.dtype }, { shape, dtype: "i32" }], { k, largest });
   });
   const values = r.values.detach();
   return { values: withGrad("topk", x, axis, values, r.indices), indices: r.indices };
@@ -97,13 +96,8 @@ export function sort(x: Tensor, options: SortOptions = {}): ValuesIndices {
   const axis = normAxis("sort", options.axis ?? -1, x.shape);
   const descending = options.descending ?? false;
   const r = onLastAxis(x, axis, (t) => {
-    const [v, i] = runKernel("sort", "sort", [t], [{ shape: t.shape, dtype: t.dtype }, {
-      shape: t.shape,
-      dtype: "i32",
-    }], {
-      descending,
-    });
-    return [v, i];
+    const shape = t.shape;
+    return runKernel("sort", "sort", [t], [{ shape, dtype: t.dtype }, { shape, dtype: "i32" }], { descending });
   });
   const values = r.values.detach();
   return { values: withGrad("sort", x, axis, values, r.indices), indices: r.indices };
