@@ -25,8 +25,11 @@ import type { StGumbelOptions, TemperatureOptions } from "./straight_through.ts"
 /** What a field allows, in words ("a finite number ≥ 0"); read by the formatter. */
 const ALLOWED = z.registry<{ allowed: string }>();
 
-/** Registers `schema` with the words of what it allows and returns it. */
-function allowing<T extends z.ZodType>(schema: T, allowed: string): T {
+/**
+ * Registers `schema` with the words of what it allows ("a finite number ≥ 0") and returns it; the formatter
+ * ({@link describeOptionIssues}) says them when a value is rejected.
+ */
+export function allowing<T extends z.ZodType>(schema: T, allowed: string): T {
   ALLOWED.add(schema, { allowed });
   return schema;
 }
@@ -168,7 +171,8 @@ export type DenseRegistryOptions = z.input<typeof straightThroughOptionsSchema>;
 // they are checked here, at compile time, to be exactly what their schemas accept: a field added to one and not
 // the other fails `deno check`. (`topK` of TopKEstimator and `tau` of StGumbelEstimator are required by the
 // constructors; their schema defaults apply to the registry.)
-type Same<A, B> = [A, keyof A] extends [B, keyof B] ? ([B, keyof B] extends [A, keyof A] ? true : false) : false;
+/** True when `A` and `B` have exactly the same fields with the same types (the option interfaces' compile-time check). */
+export type Same<A, B> = [A, keyof A] extends [B, keyof B] ? ([B, keyof B] extends [A, keyof A] ? true : false) : false;
 const _optionInterfacesMatchSchemas: [
   Same<SwitchOptions, z.input<typeof switchOptionsSchema>>,
   Same<SparseMixerOptions, z.input<typeof sparseMixerOptionsSchema>>,
@@ -256,28 +260,88 @@ function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
   return v;
 }
 
+/** Who owns a set of options, in the words of {@link describeOptionIssues}' messages. */
+export interface OptionsSubject {
+  /** The schema the input failed (its field names are listed for unknown keys; `undefined`: none known). */
+  schema?: z.ZodObject;
+  /**
+   * The owner as messages name it (`"topk"`): a field then reads `"topk" option "jitterEps"`. Without it a field
+   * reads as its dotted path (`defaultMoe.beta`), for messages that already start with their owner.
+   */
+  owner?: string;
+  /** Former top-level names: former → current (rejected with a message naming the current one). */
+  renamed?: Readonly<Record<string, string>>;
+}
+
+/** The schema inside optional / default / nullable wrappers (the one the registry may know), or `schema`. */
+function inner(schema: z.ZodType): z.ZodType | undefined {
+  const def = schema._zod.def as { innerType?: z.ZodType };
+  return def.innerType;
+}
+
+/** The schema of the field at `path` in `schema` (through optional and default wrappers), if known. */
+function schemaAt(schema: z.ZodType | undefined, path: readonly PropertyKey[]): z.ZodType | undefined {
+  let s = schema;
+  for (const key of path) {
+    while (s && !(s instanceof z.ZodObject)) s = inner(s);
+    if (!s || typeof key !== "string" || !Object.hasOwn(s.shape, key)) return undefined;
+    s = s.shape[key];
+  }
+  return s;
+}
+
+/** The registered words of what `schema` (or a schema it wraps) allows. */
+function allowedBy(schema: z.ZodType | undefined): string | undefined {
+  for (let s = schema; s; s = inner(s)) {
+    const allowed = ALLOWED.get(s)?.allowed;
+    if (allowed) return allowed;
+  }
+  return undefined;
+}
+
+/** The field names of the object schema at `path` (empty when unknown). */
+function keysAt(schema: z.ZodType | undefined, path: readonly PropertyKey[]): string[] {
+  let s = schemaAt(schema, path);
+  while (s && !(s instanceof z.ZodObject)) s = inner(s);
+  return s ? Object.keys(s.shape) : [];
+}
+
 /** One issue in words. */
-function describeIssue(name: string, issue: z.core.$ZodIssue, input: unknown): string {
-  const schema: z.ZodObject | undefined = Object.hasOwn(SCHEMAS, name) ? SCHEMAS[name as EstimatorName] : undefined;
-  const keys = schema ? Object.keys(schema.shape) : [];
+function describeIssue(subject: OptionsSubject, issue: z.core.$ZodIssue, input: unknown): string {
+  const { schema, owner } = subject;
+  const fieldName = (field: string) => owner ? `${owner} option "${field}"` : field;
+  const path = issue.path.map(String).join(".");
   if (issue.code === "unrecognized_keys") {
-    const renamed = Object.hasOwn(RENAMED_ESTIMATOR_OPTIONS, name) ? RENAMED_ESTIMATOR_OPTIONS[name] : {};
+    const renamed = issue.path.length === 0 ? subject.renamed ?? {} : {};
     const parts = issue.keys.filter((k) => Object.hasOwn(renamed, k)).map((k) =>
-      `"${name}" option "${k}" was renamed to "${renamed[k]}"`
+      `${owner ? `${owner} option` : "option"} "${k}" was renamed to "${renamed[k]}"`
     );
     const rest = issue.keys.filter((k) => !Object.hasOwn(renamed, k));
     if (rest.length > 0) {
       const unknown = rest.map((k) => `"${k}"`).join(", ");
-      const noun = rest.length === 1 ? "option" : "options";
-      parts.push(`"${name}" has no ${noun} ${unknown} (allowed: ${keys.join(", ") || "none"})`);
+      const allowed = `(allowed: ${keysAt(schema, issue.path).join(", ") || "none"})`;
+      const noun = issue.path.length === 0 ? "option" : "field";
+      const plural = rest.length === 1 ? noun : `${noun}s`;
+      const whose = issue.path.length === 0 ? owner : fieldName(path);
+      parts.push(whose ? `${whose} has no ${plural} ${unknown} ${allowed}` : `unknown ${plural} ${unknown} ${allowed}`);
     }
     return parts.join("; ");
   }
-  if (issue.path.length === 0) return `options of "${name}" must be an object, got ${show(input)}`;
-  const field = issue.path.map(String).join(".");
-  const fieldSchema = schema && typeof issue.path[0] === "string" ? schema.shape[issue.path[0]] : undefined;
-  const allowed = fieldSchema ? ALLOWED.get(fieldSchema as z.ZodType)?.allowed : undefined;
-  return `"${name}" option "${field}" must be ${allowed ?? issue.message}, got ${show(valueAt(input, issue.path))}`;
+  if (issue.path.length === 0) {
+    return `${owner ? `options of ${owner}` : "options"} must be an object, got ${show(input)}`;
+  }
+  // A custom check's message is its own words of what is allowed (e.g. a rule between two fields).
+  const allowed = issue.code === "custom" ? issue.message : allowedBy(schemaAt(schema, issue.path));
+  return `${fieldName(path)} must be ${allowed ?? issue.message}, got ${show(valueAt(input, issue.path))}`;
+}
+
+/**
+ * The issues of a failed parse of `input` in words, joined by `"; "` (one line): unknown fields with the
+ * allowed ones, former names with the current one, and each wrong value with what its field allows (the words
+ * given to {@link allowing}) and the value given.
+ */
+export function describeOptionIssues(subject: OptionsSubject, error: z.ZodError, input: unknown): string {
+  return error.issues.map((issue) => describeIssue(subject, issue, input)).join("; ");
 }
 
 /**
@@ -285,7 +349,9 @@ function describeIssue(name: string, issue: z.core.$ZodIssue, input: unknown): s
  * (op `"estimator"`): the issues in words, joined by `"; "`.
  */
 export function estimatorOptionsError(name: string, error: z.ZodError, input: unknown): OpError {
-  return new OpError("estimator", error.issues.map((issue) => describeIssue(name, issue, input)).join("; "));
+  const schema: z.ZodObject | undefined = Object.hasOwn(SCHEMAS, name) ? SCHEMAS[name as EstimatorName] : undefined;
+  const renamed = Object.hasOwn(RENAMED_ESTIMATOR_OPTIONS, name) ? RENAMED_ESTIMATOR_OPTIONS[name] : {};
+  return new OpError("estimator", describeOptionIssues({ schema, owner: `"${name}"`, renamed }, error, input));
 }
 
 /**
