@@ -8,8 +8,8 @@
  * - the options: one zod schema with the defaults (`moe/layer_options.ts`, {@link MoELayerOptions});
  * - the router ({@link Router}, `moe/router.ts`): the `Linear(d, E)` with the estimator, Switch's input jitter
  *   and the z-loss;
- * - the experts ({@link Experts}, `moe/experts.ts`): {@link FfnExperts}, {@link GluExperts} or
- *   {@link LinearExperts}, their weights typed fields;
+ * - the experts (`Experts`, `moe/experts.ts`): `FfnExperts`, `GluExperts` or `LinearExperts`, their weights
+ *   typed fields ({@link MoELayer.experts});
  * - the dispatch (`moe/dispatch.ts`: {@link planDispatch}, {@link dispatchTokens}, {@link gatherPairs},
  *   {@link combinePairs}), whose module docs explain the sort-based, sync-free dispatch, the capacity and the
  *   padding policy;
@@ -52,10 +52,6 @@ import {
   EXPERT_ACTIVATIONS,
   type ExpertActivation,
   type ExpertKind,
-  type Experts,
-  type FfnExperts,
-  type GluExperts,
-  type LinearExperts,
 } from "./experts.ts";
 import {
   combinePairs,

@@ -93,7 +93,7 @@ export interface MoELayerMetrics extends RoutingMetrics {
  * const probs = softmax(tensor([[2, 0], [1, 0], [0, 1]]));
  * const plan = planDispatch(experts, { numExperts: 2, capacity: 1, padding: "static", dtype: "f32", device: probs.device });
  * const m = moeLayerMetrics({ experts, probs }, plan);
- * console.log(await m.dropped.data(), await m.droppedFraction.data()); // [1] [0.333…]
+ * console.log(await m.dropped.data(), await m.droppedFraction.data()); // Float32Array [1] Float32Array [0.333…]
  * ```
  */
 export function moeLayerMetrics(routing: RoutingLike, plan: DispatchPlan): MoELayerMetrics {
