@@ -10,7 +10,8 @@
  *
  * Every schema is `.strict()` (unknown fields are errors), documents each field with `.describe()` and fills in
  * the estimator's default, so {@link ESTIMATOR_OPTION_SCHEMAS} can be reused by experiment configs (for
- * instance with `z.toJSONSchema`).
+ * instance with `z.toJSONSchema`). The formatter itself, {@link describeOptionIssues}, also words the errors of
+ * `MoELayer`'s options (`moe/layer_options.ts`).
  *
  * @module
  */
@@ -273,7 +274,7 @@ export interface OptionsSubject {
   renamed?: Readonly<Record<string, string>>;
 }
 
-/** The schema inside optional / default / nullable wrappers (the one the registry may know), or `schema`. */
+/** The schema an optional / default / nullable wrapper wraps (undefined for any other schema). */
 function inner(schema: z.ZodType): z.ZodType | undefined {
   const def = schema._zod.def as { innerType?: z.ZodType };
   return def.innerType;
