@@ -72,8 +72,12 @@
  * | `straight-through` | {@link StraightThroughEstimator} | {@link TemperatureOptions} (+ `numExperts`) |
  * | `st-gumbel` | {@link StGumbelEstimator} | {@link StGumbelOptions} |
  * | `reinmax` | {@link ReinMaxEstimator} | {@link TemperatureOptions} (+ `numExperts`) |
+ * | `default-moe` | {@link DefaultMoeEstimator} | {@link DefaultMoeEstimatorOptions} |
  *
- * (The registry name fixes `variant` where the table gives one.) Auxiliary losses: {@link switchBalanceLoss},
+ * (The registry name fixes `variant` where the table gives one.) Each registry entry is an
+ * {@link EstimatorDescriptor}: its options schema and factory, sparse or dense, how K is set, what the layer must
+ * give it (the router input, the experts' outputs), what capacity dropping means, its exact objective and the
+ * reference vectors it replays; {@link registerEstimator} adds one from outside the library. Auxiliary losses: {@link switchBalanceLoss},
  * {@link topkBalanceLoss} (with {@link BalanceStats} for global-batch balancing) and {@link routerZLoss};
  * {@link routingMetrics} reports the expert load, the router entropy and the unused experts.
  *
@@ -412,7 +416,6 @@ export {
   type Estimator,
   ESTIMATOR_NAMES,
   type ExpertKind,
-  type ExpertOutputs,
   type ExpertOutputTerm,
   GeneratorDraws,
   type LoggedDraw,
@@ -436,6 +439,35 @@ export {
   type TemperatureOptions,
   TopKEstimator,
   type TopKOptions,
+} from "./moe/mod.ts";
+
+// ── moe: the layer's parts (router, experts, dispatch functions, Default MoE's term, metrics) ─────────────────
+export {
+  type BuiltinExperts,
+  combinePairs,
+  createExperts,
+  DefaultMoe,
+  DefaultMoeEstimator,
+  type DefaultMoeEstimatorOptions,
+  type DefaultMoeOptions,
+  type DispatchPadding,
+  type DispatchPlan,
+  type DispatchPlanOptions,
+  dispatchTokens,
+  EXPERT_ACTIVATIONS,
+  type ExpertActivation,
+  expertCapacity,
+  type Experts,
+  type ExpertsOptions,
+  FfnExperts,
+  gatherPairs,
+  GluExperts,
+  LinearExperts,
+  moeLayerMetrics,
+  planDispatch,
+  Router,
+  type RouterOptions,
+  type RouterOutput,
 } from "./moe/mod.ts";
 
 // ── moe: estimator descriptors (the registry's entries; how to add an estimator) ─────────────────────────────

@@ -1,6 +1,7 @@
 /**
  * Routing metrics (ESTIMATORS.md §10.6), computed on the routing's device with no host sync: every result is
- * a tensor the caller reads (`await t.data()`) when it wants. All computed under `noGrad`.
+ * a tensor the caller reads (`await t.data()`) when it wants. All computed under `noGrad`. {@link routingMetrics}
+ * needs only a routing; {@link moeLayerMetrics} adds a dispatch's dropping (what `MoELayer.lastMetrics` holds).
  *
  * @module
  */
@@ -8,6 +9,7 @@ import type { Tensor } from "../core/tensor.ts";
 import { OpError } from "../core/errors.ts";
 import { noGrad } from "../core/autograd.ts";
 import { oneHot } from "../core/ops/index.ts";
+import type { DispatchPlan } from "./dispatch.ts";
 
 /** What {@link routingMetrics} returns (scalars are rank-0 tensors). */
 export interface RoutingMetrics {
@@ -70,4 +72,35 @@ export function routingMetrics(routing: RoutingLike): RoutingMetrics {
     if (cand) out.multiCandidate = cand.ge(2).astype(dtype).mean();
     return out;
   });
+}
+
+/** {@link routingMetrics} plus the dispatch's dropping (scalars, no host sync). */
+export interface MoELayerMetrics extends RoutingMetrics {
+  /** Number of dropped (token, slot) pairs (float scalar). */
+  dropped: Tensor;
+  /** `dropped / (N·K)`. */
+  droppedFraction: Tensor;
+}
+
+/**
+ * The metrics of one MoE forward: {@link routingMetrics} of `routing` and the number and fraction of the pairs
+ * that `plan` dropped.
+ *
+ * @example
+ * ```ts
+ * import { moeLayerMetrics, planDispatch, routingMetrics, softmax, tensor } from "@moegrad/moegrad";
+ * const experts = tensor([[0], [0], [1]], { dtype: "i32" });
+ * const probs = softmax(tensor([[2, 0], [1, 0], [0, 1]]));
+ * const plan = planDispatch(experts, { numExperts: 2, capacity: 1, padding: "static", dtype: "f32", device: probs.device });
+ * const m = moeLayerMetrics({ experts, probs }, plan);
+ * console.log(await m.dropped.data(), await m.droppedFraction.data()); // Float32Array [1] Float32Array [0.333…]
+ * ```
+ */
+export function moeLayerMetrics(routing: RoutingLike, plan: DispatchPlan): MoELayerMetrics {
+  const nk = plan.numTokens * plan.topK;
+  return {
+    ...routingMetrics(routing),
+    dropped: plan.dropped,
+    droppedFraction: noGrad(() => plan.dropped.div(nk)),
+  };
 }

@@ -5,12 +5,15 @@
  * the reference vectors' logged draws), load-balancing and z losses, and routing metrics.
  *
  * ## How a MoE forward flows
- * `MoELayer.forward(x)` (`moe/layer.ts`): the router (`Linear(d, E)`) gives logits → the estimator's `route`
- * picks experts and gate values and attaches its gradient rule with `customGrad` (this is where Switch and
- * SparseMixer differ: same forward, different backward) → the dispatch sorts (token, slot) pairs by expert and
- * scatters them into a padded `[E, C, d]` buffer → the experts run as one batched matmul chain → the outputs are
- * gathered, gated and summed per token. Balance and z losses come back through `auxLoss()`, routing metrics
- * through `lastMetrics`. `moe/reference.ts` is the same computation as a per-token loop, used by the tests.
+ * `MoELayer.forward(x)` (`moe/layer.ts`, a composition of the parts below): the router (`Router`,
+ * `moe/router.ts`, a `Linear(d, E)`) gives logits → the estimator's `route` picks experts and gate values and
+ * attaches its gradient rule with `customGrad` (this is where Switch and SparseMixer differ: same forward,
+ * different backward) → the dispatch (`moe/dispatch.ts`) sorts (token, slot) pairs by expert and scatters them
+ * into a padded `[E, C, d]` buffer → the experts (`moe/experts.ts`) run as one batched matmul chain → the
+ * outputs are gathered, gated and summed per token (plus Default MoE's terms, `moe/default_moe.ts`). Balance
+ * and z losses come back through `auxLoss()`, metrics (`moe/metrics.ts`) through `lastMetrics`; the options
+ * are one schema (`moe/layer_options.ts`). `moe/reference.ts` is the same computation as a per-token loop, used
+ * by the tests.
  *
  * ## Adding an estimator
  * 1. One file in `moe/estimators/`: a class implementing {@link Estimator} (`route(logits, { training, draws })`
@@ -44,7 +47,6 @@ export {
   type DrawKind,
   type DrawSource,
   type Estimator,
-  type ExpertOutputs,
   type ExpertOutputTerm,
   GeneratorDraws,
   type LoggedDraw,
@@ -57,6 +59,7 @@ export { jitterRouterInput, SwitchEstimator, type SwitchOptions } from "./estima
 export { SparseMixerEstimator, type SparseMixerOptions } from "./estimators/sparsemixer.ts";
 export { SparseMixerV2Estimator, type SparseMixerV2Options, V2_MIDPOINT_SCALE } from "./estimators/sparsemixer_v2.ts";
 export { TopKEstimator, type TopKOptions } from "./estimators/topk.ts";
+export { DefaultMoeEstimator, type DefaultMoeEstimatorOptions } from "./estimators/default_moe.ts";
 export {
   ReinMaxEstimator,
   sampleMultinomial,
@@ -98,15 +101,39 @@ export {
   switchBalanceLoss,
   topkBalanceLoss,
 } from "./aux_losses.ts";
-export { type RoutingLike, type RoutingMetrics, routingMetrics } from "./metrics.ts";
 export {
-  type BalanceLossConfig,
-  type ExpertKind,
-  type MoEForwardOptions,
-  MoELayer,
   type MoELayerMetrics,
-  type MoELayerOptions,
-} from "./layer.ts";
+  moeLayerMetrics,
+  type RoutingLike,
+  type RoutingMetrics,
+  routingMetrics,
+} from "./metrics.ts";
+export { Router, type RouterOptions, type RouterOutput } from "./router.ts";
+export {
+  type BuiltinExperts,
+  createExperts,
+  EXPERT_ACTIVATIONS,
+  type ExpertActivation,
+  type ExpertKind,
+  type Experts,
+  type ExpertsOptions,
+  FfnExperts,
+  GluExperts,
+  LinearExperts,
+} from "./experts.ts";
+export {
+  combinePairs,
+  type DispatchPadding,
+  type DispatchPlan,
+  type DispatchPlanOptions,
+  dispatchTokens,
+  expertCapacity,
+  gatherPairs,
+  planDispatch,
+} from "./dispatch.ts";
+export { DefaultMoe, type DefaultMoeOptions } from "./default_moe.ts";
+export { type BalanceLossConfig, type MoELayerOptions } from "./layer_options.ts";
+export { type MoEForwardOptions, MoELayer } from "./layer.ts";
 export { moeLoopReference } from "./reference.ts";
 export {
   type Downstream,

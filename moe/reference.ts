@@ -14,11 +14,12 @@ import type { Routing } from "./estimators/estimator.ts";
 import type { MoELayer } from "./layer.ts";
 
 function expertOnToken(layer: MoELayer, e: number, xt: Tensor): Tensor {
-  const w = (name: string) => layer.weights[name].slice(0, e, e + 1).squeeze(0);
+  const w = (weight: Tensor) => weight.slice(0, e, e + 1).squeeze(0);
   const act = (a: Tensor) => layer.activation === "relu" ? a.relu() : layer.activation === "silu" ? a.silu() : a.gelu();
-  if (layer.expert === "linear") return xt.matmul(w("w"));
-  if (layer.expert === "ffn") return act(xt.matmul(w("w1")).add(w("b1"))).matmul(w("w2")).add(w("b2"));
-  return act(xt.matmul(w("wGate"))).mul(xt.matmul(w("wUp"))).matmul(w("wDown"));
+  const ex = layer.experts;
+  if (ex.kind === "linear") return xt.matmul(w(ex.w));
+  if (ex.kind === "ffn") return act(xt.matmul(w(ex.w1)).add(w(ex.b1))).matmul(w(ex.w2)).add(w(ex.b2));
+  return act(xt.matmul(w(ex.wGate))).mul(xt.matmul(w(ex.wUp))).matmul(w(ex.wDown));
 }
 
 /**

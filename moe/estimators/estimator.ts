@@ -16,6 +16,8 @@ import { tensor } from "../../core/ops/creation.ts";
 import { OpError } from "../../core/errors.ts";
 import type { FloatDType } from "../../core/dtype.ts";
 import type { Device } from "../../core/device.ts";
+import type { Module } from "../../nn/module.ts";
+import type { DispatchPlan } from "../dispatch.ts";
 
 /** The kinds of random draws estimators make (named after the PyTorch calls the vectors log). */
 export type DrawKind = "exponential" | "uniform";
@@ -112,35 +114,15 @@ export interface Routing {
 }
 
 /**
- * What the MoE layer gives an estimator that needs the experts' outputs (see {@link Estimator.outputTerm}): the
- * dispatched (token, slot) pairs in the dispatch's sorted order.
+ * A term of the layer output computed from the experts' outputs, with state the layer keeps across calls (Default
+ * MoE's default vectors): a module whose parameters and buffers the layer adopts under their own names.
  */
-export interface ExpertOutputs {
-  /** The expert output of every dispatched pair, [N·K, d] (rows of dropped pairs are 0). */
-  outputs: Tensor;
-  /** The routing of this call. */
-  routing: Routing;
-  /** Pair index of each sorted row (into the routing's flattened [N·K]), i32 [N·K]. */
-  order: Tensor;
-  /** Token of each sorted row, i32 [N·K]. */
-  token: Tensor;
-  /** 1 where the pair was kept, 0 where capacity dropped it, [N·K] (float). */
-  kept: Tensor;
-  /** N. */
-  numTokens: number;
-  /** Training mode (state may be updated) or evaluation (state is read only). */
-  training: boolean;
-}
-
-/**
- * An extra term of the layer output computed from the experts' outputs, with state the layer keeps as buffers
- * across calls (Default MoE's default vectors).
- */
-export interface ExpertOutputTerm {
-  /** The state, by buffer name; the layer registers each as a buffer of its own (in checkpoints). */
-  readonly buffers: Readonly<Record<string, Tensor>>;
-  /** The term added to the layer output, [N, d]. */
-  term(inputs: ExpertOutputs): Tensor;
+export interface ExpertOutputTerm extends Module {
+  /**
+   * The term added to the layer output, [N, d], for a routing dispatched by `plan`, whose pairs' expert outputs
+   * are `rows` [N·K, d] (the dispatch's sorted order); in training the term may update its state first.
+   */
+  terms(rows: Tensor, routing: Routing, plan: DispatchPlan, training: boolean): Tensor;
 }
 
 /** A routing-gradient estimator. */

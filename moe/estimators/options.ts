@@ -11,7 +11,8 @@
  *
  * Every schema is `.strict()` (unknown fields are errors), documents each field with `.describe()` and fills in
  * the estimator's default, so the schemas can be reused by experiment configs (for instance with
- * `z.toJSONSchema`).
+ * `z.toJSONSchema`). The formatter itself, {@link describeOptionIssues}, also words the errors of `MoELayer`'s
+ * options (`moe/layer_options.ts`).
  *
  * @module
  */
@@ -26,8 +27,11 @@ import type { StGumbelOptions, TemperatureOptions } from "./straight_through.ts"
 /** What a field allows, in words ("a finite number ≥ 0"); read by the formatter. */
 const ALLOWED = z.registry<{ allowed: string }>();
 
-/** Registers `schema` with the words of what it allows and returns it. */
-function allowing<T extends z.ZodType>(schema: T, allowed: string): T {
+/**
+ * Registers `schema` with the words of what it allows ("a finite number ≥ 0") and returns it; the formatter
+ * ({@link describeOptionIssues}) says them when a value is rejected.
+ */
+export function allowing<T extends z.ZodType>(schema: T, allowed: string): T {
   ALLOWED.add(schema, { allowed });
   return schema;
 }
@@ -118,6 +122,26 @@ export const topKOptionsSchema = z.strictObject({
   ),
 }).describe("Options of the `topk` estimator (TopKEstimator, GShard/Mixtral top-K).");
 
+/** The options of `DefaultMoeEstimator` (and of the registry name `default-moe`). */
+export const defaultMoeOptionsSchema = z.strictObject({
+  /** Experts per token (integer ≥ 1; default 1). */
+  topK: allowing(z.int().min(1).default(1).describe("Experts per token (integer ≥ 1; default 1)."), "an integer ≥ 1"),
+  /** Renormalise the K selected probabilities (default false: Σ π over active + default terms stays 1). */
+  renormalize: allowing(
+    z.boolean().default(false).describe(
+      "Divide the K selected probabilities by their sum (default false, so active and default terms sum π to 1).",
+    ),
+    "true or false",
+  ),
+  /** EMA factor β of the default vectors (in [0, 1); default 0.9, the paper's value for 8 experts). */
+  beta: allowing(
+    z.number().min(0).lt(1).default(0.9).describe(
+      "EMA factor β of the default vectors (in [0, 1); default 0.9, the paper's value for 8 experts).",
+    ),
+    "a number in [0, 1)",
+  ),
+}).describe("Options of the `default-moe` estimator (DefaultMoeEstimator, Default MoE of Panda et al. 2025).");
+
 const denseSchema = <T extends ReturnType<typeof atLeast>>(name: string, what: string, tau: T) =>
   z.strictObject({
     /** Temperature τ of the backward softmax (default 1). */
@@ -149,7 +173,8 @@ export const reinMaxOptionsSchema = denseSchema(
 // they are checked here, at compile time, to be exactly what their schemas accept: a field added to one and not
 // the other fails `deno check`. (`topK` of TopKEstimator and `tau` of StGumbelEstimator are required by the
 // constructors; their schema defaults apply to the registry.)
-type Same<A, B> = [A, keyof A] extends [B, keyof B] ? ([B, keyof B] extends [A, keyof A] ? true : false) : false;
+/** True when `A` and `B` have exactly the same fields with the same types (the option interfaces' compile-time check). */
+export type Same<A, B> = [A, keyof A] extends [B, keyof B] ? ([B, keyof B] extends [A, keyof A] ? true : false) : false;
 const _optionInterfacesMatchSchemas: [
   Same<SwitchOptions, z.input<typeof switchOptionsSchema>>,
   Same<SparseMixerOptions, z.input<typeof sparseMixerOptionsSchema>>,
@@ -200,28 +225,88 @@ export interface OptionsSpec {
   readonly renamed?: Readonly<Record<string, string>>;
 }
 
+/** Who owns a set of options, in the words of {@link describeOptionIssues}' messages. */
+export interface OptionsSubject {
+  /** The schema the input failed (its field names are listed for unknown keys; `undefined`: none known). */
+  schema?: z.ZodObject;
+  /**
+   * The owner as messages name it (`"topk"`): a field then reads `"topk" option "jitterEps"`. Without it a field
+   * reads as its dotted path (`defaultMoe.beta`), for messages that already start with their owner.
+   */
+  owner?: string;
+  /** Former top-level names: former → current (rejected with a message naming the current one). */
+  renamed?: Readonly<Record<string, string>>;
+}
+
+/** The schema an optional / default / nullable wrapper wraps (undefined for any other schema). */
+function inner(schema: z.ZodType): z.ZodType | undefined {
+  const def = schema._zod.def as { innerType?: z.ZodType };
+  return def.innerType;
+}
+
+/** The schema of the field at `path` in `schema` (through optional and default wrappers), if known. */
+function schemaAt(schema: z.ZodType | undefined, path: readonly PropertyKey[]): z.ZodType | undefined {
+  let s = schema;
+  for (const key of path) {
+    while (s && !(s instanceof z.ZodObject)) s = inner(s);
+    if (!s || typeof key !== "string" || !Object.hasOwn(s.shape, key)) return undefined;
+    s = s.shape[key];
+  }
+  return s;
+}
+
+/** The registered words of what `schema` (or a schema it wraps) allows. */
+function allowedBy(schema: z.ZodType | undefined): string | undefined {
+  for (let s = schema; s; s = inner(s)) {
+    const allowed = ALLOWED.get(s)?.allowed;
+    if (allowed) return allowed;
+  }
+  return undefined;
+}
+
+/** The field names of the object schema at `path` (empty when unknown). */
+function keysAt(schema: z.ZodType | undefined, path: readonly PropertyKey[]): string[] {
+  let s = schemaAt(schema, path);
+  while (s && !(s instanceof z.ZodObject)) s = inner(s);
+  return s ? Object.keys(s.shape) : [];
+}
+
 /** One issue in words. */
-function describeIssue(spec: OptionsSpec, issue: z.core.$ZodIssue, input: unknown): string {
-  const { name, schema } = spec;
-  const keys = Object.keys(schema.shape);
+function describeIssue(subject: OptionsSubject, issue: z.core.$ZodIssue, input: unknown): string {
+  const { schema, owner } = subject;
+  const fieldName = (field: string) => owner ? `${owner} option "${field}"` : field;
+  const path = issue.path.map(String).join(".");
   if (issue.code === "unrecognized_keys") {
-    const renamed = spec.renamed ?? {};
+    const renamed = issue.path.length === 0 ? subject.renamed ?? {} : {};
     const parts = issue.keys.filter((k) => Object.hasOwn(renamed, k)).map((k) =>
-      `"${name}" option "${k}" was renamed to "${renamed[k]}"`
+      `${owner ? `${owner} option` : "option"} "${k}" was renamed to "${renamed[k]}"`
     );
     const rest = issue.keys.filter((k) => !Object.hasOwn(renamed, k));
     if (rest.length > 0) {
       const unknown = rest.map((k) => `"${k}"`).join(", ");
-      const noun = rest.length === 1 ? "option" : "options";
-      parts.push(`"${name}" has no ${noun} ${unknown} (allowed: ${keys.join(", ") || "none"})`);
+      const allowed = `(allowed: ${keysAt(schema, issue.path).join(", ") || "none"})`;
+      const noun = issue.path.length === 0 ? "option" : "field";
+      const plural = rest.length === 1 ? noun : `${noun}s`;
+      const whose = issue.path.length === 0 ? owner : fieldName(path);
+      parts.push(whose ? `${whose} has no ${plural} ${unknown} ${allowed}` : `unknown ${plural} ${unknown} ${allowed}`);
     }
     return parts.join("; ");
   }
-  if (issue.path.length === 0) return `options of "${name}" must be an object, got ${show(input)}`;
-  const field = issue.path.map(String).join(".");
-  const fieldSchema = typeof issue.path[0] === "string" ? schema.shape[issue.path[0]] : undefined;
-  const allowed = fieldSchema ? ALLOWED.get(fieldSchema as z.ZodType)?.allowed : undefined;
-  return `"${name}" option "${field}" must be ${allowed ?? issue.message}, got ${show(valueAt(input, issue.path))}`;
+  if (issue.path.length === 0) {
+    return `${owner ? `options of ${owner}` : "options"} must be an object, got ${show(input)}`;
+  }
+  // A custom check's message is its own words of what is allowed (e.g. a rule between two fields).
+  const allowed = issue.code === "custom" ? issue.message : allowedBy(schemaAt(schema, issue.path));
+  return `${fieldName(path)} must be ${allowed ?? issue.message}, got ${show(valueAt(input, issue.path))}`;
+}
+
+/**
+ * The issues of a failed parse of `input` in words, joined by `"; "` (one line): unknown fields with the
+ * allowed ones, former names with the current one, and each wrong value with what its field allows (the words
+ * given to {@link allowing}) and the value given.
+ */
+export function describeOptionIssues(subject: OptionsSubject, error: z.ZodError, input: unknown): string {
+  return error.issues.map((issue) => describeIssue(subject, issue, input)).join("; ");
 }
 
 /**
@@ -229,7 +314,8 @@ function describeIssue(spec: OptionsSpec, issue: z.core.$ZodIssue, input: unknow
  * (op `"estimator"`): the issues in words, joined by `"; "`.
  */
 export function estimatorOptionsError(spec: OptionsSpec, error: z.ZodError, input: unknown): OpError {
-  return new OpError("estimator", error.issues.map((issue) => describeIssue(spec, issue, input)).join("; "));
+  const subject = { schema: spec.schema, owner: `"${spec.name}"`, renamed: spec.renamed };
+  return new OpError("estimator", describeOptionIssues(subject, error, input));
 }
 
 /**

@@ -15,6 +15,7 @@
  * | `straight-through` | {@link StraightThroughEstimator} dense (`tau`, `numExperts`) |
  * | `st-gumbel` | {@link StGumbelEstimator} dense (`tau`, `numExperts`) |
  * | `reinmax` | {@link ReinMaxEstimator} dense (`tau` ≥ 1, `numExperts`) |
+ * | `default-moe` | {@link DefaultMoeEstimator} Default MoE (`topK`, `renormalize`, `beta`) |
  *
  * Options are validated by the descriptor's zod schema: unknown fields and wrong values are one `OpError`
  * (op `"estimator"`) that names the estimator, the field and what is allowed.
@@ -31,6 +32,7 @@ import { sparseMixerDescriptor, sparseMixerFirstDescriptor, sparseMixerInfDescri
 import { sparseMixerV2Descriptor, sparseMixerV2HeunDescriptor } from "./sparsemixer_v2.ts";
 import { topKDescriptor } from "./topk.ts";
 import { reinMaxDescriptor, stGumbelDescriptor, straightThroughDescriptor } from "./straight_through.ts";
+import { defaultMoeDescriptor } from "./default_moe.ts";
 
 /** The built-in estimators, in report order: one line each. */
 const BUILTIN_ESTIMATORS = [
@@ -44,6 +46,7 @@ const BUILTIN_ESTIMATORS = [
   straightThroughDescriptor,
   stGumbelDescriptor,
   reinMaxDescriptor,
+  defaultMoeDescriptor,
 ] as const;
 
 type Builtin = typeof BUILTIN_ESTIMATORS[number];

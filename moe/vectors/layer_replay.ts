@@ -16,6 +16,7 @@ import { noGrad } from "../../core/autograd.ts";
 import { type LoggedDraw, ReplayDraws } from "../estimators/estimator.ts";
 import { MULTINOMIAL_INDEX_CALL } from "../estimators/straight_through.ts";
 import { MoELayer } from "../layer.ts";
+import type { LinearExperts } from "../experts.ts";
 import { type ExtraReplayer, isLayerCase, type QuantityResult, TOLERANCES } from "./replay.ts";
 import { layerRouter, layerRouterObjects, type LayerRouterParams } from "./layer_routers.ts";
 
@@ -256,12 +257,13 @@ export async function replayLayerVector(
     device: options.device,
   });
   layer.train(training);
+  const experts = layer.experts as LinearExperts; // built with `expert: "linear"` above
   const f64 = (data: Nested) => tensor(data as number[], { dtype, device: layer.router.weight.device });
   const wr = f64(array(v, "inputs.router_weight_dxE", [d, e]));
   const we = f64(array(v, "inputs.expert_weights_Exdxd", [e, d, d]));
   noGrad(() => {
     layer.router.weight.assign_(wr);
-    layer.weights.w.assign_(we);
+    experts.w.assign_(we);
   });
   const xt = f64(x).requiresGrad_();
   const replay = new ReplayDraws(draws);
@@ -288,7 +290,7 @@ export async function replayLayerVector(
     y: await errors(y, array(v, "outputs.y", [n, d]), tol),
     grad_x: await errors(xt.grad!, array(v, "grads.x", [n, d]), tol),
     grad_router_weight: await errors(layer.router.weight.grad!, array(v, "grads.router_weight", [d, e]), tol),
-    grad_expert_weights: await errors(layer.weights.w.grad!, array(v, "grads.expert_weights", [e, d, d]), tol),
+    grad_expert_weights: await errors(experts.w.grad!, array(v, "grads.expert_weights", [e, d, d]), tol),
   };
   for (const section of ["outputs", "grads"] as const) {
     const known = section === "outputs" ? ["router_logits", "selected_experts", "multiplier", "y"] : [

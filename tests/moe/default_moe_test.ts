@@ -1,19 +1,17 @@
 import assert from "node:assert/strict";
 import { gradients, MoELayer, noGrad, type Tensor, tensor } from "../../mod.ts";
-import { TopKEstimator } from "../../moe/estimators/topk.ts";
+import { DefaultMoeEstimator } from "../../moe/estimators/default_moe.ts";
 
 type M = number[][];
 
 /** Tiny layer: d = 2, E = 3, top-1, linear experts, f64, fixed weights (hand-checkable). */
-function tiny(beta: number, extra: Record<string, unknown> = {}): MoELayer {
+function tiny(beta: number): MoELayer {
   const moe = new MoELayer(2, {
     numExperts: 3,
     expert: "linear",
-    estimator: "topk",
-    estimatorOptions: { topK: 1 },
+    estimator: "default-moe",
+    estimatorOptions: { topK: 1, beta },
     dtype: "f64",
-    defaultMoe: { beta },
-    ...extra,
   });
   noGrad(() => {
     moe.router.weight.assign_(tensor([[2, 0, -1], [0, 2, -1]], { dtype: "f64" }));
@@ -84,7 +82,7 @@ Deno.test("default MoE: the output is Σ_active π_i E_i(x) + Σ_inactive π_i �
   const y2 = moe.forward(tensor(X2, { dtype: "f64" }));
   close(await rows(y2), loopY(X2, await rows(moe.defaultVectors!)));
   // The gates are the raw (not renormalised) softmax probabilities by default.
-  assert.ok(moe.estimator instanceof TopKEstimator && !moe.estimator.renormalize);
+  assert.ok(moe.estimator instanceof DefaultMoeEstimator && !moe.estimator.renormalize);
   // Without the option, the same layer gives only the active term.
   const plain = new MoELayer(2, {
     numExperts: 3,
@@ -135,24 +133,29 @@ Deno.test("default MoE: inactive experts get ∂L/∂π_i = u·Ê_i, and the rou
   close(gW, [0, 1].map((r) => [0, 1, 2].map((i) => X2.reduce((s, xt, t) => s + xt[r] * expectedZ[t][i], 0))));
 });
 
-Deno.test("default MoE: β and the estimator are validated", () => {
-  for (const beta of [-0.1, 1, 1.5, NaN, Infinity, "0.5", undefined]) {
+Deno.test("default MoE: β is validated; only an estimator with an output term gets default vectors", () => {
+  for (const beta of [-0.1, 1, 1.5, NaN, Infinity, "0.5"]) {
     assert.throws(
-      () => new MoELayer(2, { numExperts: 3, defaultMoe: { beta: beta as number } }),
-      (e: Error) => e instanceof RangeError && /defaultMoe\.beta must be a number in \[0, 1\)/.test(e.message),
+      () => new MoELayer(2, { numExperts: 3, estimator: "default-moe", estimatorOptions: { beta } }),
+      /"default-moe" option "beta" must be a number in \[0, 1\)/,
       String(beta),
     );
   }
-  assert.throws(
-    () => new MoELayer(2, { numExperts: 3, estimator: "switch", defaultMoe: { beta: 0.9 } }),
-    /defaultMoe needs the "topk" estimator, got "switch"/,
+  const zero = new MoELayer(2, { numExperts: 3, estimator: "default-moe", estimatorOptions: { beta: 0 } });
+  assert.ok(zero.estimator instanceof DefaultMoeEstimator && zero.estimator.beta === 0);
+  assert.ok(!zero.estimator.renormalize); // Σ π over active and default terms stays 1
+  assert.equal(
+    (new MoELayer(2, { numExperts: 3, estimator: "default-moe" }).estimator as DefaultMoeEstimator).beta,
+    0.9,
   );
-  assert.equal(new MoELayer(2, { numExperts: 3, defaultMoe: { beta: 0 } }).defaultMoeBeta, 0);
   const ren = new MoELayer(2, {
     numExperts: 3,
+    estimator: "default-moe",
     estimatorOptions: { topK: 2, renormalize: true },
-    defaultMoe: { beta: 0.9 },
   });
-  assert.ok(ren.estimator instanceof TopKEstimator && ren.estimator.renormalize);
+  assert.ok(ren.estimator instanceof DefaultMoeEstimator && ren.estimator.renormalize && ren.estimator.topK === 2);
   assert.equal(new MoELayer(2, { numExperts: 3 }).defaultVectors, null);
+  assert.equal(new MoELayer(2, { numExperts: 3 }).outputTerm, null);
+  // The layer option it replaces is refused with the field named.
+  assert.throws(() => new MoELayer(2, { numExperts: 3, defaultMoe: { beta: 0.9 } } as never), /defaultMoe/);
 });

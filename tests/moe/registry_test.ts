@@ -3,6 +3,7 @@ import { createEstimator, ESTIMATOR_NAMES, Generator, GeneratorDraws, randn } fr
 
 Deno.test("every registered estimator routes, in training and in eval, and its gates reach the logits", () => {
   assert.deepEqual([...ESTIMATOR_NAMES].sort(), [
+    "default-moe",
     "reinmax",
     "sparsemixer",
     "sparsemixer-1st",
