@@ -10,18 +10,17 @@
  * variant is not implemented), then uses the new `Ê`; in evaluation `Ê` is read, not updated. A capacity-dropped
  * pair counts as inactive (its expert did not run on it), so it gets the default term.
  *
- * In `MoELayer` it is the option `defaultMoe: { beta }`: selection is the `topk` estimator's, whose top-K weights
- * are NOT renormalised by default there (the paper does not say, and unrenormalised weights keep `Σ_i π_i = 1`
- * over active + default terms) — pass `estimatorOptions: { renormalize: true }` to renormalise the active weights
- * (the default terms keep the raw `π_i`). It is a layer option, not a registry estimator, because an estimator
- * only sees logits, while Default MoE needs the experts' outputs and state.
+ * In `MoELayer` it is the term of the registry estimator `default-moe` (`DefaultMoeEstimator`,
+ * `moe/estimators/default_moe.ts`): selection is top-K, NOT renormalised by default (the paper does not say, and
+ * unrenormalised weights keep `Σ_i π_i = 1` over active + default terms; `renormalize: true` renormalises the active
+ * weights while the default terms keep the raw `π_i`). The estimator declares that it needs the experts' outputs
+ * (`Estimator.outputTerm`), and the layer adopts this module's buffer as its own `defaultVectors`.
  *
  * @example
  * ```ts
- * import { Generator, MoELayer, randn } from "@moegrad/moegrad";
- * const moe = new MoELayer(4, { numExperts: 3, estimatorOptions: { topK: 1 }, defaultMoe: { beta: 0.9 }, generator: new Generator(0) });
- * moe.forward(randn([6, 4])); // training: updates Ê from the experts' outputs
- * console.log(moe.defaultMoe!.beta, moe.defaultVectors!.shape); // 0.9 [3, 4]
+ * import { DefaultMoe } from "@moegrad/moegrad";
+ * const term = new DefaultMoe(3, 4, 0.9, { dtype: "f64" });
+ * console.log(term.beta, term.vectors.shape); // 0.9 [3, 4]
  * ```
  *
  * @module
