@@ -522,4 +522,5 @@ export {
   type Objective,
   objectiveValue,
   sampleGradients,
+  type SampleGradientsOptions,
 } from "./moe/mod.ts";

@@ -20,33 +20,19 @@
  *
  * @module
  */
-import type { Tensor } from "../core/tensor.ts";
 import { OpError } from "../core/errors.ts";
-import type { Estimator } from "./estimators/estimator.ts";
 import { descriptorOf } from "./estimators/registry.ts";
 import {
-  type Downstream,
   type ExactObjective,
   type ExactTerms,
   exactTerms,
   sampleGradients,
+  type SampleGradientsOptions,
 } from "./exact_gradient.ts";
 import { exactGradient, type Objective } from "./exact_objectives.ts";
 
-/** Options of {@link estimatorBias}. */
-export interface EstimatorBiasOptions {
-  /** The estimator under test (sparse, or dense: then `y = Σ_i gate_i h_i` over every expert). */
-  estimator: Estimator;
-  /** One token's router logits, [E] or [1, E]. */
-  logits: Tensor;
-  /** Expert outputs h_i, [E, d]. */
-  experts: Tensor;
-  /** Downstream function, row-wise [M, d] → [M]. */
-  f: Downstream;
-  /** Number of independent draws M (≥ 2). */
-  draws: number;
-  /** Seed of the Generator the draws come from (default 0). */
-  seed?: number;
+/** Options of {@link estimatorBias}: those of `sampleGradients`, and the objective. */
+export interface EstimatorBiasOptions extends SampleGradientsOptions {
   /**
    * The objective whose true gradient is the reference. Default: the one the estimator's registry descriptor
    * declares (an estimator outside the registry must give it). `"argmax"` / `"sampled"` are
@@ -55,8 +41,6 @@ export interface EstimatorBiasOptions {
   objective?: ExactObjective | Objective;
   /** Mask width of the `"sampled"` shorthand; default the estimator's `jitterEps`, else 0.1. */
   jitterEps?: number;
-  /** Route in training mode (default true). */
-  training?: boolean;
 }
 
 /** What {@link estimatorBias} reports. Vectors are plain arrays of length E. */

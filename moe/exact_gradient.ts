@@ -121,20 +121,30 @@ export function exactTerms(options: {
   return { total: gTotal, gating: gGating, routing: gRouting, probs: values(q.detach()) };
 }
 
+/** Options of {@link sampleGradients}: the estimator, one token's problem and the draws. */
+export interface SampleGradientsOptions {
+  /** The estimator under test (sparse, or dense: then `y = Σ_i gate_i h_i` over every expert). */
+  estimator: Estimator;
+  /** One token's router logits, [E] or [1, E]. */
+  logits: Tensor;
+  /** Expert outputs h_i, [E, d]. */
+  experts: Tensor;
+  /** Downstream function, row-wise [M, d] → [M]. */
+  f: Downstream;
+  /** Number of independent draws M (≥ 2). */
+  draws: number;
+  /** Seed of the Generator the draws come from (default 0). */
+  seed?: number;
+  /** Route in training mode (default true). */
+  training?: boolean;
+}
+
 /**
  * Per-draw gradients of `f(Σ_k gate_k · h_{D_k})` with respect to the logits, for M independent draws routed
  * as one [M, E] batch: returns [M, E] as rows of numbers. A dense estimator's gates are a row over every expert,
  * `y = Σ_i gate_i h_i`.
  */
-export function sampleGradients(options: {
-  estimator: Estimator;
-  logits: Tensor;
-  experts: Tensor;
-  f: Downstream;
-  draws: number;
-  seed?: number;
-  training?: boolean;
-}): number[][] {
+export function sampleGradients(options: SampleGradientsOptions): number[][] {
   const { estimator, f } = options;
   const m = options.draws;
   if (!Number.isInteger(m) || m < 2) throw new OpError("sampleGradients", `draws must be an integer ≥ 2, got ${m}`);

@@ -142,6 +142,7 @@ export {
   exactTerms,
   GatingProxyEstimator,
   sampleGradients,
+  type SampleGradientsOptions,
 } from "./exact_gradient.ts";
 export { type EstimatorBias, estimatorBias, type EstimatorBiasOptions } from "./estimator_bias.ts";
 export { exactGradient, type ExactProblem, forwardLossMC, type Objective, objectiveValue } from "./exact_objectives.ts";

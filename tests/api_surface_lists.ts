@@ -285,6 +285,7 @@ export const PUBLIC_API: readonly string[] = [
   "sampleBatch",
   "type SampleBatchOptions",
   "sampleGradients",
+  "type SampleGradientsOptions",
   "saveCheckpoint",
   "scaledDotProductAttention",
   "scatterAdd",
