@@ -24,13 +24,18 @@ interface Entry {
 
 const entries: [string, Entry][] = Object.entries(OPS);
 const entryOf = new Map(entries);
-const modules = await loadOpModules();
+// The op modules are found on disk, which needs read access: without it (plain `deno test`) the tests are ignored.
+const canRead = Deno.permissions.querySync({ name: "read" }).state === "granted";
+const modules = canRead ? await loadOpModules() : {};
 /** Every op: its name, the file that exports it and the function. */
 const ops = Object.entries(modules).flatMap(([file, mod]) =>
   opsOf(mod).map((name) => ({ name, file: `core/ops/${file}.ts`, fn: mod[name] }))
 );
 
-Deno.test("op coverage: every function an op module exports has a catalog entry, and every entry an op", () => {
+Deno.test({
+  name: "op coverage: every function an op module exports has a catalog entry, and every entry an op",
+  ignore: !canRead,
+}, () => {
   const missing = ops.filter((op) => !(op.name in OPS)).map((op) => `${op.name} (${op.file})`);
   assert.deepEqual(
     missing,
@@ -45,21 +50,29 @@ Deno.test("op coverage: every function an op module exports has a catalog entry,
   assert.equal(names.size, ops.length, "two op modules export the same name");
 });
 
-Deno.test("op coverage: every op is a Tensor method, or its catalog entry says why not", () => {
-  const problems: string[] = [];
-  for (const [name, entry] of entries) {
-    const hasMethod = typeof Object.getOwnPropertyDescriptor(Tensor.prototype, name)?.value === "function";
-    if (!hasMethod && !entry.noTensorMethod) {
-      problems.push(`${name}: no Tensor.${name} (add it to core/tensor.ts, or give the entry a noTensorMethod reason)`);
+Deno.test(
+  { name: "op coverage: every op is a Tensor method, or its catalog entry says why not", ignore: !canRead },
+  () => {
+    const problems: string[] = [];
+    for (const [name, entry] of entries) {
+      const hasMethod = typeof Object.getOwnPropertyDescriptor(Tensor.prototype, name)?.value === "function";
+      if (!hasMethod && !entry.noTensorMethod) {
+        problems.push(
+          `${name}: no Tensor.${name} (add it to core/tensor.ts, or give the entry a noTensorMethod reason)`,
+        );
+      }
+      if (hasMethod && entry.noTensorMethod) {
+        problems.push(`${name}: has Tensor.${name} but the entry gives noTensorMethod`);
+      }
     }
-    if (hasMethod && entry.noTensorMethod) {
-      problems.push(`${name}: has Tensor.${name} but the entry gives noTensorMethod`);
-    }
-  }
-  assert.deepEqual(problems, [], problems.join("\n"));
-});
+    assert.deepEqual(problems, [], problems.join("\n"));
+  },
+);
 
-Deno.test("op coverage: every op is exported by core/mod.ts and mod.ts, or its catalog entry says why not", () => {
+Deno.test({
+  name: "op coverage: every op is exported by core/mod.ts and mod.ts, or its catalog entry says why not",
+  ignore: !canRead,
+}, () => {
   const problems: string[] = [];
   const exported = (mod: Record<string, unknown>, name: string) => name in mod;
   for (const op of ops) {
@@ -80,7 +93,10 @@ Deno.test("op coverage: every op is exported by core/mod.ts and mod.ts, or its c
   assert.deepEqual(problems, [], problems.join("\n"));
 });
 
-Deno.test("op coverage: every op with a gradient has a gradcheck row; the others say why not", () => {
+Deno.test({
+  name: "op coverage: every op with a gradient has a gradcheck row; the others say why not",
+  ignore: !canRead,
+}, () => {
   const checked = new Set<string>(GRADCHECK_TABLE.flatMap((family) => family.rows.flatMap((row) => row.ops)));
   const problems: string[] = [];
   for (const [name, entry] of entries) {
@@ -93,27 +109,30 @@ Deno.test("op coverage: every op with a gradient has a gradcheck row; the others
   assert.deepEqual(problems, [], problems.join("\n"));
 });
 
-Deno.test("op coverage: every exemption gives a reason", () => {
+Deno.test({ name: "op coverage: every exemption gives a reason", ignore: !canRead }, () => {
   const empty = entries.filter(([, e]) => e.noTensorMethod?.trim() === "" || e.notInCoreMod?.trim() === "")
     .map(([name]) => name);
   assert.deepEqual(empty, [], `catalog entries with an empty reason: ${empty.join(", ")}`);
 });
 
-Deno.test("op catalog: the type checker rejects an entry that does not match the code", () => {
-  // Each @ts-expect-error fails `deno test` (which type-checks this file) if the line below it compiles.
-  const wrong = (x: Tensor) => {
-    // @ts-expect-error concat has no Tensor method, so its entry must give a noTensorMethod reason
-    const _concat: OpSpec<"concat"> = { grad: "vjp" };
-    // @ts-expect-error neg has a Tensor method, so a noTensorMethod reason is wrong
-    const _neg: OpSpec<"neg"> = { grad: "vjp", noTensorMethod: "none" };
-    // @ts-expect-error core/mod.ts does not export copy, so its entry must give a notInCoreMod reason
-    const _copy: OpSpec<"copy"> = { grad: "vjp", noTensorMethod: "clone" };
-    // @ts-expect-error a catalog without an entry for every op
-    const _partial: OpCatalog = { neg: { grad: "vjp" } };
-    // @ts-expect-error sign's entry says it has no gradient, so no tape node may be recorded under its name
-    record1("sign", [x], x, (g) => [g]);
-    // @ts-expect-error the VJP of a one-input op returns one gradient
-    record1("neg", [x], x, (g) => [g, g]);
-  };
-  assert.equal(typeof wrong, "function"); // never called: the point is that it does not compile
-});
+Deno.test(
+  { name: "op catalog: the type checker rejects an entry that does not match the code", ignore: !canRead },
+  () => {
+    // Each @ts-expect-error fails `deno test` (which type-checks this file) if the line below it compiles.
+    const wrong = (x: Tensor) => {
+      // @ts-expect-error concat has no Tensor method, so its entry must give a noTensorMethod reason
+      const _concat: OpSpec<"concat"> = { grad: "vjp" };
+      // @ts-expect-error neg has a Tensor method, so a noTensorMethod reason is wrong
+      const _neg: OpSpec<"neg"> = { grad: "vjp", noTensorMethod: "none" };
+      // @ts-expect-error core/mod.ts does not export copy, so its entry must give a notInCoreMod reason
+      const _copy: OpSpec<"copy"> = { grad: "vjp", noTensorMethod: "clone" };
+      // @ts-expect-error a catalog without an entry for every op
+      const _partial: OpCatalog = { neg: { grad: "vjp" } };
+      // @ts-expect-error sign's entry says it has no gradient, so no tape node may be recorded under its name
+      record1("sign", [x], x, (g) => [g]);
+      // @ts-expect-error the VJP of a one-input op returns one gradient
+      record1("neg", [x], x, (g) => [g, g]);
+    };
+    assert.equal(typeof wrong, "function"); // never called: the point is that it does not compile
+  },
+);
