@@ -124,8 +124,10 @@ export class Adam extends Optimizer {
     const v0 = this.getState(name, "exp_avg_sq");
     const t = m0 && v0 ? (this.#steps.get(name) ?? 0) + 1 : 1;
     if (canFuseAdam(p, g)) {
-      // Same arithmetic in one pass (see fused_adam.ts); bit-identical to the ops below.
-      const fused = fusedAdamUpdate(p, g, m0 && v0 ? m0 : undefined, m0 && v0 ? v0 : undefined, {
+      // Same arithmetic in one pass, in place (see fused_adam.ts); bit-identical to the ops below. The first
+      // step starts from zero moments, exactly as the ops' zerosLike.
+      const m = this.mutableState(name, "exp_avg", p), v = this.mutableState(name, "exp_avg_sq", p);
+      fusedAdamUpdate(p, g, m, v, {
         lr,
         beta1,
         beta2,
@@ -135,8 +137,6 @@ export class Adam extends Optimizer {
         stepSize: lr / (1 - beta1 ** t),
         bc2Sqrt: Math.sqrt(1 - beta2 ** t),
       });
-      this.setState(name, "exp_avg", fused.m);
-      this.setState(name, "exp_avg_sq", fused.v);
       this.#steps.set(name, t);
       return;
     }

@@ -93,8 +93,9 @@ export function namedParams(owner: string, params: ParamsInput): [string, Tensor
  *
  * - `step()` updates every parameter that has a `.grad`, in place (`p.assign_`), under `noGrad` and inside a
  *   `scope`, so its temporaries are freed; per-parameter state tensors are `keep()`-ed and owned here.
- * - State tensors are never modified in place: each step replaces them (see {@link Optimizer.setState}),
- *   which is why the tensors of a {@link OptimizerState} are snapshots.
+ * - The op-by-op path replaces the state tensors each step (see {@link Optimizer.setState}); the fused CPU
+ *   paths of Adam and SGD update them in place (see {@link Optimizer.mutableState}), so a steady-state step
+ *   allocates nothing. Either way the tensors of a {@link OptimizerState} are copies, i.e. snapshots.
  * - Every update is a fixed sequence of elementwise ops on (parameter, gradient, state) with scalars that
  *   are plain functions of the options, the learning rate and the step counts, so the arithmetic is fully
  *   determined by what the state dict holds: a run resumed from it is bit-identical to one never stopped.
@@ -224,6 +225,19 @@ export abstract class Optimizer {
     if (prev && prev !== value) prev.dispose();
   }
 
+  /**
+   * The state tensor `kind` of parameter `name` for an update that writes it in place: created as zeros
+   * shaped like `like` if the parameter has no state yet, and swapped for a private copy if another tensor
+   * views its storage (so an in-place update changes nothing that anyone else reads).
+   */
+  protected mutableState(name: string, kind: string, like: Tensor): Tensor {
+    const t = this.getState(name, kind);
+    if (t && t.storage.lease.refs === 1) return t;
+    const own = t ? copyTo(t, like) : noGrad(() => zerosLike(like));
+    this.setState(name, kind, own);
+    return own;
+  }
+
   /** A snapshot of the optimizer to store in a checkpoint (see {@link OptimizerState}). */
   stateDict(): OptimizerState {
     const tensors: Record<string, Tensor> = {};
@@ -232,7 +246,8 @@ export abstract class Optimizer {
       if (!entry) continue;
       for (const kind of this.stateKinds) {
         const t = entry.get(kind);
-        if (t) tensors[`${kind}.${name}`] = t.detach();
+        // A copy, not a view: the fused paths update the state in place.
+        if (t) tensors[`${kind}.${name}`] = copyTo(t, t);
       }
     }
     return { step: this.#stepCount, lr: this.#lr, tensors, hyper: this.hyperState() };

@@ -1,10 +1,10 @@
 /**
- * A tiny WebAssembly binary emitter: just enough to build the SIMD matmul kernel at run time from
- * TypeScript, so the repository ships no binary and needs no external toolchain.
+ * A tiny WebAssembly binary emitter: just enough to build the SIMD kernels (the matmul, the Adam update) at
+ * run time from TypeScript, so the repository ships no binary and needs no external toolchain.
  *
  * It covers one module with an exported (or imported, possibly shared) memory, functions with typed locals,
  * structured control flow (block/loop/if, br/br_if, call), i32 arithmetic and comparisons, f32 scalar
- * loads/stores, the handful of 128-bit SIMD instructions the kernel uses (including relaxed SIMD's
+ * loads/stores, the handful of 128-bit SIMD instructions the kernels use (including relaxed SIMD's
  * `f32x4.relaxed_madd`) and the few atomics its thread pool needs. Opcodes follow the WebAssembly core
  * specification (binary format, §5), the fixed-width and relaxed SIMD proposals (prefix 0xfd) and the
  * threads proposal (prefix 0xfe).
@@ -117,8 +117,11 @@ const SimdOp = {
   v128Const: 0x0c,
   f32x4Splat: 0x13,
   f32x4ExtractLane: 0x1f,
+  f32x4Sqrt: 0xe3,
   f32x4Add: 0xe4,
+  f32x4Sub: 0xe5,
   f32x4Mul: 0xe6,
+  f32x4Div: 0xe7,
   /** Relaxed SIMD: a·b + c, fused or not as the hardware prefers (deterministic on one machine). */
   f32x4RelaxedMadd: 0x105,
 } as const;
@@ -359,6 +362,18 @@ export class FunctionBuilder {
   }
   f32x4Mul(): this {
     return this.simd(SimdOp.f32x4Mul);
+  }
+  /** [a, b] → a − b per lane (IEEE, one rounding). */
+  f32x4Sub(): this {
+    return this.simd(SimdOp.f32x4Sub);
+  }
+  /** [a, b] → a / b per lane (IEEE, one rounding). */
+  f32x4Div(): this {
+    return this.simd(SimdOp.f32x4Div);
+  }
+  /** [a] → √a per lane (IEEE, correctly rounded). */
+  f32x4Sqrt(): this {
+    return this.simd(SimdOp.f32x4Sqrt);
   }
   /** Relaxed SIMD `f32x4.relaxed_madd`: [a, b, c] → a·b + c (fused where the CPU has FMA). */
   f32x4RelaxedMadd(): this {

@@ -1,0 +1,99 @@
+/**
+ * The in-place Adam/AdamW update on f32 arrays: the parameter and its two moments are overwritten in their
+ * own storage, so a step allocates nothing. Two implementations give the same bits: WebAssembly SIMD
+ * (`wasm/adam.ts`, used when the CPU option `wasm` is on and SIMD validates) and the plain-TypeScript loop
+ * below. Both evaluate, per element and with every intermediate rounded to f32,
+ *
+ * ```text
+ * g ← g + p·λ                     (L2 weight decay, Adam)
+ * base ← p·(1 − η·λ), else p      (decoupled weight decay, AdamW)
+ * m ← m·β₁ + g·(1 − β₁)
+ * v ← v·β₂ + (g·g)·(1 − β₂)
+ * p ← base − (m / (√v / √(1 − β₂ᵗ) + ε)) · (η / (1 − β₁ᵗ))
+ * ```
+ *
+ * — the op-by-op update of `nn/optim/adam.ts` operation for operation (each op stores an f32 tensor, so each
+ * rounds once): IEEE f32 `+ − × ÷ √` are correctly rounded, and a double-precision result rounded to f32
+ * with `Math.fround` is the correctly rounded f32 result for these operations, so the SIMD lanes and the
+ * scalar loop agree bit for bit. No fused multiply-add anywhere: it would skip a rounding.
+ *
+ * @module
+ */
+import { liveCpuOptions } from "./config.ts";
+import { sharedWasmAdam } from "./wasm/adam.ts";
+
+/** How the weight decay λ enters an Adam update. */
+export type AdamDecay = "none" | "decoupled" | "l2";
+
+/**
+ * The per-step scalars of one Adam update, already rounded to f32 (`Math.fround`) as the op path rounds a
+ * scalar operand to the tensor's dtype.
+ */
+export interface AdamScalars {
+  /** Whether and how the weight decay applies. */
+  decay: AdamDecay;
+  /** λ (used by `"l2"`). */
+  wd: number;
+  /** 1 − η·λ (used by `"decoupled"`). */
+  shrink: number;
+  /** β₁. */
+  b1: number;
+  /** 1 − β₁. */
+  c1: number;
+  /** β₂. */
+  b2: number;
+  /** 1 − β₂. */
+  c2: number;
+  /** √(1 − β₂ᵗ). */
+  bc2: number;
+  /** ε. */
+  eps: number;
+  /** η / (1 − β₁ᵗ). */
+  step: number;
+}
+
+/**
+ * Updates `p`, `m` and `v` (the first `n` elements of each) in place from the gradient `g`: on WebAssembly
+ * SIMD when the `wasm` option is on and available, else with {@link adamStepJs}; the bits are the same.
+ * Returns which ran (`"wasm-simd"` or `"js"`, the kernel name a profile shows).
+ */
+export function adamStep(
+  p: Float32Array,
+  g: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  n: number,
+  s: AdamScalars,
+): "wasm-simd" | "js" {
+  const wasm = liveCpuOptions.wasm ? sharedWasmAdam() : undefined;
+  if (!wasm) {
+    adamStepJs(p, g, m, v, n, s);
+    return "js";
+  }
+  wasm.update(p, g, m, v, n, s);
+  return "wasm-simd";
+}
+
+/** The plain-TypeScript in-place update (the fallback without WebAssembly SIMD; see the module docs). */
+export function adamStepJs(
+  p: Float32Array,
+  g: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  n: number,
+  s: AdamScalars,
+): void {
+  const f = Math.fround;
+  const { wd, shrink, b1, c1, b2, c2, bc2, eps, step } = s;
+  const l2 = s.decay === "l2", decoupled = s.decay === "decoupled";
+  for (let i = 0; i < n; i++) {
+    const pi = p[i];
+    const gi = l2 ? f(g[i] + f(pi * wd)) : g[i];
+    const base = decoupled ? f(pi * shrink) : pi;
+    const mi = f(f(m[i] * b1) + f(gi * c1));
+    const vi = f(f(v[i] * b2) + f(f(gi * gi) * c2));
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = f(base - f(f(mi / f(f(f(Math.sqrt(vi)) / bc2) + eps)) * step));
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * The Adam/AdamW update (see `../adam.ts` for the formulas) in WebAssembly 128-bit SIMD, emitted at run time
+ * by our assembler: four f32 lanes per instruction, each lane the same sequence of IEEE operations as the
+ * scalar loop (`f32x4.mul/add/sub/div/sqrt`, never relaxed SIMD's fused multiply-add), so the results are
+ * bit-identical to it.
+ *
+ * Where the data lives. A WebAssembly function can only touch its own linear memory, while a CPU tensor's
+ * storage is an ordinary `Float32Array`. We considered allocating parameters and optimizer state in a wasm
+ * memory, but the parameter is owned by the model and the gradient is a fresh tensor from `backward()`, so
+ * at least those two would still be copied; a growing non-shared memory detaches every view into it (and
+ * a shared one hands out `SharedArrayBuffer` views that not every consumer of tensor data accepts); and it
+ * would make one optimizer a special case of the CPU allocator. Instead the module owns a small fixed
+ * memory (one 64 KiB page by default) holding one chunk of each of p, g, m and v; the driver copies a chunk
+ * in (`TypedArray.set`, a memcpy), runs the SIMD loop, and copies p, m and v back. A chunk stays in the L1/L2
+ * cache between the copies and the loop, so main memory sees each array read once and p, m, v written once —
+ * the same traffic as a loop over the tensors' own storage — and the memory never grows, so no view ever
+ * detaches and nothing is allocated per step.
+ *
+ * Layout: region r ∈ {p, g, m, v} of a chunk starts at byte r·S (S = 4·chunk); the loop walks byte offsets
+ * a = 0, 16, … < end and reaches the four regions through the load/store offset immediates, so it has one
+ * induction variable. A chunk's tail is rounded up to whole vectors: the extra lanes compute on stale
+ * values and are never copied out.
+ *
+ * @module
+ */
+import { ModuleBuilder, ValType } from "./assembler.ts";
+import type { AdamDecay, AdamScalars } from "../adam.ts";
+
+/**
+ * Elements of each array per chunk by default: 4 arrays × 4096 floats = 64 KiB, one wasm page, L2-resident
+ * (measured on the 2-core x64 dev machine, indicative: 1024–16384 were within noise of each other).
+ */
+export const DEFAULT_ADAM_CHUNK = 4096;
+
+const PAGE = 65536;
+const MODE: Record<AdamDecay, number> = { none: 0, decoupled: 1, l2: 2 };
+
+/**
+ * Emits the module: an exported memory of 4·4·`chunk` bytes (rounded up to pages) and
+ * `adam(end, b1, c1, b2, c2, bc2, eps, step, wd, shrink, mode)`, which updates the chunk's p, m and v at
+ * byte offsets [0, end) (end a multiple of 16) with the f32 scalars; mode 0: no weight decay, 1: decoupled,
+ * 2: L2. `chunk` must be a positive multiple of 4.
+ */
+export function emitAdamModule(chunk: number = DEFAULT_ADAM_CHUNK): Uint8Array<ArrayBuffer> {
+  if (!Number.isInteger(chunk) || chunk <= 0 || chunk % 4 !== 0) {
+    throw new RangeError(`emitAdamModule: chunk must be a positive multiple of 4, got ${chunk}`);
+  }
+  const S = 4 * chunk, pages = Math.ceil((4 * S) / PAGE);
+  const mod = new ModuleBuilder().setMemory({ kind: "export", name: "memory", initialPages: pages, maxPages: pages });
+  const { i32, f32, v128 } = ValType;
+  const f = mod.addFunction("adam", [i32, f32, f32, f32, f32, f32, f32, f32, f32, f32, i32]);
+  const end = 0, mode = 10;
+  // Parameters 1..9 are the scalars; each is splatted once into a v128 local.
+  const [B1, C1, B2, C2, BC2, EPS, STEP, WD, SHRINK] = Array.from({ length: 9 }, (_, i) => {
+    const l = f.local(v128);
+    f.get(i + 1).f32x4Splat().set(l);
+    return l;
+  });
+  const a = f.local(i32);
+  const p = f.local(v128), g = f.local(v128), base = f.local(v128), m = f.local(v128), v = f.local(v128);
+
+  /** One pass over the chunk for one weight-decay mode (branching outside the loop, not per vector). */
+  const pass = (decay: AdamDecay) => {
+    f.i32Const(0).set(a);
+    f.block(() => {
+      f.get(a).get(end).i32GeU().brIf(0);
+      f.loop(() => {
+        f.get(a).v128Load(0).tee(p).set(base);
+        f.get(a).v128Load(S).set(g);
+        // g ← g + p·λ (L2), or base ← p·(1 − η·λ) (decoupled).
+        if (decay === "l2") f.get(g).get(p).get(WD).f32x4Mul().f32x4Add().set(g);
+        if (decay === "decoupled") f.get(p).get(SHRINK).f32x4Mul().set(base);
+        // m ← m·β₁ + g·(1 − β₁)
+        f.get(a);
+        f.get(a).v128Load(2 * S).get(B1).f32x4Mul().get(g).get(C1).f32x4Mul().f32x4Add().tee(m);
+        f.v128Store(2 * S);
+        // v ← v·β₂ + (g·g)·(1 − β₂)
+        f.get(a);
+        f.get(a).v128Load(3 * S).get(B2).f32x4Mul().get(g).get(g).f32x4Mul().get(C2).f32x4Mul().f32x4Add().tee(v);
+        f.v128Store(3 * S);
+        // p ← base − (m / (√v / bc2 + ε)) · step
+        f.get(a);
+        f.get(base).get(m);
+        f.get(v).f32x4Sqrt().get(BC2).f32x4Div().get(EPS).f32x4Add();
+        f.f32x4Div().get(STEP).f32x4Mul().f32x4Sub();
+        f.v128Store(0);
+        f.get(a).i32Const(16).i32Add().tee(a).get(end).i32LtU().brIf(0);
+      });
+    });
+  };
+  f.get(mode).i32Eqz().if(
+    () => pass("none"),
+    () => f.get(mode).i32Const(MODE.decoupled).i32Eq().if(() => pass("decoupled"), () => pass("l2")),
+  );
+  return mod.encode();
+}
+
+/** An instance of the Adam module with its chunk buffer (see the module docs). */
+export interface WasmAdam {
+  /** Updates the first `n` elements of `p`, `m` and `v` in place from `g`, chunk by chunk. */
+  update(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, n: number, s: AdamScalars): void;
+  /** Elements of each array per chunk. */
+  readonly chunk: number;
+  /** The emitted module's bytes (for validation and inspection). */
+  readonly bytes: Uint8Array<ArrayBuffer>;
+}
+
+type AdamFn = (end: number, ...scalarsAndMode: number[]) => void;
+
+/** Instantiates the module (`chunk` elements per array per chunk, a positive multiple of 4). */
+export function createWasmAdam(chunk: number = DEFAULT_ADAM_CHUNK): WasmAdam {
+  const bytes = emitAdamModule(chunk);
+  const { exports } = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
+  const fn = exports.adam as AdamFn;
+  // The memory never grows, so these views stay valid for the instance's life.
+  const heap = new Float32Array((exports.memory as WebAssembly.Memory).buffer);
+  const P = 0, G = chunk, M = 2 * chunk, V = 3 * chunk;
+  const pv = heap.subarray(P, P + chunk), mv = heap.subarray(M, M + chunk), vv = heap.subarray(V, V + chunk);
+
+  function update(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, n: number, s: AdamScalars) {
+    const mode = MODE[s.decay];
+    for (let off = 0; off < n; off += chunk) {
+      const len = Math.min(chunk, n - off), to = off + len;
+      heap.set(p.subarray(off, to), P);
+      heap.set(g.subarray(off, to), G);
+      heap.set(m.subarray(off, to), M);
+      heap.set(v.subarray(off, to), V);
+      fn(Math.ceil(len / 4) * 16, s.b1, s.c1, s.b2, s.c2, s.bc2, s.eps, s.step, s.wd, s.shrink, mode);
+      const full = len === chunk;
+      p.set(full ? pv : pv.subarray(0, len), off);
+      m.set(full ? mv : mv.subarray(0, len), off);
+      v.set(full ? vv : vv.subarray(0, len), off);
+    }
+  }
+  return { update, chunk, bytes };
+}
+
+/** The process-wide instance: undefined until first asked for, null where WebAssembly SIMD is unavailable. */
+let shared: WasmAdam | null | undefined;
+
+/**
+ * The shared instance, created on first use; undefined where WebAssembly or its SIMD proposal is missing
+ * (the module fails to validate or instantiate), so callers use the TypeScript loop.
+ */
+export function sharedWasmAdam(): WasmAdam | undefined {
+  if (shared === undefined) {
+    shared = null;
+    try {
+      if (typeof WebAssembly === "object" && WebAssembly.validate(emitAdamModule())) shared = createWasmAdam();
+    } catch {
+      shared = null;
+    }
+  }
+  return shared ?? undefined;
+}
