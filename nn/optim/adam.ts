@@ -8,7 +8,8 @@ import type { Tensor } from "../../core/mod.ts";
 import { zerosLike } from "../../core/mod.ts";
 import { checkBoolean, checkNumber, checkOptionKeys } from "./_check.ts";
 import { checkHyperKeys, Optimizer, type ParamsInput } from "./optimizer.ts";
-import { canFuseAdam, fusedAdamUpdate } from "./fused_adam.ts";
+import { fusedAdamUpdate } from "./fused_adam.ts";
+import { fusedCpuF32 } from "./_fused.ts";
 
 /** Options of {@link Adam} and {@link AdamW}. */
 export interface AdamOptions {
@@ -123,7 +124,7 @@ export class Adam extends Optimizer {
     const m0 = this.getState(name, "exp_avg");
     const v0 = this.getState(name, "exp_avg_sq");
     const t = m0 && v0 ? (this.#steps.get(name) ?? 0) + 1 : 1;
-    if (canFuseAdam(p, g)) {
+    if (fusedCpuF32(p, g)) {
       // Same arithmetic in one pass, in place (see fused_adam.ts); bit-identical to the ops below. The first
       // step starts from zero moments, exactly as the ops' zerosLike.
       const m = this.mutableState(name, "exp_avg", p), v = this.mutableState(name, "exp_avg_sq", p);

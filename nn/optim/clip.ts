@@ -6,6 +6,8 @@
 import { div, keep, minimum, noGrad, scope, Tensor, zeros } from "../../core/mod.ts";
 import { checkNumber, checkOptionKeys } from "./_check.ts";
 import { namedParams, type ParamsInput } from "./optimizer.ts";
+import { fusedCpuF32 } from "./_fused.ts";
+import { fusedClipGradNorm } from "./fused_clip.ts";
 
 /** Options of {@link clipGradNorm}. */
 export interface ClipGradNormOptions {
@@ -24,11 +26,13 @@ export interface ClipGradNormOptions {
  * ```
  *
  * Everything runs on the gradients' device: nothing is read back, so there is no GPU sync (read the
- * returned norm only when you need it). Non-finite norms propagate into the gradients, as in PyTorch. Each
- * `.grad` is replaced by a new tensor (the old one is disposed, so do not hold on to it): gradients of
- * different parameters may share storage, which rules out scaling them in place. Parameters without a
- * gradient are skipped; with none at all the norm is a zero scalar. All gradients must share one dtype and
- * device.
+ * returned norm only when you need it). Non-finite norms propagate into the gradients, as in PyTorch. On the
+ * op path each `.grad` is replaced by a new tensor (the old one is disposed, so do not hold on to it):
+ * gradients of different parameters may share storage, which rules out scaling them in place blindly. The
+ * fused CPU path (f32 gradients, `fastKernels` on) computes the norm in one pass per gradient and scales a
+ * gradient in place when nothing else views its storage (else it too gets a new tensor), with the same bits.
+ * Parameters without a gradient are skipped; with none at all the norm is a zero scalar. All gradients must
+ * share one dtype and device.
  *
  * @example
  * ```ts
@@ -63,6 +67,10 @@ export function clipGradNorm(params: ParamsInput | Tensor, maxNorm: number, opti
       );
     }
   }
+  if (fusedCpuF32(first, first)) {
+    // One pass per gradient, in place (see fused_clip.ts); bit-identical to the ops below.
+    return noGrad(() => scope(() => fusedClipGradNorm(withGrad.map(([, p]) => p), maxNorm, eps)));
+  }
   return noGrad(() =>
     scope(() => {
       let sumSq: Tensor | undefined;
@@ -72,10 +80,16 @@ export function clipGradNorm(params: ParamsInput | Tensor, maxNorm: number, opti
       }
       const total = sumSq!.sqrt();
       const scale = minimum(div(maxNorm, total.add(eps)), 1);
+      // Old gradient → scaled one, so a tensor that is the gradient of two parameters is scaled once.
+      const done = new Map<Tensor, Tensor>();
       for (const [, p] of withGrad) {
         const old = p.grad!;
-        p.grad = keep(old.mul(scale));
-        old.dispose();
+        let scaled = done.get(old);
+        if (!scaled) {
+          done.set(old, scaled = keep(old.mul(scale)));
+          old.dispose();
+        }
+        p.grad = scaled;
       }
       return total;
     })

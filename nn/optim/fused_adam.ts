@@ -10,7 +10,6 @@
  * @module
  */
 import type { Tensor } from "../../core/mod.ts";
-import { cpuOptions } from "../../core/mod.ts";
 import { activeRecorder } from "../../core/profile.ts";
 import { type AdamScalars, adamStep } from "../../kernels/cpu/adam.ts";
 
@@ -26,11 +25,6 @@ export interface FusedAdamArgs {
   stepSize: number;
   /** √(1 − β₂ᵗ), in double precision. */
   bc2Sqrt: number;
-}
-
-/** Whether the fused update applies: CPU, f32 parameter and gradient, fast kernels on. */
-export function canFuseAdam(p: Tensor, g: Tensor): boolean {
-  return p.device.name === "cpu" && p.dtype === "f32" && g.dtype === "f32" && cpuOptions().fastKernels;
 }
 
 /** The scalars as the ops see them: each host number rounded once to an f32 constant. */
@@ -53,7 +47,7 @@ function scalarsOf(a: FusedAdamArgs): AdamScalars {
 /**
  * Updates `p`, `m` and `v` in place from the gradient `g` (zero `m` and `v` on the first step give the
  * first step's update). `m` and `v` must have storage of their own: nothing else may read it expecting the
- * old values. Callers check {@link canFuseAdam} first.
+ * old values. Callers check `fusedCpuF32` (_fused.ts) first.
  */
 export function fusedAdamUpdate(p: Tensor, g: Tensor, m: Tensor, v: Tensor, a: FusedAdamArgs): void {
   const rec = activeRecorder();

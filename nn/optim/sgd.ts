@@ -7,6 +7,8 @@
 import { type Tensor, zerosLike } from "../../core/mod.ts";
 import { checkBoolean, checkNumber, checkOptionKeys } from "./_check.ts";
 import { checkHyperKeys, Optimizer, type ParamsInput } from "./optimizer.ts";
+import { fusedSgdUpdate } from "./fused_sgd.ts";
+import { fusedCpuF32 } from "./_fused.ts";
 
 /** Options of {@link SGD}. */
 export interface SGDOptions {
@@ -109,6 +111,13 @@ export class SGD extends Optimizer {
   /** One parameter's SGD update (see the class docs for the formulas). */
   protected updateParameter(name: string, p: Tensor, g: Tensor): void {
     const { momentum, dampening, nesterov, weightDecay } = this.#h;
+    if (fusedCpuF32(p, g)) {
+      // Same arithmetic in one pass, in place (see fused_sgd.ts); bit-identical to the ops below.
+      const first = momentum !== 0 && !this.getState(name, "momentum_buffer");
+      const buf = momentum !== 0 ? this.mutableState(name, "momentum_buffer", p) : undefined;
+      fusedSgdUpdate(p, g, buf, { lr: this.lr, momentum, dampening, nesterov, weightDecay, first });
+      return;
+    }
     let d = weightDecay !== 0 ? g.add(p.mul(weightDecay)) : g;
     if (momentum !== 0) {
       const prev = this.getState(name, "momentum_buffer");
