@@ -18,7 +18,7 @@ import {
   zeros,
 } from "../../mod.ts";
 import { Adam, AdamW, clipGradNorm, type Optimizer, type ParamsInput, SGD } from "../../nn/optim/mod.ts";
-import { sumOfSquaresF32 } from "../../nn/optim/fused_clip.ts";
+import { sumOfSquaresF32 } from "../../kernels/cpu/sum_squares.ts";
 
 type Path = "simd" | "js" | "plain";
 const PATHS: Record<Path, Partial<CpuOptions>> = {
@@ -195,7 +195,7 @@ Deno.test("in-place state: stateDict snapshots and other views of the state keep
 
 /** Gradients of many ranks (0 to 4, empty ones too), with `special` values mixed in if given. */
 function clipCase(special?: number): [string, Tensor][] {
-  const shapes = [[], [7], [3, 5], [2, 3, 4], [2, 1, 3, 2], [1, 6], [0, 3], [4, 0], [5, 1], [64, 65]];
+  const shapes = [[], [7], [3, 5], [2, 3, 4], [2, 1, 3, 2], [1, 6], [0, 3], [4, 0], [5, 1], [64, 65], [3, 4099]];
   return shapes.map((s, i) => {
     const p = zeros(s).requiresGrad_();
     const g = randn(s, { generator: new Generator(50 + i) }).mul(i + 0.5);
@@ -216,7 +216,9 @@ Deno.test("sumOfSquaresF32 sums in the order of g.square().sum() (wide magnitude
     // Mantissas at random, exponents over ±40 octaves: double sums of the squares round, so order matters.
     const data = Float32Array.from({ length: n }, () => (rand() - 0.5) * 2 ** Math.floor(rand() * 80 - 40));
     const want = onPath("plain", () => tensor(data, { shape }).square().sum().dataSync()[0]);
-    assert.ok(Object.is(sumOfSquaresF32(data, shape), want), `shape [${shape}]`);
+    for (const path of ["simd", "js"] as const) {
+      assert.ok(Object.is(onPath(path, () => sumOfSquaresF32(data, shape)), want), `${path}: shape [${shape}]`);
+    }
     let flat = 0;
     for (const x of data) flat += Math.fround(x * x);
     if (Math.fround(flat) !== want) differs++;
@@ -249,10 +251,13 @@ Deno.test("fused clipGradNorm: the norm and the gradients have the op path's bit
   ];
   for (const [maxNorm, eps, special] of cases) {
     const what = `maxNorm ${maxNorm}, eps ${eps}, special ${special}`;
-    const plain = clipOn("plain", maxNorm, eps, special), fused = clipOn("simd", maxNorm, eps, special);
-    assert.ok(Object.is(fused.norm, plain.norm), `${what}: norm ${fused.norm} vs ${plain.norm}`);
-    fused.grads.forEach((g, i) => sameBits(g, plain.grads[i], `${what}: gradient ${i}`));
-    assert.equal(fused.kept, fused.grads.length, `${what}: every gradient was scaled in place`);
+    const plain = clipOn("plain", maxNorm, eps, special);
+    for (const path of ["simd", "js"] as const) {
+      const fused = clipOn(path, maxNorm, eps, special);
+      assert.ok(Object.is(fused.norm, plain.norm), `${what} (${path}): norm ${fused.norm} vs ${plain.norm}`);
+      fused.grads.forEach((g, i) => sameBits(g, plain.grads[i], `${what} (${path}): gradient ${i}`));
+      assert.equal(fused.kept, fused.grads.length, `${what} (${path}): every gradient was scaled in place`);
+    }
   }
   // Zero gradients with eps 0 and maxNorm 0: 0/0 makes the scale NaN on both paths.
   const zeroCase = (path: Path) =>

@@ -113,6 +113,7 @@ const Op = {
 const SimdOp = {
   v128Load: 0x00,
   v128Load32Splat: 0x09,
+  v128Load64Zero: 0x5d,
   v128Store: 0x0b,
   v128Const: 0x0c,
   f32x4Splat: 0x13,
@@ -122,6 +123,8 @@ const SimdOp = {
   f32x4Sub: 0xe5,
   f32x4Mul: 0xe6,
   f32x4Div: 0xe7,
+  f64x2PromoteLowF32x4: 0x5f,
+  f64x2Add: 0xf0,
   /** Relaxed SIMD: a·b + c, fused or not as the hardware prefers (deterministic on one machine). */
   f32x4RelaxedMadd: 0x105,
 } as const;
@@ -342,6 +345,10 @@ export class FunctionBuilder {
   v128Load32Splat(offset = 0, alignLog2 = 2): this {
     return this.simd(SimdOp.v128Load32Splat, ...this.memarg(alignLog2, offset));
   }
+  /** Loads 64 bits into the low half of a v128 and zeroes the high half (e.g. two f32 values). */
+  v128Load64Zero(offset = 0, alignLog2 = 3): this {
+    return this.simd(SimdOp.v128Load64Zero, ...this.memarg(alignLog2, offset));
+  }
   /** A v128 constant from 16 little-endian bytes. */
   v128Const(bytes: ArrayLike<number>): this {
     if (bytes.length !== 16) throw new RangeError("v128.const needs 16 bytes");
@@ -374,6 +381,14 @@ export class FunctionBuilder {
   /** [a] → √a per lane (IEEE, correctly rounded). */
   f32x4Sqrt(): this {
     return this.simd(SimdOp.f32x4Sqrt);
+  }
+  /** [a] → the two low f32 lanes of a widened to f64 (exact). */
+  f64x2PromoteLowF32x4(): this {
+    return this.simd(SimdOp.f64x2PromoteLowF32x4);
+  }
+  /** [a, b] → a + b per f64 lane (IEEE, one rounding). */
+  f64x2Add(): this {
+    return this.simd(SimdOp.f64x2Add);
   }
   /** Relaxed SIMD `f32x4.relaxed_madd`: [a, b, c] → a·b + c (fused where the CPU has FMA). */
   f32x4RelaxedMadd(): this {
