@@ -131,7 +131,8 @@ export abstract class Optimizer {
   /**
    * Updates one parameter: compute the new value from `param`, `grad` and the state (read with
    * {@link Optimizer.getState}), store new state with {@link Optimizer.setState}, and write the parameter
-   * with `param.assign_(…)`. Runs under `noGrad` inside a `scope`.
+   * with `param.assign_(…)` — or write the parameter and the state tensors of {@link Optimizer.mutableState}
+   * in place. Runs under `noGrad` inside a `scope`.
    */
   protected abstract updateParameter(name: string, param: Tensor, grad: Tensor): void;
 
