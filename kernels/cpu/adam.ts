@@ -52,19 +52,22 @@ export interface AdamScalars {
   step: number;
 }
 
-/**
- * Updates `p`, `m` and `v` (the first `n` elements of each) in place from the gradient `g`: on WebAssembly
- * SIMD when the `wasm` option is on and available, else with {@link adamStepJs}; the bits are the same.
- * Returns which ran (`"wasm-simd"` or `"js"`, the kernel name a profile shows).
- */
-export function adamStep(
+/** Updates the first `n` elements of `p`, `m` and `v` in place from the gradient `g` with the scalars `s`. */
+export type AdamUpdate = (
   p: Float32Array,
   g: Float32Array,
   m: Float32Array,
   v: Float32Array,
   n: number,
   s: AdamScalars,
-): "wasm-simd" | "js" {
+) => void;
+
+/**
+ * Updates `p`, `m` and `v` (the first `n` elements of each) in place from the gradient `g`: on WebAssembly
+ * SIMD when the `wasm` option is on and available, else with {@link adamStepJs}; the bits are the same.
+ * Returns which ran (`"wasm-simd"` or `"js"`, the kernel name a profile shows).
+ */
+export const adamStep: (...args: Parameters<AdamUpdate>) => "wasm-simd" | "js" = (p, g, m, v, n, s) => {
   const wasm = liveCpuOptions.wasm ? sharedWasmAdam() : undefined;
   if (!wasm) {
     adamStepJs(p, g, m, v, n, s);
@@ -72,17 +75,10 @@ export function adamStep(
   }
   wasm.update(p, g, m, v, n, s);
   return "wasm-simd";
-}
+};
 
 /** The plain-TypeScript in-place update (the fallback without WebAssembly SIMD; see the module docs). */
-export function adamStepJs(
-  p: Float32Array,
-  g: Float32Array,
-  m: Float32Array,
-  v: Float32Array,
-  n: number,
-  s: AdamScalars,
-): void {
+export const adamStepJs: AdamUpdate = (p, g, m, v, n, s) => {
   const f = Math.fround;
   const { wd, shrink, b1, c1, b2, c2, bc2, eps, step } = s;
   const l2 = s.decay === "l2", decoupled = s.decay === "decoupled";
@@ -96,4 +92,4 @@ export function adamStepJs(
     v[i] = vi;
     p[i] = f(base - f(f(mi / f(f(f(Math.sqrt(vi)) / bc2) + eps)) * step));
   }
-}
+};

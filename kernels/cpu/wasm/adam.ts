@@ -24,7 +24,8 @@
  * @module
  */
 import { ModuleBuilder, ValType } from "./assembler.ts";
-import type { AdamDecay, AdamScalars } from "../adam.ts";
+import { lazyWasmInstance } from "./lazy.ts";
+import type { AdamDecay, AdamUpdate } from "../adam.ts";
 
 /**
  * Elements of each array per chunk by default: 4 arrays × 4096 floats = 64 KiB, one wasm page, L2-resident
@@ -98,7 +99,7 @@ export function emitAdamModule(chunk: number = DEFAULT_ADAM_CHUNK): Uint8Array<A
 /** An instance of the Adam module with its chunk buffer (see the module docs). */
 export interface WasmAdam {
   /** Updates the first `n` elements of `p`, `m` and `v` in place from `g`, chunk by chunk. */
-  update(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, n: number, s: AdamScalars): void;
+  update: AdamUpdate;
   /** Elements of each array per chunk. */
   readonly chunk: number;
   /** The emitted module's bytes (for validation and inspection). */
@@ -117,7 +118,7 @@ export function createWasmAdam(chunk: number = DEFAULT_ADAM_CHUNK): WasmAdam {
   const P = 0, G = chunk, M = 2 * chunk, V = 3 * chunk;
   const pv = heap.subarray(P, P + chunk), mv = heap.subarray(M, M + chunk), vv = heap.subarray(V, V + chunk);
 
-  function update(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, n: number, s: AdamScalars) {
+  const update: AdamUpdate = (p, g, m, v, n, s) => {
     const mode = MODE[s.decay];
     for (let off = 0; off < n; off += chunk) {
       const len = Math.min(chunk, n - off), to = off + len;
@@ -131,25 +132,15 @@ export function createWasmAdam(chunk: number = DEFAULT_ADAM_CHUNK): WasmAdam {
       m.set(full ? mv : mv.subarray(0, len), off);
       v.set(full ? vv : vv.subarray(0, len), off);
     }
-  }
+  };
   return { update, chunk, bytes };
 }
-
-/** The process-wide instance: undefined until first asked for, null where WebAssembly SIMD is unavailable. */
-let shared: WasmAdam | null | undefined;
 
 /**
  * The shared instance, created on first use; undefined where WebAssembly or its SIMD proposal is missing
  * (the module fails to validate or instantiate), so callers use the TypeScript loop.
  */
-export function sharedWasmAdam(): WasmAdam | undefined {
-  if (shared === undefined) {
-    shared = null;
-    try {
-      if (typeof WebAssembly === "object" && WebAssembly.validate(emitAdamModule())) shared = createWasmAdam();
-    } catch {
-      shared = null;
-    }
-  }
-  return shared ?? undefined;
-}
+export const sharedWasmAdam: () => WasmAdam | undefined = lazyWasmInstance(
+  () => emitAdamModule(),
+  () => createWasmAdam(),
+);

@@ -13,6 +13,7 @@
  * @module
  */
 import { ModuleBuilder, ValType } from "./assembler.ts";
+import { lazyWasmInstance } from "./lazy.ts";
 
 /** Floats per chunk: 16 KiB, L1-resident (indicative timings on the dev machine: 1024–16384 within noise). */
 export const CLIP_CHUNK = 4096;
@@ -157,18 +158,8 @@ export function createWasmClip(): WasmClip {
   return { columnSumsOfSquares, scale };
 }
 
-/** The process-wide instance: undefined until first asked for, null where WebAssembly SIMD is unavailable. */
-let shared: WasmClip | null | undefined;
-
 /** The shared instance, created on first use; undefined where WebAssembly or its SIMD proposal is missing. */
-export function sharedWasmClip(): WasmClip | undefined {
-  if (shared === undefined) {
-    shared = null;
-    try {
-      if (typeof WebAssembly === "object" && WebAssembly.validate(emitClipModule())) shared = createWasmClip();
-    } catch {
-      shared = null;
-    }
-  }
-  return shared ?? undefined;
-}
+export const sharedWasmClip: () => WasmClip | undefined = lazyWasmInstance(
+  () => emitClipModule(),
+  () => createWasmClip(),
+);

@@ -28,6 +28,7 @@ import {
   type WasmMatmulOptions,
 } from "./emit.ts";
 import { type MatmulJob, MatmulPool, threadsSupported } from "./threads.ts";
+import { lazyWasmInstance } from "./lazy.ts";
 
 export { emitMatmulModule, type WasmMatmulOptions } from "./emit.ts";
 
@@ -311,22 +312,12 @@ export function createWasmMatmul(options: WasmMatmulOptions = {}): WasmMatmul {
   };
 }
 
-/** The process-wide instance: undefined until first asked for, null if WebAssembly SIMD is unavailable. */
-let shared: WasmMatmul | null | undefined;
-
 /**
  * The shared default instance, created on first use (one per process, so one linear memory and one Worker
  * pool). Returns undefined where WebAssembly or its SIMD proposal is unavailable (the module fails
  * `WebAssembly.validate` or to instantiate), so callers fall back to their TypeScript path.
  */
-export function sharedWasmMatmul(): WasmMatmul | undefined {
-  if (shared === undefined) {
-    shared = null;
-    try {
-      if (typeof WebAssembly === "object" && WebAssembly.validate(emitMatmulModule())) shared = createWasmMatmul();
-    } catch {
-      shared = null;
-    }
-  }
-  return shared ?? undefined;
-}
+export const sharedWasmMatmul: () => WasmMatmul | undefined = lazyWasmInstance(
+  () => emitMatmulModule(),
+  () => createWasmMatmul(),
+);
