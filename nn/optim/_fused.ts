@@ -6,9 +6,10 @@
  * @module
  */
 import type { Tensor } from "../../core/mod.ts";
-import { cpuOptions } from "../../core/mod.ts";
+import { liveCpuOptions } from "../../kernels/cpu/config.ts";
 
 /** Whether the fused update applies to `p` and `g`: both on the CPU, both f32, and fast kernels on. */
 export function fusedCpuF32(p: Tensor, g: Tensor): boolean {
-  return p.device.name === "cpu" && p.dtype === "f32" && g.dtype === "f32" && cpuOptions().fastKernels;
+  // The live options object: this runs per parameter per step, and cpuOptions() would copy it each time.
+  return p.device.name === "cpu" && p.dtype === "f32" && g.dtype === "f32" && liveCpuOptions.fastKernels;
 }
