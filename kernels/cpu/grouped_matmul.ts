@@ -52,22 +52,10 @@ function largestGroup(off: Int32Array): number {
 }
 
 /**
- * out[oOff…] (M×N) = op(a[aOff…]) · op(b[bOff…]) for one group: op(a) is M×K (K×M read transposed if transA),
- * op(b) K×N (N×K read transposed if transB).
+ * out[oOff…] (M×N) = op(a[aOff…]) · op(b[bOff…]) for one group: the signature of `matmulReference` (op(a) is M×K,
+ * or K×M read transposed if transA; op(b) K×N, or N×K read transposed if transB).
  */
-type GroupProduct = (
-  a: CpuBuffer,
-  aOff: number,
-  b: CpuBuffer,
-  bOff: number,
-  out: CpuBuffer,
-  oOff: number,
-  m: number,
-  k: number,
-  n: number,
-  transA: boolean,
-  transB: boolean,
-) => void;
+type GroupProduct = typeof matmulReference;
 
 const isFloat = (x: CpuBuffer): x is FloatBuffer => x instanceof Float32Array || x instanceof Float64Array;
 
