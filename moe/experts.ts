@@ -65,7 +65,10 @@ export interface Experts {
   readonly hidden: number;
   /** `x` [E, M, d] (row block i through expert i) → [E, M, d]. */
   run(x: Tensor): Tensor;
-  /** `x` [R, d] (expert e on rows `groups.offsets[e] … offsets[e+1]`) → [R, d]; rows of no expert give unspecified values. */
+  /**
+   * `x` [R, d] (expert e on rows `groups.offsets[e] … offsets[e+1]`) → [R, d]; the rows no expert owns come out
+   * with unspecified values.
+   */
   runGrouped(x: Tensor, groups: ExpertGroups): Tensor;
 }
 

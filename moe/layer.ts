@@ -107,7 +107,7 @@ export class MoELayer extends Module {
   readonly balanceStats: BalanceStats | null;
   /** Default draw source. */
   readonly draws: DrawSource;
-  /** How the experts get their rows, grouped or padded (the option `dispatch`, see {@link MoELayerOptions.dispatch}). */
+  /** How the experts get their rows, grouped or padded (the option `dispatch`: {@link MoELayerOptions.dispatch}). */
   readonly dispatchMode: DispatchMode;
   /** The padded dispatch's buffer policy (see {@link MoELayerOptions.padding}; unused by the grouped dispatch). */
   readonly padding: DispatchPadding;
