@@ -80,13 +80,13 @@ function wasmProduct(wasm: WasmMatmul): GroupProduct {
 }
 
 /**
- * One group's product on `matmulBlocked`. When other groups have more rows (`twoRows`), a one-row product runs
+ * One group's product on `matmulBlocked`. When other groups have more rows (`oneRowAsTwo`), a one-row product runs
  * as two copies of the row, so it takes the packed path every other group takes (see the module docs).
  */
-function blockedProduct(twoRows: boolean): GroupProduct {
+function blockedProduct(oneRowAsTwo: boolean): GroupProduct {
   return (a, aOff, b, bOff, out, oOff, m, k, n, transA, transB) => {
     const [fa, fb, fo] = [a as FloatBuffer, b as FloatBuffer, out as FloatBuffer];
-    if (m === 1 && twoRows && !transA) {
+    if (m === 1 && oneRowAsTwo && !transA) {
       const pair = new (fa.constructor as Float64ArrayConstructor)(2 * k);
       pair.set(fa.subarray(aOff, aOff + k), 0);
       pair.set(fa.subarray(aOff, aOff + k), k);
@@ -110,12 +110,12 @@ function chooseProduct(
   m: number,
   k: number,
   n: number,
-  manyRows: boolean,
+  oneRowAsTwo: boolean,
 ): GroupProduct {
   if (!isFloat(a) || !isFloat(b) || !isFloat(out)) return matmulReference;
   const f32 = a instanceof Float32Array && b instanceof Float32Array && out instanceof Float32Array;
   const wasm = f32 && liveCpuOptions.wasm && useWasmMatmul(m, k, n) ? sharedWasmMatmul() : undefined;
-  return wasm ? wasmProduct(wasm) : blockedProduct(manyRows);
+  return wasm ? wasmProduct(wasm) : blockedProduct(oneRowAsTwo);
 }
 
 /** The grouped family of the CPU backend. */
