@@ -4,8 +4,8 @@
  * cross-entropy, backward, gradient clipping and AdamW. Everything is seeded, so two trainers built with
  * the same config compute the same numbers.
  *
- * `deno run --allow-read --allow-env bench/train_moe.ts [--steps N] [--plain]` profiles a few steps and
- * prints the per-op table (used while optimising the kernels).
+ * `deno run --allow-read --allow-env bench/train_moe.ts [--steps N] [--plain] [--dispatch grouped|padded]`
+ * profiles a few steps and prints the per-op table (used while optimising the kernels).
  */
 import { parseArgs } from "node:util";
 import {
@@ -21,7 +21,7 @@ import {
 } from "../core/mod.ts";
 import { DecoderLM } from "../nn/mod.ts";
 import { AdamW, clipGradNorm } from "../nn/optim/mod.ts";
-import { MoELayer } from "../moe/mod.ts";
+import { type DispatchMode, MoELayer } from "../moe/mod.ts";
 import { median } from "../experiments/common/stats.ts";
 
 /** Model and batch of the measured step. */
@@ -34,6 +34,8 @@ export interface TrainConfig {
   estimator: string;
   batch: number;
   seq: number;
+  /** The MoE layers' dispatch (default: the layer's, `"grouped"`). */
+  dispatch?: DispatchMode;
 }
 
 /** The configuration of the issue's table: 4 layers, d = 256, 8 experts, top-1, sequence 128. */
@@ -54,22 +56,29 @@ export interface Trainer {
   step(): number;
   /** Tokens per step (batch · seq). */
   tokens: number;
+  /** The model's MoE layers (their `lastRouting` is the latest step's). */
+  moeLayers: readonly MoELayer[];
 }
 
 /** Builds the model and one fixed batch (the same batch every step: the data pipeline is not measured). */
 export function makeTrainer(config: TrainConfig = DEFAULT_TRAIN): Trainer {
   const gen = new Generator(1234);
+  const moeLayers: MoELayer[] = [];
   const lm = new DecoderLM(config.vocab, config.dim, config.layers, config.heads, {
     rope: true,
     generator: gen,
     maxLen: config.seq,
-    ffnFactory: () =>
-      new MoELayer(config.dim, {
+    ffnFactory: () => {
+      const layer = new MoELayer(config.dim, {
         numExperts: config.experts,
         estimator: config.estimator,
         generator: gen,
         balanceLoss: { coef: 0.01, form: "switch" },
-      }),
+        dispatch: config.dispatch,
+      });
+      moeLayers.push(layer);
+      return layer;
+    },
   });
   lm.train();
   const opt = new AdamW(lm.namedParameters(), { lr: 1e-3, weightDecay: 0.01 });
@@ -77,6 +86,7 @@ export function makeTrainer(config: TrainConfig = DEFAULT_TRAIN): Trainer {
   const inputs = ids.narrow(1, 0, config.seq), targets = ids.narrow(1, 1, config.seq);
   return {
     tokens: config.batch * config.seq,
+    moeLayers,
     step(): number {
       return scope(() => {
         const loss = profilePhase("forward", () => {
@@ -121,11 +131,19 @@ if (import.meta.main) {
       plain: { type: "boolean", default: false },
       batch: { type: "string" },
       by: { type: "string", default: "op,kernel" },
+      dispatch: { type: "string" },
     },
   });
+  if (values.dispatch !== undefined && values.dispatch !== "grouped" && values.dispatch !== "padded") {
+    throw new Error(`--dispatch must be grouped or padded, got ${values.dispatch}`);
+  }
   const { setCpuOptions } = await import("../core/mod.ts");
   if (values.plain) setCpuOptions({ wasm: false, threads: 1, fastKernels: false });
-  const config = { ...DEFAULT_TRAIN, batch: values.batch ? Number(values.batch) : DEFAULT_TRAIN.batch };
+  const config: TrainConfig = {
+    ...DEFAULT_TRAIN,
+    batch: values.batch ? Number(values.batch) : DEFAULT_TRAIN.batch,
+    dispatch: values.dispatch as DispatchMode | undefined,
+  };
   const trainer = makeTrainer(config);
   const t0 = performance.now();
   const first = trainer.step();

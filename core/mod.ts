@@ -120,6 +120,7 @@ export {
 export { argmax, argmin, max, mean, min, sum, sumTo } from "./ops/reduce.ts";
 export { logSoftmax, logsumexp, softmax } from "./ops/softmax.ts";
 export { matmul } from "./ops/linalg.ts";
+export { groupedMatmul, type GroupedMatmulOptions, groupedOuter } from "./ops/grouped.ts";
 export {
   concat,
   expand,

@@ -136,6 +136,18 @@ export interface KernelDefs {
    * transB), out is [B, M, N]; Ba and Bb are B or 1 (a batch of 1 is reused for every output batch).
    */
   matmul: { inputs: 2; outputs: 1; attrs: { transA: boolean; transB: boolean } };
+  /**
+   * Grouped matmul over rows: x [R, K], w [G, K, N] ([G, N, K] if transB), offsets i32 [G+1] (nondecreasing,
+   * within [0, R]); out [R, N]. Row r with offsets[g] ≤ r < offsets[g+1] is x[r]·op(w[g]); rows outside every
+   * group (before offsets[0], from offsets[G] on) are zero.
+   */
+  groupedMatmul: { inputs: 3; outputs: 1; attrs: { transB: boolean } };
+  /**
+   * Per-group sums of outer products (groupedMatmul's weight gradient): a [R, M], b [R, N], offsets i32 [G+1]
+   * as in groupedMatmul; out [G, M, N] with out[g] = Σ_{offsets[g] ≤ r < offsets[g+1]} a[r]ᵀ·b[r] (zero for
+   * an empty group).
+   */
+  groupedOuter: { inputs: 3; outputs: 1; attrs: Record<never, never> };
   /** torch.gather: out[idx] = x[idx with idx[axis] := index[idx]]; out has index's shape. */
   gather: { inputs: 2; outputs: 1; attrs: { axis: number } };
   /** out = base; out[idx with idx[axis] := index[idx]] += src[idx] (index and src have equal shapes). */
@@ -209,6 +221,8 @@ const NAMES: Record<KernelName, true> = {
   softmax: true,
   cumsum: true,
   matmul: true,
+  groupedMatmul: true,
+  groupedOuter: true,
   gather: true,
   scatterAdd: true,
   indexSelect: true,

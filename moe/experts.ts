@@ -1,7 +1,15 @@
 /**
- * The experts of a Mixture-of-Experts layer, batched: E experts of one architecture whose weights are stacked
- * along a leading expert axis, so that `run(x)` applies expert i to row block i of `x` [E, M, d] as ONE batched
- * matmul chain (`[E, M, d] @ [E, d, h] …`). Three architectures implement {@link Experts}:
+ * The experts of a Mixture-of-Experts layer: E experts of one architecture whose weights are stacked along a
+ * leading expert axis, run in one of two layouts:
+ *
+ * - `runGrouped(x, groups)`: `x` [R, d] holds each expert's rows one after the other, expert e's at
+ *   `groups.offsets[e] … offsets[e+1]` (an i32 tensor, never read on the host); every matrix product is ONE
+ *   grouped matmul (`groupedMatmul`), so each expert works on exactly its rows, and a bias is added per row
+ *   (`b[groups.rowExpert]`). This is what `MoELayer` runs (the default `"grouped"` dispatch).
+ * - `run(x)`: `x` [E, M, d], row block i through expert i, as ONE batched matmul chain (`[E, M, d] @ [E, d, h]
+ *   …`): the padded dispatch.
+ *
+ * Three architectures implement {@link Experts}:
  *
  * - {@link FfnExperts}: two-layer MLP with biases, `act(x·W1 + b1)·W2 + b2` (GELU or ReLU);
  * - {@link GluExperts}: gated linear unit without biases, `(act(x·Wg) ⊙ x·Wu)·Wd` (SwiGLU or GeGLU);
@@ -13,14 +21,19 @@
  *
  * @example
  * ```ts
- * import { FfnExperts, Generator, randn } from "@moegrad/moegrad";
+ * import { FfnExperts, Generator, randn, tensor } from "@moegrad/moegrad";
  * const experts = new FfnExperts(4, 8, 16, { generator: new Generator(0) });
  * console.log(experts.w1.shape, experts.run(randn([4, 3, 8])).shape); // [4, 8, 16] [4, 3, 8]
+ * // Grouped: expert 0 on rows 0–1, expert 2 on rows 2–4, experts 1 and 3 on none.
+ * const i32 = { dtype: "i32" } as const;
+ * const groups = { offsets: tensor([0, 2, 2, 5, 5], i32), rowExpert: tensor([0, 0, 2, 2, 2], i32) };
+ * console.log(experts.runGrouped(randn([5, 8]), groups).shape); // [5, 8]
  * ```
  *
  * @module
  */
 import type { Tensor } from "../core/tensor.ts";
+import { groupedMatmul } from "../core/ops/grouped.ts";
 import { Module } from "../nn/module.ts";
 import { type InitOptions, uniform } from "../nn/init.ts";
 
@@ -52,6 +65,19 @@ export interface Experts {
   readonly hidden: number;
   /** `x` [E, M, d] (row block i through expert i) → [E, M, d]. */
   run(x: Tensor): Tensor;
+  /**
+   * `x` [R, d] (expert e on rows `groups.offsets[e] … offsets[e+1]`) → [R, d]; the rows no expert owns come out
+   * with unspecified values.
+   */
+  runGrouped(x: Tensor, groups: ExpertGroups): Tensor;
+}
+
+/** Which rows of a grouped batch each expert owns (a `DispatchPlan` is one). */
+export interface ExpertGroups {
+  /** i32 [E + 1], nondecreasing: expert e owns rows `offsets[e] ≤ r < offsets[e+1]`. */
+  offsets: Tensor;
+  /** i32 [R]: the expert of each row, in [0, E) (for per-expert biases; any expert for a row no expert owns). */
+  rowExpert: Tensor;
 }
 
 /** Options of the expert modules: the init stream, device and dtype of the weights. */
@@ -120,6 +146,13 @@ export class FfnExperts extends Module implements Experts {
     const a = x.matmul(this.w1).add(this.b1.unsqueeze(1));
     return act(a, this.activation).matmul(this.w2).add(this.b2.unsqueeze(1));
   }
+
+  /** See {@link Experts.runGrouped}. */
+  runGrouped(x: Tensor, groups: ExpertGroups): Tensor {
+    const { offsets, rowExpert } = groups;
+    const a = groupedMatmul(x, this.w1, offsets).add(this.b1.indexSelect(0, rowExpert));
+    return groupedMatmul(act(a, this.activation), this.w2, offsets).add(this.b2.indexSelect(0, rowExpert));
+  }
 }
 
 /**
@@ -167,6 +200,12 @@ export class GluExperts extends Module implements Experts {
   run(x: Tensor): Tensor {
     return act(x.matmul(this.wGate), this.activation).mul(x.matmul(this.wUp)).matmul(this.wDown);
   }
+
+  /** See {@link Experts.runGrouped}. */
+  runGrouped(x: Tensor, { offsets }: ExpertGroups): Tensor {
+    const gate = act(groupedMatmul(x, this.wGate, offsets), this.activation);
+    return groupedMatmul(gate.mul(groupedMatmul(x, this.wUp, offsets)), this.wDown, offsets);
+  }
 }
 
 /**
@@ -203,6 +242,11 @@ export class LinearExperts extends Module implements Experts {
   /** See {@link Experts.run}. */
   run(x: Tensor): Tensor {
     return x.matmul(this.w);
+  }
+
+  /** See {@link Experts.runGrouped}. */
+  runGrouped(x: Tensor, { offsets }: ExpertGroups): Tensor {
+    return groupedMatmul(x, this.w, offsets);
   }
 }
 

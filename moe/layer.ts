@@ -10,9 +10,9 @@
  *   and the z-loss;
  * - the experts (`Experts`, `moe/experts.ts`): `FfnExperts`, `GluExperts` or `LinearExperts`, their weights
  *   typed fields ({@link MoELayer.experts});
- * - the dispatch (`moe/dispatch.ts`: {@link planDispatch}, {@link dispatchTokens}, {@link gatherPairs},
- *   {@link combinePairs}), whose module docs explain the sort-based, sync-free dispatch, the capacity and the
- *   padding policy;
+ * - the dispatch (`moe/dispatch.ts`: {@link planDispatch}, {@link dispatchRows}, {@link gatherPairs},
+ *   {@link combinePairs}), whose module docs explain the sort-based, sync-free dispatch, the grouped and the
+ *   padded layout of the experts' rows, and the capacity;
  * - the term an estimator computes from the experts' outputs, when it has one (`Estimator.outputTerm`; the
  *   `default-moe` estimator's default vectors, {@link DefaultMoe} in `moe/default_moe.ts`);
  * - the metrics ({@link moeLayerMetrics}, `moe/metrics.ts`) and the balance / z losses (`moe/aux_losses.ts`).
@@ -63,8 +63,10 @@ import {
 } from "./experts.ts";
 import {
   combinePairs,
+  type DispatchMode,
   type DispatchPadding,
-  dispatchTokens,
+  type DispatchPlan,
+  dispatchRows,
   expertCapacity,
   gatherPairs,
   planDispatch,
@@ -105,7 +107,9 @@ export class MoELayer extends Module {
   readonly balanceStats: BalanceStats | null;
   /** Default draw source. */
   readonly draws: DrawSource;
-  /** Dispatch-buffer padding policy (see {@link MoELayerOptions.padding}). */
+  /** How the experts get their rows, grouped or padded (the option `dispatch`: {@link MoELayerOptions.dispatch}). */
+  readonly dispatchMode: DispatchMode;
+  /** The padded dispatch's buffer policy (see {@link MoELayerOptions.padding}; unused by the grouped dispatch). */
   readonly padding: DispatchPadding;
   /**
    * The estimator's term from the experts' outputs (`Estimator.outputTerm`, e.g. Default MoE's default vectors,
@@ -134,6 +138,7 @@ export class MoELayer extends Module {
     this.capacityFactor = o.capacityFactor;
     this.balanceLoss = o.balanceLoss;
     this.balanceStats = o.balanceLoss?.scope === "global" ? new BalanceStats(e) : null;
+    this.dispatchMode = o.dispatch;
     this.padding = o.padding;
     const estimator = layerEstimator(o, e);
     if (o.balanceLoss?.form === "switch" && this.#topK(estimator) !== 1) {
@@ -249,7 +254,8 @@ export class MoELayer extends Module {
 
   /**
    * Dispatch → experts → combine (→ the estimator's output term → ω) for tokens `x` [N, d] under a given routing; sets
-   * `lastMetrics`. The steps are the functions of `moe/dispatch.ts`.
+   * `lastMetrics`. The steps are the functions of `moe/dispatch.ts`; the experts run grouped or padded as the
+   * option `dispatch` says.
    */
   dispatch(x: Tensor, routing: Routing): Tensor {
     const [n] = x.shape;
@@ -259,16 +265,23 @@ export class MoELayer extends Module {
     const plan = planDispatch(routing.experts, {
       numExperts: this.numExperts,
       capacity: this.capacity(n, k),
+      mode: this.dispatchMode,
       padding: this.padding,
       dtype: x.dtype,
       device: x.device,
     });
-    const rows = gatherPairs(this.experts.run(dispatchTokens(x, plan)), plan);
+    const rows = gatherPairs(this.#runExperts(dispatchRows(x, plan), plan), plan);
     let y = combinePairs(rows, routing.gates, plan);
     if (this.outputTerm) y = y.add(this.outputTerm.terms(rows, routing, plan, this.training));
     if (this.omega) y = y.mul(this.omega);
     this.lastMetrics = moeLayerMetrics(routing, plan);
     return y;
+  }
+
+  /** The experts on the dispatched rows [R, d], in the plan's layout (grouped by offsets, or a padded batch). */
+  #runExperts(rows: Tensor, plan: DispatchPlan): Tensor {
+    if (plan.mode === "grouped") return this.experts.runGrouped(rows, plan);
+    return this.experts.run(rows.reshape(plan.numExperts, plan.capacity, this.dim));
   }
 
   /** Forgets the counts of a `scope: "global"` balance loss; call it once per optimizer step (no-op otherwise). */

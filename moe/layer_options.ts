@@ -21,7 +21,7 @@ import type { Estimator } from "./estimators/estimator.ts";
 import { allowing, describeOptionIssues, type Same } from "./estimators/options.ts";
 import { createEstimator } from "./estimators/registry.ts";
 import { EXPERT_ACTIVATIONS, type ExpertActivation, type ExpertKind } from "./experts.ts";
-import type { DispatchPadding } from "./dispatch.ts";
+import type { DispatchMode, DispatchPadding } from "./dispatch.ts";
 
 /** `"a", "b" or "c"`. */
 function orList(values: readonly string[]): string {
@@ -108,9 +108,15 @@ export const moeLayerOptionsSchema = z.strictObject({
     ),
     "a Generator",
   ),
+  dispatch: oneOf(
+    ["grouped", "padded"],
+    'How the experts get their rows: "grouped" (default; an exact grouped GEMM over the rows sorted by expert) ' +
+      'or "padded" (a padded [E, C, d] batch, for comparison).',
+  ).default("grouped"),
   padding: oneOf(
     ["auto", "max-load", "static"],
-    'Dispatch-buffer rows per expert: "max-load", "static", or "auto" (default: max-load where reads are free).',
+    'Padded dispatch only: buffer rows per expert "max-load", "static", or "auto" (default: max-load where reads ' +
+      "are free).",
   ).default("auto"),
 }).superRefine((o, ctx) => {
   const allowed = EXPERT_ACTIVATIONS[o.expert];
@@ -181,10 +187,19 @@ export interface MoELayerOptions {
   /** Weight init stream, also the default draw source of the estimator (default: a fresh `Generator(0)`). */
   generator?: Generator;
   /**
-   * Rows per expert in the dispatch buffer: `"max-load"` reads the per-expert counts and pads only to the
-   * busiest expert (no extra FLOPs beyond the imbalance; a host read), `"static"` uses the capacity `C` without
-   * reading anything (sync-free). Default `"auto"`: max-load on devices that read synchronously (CPU), static
-   * elsewhere. Results agree either way (bit for bit in f64, to f32 rounding in f32).
+   * How the experts get their rows (`moe/dispatch.ts`): `"grouped"` (default, every device) runs them as an exact
+   * grouped GEMM over the rows sorted by expert, with per-expert offsets computed on the device (no padding, no
+   * host read); `"padded"` scatters the rows into a padded `[E, C, d]` buffer and runs one batched matmul chain
+   * (kept for comparison). Same results either way: bit for bit in f64; in f32 to the last bits of the expert
+   * biases' gradients.
+   */
+  dispatch?: DispatchMode;
+  /**
+   * Padded dispatch only (ignored by `"grouped"`): rows per expert in the buffer. `"max-load"` reads the
+   * per-expert counts and pads only to the busiest expert (no extra FLOPs beyond the imbalance; a host read),
+   * `"static"` uses the capacity `C` without reading anything (sync-free). Default `"auto"`: max-load on devices
+   * that read synchronously (CPU), static elsewhere. Results agree either way (bit for bit in f64, to f32
+   * rounding in f32).
    */
   padding?: DispatchPadding;
 }

@@ -91,7 +91,7 @@ export interface MoELayerMetrics extends RoutingMetrics {
  * import { moeLayerMetrics, planDispatch, routingMetrics, softmax, tensor } from "@moegrad/moegrad";
  * const experts = tensor([[0], [0], [1]], { dtype: "i32" });
  * const probs = softmax(tensor([[2, 0], [1, 0], [0, 1]]));
- * const plan = planDispatch(experts, { numExperts: 2, capacity: 1, padding: "static", dtype: "f32", device: probs.device });
+ * const plan = planDispatch(experts, { numExperts: 2, capacity: 1, dtype: "f32", device: probs.device });
  * const m = moeLayerMetrics({ experts, probs }, plan);
  * console.log(await m.dropped.data(), await m.droppedFraction.data()); // Float32Array [1] Float32Array [0.333…]
  * ```

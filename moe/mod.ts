@@ -8,9 +8,10 @@
  * `MoELayer.forward(x)` (`moe/layer.ts`, a composition of the parts below): the router (`Router`,
  * `moe/router.ts`, a `Linear(d, E)`) gives logits → the estimator's `route` picks experts and gate values and
  * attaches its gradient rule with `customGrad` (this is where Switch and SparseMixer differ: same forward,
- * different backward) → the dispatch (`moe/dispatch.ts`) sorts (token, slot) pairs by expert and scatters them
- * into a padded `[E, C, d]` buffer → the experts (`moe/experts.ts`) run as one batched matmul chain → the
- * outputs are gathered, gated and summed per token (plus Default MoE's terms, `moe/default_moe.ts`). Balance
+ * different backward) → the dispatch (`moe/dispatch.ts`) sorts (token, slot) pairs by expert and gathers the
+ * tokens in that order, each expert's rows at offsets computed on the device → the experts (`moe/experts.ts`)
+ * run as an exact grouped GEMM on those rows (`groupedMatmul`; a padded `[E, C, d]` batch with
+ * `dispatch: "padded"`) → the outputs are gated and summed per token (plus Default MoE's terms, `moe/default_moe.ts`). Balance
  * and z losses come back through `auxLoss()`, metrics (`moe/metrics.ts`) through `lastMetrics`; the options
  * are one schema (`moe/layer_options.ts`). `moe/reference.ts` is the same computation as a per-token loop, used
  * by the tests.
@@ -114,6 +115,7 @@ export {
   createExperts,
   EXPERT_ACTIVATIONS,
   type ExpertActivation,
+  type ExpertGroups,
   type ExpertKind,
   type Experts,
   type ExpertsOptions,
@@ -123,9 +125,11 @@ export {
 } from "./experts.ts";
 export {
   combinePairs,
+  type DispatchMode,
   type DispatchPadding,
   type DispatchPlan,
   type DispatchPlanOptions,
+  dispatchRows,
   dispatchTokens,
   expertCapacity,
   gatherPairs,

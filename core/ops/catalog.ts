@@ -22,6 +22,7 @@ import type * as core from "../mod.ts";
 import type * as binary from "./binary.ts";
 import type * as cast from "./cast.ts";
 import type * as creation from "./creation.ts";
+import type * as grouped from "./grouped.ts";
 import type * as index from "./index.ts";
 import type * as layout from "./layout.ts";
 import type * as linalg from "./linalg.ts";
@@ -38,6 +39,7 @@ export type OpModules =
   & typeof binary
   & typeof cast
   & typeof creation
+  & typeof grouped
   & typeof index
   & typeof layout
   & typeof linalg
@@ -167,6 +169,15 @@ export const OPS = {
   cumsum: { grad: "vjp" },
   // ---- linear algebra and layout --------------------------------------------------------------------
   matmul: { grad: "vjp" },
+  groupedMatmul: {
+    grad: "vjp",
+    noTensorMethod:
+      "a product of three operands (rows, one matrix per group, the group offsets), like torch's grouped_mm",
+  },
+  groupedOuter: {
+    grad: "vjp",
+    noTensorMethod: "groupedMatmul's weight gradient over two row blocks and the group offsets, a building block",
+  },
   reshape: { grad: "vjp" },
   flatten: { grad: "composite" },
   squeeze: { grad: "composite" },

@@ -12,6 +12,7 @@ import { elementwiseKernels } from "./elementwise.ts";
 import { layoutKernels } from "./layout.ts";
 import { reduceKernels } from "./reduce.ts";
 import { matmulKernels } from "./matmul.ts";
+import { groupedMatmulKernels } from "./grouped_matmul.ts";
 import { indexKernels } from "./index.ts";
 import { sortKernels } from "./sort.ts";
 
@@ -21,6 +22,7 @@ export const cpuKernels: KernelTable<CpuBuffer> = {
   ...layoutKernels,
   ...reduceKernels,
   ...matmulKernels,
+  ...groupedMatmulKernels,
   ...indexKernels,
   ...sortKernels,
 };

@@ -13,6 +13,7 @@ import { layoutKernels } from "./layout.ts";
 import { indexKernels } from "./index.ts";
 import { reduceKernels } from "./reduce.ts";
 import { matmulKernels } from "./matmul.ts";
+import { groupedMatmulKernels } from "./grouped_matmul.ts";
 import { sortKernels } from "./sort.ts";
 
 /** Options of {@link initWebGpu}. */
@@ -47,6 +48,7 @@ export function webGpuBackend(rt: WebGpuRuntime): Backend<GpuBuffer> {
     ...indexKernels(rt),
     ...reduceKernels(rt),
     ...matmulKernels(rt),
+    ...groupedMatmulKernels(rt),
     ...sortKernels(rt),
   };
   return {

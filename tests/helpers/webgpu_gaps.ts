@@ -5,7 +5,8 @@
 export const WEBGPU_KNOWN_GAPS: readonly { what: string; why: string }[] = [
   { what: "f64 tensors", why: "WGSL has no 64-bit floats; allocating f64 on webgpu raises a clear error" },
   {
-    what: "out-of-range indices (gather, scatterAdd, indexSelect, indexAdd, embedding, crossEntropy targets)",
+    what: "out-of-range indices (gather, scatterAdd, indexSelect, indexAdd, embedding, crossEntropy targets) and " +
+      "out-of-order group offsets (groupedMatmul, groupedOuter: clamped into range)",
     why: "a shader cannot raise an error without a CPU↔GPU sync; the GPU kernels never read or write out of " +
       "bounds, but they do not report the bad index as the CPU backend does",
   },

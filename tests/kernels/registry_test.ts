@@ -15,6 +15,7 @@ import type { layoutKernels } from "../../kernels/webgpu/layout.ts";
 import type { indexKernels } from "../../kernels/webgpu/index.ts";
 import type { reduceKernels } from "../../kernels/webgpu/reduce.ts";
 import type { matmulKernels } from "../../kernels/webgpu/matmul.ts";
+import type { groupedMatmulKernels } from "../../kernels/webgpu/grouped_matmul.ts";
 import type { sortKernels } from "../../kernels/webgpu/sort.ts";
 
 Deno.test("registry: a backend that misses a kernel does not type-check", () => {
@@ -49,6 +50,7 @@ Deno.test("registry: the WebGPU families cover exactly the kernel names (checked
     & ReturnType<typeof indexKernels>
     & ReturnType<typeof reduceKernels>
     & ReturnType<typeof matmulKernels>
+    & ReturnType<typeof groupedMatmulKernels>
     & ReturnType<typeof sortKernels>;
   type Missing = Exclude<KernelName, keyof Families>;
   type Unknown = Exclude<keyof Families, KernelName>;

@@ -103,6 +103,15 @@ const CASES: readonly Case[] = [
   },
   { ops: ["matmul"], inputs: [{ randn: [33, 65] }, { randn: [65, 17] }], fn: (a, b) => a.matmul(b) },
   {
+    // An empty group, a one-row group, rows outside every group, a group spanning two 32-row tiles.
+    ops: ["groupedMatmul", "groupedOuter"],
+    inputs: [{ randn: [47, 6] }, { randn: [4, 6, 5] }, { randn: [4, 5, 6] }, { randn: [47, 3] }],
+    fn: (x, w, wt, b) => {
+      const off = i32([2, 5, 5, 6, 43], x.device);
+      return [mg.groupedMatmul(x, w, off), mg.groupedMatmul(x, wt, off, { transB: true }), mg.groupedOuter(x, b, off)];
+    },
+  },
+  {
     ops: ["reshape", "flatten", "squeeze", "unsqueeze", "permute", "transpose", "expand"],
     inputs: [{ randn: [2, 1, 3, 4] }],
     fn: (

@@ -8,7 +8,7 @@ import { Generator, GeneratorDraws, type Tensor } from "../../mod.ts";
 import { randn } from "../../core/ops/random.ts";
 import { MoELayer } from "../../moe/layer.ts";
 import { moeLayerOptionsSchema } from "../../moe/layer_options.ts";
-import { combinePairs, dispatchTokens, gatherPairs, planDispatch } from "../../moe/dispatch.ts";
+import { combinePairs, dispatchRows, dispatchTokens, gatherPairs, planDispatch } from "../../moe/dispatch.ts";
 import { FfnExperts, GluExperts, LinearExperts } from "../../moe/experts.ts";
 
 const values = (t: Tensor) => Array.from(t.dataSync() as Float64Array);
@@ -18,6 +18,7 @@ Deno.test("MoELayer options: the schema fills in the defaults", () => {
   assert.equal(o.expert, "ffn");
   assert.equal(o.estimator, "topk");
   assert.equal(o.padding, "auto");
+  assert.equal(o.dispatch, "grouped");
   assert.equal(o.zLossCoef, 0);
   assert.equal(o.routerBias, false);
   assert.ok(o.generator instanceof Generator);
@@ -68,28 +69,33 @@ Deno.test("MoELayer parts: state-dict keys stay flat; the experts' typed fields 
   assert.equal(ffn.defaultVectors, ffn.stateDict().defaultVectors);
 });
 
-Deno.test("MoELayer parts: router → plan → scatter → experts → gather → combine → ω is the layer, bit for bit", () => {
-  const layer = new MoELayer(6, {
-    numExperts: 4,
-    hidden: 8,
-    estimator: "sparsemixer",
-    outputScale: true,
-    capacityFactor: 0.75,
-    dtype: "f64",
-    generator: new Generator(1),
+for (const mode of ["grouped", "padded"] as const) {
+  Deno.test(`MoELayer parts (${mode}): router → plan → dispatch → experts → gather → combine → ω is the layer, bit for bit`, () => {
+    const layer = new MoELayer(6, {
+      numExperts: 4,
+      hidden: 8,
+      estimator: "sparsemixer",
+      outputScale: true,
+      capacityFactor: 0.75,
+      dtype: "f64",
+      generator: new Generator(1),
+      dispatch: mode,
+    });
+    const x = randn([10, 6], { dtype: "f64", generator: new Generator(2) });
+    const y = layer.forward(x, { draws: new GeneratorDraws(new Generator(3)) });
+    const { routing } = layer.router.route(x, { training: true, draws: new GeneratorDraws(new Generator(3)) });
+    const plan = planDispatch(routing.experts, {
+      numExperts: 4,
+      capacity: layer.capacity(10, 1),
+      mode,
+      dtype: "f64",
+      device: x.device,
+    });
+    const out = mode === "grouped"
+      ? layer.experts.runGrouped(dispatchRows(x, plan), plan)
+      : layer.experts.run(dispatchTokens(x, plan));
+    const byHand = combinePairs(gatherPairs(out, plan), routing.gates, plan).mul(layer.omega!);
+    assert.deepEqual(values(byHand), values(y));
+    assert.ok(values(plan.dropped)[0] > 0, "the capacity drops pairs");
   });
-  const x = randn([10, 6], { dtype: "f64", generator: new Generator(2) });
-  const y = layer.forward(x, { draws: new GeneratorDraws(new Generator(3)) });
-  const { routing } = layer.router.route(x, { training: true, draws: new GeneratorDraws(new Generator(3)) });
-  const plan = planDispatch(routing.experts, {
-    numExperts: 4,
-    capacity: layer.capacity(10, 1),
-    padding: "auto",
-    dtype: "f64",
-    device: x.device,
-  });
-  const rows = gatherPairs(layer.experts.run(dispatchTokens(x, plan)), plan);
-  const byHand = combinePairs(rows, routing.gates, plan).mul(layer.omega!);
-  assert.deepEqual(values(byHand), values(y));
-  assert.ok(values(plan.dropped)[0] > 0, "the capacity drops pairs");
-});
+}

@@ -218,10 +218,12 @@ class Recorder implements DrawSource {
 gpuTest("MoE layer forward + backward on WebGPU (f32) matches the CPU with the same weights and draws", async (rt) => {
   const gpu = new Device("webgpu-moe", webGpuBackend(rt) as Backend);
   for (
-    const [expert, estimator, options] of [
-      ["glu", "sparsemixer-v2", { topK: 2, jitterEps: 0.5 }],
-      ["ffn", "sparsemixer", { jitterEps: 0.5 }],
-      ["linear", "topk", { topK: 2 }],
+    const [expert, estimator, options, capacityFactor, dispatch] of [
+      ["glu", "sparsemixer-v2", { topK: 2, jitterEps: 0.5 }, undefined, "grouped"],
+      ["ffn", "sparsemixer", { jitterEps: 0.5 }, undefined, "grouped"],
+      ["linear", "topk", { topK: 2 }, 1, "grouped"],
+      ["ffn", "topk", { topK: 2 }, 0.5, "grouped"], // drops pairs: rows past the kept ones belong to no expert
+      ["ffn", "topk", { topK: 2 }, 0.5, "padded"], // the static padded buffer on the GPU
     ] as const
   ) {
     const make = (device?: Device) =>
@@ -233,9 +235,10 @@ gpuTest("MoE layer forward + backward on WebGPU (f32) matches the CPU with the s
         estimatorOptions: options,
         outputScale: true,
         routerBias: true,
-        capacityFactor: expert === "linear" ? 1 : undefined,
+        capacityFactor,
         balanceLoss: { coef: 0.1, form: "topk" },
         device,
+        dispatch,
       });
     const cpuLayer = make();
     const gpuLayer = make(gpu);
@@ -254,7 +257,7 @@ gpuTest("MoE layer forward + backward on WebGPU (f32) matches the CPU with the s
     yc.mul(upc).sum().add(cpuLayer.auxLoss()!).backward();
     const yg = gpuLayer.forward(xg, { draws: new ReplayDraws(rec.log) });
     yg.mul(tensor(upc.dataSync(), { device: gpu, shape: [10, 4] })).sum().add(gpuLayer.auxLoss()!).backward();
-    const what = `${expert}/${estimator}`;
+    const what = `${expert}/${estimator}/cf ${capacityFactor}/${dispatch}`;
     assert.deepEqual(
       Array.from(await gpuLayer.lastRouting!.experts.data()),
       Array.from(cpuLayer.lastRouting!.experts.dataSync()),

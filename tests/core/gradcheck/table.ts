@@ -8,6 +8,7 @@
 import { BINARY_ROWS, UNARY_ROWS } from "./elementwise.ts";
 import { REDUCTION_ROWS, SOFTMAX_ROWS } from "./reductions.ts";
 import { LAYOUT_ROWS, MATMUL_ROWS } from "./linalg_layout.ts";
+import { GROUPED_ROWS } from "./grouped.ts";
 import { INDEXING_ROWS, ORDER_SCAN_ROWS } from "./indexing.ts";
 import { CAST_DROPOUT_CUSTOM_ROWS, CROSS_ENTROPY_ROWS } from "./loss_cast_custom.ts";
 import type { GradcheckFamily } from "./row.ts";
@@ -19,6 +20,7 @@ export const GRADCHECK_TABLE: readonly GradcheckFamily[] = [
   REDUCTION_ROWS,
   SOFTMAX_ROWS,
   MATMUL_ROWS,
+  GROUPED_ROWS,
   LAYOUT_ROWS,
   INDEXING_ROWS,
   ORDER_SCAN_ROWS,
