@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { elementwiseKernels } from "../../kernels/cpu/elementwise.ts";
 import { layoutKernels } from "../../kernels/cpu/layout.ts";
 import { reduceKernels } from "../../kernels/cpu/reduce.ts";
-import { planRuns } from "../../kernels/cpu/fast_elementwise.ts";
+import { planRuns } from "../../kernels/cpu/runs.ts";
 import { fastErf, fastGelu } from "../../kernels/cpu/fast_math.ts";
 import { erf, gelu } from "../../kernels/cpu/math.ts";
 import { allocArray, type DType } from "../../core/dtype.ts";
