@@ -17,7 +17,10 @@ import { DEFAULT_POOL_BYTES, setPoolLimit } from "./pool.ts";
 
 /** What the CPU kernels may use. */
 export interface CpuOptions {
-  /** f32 matmuls may run on the WebAssembly SIMD kernel (default true; it falls back when SIMD is missing). */
+  /**
+   * f32 matmuls, and f32 elementwise programs it computes exactly, may run on WebAssembly SIMD (default
+   * true; it falls back when SIMD is missing). Elementwise results are the same either way.
+   */
   wasm: boolean;
   /** Workers (including the calling thread) a large matmul may be split over; 1 = the calling thread only. */
   threads: number;

@@ -24,6 +24,7 @@ import { type CpuBuffer, stridedOffsets } from "./buffer.ts";
 import { erf } from "./math.ts";
 import { fastErf } from "./fast_math.ts";
 import { forEachRun, planRuns } from "./runs.ts";
+import { runWasmElementwise } from "./wasm/elementwise.ts";
 
 /** A compiled fast inner run: (out, outOffset, n, then per operand: buffer, offset, stride). */
 type RunFn = (o: CpuBuffer, oo: number, n: number, ...operands: (CpuBuffer | number)[]) => void;
@@ -102,13 +103,21 @@ export function runReference(
   refFn(p, false, math)(out.buf, n, ...inputs.flatMap((t, k) => [t.buf, idx[k]]));
 }
 
-/** The fast loops: collapsed broadcast runs, one compiled loop per stride pattern. */
+/** Outputs smaller than this stay on the JavaScript loop (the WebAssembly call and copies cost more). */
+export const WASM_MIN_ELEMENTS = 256;
+
+/**
+ * The fast loops: collapsed broadcast runs, one compiled loop per stride pattern — or, with `wasm` and a
+ * program the SIMD kernel computes exactly (`wasm/elementwise.ts`), that kernel.
+ */
 export function runFast(
   p: ElementwiseProgram,
   inputs: readonly TensorRef<CpuBuffer>[],
   out: TensorRef<CpuBuffer>,
+  wasm = false,
 ): void {
   const plan = planRuns(inputs.map((t) => t.shape), out.shape);
+  if (wasm && out.buf.length >= WASM_MIN_ELEMENTS && runWasmElementwise(p, plan, inputs, out)) return;
   const r = plan.shape.length - 1;
   const steps = plan.strides.map((s) => s[r]);
   const fn = runFn(p, steps.map((s) => (s === 1 ? "1" : s === 0 ? "0" : "s")), "fast");
