@@ -11,6 +11,7 @@
 /** Every name `mod.ts` exports. */
 export const PUBLIC_API: readonly string[] = [
   "abs",
+  "actGrad",
   "Adam",
   "type AdamOptions",
   "AdamW",
@@ -30,6 +31,7 @@ export const PUBLIC_API: readonly string[] = [
   "BalanceStats",
   "type Batch",
   "type BatchOptions",
+  "biasAct",
   "type BiasSweep",
   "type BpeJSON",
   "BpeTokenizer",
@@ -151,6 +153,7 @@ export const PUBLIC_API: readonly string[] = [
   "forwardLossMC",
   "full",
   "fullLike",
+  "type FusedActivation",
   "gather",
   "gatherPairs",
   "GatingProxyEstimator",
