@@ -28,7 +28,7 @@ import {
   sub,
   tanh,
 } from "./ir.ts";
-import { geluExpr, geluTanhExpr, reluExpr, sigmoidExpr, siluExpr } from "./ops.ts";
+import { cached, sigmoidExpr, unaryExpr } from "./ops.ts";
 
 /** The activations with fused kernels. `gelu_tanh` is GELU's tanh approximation. */
 export type FusedActivation = "gelu" | "gelu_tanh" | "silu" | "relu";
@@ -43,20 +43,6 @@ const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 /** A scalar as an op sees it: a tensor of `type`, so f32 scalars are rounded to f32. */
 function scalar(c: number, type: DType): Expr {
   return lit(type === "f32" ? Math.fround(c) : c, type);
-}
-
-/** act(x), as the unary op computes it. */
-export function actExpr(act: FusedActivation, x: Expr): Expr {
-  switch (act) {
-    case "gelu":
-      return geluExpr(x);
-    case "gelu_tanh":
-      return geluTanhExpr(x);
-    case "silu":
-      return siluExpr(x);
-    case "relu":
-      return reluExpr(x);
-  }
 }
 
 /**
@@ -92,19 +78,11 @@ export function actGradExpr(act: FusedActivation, x: Expr, g: Expr): Expr {
   }
 }
 
-const cache = new Map<string, ElementwiseProgram>();
-
-function cached(key: string, build: () => ElementwiseProgram): ElementwiseProgram {
-  let p = cache.get(key);
-  if (!p) cache.set(key, p = build());
-  return p;
-}
-
 /** The program act(x + b) over inputs [x, b] of `dtype` (the sum rounded, as `add` stores it). */
 export function biasActProgram(act: FusedActivation, dtype: DType): ElementwiseProgram {
   return cached(`biasAct:${act}:${dtype}`, () => {
     const x = input(0, dtype), b = input(1, dtype);
-    return program([dtype, dtype], actExpr(act, round(add(x, b))));
+    return program([dtype, dtype], unaryExpr(act, round(add(x, b))));
   });
 }
 

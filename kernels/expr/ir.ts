@@ -180,6 +180,62 @@ export function useCounts(root: Expr): Map<Expr, number> {
   return uses;
 }
 
+/**
+ * What a text renderer supplies: the source of each kind of node from its operands' sources (already
+ * rendered, in evaluation order). {@link nodeText} does the walking, so a target is only its vocabulary.
+ */
+export interface TextTarget {
+  /** Input `index`, already loaded into a variable. */
+  input(index: number): string;
+  /** A constant. */
+  constant(e: Expr & { kind: "const" }): string;
+  /** A unary primitive of `x`. */
+  unary(op: UnaryPrim, x: string, e: Expr): string;
+  /** A binary primitive of `a` and `b` (`e` gives the operand types). */
+  binary(op: BinaryPrim, a: string, b: string, e: Expr & { kind: "binary" }): string;
+  /** `cond ? a : b`. */
+  select(cond: string, a: string, b: string): string;
+}
+
+/** The source of node `e` in `target`'s language; `render` gives an operand's source (or its variable). */
+export function nodeText(e: Expr, render: (x: Expr) => string, target: TextTarget): string {
+  switch (e.kind) {
+    case "input":
+      return target.input(e.index);
+    case "const":
+      return target.constant(e);
+    case "unary":
+      return target.unary(e.op, render(e.x), e);
+    case "binary": {
+      const a = render(e.a);
+      return target.binary(e.op, a, render(e.b), e);
+    }
+    case "select": {
+      const c = render(e.cond), a = render(e.a);
+      return target.select(c, a, render(e.b));
+    }
+  }
+}
+
+/**
+ * The infix spelling of the binary primitives in C-family languages (JavaScript and WGSL alike; in JavaScript
+ * `==` is `===` here, as both operands always have one type).
+ */
+export const INFIX: Readonly<Record<Exclude<BinaryPrim, "pow">, string>> = {
+  add: "+",
+  sub: "-",
+  mul: "*",
+  div: "/",
+  lt: "<",
+  le: "<=",
+  gt: ">",
+  ge: ">=",
+  eq: "==",
+  ne: "!=",
+  and: "&&",
+  or: "||",
+};
+
 /** A number as exact source text (shared by the JS and key renderings). */
 export function numberText(v: number): string {
   if (Object.is(v, -0)) return "-0";

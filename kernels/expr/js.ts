@@ -16,7 +16,17 @@
  *
  * @module
  */
-import { children, type ElementwiseProgram, type Expr, numberText, postorder, useCounts } from "./ir.ts";
+import {
+  children,
+  type ElementwiseProgram,
+  type Expr,
+  INFIX,
+  nodeText,
+  numberText,
+  postorder,
+  type TextTarget,
+  useCounts,
+} from "./ir.ts";
 
 /** Which erf the rendering calls (see the module docs). */
 export type JsMath = "reference" | "fast";
@@ -32,24 +42,35 @@ export interface JsElement {
   value: string;
 }
 
-const BINARY_OPS: Record<string, string> = {
-  add: "+",
-  sub: "-",
-  mul: "*",
-  div: "/",
-  lt: "<",
-  le: "<=",
-  gt: ">",
-  ge: ">=",
-  eq: "===",
-  ne: "!==",
-  and: "&&",
-  or: "||",
-};
-
 function constText(e: Expr & { kind: "const" }): string {
   if (e.type === "bool") return e.value ? "true" : "false";
   return `(${numberText(e.value)})`;
+}
+
+/** JavaScript's vocabulary for {@link nodeText}, with the erf that `math` picks. */
+function jsTarget(math: JsMath): TextTarget {
+  return {
+    input: (k) => `v${k}`,
+    constant: constText,
+    unary(op, x, e) {
+      switch (op) {
+        case "neg":
+          return `(-${x})`;
+        case "erf":
+          return math === "fast" && e.type === "f32" ? `fastErf(${x})` : `erf(${x})`;
+        case "isnan":
+          return `(${x} !== ${x})`;
+        case "not":
+          return `(!${x})`;
+        case "round":
+          return `Math.fround(${x})`;
+        default: // abs, sqrt, exp, log, tanh, sin, cos
+          return `Math.${op}(${x})`;
+      }
+    },
+    binary: (op, a, b) => (op === "pow" ? `Math.pow(${a}, ${b})` : `(${a} ${INFIX[op]} ${b})`),
+    select: (c, a, b) => `(${c} ? ${a} : ${b})`,
+  };
 }
 
 /**
@@ -108,48 +129,8 @@ export function renderJsElement(p: ElementwiseProgram, loads: readonly string[],
     }
     return renderNode(e);
   };
-  const renderNode = (e: Expr): string => {
-    switch (e.kind) {
-      case "input":
-        return `v${e.index}`;
-      case "const":
-        return constText(e);
-      case "unary": {
-        const x = render(e.x);
-        switch (e.op) {
-          case "neg":
-            return `(-${x})`;
-          case "abs":
-          case "sqrt":
-          case "exp":
-          case "log":
-          case "tanh":
-          case "sin":
-          case "cos":
-            return `Math.${e.op}(${x})`;
-          case "erf":
-            return math === "fast" && e.type === "f32" ? `fastErf(${x})` : `erf(${x})`;
-          case "isnan":
-            return `(${x} !== ${x})`;
-          case "not":
-            return `(!${x})`;
-          case "round":
-            return `Math.fround(${x})`;
-        }
-        break;
-      }
-      case "binary": {
-        const a = render(e.a), b = render(e.b);
-        if (e.op === "pow") return `Math.pow(${a}, ${b})`;
-        return `(${a} ${BINARY_OPS[e.op]} ${b})`;
-      }
-      case "select": {
-        const c = render(e.cond), a = render(e.a), b = render(e.b);
-        return `(${c} ? ${a} : ${b})`;
-      }
-    }
-    throw new Error(`js: unknown node ${JSON.stringify(e)}`);
-  };
+  const target = jsTarget(math);
+  const renderNode = (e: Expr): string => nodeText(e, render, target);
 
   // Inputs first (each read once per element), then the shared nodes bound at the top, in evaluation order.
   const used = new Set<number>();

@@ -139,7 +139,8 @@ export function binaryOutType(op: BinaryOp, dtype: DType): DType {
 
 const cache = new Map<string, ElementwiseProgram>();
 
-function cached(key: string, build: () => ElementwiseProgram): ElementwiseProgram {
+/** The program cached under `key`, built by `build` the first time (programs are built once per op and dtype). */
+export function cached(key: string, build: () => ElementwiseProgram): ElementwiseProgram {
   let p = cache.get(key);
   if (!p) cache.set(key, p = build());
   return p;

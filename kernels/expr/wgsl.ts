@@ -11,7 +11,7 @@
  * @module
  */
 import type { DType } from "../../core/dtype.ts";
-import { type ElementwiseProgram, type Expr, postorder, useCounts } from "./ir.ts";
+import { type ElementwiseProgram, type Expr, INFIX, nodeText, postorder, type TextTarget, useCounts } from "./ir.ts";
 
 /**
  * WGSL helpers for float special values and the guarded primitives. `x != x` is not a reliable NaN test in
@@ -63,19 +63,34 @@ function constText(e: Expr & { kind: "const" }): string {
   }
 }
 
-const OPS: Record<string, string> = {
-  add: "+",
-  sub: "-",
-  mul: "*",
-  div: "/",
-  lt: "<",
-  le: "<=",
-  gt: ">",
-  ge: ">=",
-  eq: "==",
-  ne: "!=",
-  and: "&&",
-  or: "||",
+/** WGSL's vocabulary for {@link nodeText}. */
+const WGSL_TARGET: TextTarget = {
+  input: (k) => `v${k}`,
+  constant: constText,
+  unary(op, x) {
+    switch (op) {
+      case "neg":
+        return `(-${x})`;
+      case "not":
+        return `(!${x})`;
+      case "round":
+        return x;
+      case "abs":
+      case "exp":
+      case "sin":
+      case "cos":
+        return `${op}(${x})`;
+      default: // sqrt, log, tanh, erf, isnan: the guarded helpers of FLOAT_HELPERS
+        return `${op}f(${x})`;
+    }
+  },
+  binary(op, a, b, e) {
+    if (op === "pow") return e.a.type === "i32" ? `i32(powf(f32(${a}), f32(${b})))` : `powf(${a}, ${b})`;
+    // WGSL orders no bools: compare them as 0/1.
+    if (e.a.type === "bool" && ["lt", "le", "gt", "ge"].includes(op)) return `(u32(${a}) ${INFIX[op]} u32(${b}))`;
+    return `(${a} ${INFIX[op]} ${b})`;
+  },
+  select: (c, a, b) => `select(${b}, ${a}, ${c})`,
 };
 
 /** The code of one element: `body` binds inputs and shared nodes; `value` is the stored value. */
@@ -92,49 +107,7 @@ export function renderWgslElement(p: ElementwiseProgram, loads: readonly string[
   const names = new Map<Expr, string>();
   const lines: string[] = [];
   const render = (e: Expr): string => names.get(e) ?? renderNode(e);
-  const renderNode = (e: Expr): string => {
-    switch (e.kind) {
-      case "input":
-        return `v${e.index}`;
-      case "const":
-        return constText(e);
-      case "unary": {
-        const x = render(e.x);
-        switch (e.op) {
-          case "neg":
-            return `(-${x})`;
-          case "abs":
-          case "exp":
-          case "sin":
-          case "cos":
-            return `${e.op}(${x})`;
-          case "sqrt":
-          case "log":
-          case "tanh":
-          case "erf":
-          case "isnan":
-            return `${e.op}f(${x})`;
-          case "not":
-            return `(!${x})`;
-          case "round":
-            return x;
-        }
-        break;
-      }
-      case "binary": {
-        let a = render(e.a), b = render(e.b);
-        if (e.op === "pow") return e.a.type === "i32" ? `i32(powf(f32(${a}), f32(${b})))` : `powf(${a}, ${b})`;
-        if (e.a.type === "bool" && ["lt", "le", "gt", "ge"].includes(e.op)) {
-          a = `u32(${a})`;
-          b = `u32(${b})`;
-        }
-        return `(${a} ${OPS[e.op]} ${b})`;
-      }
-      case "select":
-        return `select(${render(e.b)}, ${render(e.a)}, ${render(e.cond)})`;
-    }
-    throw new Error(`wgsl: unknown node ${JSON.stringify(e)}`);
-  };
+  const renderNode = (e: Expr): string => nodeText(e, render, WGSL_TARGET);
   let temp = 0;
   const declared = new Set<number>();
   for (const e of postorder(p.out)) {
