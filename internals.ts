@@ -21,7 +21,8 @@
  *   attributes), {@link KernelName}, {@link KERNEL_NAMES}, {@link KernelTable} (what a backend implements),
  *   {@link KernelImpl}, {@link KernelFamily}, {@link KernelInputs}, {@link KernelOutputs}, {@link KernelAttrs},
  *   {@link Refs}, {@link TensorRef}, and the op enums {@link UnaryOp}, {@link BinaryOp}, {@link ReduceOp},
- *   {@link RandomDist}.
+ *   {@link RandomDist}; the elementwise expression IR (`kernels/expr/ir.ts`) that the `elementwise` kernel takes
+ *   and every backend renders: {@link ElementwiseProgram}, {@link Expr}, {@link UnaryPrim}, {@link BinaryPrim}.
  * - **The WebGPU runtime**: {@link WebGpuRuntime} (batched dispatches, buffer pool, pipeline cache;
  *   `WebGpuDevice.runtime`), {@link GpuBuffer}, {@link DispatchSpec}, {@link RuntimeStats}, and
  *   {@link webGpuBackend}, which builds a backend over a runtime (the tests make extra WebGPU devices with it).
@@ -87,6 +88,7 @@ export {
   type TupleOf,
   type UnaryOp,
 } from "./kernels/registry.ts";
+export { type BinaryPrim, type ElementwiseProgram, type Expr, type UnaryPrim } from "./kernels/expr/ir.ts";
 
 // ── The WebGPU runtime ───────────────────────────────────────────────────────────────────────────────────────
 export { webGpuBackend } from "./kernels/webgpu/mod.ts";

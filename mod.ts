@@ -149,11 +149,13 @@ export {
 // ── Tensors: ops (also methods of Tensor) ────────────────────────────────────────────────────────────────────
 export {
   abs,
+  actGrad,
   add,
   argmax,
   argmin,
   argsort,
   astype,
+  biasAct,
   clamp,
   concat,
   cos,
@@ -167,6 +169,7 @@ export {
   exp,
   expand,
   flatten,
+  type FusedActivation,
   gather,
   ge,
   gelu,

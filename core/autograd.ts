@@ -11,7 +11,7 @@
 import { isFloat } from "./dtype.ts";
 import { fmtShape, OpError } from "./errors.ts";
 import { shapesEqual } from "./shape.ts";
-import { Tensor } from "./tensor.ts";
+import { nextTensorId, Tensor } from "./tensor.ts";
 import { onesLike, zerosLike } from "./ops/creation.ts";
 import { add } from "./ops/binary.ts";
 import { keep, scope } from "./memory.ts";
@@ -176,9 +176,66 @@ function topoOrder(op: string, roots: readonly Tensor[]): Node[] {
   return order;
 }
 
-function accumulate(grads: Map<Tensor, Tensor>, t: Tensor, g: Tensor): void {
-  const prev = grads.get(t);
-  grads.set(t, prev ? add(prev, g) : g);
+/**
+ * The gradients of a backward pass, with what it takes to free them as soon as they are dead: how many entries
+ * hold each gradient tensor (a VJP may hand one tensor to several inputs), and the tensors that may have just
+ * died. Freeing early lets the CPU backend's buffer pool hand a dead gradient's memory to the next VJP.
+ */
+class GradMap {
+  readonly map = new Map<Tensor, Tensor>();
+  readonly #holders = new Map<Tensor, number>();
+  #maybeDead: Tensor[] = [];
+  /** Tensors created before this id, and the root gradients, are never freed here (the caller owns them). */
+  readonly #firstId: number;
+  readonly #protected: ReadonlySet<Tensor>;
+  readonly #early: boolean;
+  constructor(firstId: number, roots: readonly Tensor[], early: boolean) {
+    this.#firstId = firstId;
+    this.#protected = new Set(roots);
+    this.#early = early;
+  }
+  #hold(g: Tensor): void {
+    this.#holders.set(g, (this.#holders.get(g) ?? 0) + 1);
+  }
+  #unhold(g: Tensor): void {
+    const n = (this.#holders.get(g) ?? 1) - 1;
+    if (n > 0) this.#holders.set(g, n);
+    else this.#holders.delete(g);
+    this.#maybeDead.push(g);
+  }
+  /** Adds `g` to the gradient of `t`. */
+  accumulate(t: Tensor, g: Tensor): void {
+    const prev = this.map.get(t);
+    this.map.set(t, prev ? add(prev, g) : g);
+    this.#hold(this.map.get(t)!);
+    if (prev) {
+      this.#unhold(prev);
+      this.#maybeDead.push(g);
+    }
+  }
+  /** Removes the gradient of `t` (consumed by its node's VJP). */
+  delete(t: Tensor): void {
+    const g = this.map.get(t);
+    if (!g) return;
+    this.map.delete(t);
+    this.#unhold(g);
+  }
+  /** Notes tensors a VJP returned: dead once accumulated into a sum, if nothing holds them. */
+  produced(gs: readonly (Tensor | null | undefined)[]): void {
+    for (const g of gs) if (g) this.#maybeDead.push(g);
+  }
+  /**
+   * Disposes the candidates that nothing holds and that this pass created (call between nodes, when no VJP
+   * is running). Without `early` (a recorded pass: the gradients are part of a graph) it only forgets them.
+   */
+  sweep(): void {
+    const dead = this.#maybeDead;
+    this.#maybeDead = [];
+    if (!this.#early) return;
+    for (const t of dead) {
+      if (t.id >= this.#firstId && !this.#holders.has(t) && !this.#protected.has(t)) t.dispose();
+    }
+  }
 }
 
 /**
@@ -193,17 +250,21 @@ function propagate(
   keep: (t: Tensor) => boolean,
   options: BackwardOptions,
 ): Map<Tensor, Tensor> {
-  const grads = new Map<Tensor, Tensor>();
   const createGraph = options.createGraph ?? false;
+  // Without createGraph nothing records the VJPs, so what they create and do not return is garbage when they
+  // return, and a gradient is garbage once consumed: both are disposed at once rather than when the pass ends.
+  const grads = new GradMap(nextTensorId(), rootGrads, !createGraph);
   return withGradMode(createGraph, () => {
-    roots.forEach((r, i) => accumulate(grads, r, rootGrads[i]));
+    roots.forEach((r, i) => grads.accumulate(r, rootGrads[i]));
     const order = topoOrder(op, roots);
     for (let n = order.length - 1; n >= 0; n--) {
       const node = order[n];
-      if (!node.outputs.some((o) => grads.has(o))) continue;
-      const outGrads = node.outputs.map((o) => grads.get(o) ?? zerosLike(o));
+      if (!node.outputs.some((o) => grads.map.has(o))) continue;
+      const outGrads = node.outputs.map((o) => grads.map.get(o) ?? zerosLike(o));
       for (const o of node.outputs) if (!keep(o)) grads.delete(o);
-      const inGrads = node.vjp(outGrads);
+      const inGrads = createGraph ? node.vjp(outGrads) : scope(() => node.vjp(outGrads));
+      grads.produced(outGrads);
+      grads.produced(inGrads);
       node.inputs.forEach((inp, i) => {
         const g = inGrads[i];
         if (!g || !inp.requiresGrad) return;
@@ -215,11 +276,14 @@ function propagate(
             }`,
           );
         }
-        accumulate(grads, inp, g.dtype === inp.dtype ? g : g.astype(inp.dtype));
+        const gi = g.dtype === inp.dtype ? g : g.astype(inp.dtype);
+        if (gi !== g) grads.produced([gi]);
+        grads.accumulate(inp, gi);
       });
+      grads.sweep();
     }
     if (!(options.retainGraph ?? createGraph)) { for (const node of order) node._free(); }
-    return grads;
+    return grads.map;
   }, op);
 }
 

@@ -22,8 +22,9 @@ export interface Backend<B = unknown> {
   /** Releases storage. Using the buffer afterwards is an error. */
   free(buf: B): void;
   /**
-   * True when the garbage collector reclaims an unreachable buffer by itself (the CPU's typed arrays), so
-   * `free` is only bookkeeping: the engine then never holds a buffer just to free it later.
+   * True when the garbage collector reclaims an unreachable buffer by itself (the CPU's typed arrays): the
+   * engine then never holds a buffer just to free it later, and `free` is called only when a buffer's last
+   * reference is released explicitly (a dispose), which a backend may use to reuse the buffer.
    */
   readonly gcReclaims?: boolean;
   /** Every kernel of the registry. */

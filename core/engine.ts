@@ -36,14 +36,14 @@ export class StorageLease {
     memoryStats.liveBuffers++;
     memoryStats.liveBytes += bytes;
   }
-  /** Drops a reference and frees the buffer when none remain. */
-  release(): void {
-    if (this.refs === 0) return;
-    if (--this.refs === 0) {
-      if (!this.#backend.gcReclaims) this.#backend.free(this.#buf);
-      memoryStats.liveBuffers--;
-      memoryStats.liveBytes -= this.#bytes;
-    }
+  /** Drops a reference and frees the buffer when none remain; true when this call freed it. */
+  release(): boolean {
+    if (this.refs === 0) return false;
+    if (--this.refs > 0) return false;
+    if (!this.#backend.gcReclaims) this.#backend.free(this.#buf);
+    memoryStats.liveBuffers--;
+    memoryStats.liveBytes -= this.#bytes;
+    return true;
   }
 }
 
@@ -76,9 +76,13 @@ export class Storage {
     this.lease.refs++;
     return this;
   }
-  /** Drops a reference and frees the buffer when none remain. */
+  /**
+   * Drops a reference and frees the buffer when none remain. A backend whose buffers the collector reclaims
+   * still gets `free(buf)` here, where the buffer is known to be unreferenced, so it can reuse it (the CPU's
+   * pool); the collector's safety net (core/tensor.ts) releases only the lease and never recycles.
+   */
   release(): void {
-    this.lease.release();
+    if (this.lease.release() && this.device.backend.gcReclaims) this.device.backend.free(this.buf);
   }
 }
 

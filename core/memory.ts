@@ -7,6 +7,8 @@
  * and the forward's tensors are reclaimed by the garbage collector (a FinalizationRegistry then updates
  * {@link memoryStats} when the event loop next turns). On WebGPU every undisposed tensor holds GPU memory
  * until then, so training loops should run each step in a scope there; the registry is a safety net only.
+ * A scope pays on the CPU too: the buffers it disposes go to the CPU backend's pool and the next step reuses
+ * them instead of allocating (`kernels/cpu/pool.ts`); what the collector reclaims is not reused.
  *
  * @module
  */
@@ -21,7 +23,26 @@ export const memoryStats: {
   liveBuffers: number;
   /** Bytes held by those buffers (as the CPU would store them). */
   liveBytes: number;
-} = { liveTensors: 0, liveBuffers: 0, liveBytes: 0 };
+  /**
+   * Buffers the CPU backend has allocated fresh so far (cumulative): those it could not take from its pool
+   * of released buffers. The difference between two readings is the allocations of the code in between.
+   */
+  allocatedBuffers: number;
+  /** Bytes of those fresh allocations (cumulative). */
+  allocatedBytes: number;
+  /** Buffers the CPU backend handed out again from its pool instead of allocating (cumulative). */
+  reusedBuffers: number;
+  /** Bytes the CPU backend's pool holds now: released buffers waiting to be reused (not in `liveBytes`). */
+  pooledBytes: number;
+} = {
+  liveTensors: 0,
+  liveBuffers: 0,
+  liveBytes: 0,
+  allocatedBuffers: 0,
+  allocatedBytes: 0,
+  reusedBuffers: 0,
+  pooledBytes: 0,
+};
 
 class Scope {
   readonly tensors = new Set<Tensor>();

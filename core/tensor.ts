@@ -29,6 +29,11 @@ import { fromArray } from "./ops/creation.ts";
 
 let nextId = 0;
 
+/** @internal The id the next tensor will get: tensors created from now on have ids at least this. */
+export function nextTensorId(): number {
+  return nextId;
+}
+
 // Safety net for tensors that are never disposed: once one is collected, do what dispose() would have done.
 // The held value is the storage's lease, not the storage: the lease does not pin the CPU's buffer (see
 // StorageLease), so the collector reclaims that memory with the tensor, whenever this callback gets to run.

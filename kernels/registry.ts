@@ -26,12 +26,15 @@
  * {@link KERNEL_NAMES} (which fails to compile until you do); both backends stop type-checking until they
  * implement it. Write the CPU loop first (it is the reference), then the WGSL, then a per-family test comparing
  * the two (`tests/kernels/webgpu_*_test.ts`) and an op that uses it (see `core/mod.ts` for the op side). Prefer
- * expressing a new op with existing kernels: every kernel is written twice and tested three ways.
+ * expressing a new op with existing kernels: every kernel is written twice and tested three ways. An elementwise
+ * op needs no kernel at all: write it once as an expression (`kernels/expr/ops.ts` for the `unary`/`binary`
+ * families, a program for the `elementwise` kernel for fused chains) and every backend renders it.
  *
  * @module
  */
 import type { DType } from "../core/dtype.ts";
 import type { Shape } from "../core/shape.ts";
+import type { ElementwiseProgram } from "./expr/ir.ts";
 
 /** A buffer seen by a kernel: the backend's storage plus its logical shape and dtype. */
 export interface TensorRef<B> {
@@ -117,6 +120,11 @@ export interface KernelDefs {
   binary: { inputs: 2; outputs: 1; attrs: { op: BinaryOp } };
   /** out = cond ? a : b, all three broadcast to the output. */
   where: { inputs: 3; outputs: 1; attrs: Record<never, never> };
+  /**
+   * out = the program's expression of the inputs (broadcast to the output), for fused elementwise chains:
+   * see `kernels/expr/ir.ts` for the expression IR and the semantics every backend renders.
+   */
+  elementwise: { inputs: number; outputs: 1; attrs: { program: ElementwiseProgram } };
   /** out[idx] = x[offset + Σ idx_k · strides_k]: permutes, broadcasts and slices in one kernel. */
   strided: { inputs: 1; outputs: 1; attrs: { offset: number; strides: readonly number[] } };
   /** out = copy of base, then out[offset + Σ idx_k · strides_k] = src[idx] (the inverse of `strided`). */
@@ -213,6 +221,7 @@ const NAMES: Record<KernelName, true> = {
   unary: true,
   binary: true,
   where: true,
+  elementwise: true,
   strided: true,
   stridedScatter: true,
   concat: true,

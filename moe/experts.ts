@@ -34,6 +34,7 @@
  */
 import type { Tensor } from "../core/tensor.ts";
 import { groupedMatmul } from "../core/ops/grouped.ts";
+import { biasAct } from "../core/ops/fused.ts";
 import { Module } from "../nn/module.ts";
 import { type InitOptions, uniform } from "../nn/init.ts";
 
@@ -143,8 +144,9 @@ export class FfnExperts extends Module implements Experts {
 
   /** See {@link Experts.run}. */
   run(x: Tensor): Tensor {
-    const a = x.matmul(this.w1).add(this.b1.unsqueeze(1));
-    return act(a, this.activation).matmul(this.w2).add(this.b2.unsqueeze(1));
+    // The bias add and the activation are one fused kernel (bit-identical to add, then the activation).
+    const h = biasAct(x.matmul(this.w1), this.b1.unsqueeze(1), this.activation);
+    return h.matmul(this.w2).add(this.b2.unsqueeze(1));
   }
 
   /** See {@link Experts.runGrouped}. */

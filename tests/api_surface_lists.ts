@@ -11,6 +11,7 @@
 /** Every name `mod.ts` exports. */
 export const PUBLIC_API: readonly string[] = [
   "abs",
+  "actGrad",
   "Adam",
   "type AdamOptions",
   "AdamW",
@@ -30,6 +31,7 @@ export const PUBLIC_API: readonly string[] = [
   "BalanceStats",
   "type Batch",
   "type BatchOptions",
+  "biasAct",
   "type BiasSweep",
   "type BpeJSON",
   "BpeTokenizer",
@@ -154,6 +156,7 @@ export const PUBLIC_API: readonly string[] = [
   "forwardLossMC",
   "full",
   "fullLike",
+  "type FusedActivation",
   "gather",
   "gatherPairs",
   "GatingProxyEstimator",
@@ -383,6 +386,7 @@ export const PUBLIC_API: readonly string[] = [
 export const INTERNAL_API: readonly string[] = [
   "type Backend",
   "type BinaryOp",
+  "type BinaryPrim",
   "checkHyperKeys",
   "checkpointChecksum",
   "checkSpecialTokens",
@@ -390,6 +394,8 @@ export const INTERNAL_API: readonly string[] = [
   "Crc32",
   "crc32",
   "type DispatchSpec",
+  "type ElementwiseProgram",
+  "type Expr",
   "extractHelpParagraphs",
   "type GpuBuffer",
   "gumbelArgmax",
@@ -436,6 +442,7 @@ export const INTERNAL_API: readonly string[] = [
   "type TupleOf",
   "typedArrayFromBytes",
   "type UnaryOp",
+  "type UnaryPrim",
   "utf8Decode",
   "utf8Encode",
   "V2_MIDPOINT_SCALE",

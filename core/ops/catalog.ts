@@ -22,6 +22,7 @@ import type * as core from "../mod.ts";
 import type * as binary from "./binary.ts";
 import type * as cast from "./cast.ts";
 import type * as creation from "./creation.ts";
+import type * as fused from "./fused.ts";
 import type * as grouped from "./grouped.ts";
 import type * as index from "./index.ts";
 import type * as layout from "./layout.ts";
@@ -39,6 +40,7 @@ export type OpModules =
   & typeof binary
   & typeof cast
   & typeof creation
+  & typeof fused
   & typeof grouped
   & typeof index
   & typeof layout
@@ -152,6 +154,15 @@ export const OPS = {
   logicalOr: { grad: { none: BOOL_OUT } },
   where: { grad: "vjp" },
   clamp: { grad: "composite" },
+  // ---- fused elementwise chains (one kernel each; bit-identical to the chain on the CPU) ---------------
+  biasAct: {
+    grad: "vjp",
+    noTensorMethod: "a layer's bias add and activation in one kernel, a building block of layers",
+  },
+  actGrad: {
+    grad: "vjp",
+    noTensorMethod: "an activation's backward (g ⊙ act′), a building block of VJPs rather than user API",
+  },
   // ---- reductions, softmax, scans -------------------------------------------------------------------
   sum: { grad: "vjp" },
   mean: { grad: "composite" },

@@ -8,11 +8,8 @@ import { run1 } from "../engine.ts";
 import type { Tensor } from "../tensor.ts";
 import type { UnaryOp } from "../../kernels/registry.ts";
 import { assertDTypeIn, assertFloat, assertTensor } from "./operand.ts";
-import { add, mul, sub, where } from "./binary.ts";
-
-const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
-const INV_SQRT_2 = Math.SQRT1_2;
-const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+import { mul, sub } from "./binary.ts";
+import { actGrad } from "./fused.ts";
 
 function unary(op: string, kernelOp: UnaryOp, x: Tensor, float = true): Tensor {
   assertTensor(op, x);
@@ -73,7 +70,7 @@ export function sigmoid(x: Tensor): Tensor {
 
 /** max(x, 0); the gradient at 0 is 0. */
 export function relu(x: Tensor): Tensor {
-  return record1("relu", [x], unary("relu", "relu", x), (g) => [where(x.gt(0), g, 0)]);
+  return record1("relu", [x], unary("relu", "relu", x), (g) => [actGrad(x, g, "relu")]);
 }
 
 /**
@@ -87,29 +84,16 @@ export function relu(x: Tensor): Tensor {
  */
 export function gelu(x: Tensor, approximate: "none" | "tanh" = "none"): Tensor {
   if (approximate === "tanh") {
-    return record1("gelu", [x], unary("gelu", "gelu_tanh", x), (g) => {
-      // y = ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³)
-      const x2 = x.mul(x);
-      const t = tanh(x.add(x2.mul(x).mul(0.044715)).mul(SQRT_2_OVER_PI));
-      const du = add(1, x2.mul(3 * 0.044715)).mul(SQRT_2_OVER_PI);
-      const dy = add(t, 1).mul(0.5).add(x.mul(0.5).mul(sub(1, t.mul(t))).mul(du));
-      return [mul(g, dy)];
-    });
+    return record1("gelu", [x], unary("gelu", "gelu_tanh", x), (g) => [actGrad(x, g, "gelu_tanh")]);
   }
   if (approximate !== "none") throw new TypeError(`gelu: approximate must be "none" or "tanh", got ${approximate}`);
-  return record1("gelu", [x], unary("gelu", "gelu", x), (g) => {
-    const cdf = add(erf(x.mul(INV_SQRT_2)), 1).mul(0.5);
-    const pdf = exp(x.mul(x).mul(-0.5)).mul(INV_SQRT_2PI);
-    return [mul(g, cdf.add(x.mul(pdf)))];
-  });
+  // The backward is one fused kernel (core/ops/fused.ts): g·(Φ(x) + x·φ(x)).
+  return record1("gelu", [x], unary("gelu", "gelu", x), (g) => [actGrad(x, g, "gelu")]);
 }
 
 /** SiLU / swish: x·σ(x). */
 export function silu(x: Tensor): Tensor {
-  return record1("silu", [x], unary("silu", "silu", x), (g) => {
-    const s = sigmoid(x);
-    return [mul(g, s.mul(add(1, x.mul(sub(1, s)))))];
-  });
+  return record1("silu", [x], unary("silu", "silu", x), (g) => [actGrad(x, g, "silu")]);
 }
 
 /** The error function erf(x). */

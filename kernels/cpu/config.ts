@@ -13,15 +13,25 @@
  *
  * @module
  */
+import { DEFAULT_POOL_BYTES, setPoolLimit } from "./pool.ts";
 
 /** What the CPU kernels may use. */
 export interface CpuOptions {
-  /** f32 matmuls may run on the WebAssembly SIMD kernel (default true; it falls back when SIMD is missing). */
+  /**
+   * f32 matmuls, and f32 elementwise programs it computes exactly, may run on WebAssembly SIMD (default
+   * true; it falls back when SIMD is missing). Elementwise results are the same either way.
+   */
   wasm: boolean;
   /** Workers (including the calling thread) a large matmul may be split over; 1 = the calling thread only. */
   threads: number;
   /** Specialised fast paths of the non-matmul kernels (contiguous elementwise, fused rows, …) (default true). */
   fastKernels: boolean;
+  /**
+   * Most bytes of released buffers the backend keeps for reuse (default 1 GiB; 0 turns reuse off). A
+   * buffer is released when the last tensor viewing it is disposed (by `dispose()`, `scope()` or
+   * `backward()`); the next allocation of the same dtype and length takes it instead of a fresh array.
+   */
+  poolBytes: number;
 }
 
 function defaultThreads(): number {
@@ -29,7 +39,12 @@ function defaultThreads(): number {
   return Math.max(1, Math.min(16, Math.floor(n)));
 }
 
-const current: CpuOptions = { wasm: true, threads: defaultThreads(), fastKernels: true };
+const current: CpuOptions = {
+  wasm: true,
+  threads: defaultThreads(),
+  fastKernels: true,
+  poolBytes: DEFAULT_POOL_BYTES,
+};
 
 /** The live options object, for kernels' hot paths (read-only; change it with {@link setCpuOptions}). */
 export const liveCpuOptions: Readonly<CpuOptions> = current;
@@ -54,5 +69,13 @@ export function setCpuOptions(options: Partial<CpuOptions>): CpuOptions {
   }
   if (options.wasm !== undefined) current.wasm = options.wasm;
   if (options.fastKernels !== undefined) current.fastKernels = options.fastKernels;
+  if (options.poolBytes !== undefined) {
+    const b = options.poolBytes;
+    if (!Number.isSafeInteger(b) || b < 0) {
+      throw new RangeError(`setCpuOptions: poolBytes must be a non-negative integer, got ${b}`);
+    }
+    current.poolBytes = b;
+    setPoolLimit(b);
+  }
   return previous;
 }

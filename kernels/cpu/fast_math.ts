@@ -34,12 +34,22 @@ function buildTable(): Float64Array {
   return t;
 }
 
+/**
+ * `Math.round(v)` for 0 ≤ v < 2³⁰, without calling it: V8 does not inline `Math.round` on doubles, and the
+ * call cost half of fastErf's time. `(v + 0.5) | 0` is the same except where the sum rounds up to the next
+ * integer (v just below k − ½); `i − ½ > v` (exact for such i) detects that case.
+ */
+export function roundHalfUp(v: number): number {
+  const i = (v + 0.5) | 0;
+  return i - 0.5 > v ? i - 1 : i;
+}
+
 /** erf(x) to ~1e-16 (see the module docs); NaN for NaN, ±1 beyond |x| = 6 (as the reference). */
 export function fastErf(x: number): number {
   const t = table ?? (table = buildTable());
   const ax = Math.abs(x);
   if (!(ax < MAX)) return ax === ax ? (x < 0 ? -1 : 1) : NaN;
-  const i = Math.round(ax * STEPS), d = ax - i / STEPS, o = i * WIDTH;
+  const i = roundHalfUp(ax * STEPS), d = ax - i / STEPS, o = i * WIDTH;
   const r = t[o] + d * (t[o + 1] + d * (t[o + 2] + d * (t[o + 3] + d * (t[o + 4] + d * (t[o + 5] + d * t[o + 6])))));
   return x < 0 ? -r : r;
 }

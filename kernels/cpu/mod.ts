@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { allocArray, type DType, type TypedArray } from "../../core/dtype.ts";
+import type { DType, TypedArray } from "../../core/dtype.ts";
 import { type Backend, Device, registerDevice } from "../../core/device.ts";
 import type { KernelTable } from "../registry.ts";
 import type { CpuBuffer } from "./buffer.ts";
@@ -15,6 +15,7 @@ import { matmulKernels } from "./matmul.ts";
 import { groupedMatmulKernels } from "./grouped_matmul.ts";
 import { indexKernels } from "./index.ts";
 import { sortKernels } from "./sort.ts";
+import { giveBuffer, takeBuffer } from "./pool.ts";
 
 /** Every CPU kernel. The annotation makes a missing or mistyped kernel a compile error. */
 export const cpuKernels: KernelTable<CpuBuffer> = {
@@ -30,11 +31,16 @@ export const cpuKernels: KernelTable<CpuBuffer> = {
 /** The CPU backend object. */
 export const cpuBackend: Backend<CpuBuffer> = {
   name: "cpu",
-  alloc: (dtype: DType, size: number) => allocArray(dtype, size),
-  upload: (_dtype: DType, data: TypedArray) => data.slice(),
+  // Released buffers are pooled and reused (pool.ts): kernels overwrite their outputs, so contents may be stale.
+  alloc: (dtype: DType, size: number) => takeBuffer(dtype, size),
+  upload: (dtype: DType, data: TypedArray) => {
+    const buf = takeBuffer(dtype, data.length);
+    buf.set(data);
+    return buf;
+  },
   read: (buf: CpuBuffer, _dtype: DType, size: number) => Promise.resolve(buf.slice(0, size)),
   readSync: (buf: CpuBuffer, _dtype: DType, size: number) => buf.slice(0, size),
-  free: () => {},
+  free: (buf: CpuBuffer) => giveBuffer(buf),
   gcReclaims: true,
   kernels: cpuKernels,
 };

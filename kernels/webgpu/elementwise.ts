@@ -1,111 +1,19 @@
 /**
- * WebGPU elementwise kernels: fill, random (Philox, the CPU's exact stream), cast, unary, binary and where
- * (with NumPy broadcasting through per-input strides).
+ * WebGPU elementwise kernels: fill, random (Philox, the CPU's exact stream), cast, and the expression-defined
+ * families — unary, binary, where and fused `elementwise` programs — rendered to WGSL from their one
+ * definition (`kernels/expr/ops.ts`, `kernels/expr/wgsl.ts`), with NumPy broadcasting through per-input
+ * strides.
  *
  * @module
  */
 import { sizeOf } from "../../core/shape.ts";
 import { broadcastStrides, shapesEqual } from "../../core/shape.ts";
-import type { BinaryOp, KernelFamily, TensorRef, UnaryOp } from "../registry.ts";
+import type { KernelFamily, TensorRef } from "../registry.ts";
+import type { ElementwiseProgram } from "../expr/ir.ts";
+import { binaryProgram, unaryProgram, whereProgram } from "../expr/ops.ts";
+import { FLOAT_HELPERS, renderWgslElement } from "../expr/wgsl.ts";
 import { f32Bits, type GpuBuffer, type WebGpuRuntime, wgslType } from "./runtime.ts";
 import { coordWalkWgsl, MAIN_1D, WG } from "./wgsl.ts";
-
-/** WGSL helpers for float special values. `x != x` is not a reliable NaN test in WGSL (it may be folded). */
-export const FLOAT_HELPERS = `
-fn isnanf(x: f32) -> bool { let b = bitcast<u32>(x); return (b & 0x7f800000u) == 0x7f800000u && (b & 0x7fffffu) != 0u; }
-fn nanf() -> f32 { return bitcast<f32>(0x7fc00000u); }
-fn inff() -> f32 { return bitcast<f32>(0x7f800000u); }
-fn erff(x: f32) -> f32 {
-  // Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7, below f32 resolution of erf's range).
-  let a = abs(x);
-  let t = 1.0 / (1.0 + 0.3275911 * a);
-  let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-a * a);
-  return select(y, -y, x < 0.0);
-}
-fn sigmoidf(x: f32) -> f32 {
-  if (x >= 0.0) { return 1.0 / (1.0 + exp(-x)); }
-  let e = exp(x);
-  return e / (1.0 + e);
-}
-fn tanhf(x: f32) -> f32 { return tanh(clamp(x, -15.0, 15.0)); }
-fn powf(a: f32, b: f32) -> f32 {
-  // WGSL's pow is undefined for a <= 0; follow C's pow for those cases.
-  if (isnanf(a) || isnanf(b)) { return nanf(); }
-  if (b == 0.0) { return 1.0; }
-  if (a == 0.0) { return select(0.0, inff(), b < 0.0); }
-  if (a > 0.0) { return pow(a, b); }
-  if (b != floor(b)) { return nanf(); }
-  let r = pow(-a, b);
-  return select(r, -r, abs(b % 2.0) == 1.0);
-}
-`;
-
-const UNARY_F32: Record<Exclude<UnaryOp, "not" | "isnan">, string> = {
-  neg: "-x",
-  abs: "abs(x)",
-  sign: "select(sign(x), nanf(), isnanf(x))",
-  exp: "exp(x)",
-  log: "select(select(log(x), -inff(), x == 0.0), nanf(), x < 0.0)",
-  sqrt: "select(sqrt(x), nanf(), x < 0.0)",
-  rsqrt: "select(select(inverseSqrt(x), inff(), x == 0.0), nanf(), x < 0.0)",
-  tanh: "tanhf(x)",
-  sigmoid: "sigmoidf(x)",
-  relu: "select(max(x, 0.0), x, isnanf(x))",
-  gelu: "0.5 * x * (1.0 + erff(x * 0.70710678118654752))",
-  gelu_tanh: "0.5 * x * (1.0 + tanhf(0.79788456080286536 * (x + 0.044715 * x * x * x)))",
-  silu: "x * sigmoidf(x)",
-  erf: "erff(x)",
-  sin: "sin(x)",
-  cos: "cos(x)",
-};
-
-function unaryExpr(op: UnaryOp, type: string): string {
-  if (op === "not") return "select(1u, 0u, x != 0u)";
-  if (op === "isnan") return "select(0u, 1u, isnanf(x))";
-  if (type === "i32") {
-    if (op === "neg") return "-x";
-    if (op === "abs") return "abs(x)";
-    if (op === "sign") return "sign(x)";
-    throw new Error(`webgpu: unary ${op} is not defined for i32`);
-  }
-  return UNARY_F32[op];
-}
-
-function binaryExpr(op: BinaryOp, type: string): string {
-  const float = type === "f32";
-  switch (op) {
-    case "add":
-      return "a + b";
-    case "sub":
-      return "a - b";
-    case "mul":
-      return "a * b";
-    case "div":
-      return "a / b";
-    case "pow":
-      return float ? "powf(a, b)" : "i32(powf(f32(a), f32(b)))";
-    case "maximum":
-      return float ? "select(max(a, b), nanf(), isnanf(a) || isnanf(b))" : "max(a, b)";
-    case "minimum":
-      return float ? "select(min(a, b), nanf(), isnanf(a) || isnanf(b))" : "min(a, b)";
-    case "eq":
-      return "select(0u, 1u, a == b)";
-    case "ne":
-      return "select(0u, 1u, a != b)";
-    case "lt":
-      return "select(0u, 1u, a < b)";
-    case "le":
-      return "select(0u, 1u, a <= b)";
-    case "gt":
-      return "select(0u, 1u, a > b)";
-    case "ge":
-      return "select(0u, 1u, a >= b)";
-    case "and":
-      return "select(0u, 1u, a != 0u && b != 0u)";
-    case "or":
-      return "select(0u, 1u, a != 0u || b != 0u)";
-  }
-}
 
 /**
  * params layout of broadcasting kernels: [n, rank, shape[rank], strides of input 0[rank], …]. The shader
@@ -150,7 +58,25 @@ fn unif(x: u32) -> f32 { return f32(x >> 8u) * 5.9604644775390625e-8; }
 /** The elementwise family of the WebGPU backend. */
 export function elementwiseKernels(
   rt: WebGpuRuntime,
-): KernelFamily<GpuBuffer, "fill" | "random" | "cast" | "unary" | "binary" | "where"> {
+): KernelFamily<GpuBuffer, "fill" | "random" | "cast" | "unary" | "binary" | "where" | "elementwise"> {
+  /** One thread per output element: reads each input (directly when every shape is the output's). */
+  const run = (p: ElementwiseProgram, inputs: readonly TensorRef<GpuBuffer>[], out: TensorRef<GpuBuffer>) => {
+    const n = sizeOf(out.shape);
+    const same = inputs.every((t) => shapesEqual(t.shape, out.shape));
+    const index = same ? inputs.map((_, k) => `let i${k} = i;`).join(" ") : broadcastIndexWgsl(inputs.length);
+    const el = renderWgslElement(p, inputs.map((_, k) => `in${k}[i${k}]`));
+    rt.dispatch({
+      shader: `${FLOAT_HELPERS}\n${MAIN_1D} if (i >= params[0]) { return; } ${index}
+  ${el.body}
+  out0[i] = ${el.value}; }`,
+      inputTypes: inputs.map((t) => wgslType(t.dtype)),
+      outputTypes: [wgslType(out.dtype)],
+      inputs: inputs.map((t) => t.buf),
+      outputs: [out.buf],
+      params: same ? [n] : broadcastParams(out, inputs),
+      workgroups: Math.ceil(n / WG),
+    });
+  };
   return {
     fill(_inputs, [out], { value }) {
       const type = wgslType(out.dtype);
@@ -224,50 +150,16 @@ ${MAIN_1D}
       });
     },
     unary([x], [out], { op }) {
-      const from = wgslType(x.dtype), to = wgslType(out.dtype);
-      const n = sizeOf(out.shape);
-      rt.dispatch({
-        shader: `${FLOAT_HELPERS}\n${MAIN_1D} if (i >= params[0]) { return; } let x = in0[i]; out0[i] = ${
-          unaryExpr(op, from)
-        }; }`,
-        inputTypes: [from],
-        outputTypes: [to],
-        inputs: [x.buf],
-        outputs: [out.buf],
-        params: [n],
-        workgroups: Math.ceil(n / WG),
-      });
+      run(unaryProgram(op, x.dtype), [x], out);
     },
     binary([a, b], [out], { op }) {
-      const type = wgslType(a.dtype), to = wgslType(out.dtype);
-      const n = sizeOf(out.shape);
-      const expr = binaryExpr(op, type);
-      const same = shapesEqual(a.shape, out.shape) && shapesEqual(b.shape, out.shape);
-      const index = same ? "let i0 = i; let i1 = i;" : broadcastIndexWgsl(2);
-      rt.dispatch({
-        shader: `${FLOAT_HELPERS}\n${MAIN_1D} if (i >= params[0]) { return; } ${index}
-  let a = in0[i0]; let b = in1[i1]; out0[i] = ${expr}; }`,
-        inputTypes: [type, type],
-        outputTypes: [to],
-        inputs: [a.buf, b.buf],
-        outputs: [out.buf],
-        params: same ? [n] : broadcastParams(out, [a, b]),
-        workgroups: Math.ceil(n / WG),
-      });
+      run(binaryProgram(op, a.dtype), [a, b], out);
     },
     where([c, a, b], [out]) {
-      const type = wgslType(out.dtype);
-      const n = sizeOf(out.shape);
-      rt.dispatch({
-        shader: `${MAIN_1D} if (i >= params[0]) { return; } ${broadcastIndexWgsl(3)}
-  out0[i] = select(in2[i2], in1[i1], in0[i0] != 0u); }`,
-        inputTypes: ["u32", type, type],
-        outputTypes: [type],
-        inputs: [c.buf, a.buf, b.buf],
-        outputs: [out.buf],
-        params: broadcastParams(out, [c, a, b]),
-        workgroups: Math.ceil(n / WG),
-      });
+      run(whereProgram(out.dtype), [c, a, b], out);
+    },
+    elementwise(inputs, [out], { program }) {
+      run(program, inputs, out);
     },
   };
 }

@@ -22,7 +22,7 @@
 import type { Shape } from "../../core/shape.ts";
 import type { KernelFamily, ReduceOp } from "../registry.ts";
 import { type GpuBuffer, type WebGpuRuntime, wgslType } from "./runtime.ts";
-import { FLOAT_HELPERS } from "./elementwise.ts";
+import { FLOAT_HELPERS } from "../expr/wgsl.ts";
 import { MAIN_1D, WG } from "./wgsl.ts";
 
 /** [outer, n, inner] around `axis`. */

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { Tensor } from "../../core/mod.ts";
+import { biasAct, type Tensor } from "../../core/mod.ts";
 import { Module } from "../module.ts";
 import type { InitOptions } from "../init.ts";
 import { Linear } from "./linear.ts";
@@ -61,7 +61,10 @@ export class FFN extends Module {
 
   /** `[…, dim]` → `[…, dim]`. */
   forward(x: Tensor): Tensor {
-    return this.fc2.forward(act(this.fc1.forward(x), this.activation));
+    const { weight, bias } = this.fc1;
+    // With a bias, fc1's bias add and the activation are one fused kernel (bit-identical to the two ops).
+    const h = bias ? biasAct(x.matmul(weight), bias, this.activation) : act(this.fc1.forward(x), this.activation);
+    return this.fc2.forward(h);
   }
 }
 

@@ -7,8 +7,8 @@ import assert from "node:assert/strict";
 import { elementwiseKernels } from "../../kernels/cpu/elementwise.ts";
 import { layoutKernels } from "../../kernels/cpu/layout.ts";
 import { reduceKernels } from "../../kernels/cpu/reduce.ts";
-import { planRuns } from "../../kernels/cpu/fast_elementwise.ts";
-import { fastErf, fastGelu } from "../../kernels/cpu/fast_math.ts";
+import { planRuns } from "../../kernels/cpu/runs.ts";
+import { fastErf, fastGelu, roundHalfUp } from "../../kernels/cpu/fast_math.ts";
 import { erf, gelu } from "../../kernels/cpu/math.ts";
 import { allocArray, type DType } from "../../core/dtype.ts";
 import { broadcastShapes, sizeOf } from "../../core/shape.ts";
@@ -165,6 +165,19 @@ Deno.test("the fused CPU Adam/AdamW update is bit-identical to the op-by-op upda
   // And the update really moved the parameters (the comparison is not between two no-ops).
   const before = withFast(true, () => randn([37, 9], { generator: new Generator(5) }).dataSync());
   assert.notDeepEqual(trainSteps(true, true, 0.1)[0], before);
+});
+
+Deno.test("roundHalfUp is Math.round on [0, 2^30), ties and the doubles next to them included", () => {
+  const cases = [0, 0.49999999999999994, 0.5, 1.5, 2.5, 383.5, 383.49999999999994, 1e-300, 2 ** 30 - 0.5];
+  for (let k = 1; k < 400; k++) {
+    for (const v of [k, k - 0.5]) cases.push(v, v + Number.EPSILON * v, v - Number.EPSILON * v, v - 2 ** -60);
+  }
+  let s = 1;
+  for (let i = 0; i < 100000; i++) {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    cases.push((s / 2 ** 32) * 384);
+  }
+  for (const v of cases) if (v >= 0) assert.equal(roundHalfUp(v), Math.round(v), `v = ${v}`);
 });
 
 Deno.test("fastErf matches the reference erf to ~1e-15 and after f32 rounding", () => {

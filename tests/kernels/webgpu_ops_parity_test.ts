@@ -47,6 +47,12 @@ const CASES: readonly Case[] = [
     fn: (x) => mg.log(x).add(mg.sqrt(x)).add(mg.rsqrt(x)),
   },
   { ops: ["gelu"], inputs: [{ randn: [9] }], fn: (x) => mg.gelu(x).add(mg.gelu(x, "tanh")) },
+  ...(["gelu", "gelu_tanh", "silu", "relu"] as const).map((act): Case => ({
+    ops: ["biasAct", "actGrad"],
+    inputs: [{ randn: [2, 3, 5] }, { randn: [2, 1, 5] }, { randn: [2, 3, 5] }],
+    // actGrad with and without a bias; its gradients exercise the second-derivative VJPs.
+    fn: (x, b, g) => mg.biasAct(x, b, act).add(mg.actGrad(x, g, act, b)).add(mg.actGrad(x, g, act)),
+  })),
   {
     ops: ["add", "sub", "mul", "div"],
     inputs: [{ randn: [2, 3, 4] }, { positive: [3, 1] }],

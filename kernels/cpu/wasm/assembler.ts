@@ -130,6 +130,45 @@ const SimdOp = {
 } as const;
 const SIMD_PREFIX = 0xfd;
 
+/**
+ * SIMD instructions without immediates, by name (opcodes after the 0xfd prefix, from the fixed-width SIMD
+ * proposal): the elementwise kernels (`elementwise.ts`) emit them through {@link FunctionBuilder.simdOp}.
+ */
+export const SIMD_OPS = {
+  "i8x16.ne": 0x24,
+  "i32x4.eq": 0x37,
+  "f32x4.eq": 0x41,
+  "f32x4.ne": 0x42,
+  "f32x4.lt": 0x43,
+  "f32x4.gt": 0x44,
+  "f32x4.le": 0x45,
+  "f32x4.ge": 0x46,
+  "v128.not": 0x4d,
+  "v128.and": 0x4e,
+  "v128.or": 0x50,
+  "v128.bitselect": 0x52,
+  "i16x8.extend_low_i8x16_s": 0x87,
+  "i32x4.extend_low_i16x8_s": 0xa7,
+  "f32x4.abs": 0xe0,
+  "f32x4.neg": 0xe1,
+  "f32x4.sqrt": 0xe3,
+  "f32x4.add": 0xe4,
+  "f32x4.sub": 0xe5,
+  "f32x4.mul": 0xe6,
+  "f32x4.div": 0xe7,
+} as const;
+/** The name of an instruction of {@link SIMD_OPS}. */
+export type SimdOpName = keyof typeof SIMD_OPS;
+
+/** SIMD loads that take a memory argument, by name (see {@link FunctionBuilder.simdLoad}). */
+export const SIMD_LOADS = {
+  "v128.load8_splat": 0x07,
+  "v128.load32_splat": 0x09,
+  "v128.load32_zero": 0x5c,
+} as const;
+/** The name of a load of {@link SIMD_LOADS}. */
+export type SimdLoadName = keyof typeof SIMD_LOADS;
+
 /** Opcodes after the threads prefix 0xfe (atomic accesses to shared memory). */
 const AtomicOp = {
   notify: 0x00,
@@ -389,6 +428,15 @@ export class FunctionBuilder {
   /** [a, b] → a + b per f64 lane (IEEE, one rounding). */
   f64x2Add(): this {
     return this.simd(SimdOp.f64x2Add);
+  }
+  /** A SIMD instruction without immediates, by its specification name (see {@link SIMD_OPS}). */
+  simdOp(name: SimdOpName): this {
+    return this.simd(SIMD_OPS[name]);
+  }
+  /** A SIMD load by name (see {@link SIMD_LOADS}): [addr] → v128, natural alignment by default. */
+  simdLoad(name: SimdLoadName, offset = 0, alignLog2?: number): this {
+    const natural = name === "v128.load8_splat" ? 0 : 2;
+    return this.simd(SIMD_LOADS[name], ...this.memarg(alignLog2 ?? natural, offset));
   }
   /** Relaxed SIMD `f32x4.relaxed_madd`: [a, b, c] → a·b + c (fused where the CPU has FMA). */
   f32x4RelaxedMadd(): this {

@@ -6,6 +6,7 @@
  * @module
  */
 import { BINARY_ROWS, UNARY_ROWS } from "./elementwise.ts";
+import { FUSED_ROWS } from "./fused.ts";
 import { REDUCTION_ROWS, SOFTMAX_ROWS } from "./reductions.ts";
 import { LAYOUT_ROWS, MATMUL_ROWS } from "./linalg_layout.ts";
 import { GROUPED_ROWS } from "./grouped.ts";
@@ -17,6 +18,7 @@ import type { GradcheckFamily } from "./row.ts";
 export const GRADCHECK_TABLE: readonly GradcheckFamily[] = [
   UNARY_ROWS,
   BINARY_ROWS,
+  FUSED_ROWS,
   REDUCTION_ROWS,
   SOFTMAX_ROWS,
   MATMUL_ROWS,

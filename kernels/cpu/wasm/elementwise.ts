@@ -1,0 +1,297 @@
+/**
+ * Elementwise programs (`kernels/expr/ir.ts`) on WebAssembly 128-bit SIMD: the expression is rendered to a
+ * loop over f32x4 vectors, emitted with our assembler at run time and compiled once per program and stride
+ * pattern.
+ *
+ * ## Only where it is exact
+ * The CPU's JavaScript loops compute every element in double precision and round once when they store
+ * (`kernels/expr/js.ts`). An f32x4 instruction rounds its own result to f32. The two agree exactly when
+ * every rounding operation (+, −, ×, ÷, √) takes f32 operands and its result is rounded to f32 before
+ * anything else uses it: rounding the exact result to double and then to f32 equals rounding it to f32
+ * directly for these operations (double has more than 2·24 + 2 bits), and neg, abs, comparisons and
+ * selects are exact. {@link f32Exact} checks that rule on a program: single arithmetic ops, `where`, relu,
+ * maximum/minimum and fused chains that round between their steps (as the unfused ops did) qualify;
+ * double-precision constants (x·√½), chains without rounding (1/√x) and transcendentals (exp, erf, tanh…)
+ * do not, and keep their JavaScript loop — so results never change with the path.
+ *
+ * ## Memory
+ * CPU tensors are JavaScript typed arrays outside the module's memory, so each inner run is processed in
+ * chunks of {@link CHUNK} elements: the operands' chunks are copied in (a broadcast operand: its one value),
+ * the loop runs over whole vectors (lanes past the end compute garbage that is not copied out), and the
+ * result is copied back. The chunk stays in L1/L2, so the copies cost little next to the scalar loop they
+ * replace; for arrays far larger than the caches both are bound by memory bandwidth.
+ *
+ * @module
+ */
+import type { TensorRef } from "../../registry.ts";
+import type { ElementwiseProgram, Expr } from "../../expr/ir.ts";
+import { postorder } from "../../expr/ir.ts";
+import type { CpuBuffer } from "../buffer.ts";
+import { forEachRun, type RunPlan } from "../runs.ts";
+import { type Local, ModuleBuilder, type SimdOpName, ValType } from "./assembler.ts";
+
+/** Elements per chunk: 16 KB per f32 operand, so a program's operands and output stay in L1/L2. */
+export const CHUNK = 4096;
+
+/** How a node's value relates to the JavaScript rendering's: see the module docs. */
+type Exactness = "f32" | "pending" | "mask" | null;
+
+/** Classifies every node; null anywhere means the program is not exact in f32x4. */
+function classify(p: ElementwiseProgram): Map<Expr, Exactness> {
+  const cls = new Map<Expr, Exactness>();
+  for (const e of postorder(p.out)) {
+    const c = (x: Expr) => cls.get(x) ?? null;
+    let k: Exactness = null;
+    switch (e.kind) {
+      case "input":
+        k = e.type === "f32" ? "f32" : e.type === "bool" ? "mask" : null;
+        break;
+      case "const":
+        if (e.type === "bool") k = "mask";
+        else if (e.type === "f32" && (Object.is(Math.fround(e.value), e.value) || e.value !== e.value)) k = "f32";
+        break;
+      case "unary": {
+        const x = c(e.x);
+        if (e.op === "neg" || e.op === "abs") k = x === "f32" || x === "pending" ? x : null;
+        else if (e.op === "sqrt") k = x === "f32" ? "pending" : null;
+        else if (e.op === "round") k = x === "f32" || x === "pending" ? "f32" : null;
+        else if (e.op === "isnan") k = x === "f32" || x === "pending" ? "mask" : null; // rounding keeps NaN-ness
+        else if (e.op === "not") k = x === "mask" ? "mask" : null;
+        break;
+      }
+      case "binary": {
+        const a = c(e.a), b = c(e.b);
+        if (["add", "sub", "mul", "div"].includes(e.op)) k = a === "f32" && b === "f32" ? "pending" : null;
+        else if (["lt", "le", "gt", "ge", "eq", "ne"].includes(e.op)) k = a === "f32" && b === "f32" ? "mask" : null;
+        else if (e.op === "and" || e.op === "or") k = a === "mask" && b === "mask" ? "mask" : null;
+        break;
+      }
+      case "select": {
+        const a = c(e.a), b = c(e.b);
+        if (c(e.cond) === "mask" && (a === "f32" || a === "pending") && (b === "f32" || b === "pending")) {
+          k = a === "f32" && b === "f32" ? "f32" : "pending";
+        }
+        break;
+      }
+    }
+    cls.set(e, k);
+  }
+  return cls;
+}
+
+/**
+ * Whether the f32x4 rendering of `p` gives exactly the JavaScript rendering's results: f32 output, f32 or
+ * bool inputs, and the rounding rule of the module docs.
+ */
+export function f32Exact(p: ElementwiseProgram): boolean {
+  let ok = exactCache.get(p.key);
+  if (ok === undefined) {
+    ok = p.out.type === "f32" && [...classify(p).values()].every((v) => v !== null);
+    exactCache.set(p.key, ok);
+  }
+  return ok;
+}
+const exactCache = new Map<string, boolean>();
+
+const F32_OPS: Record<string, SimdOpName> = {
+  add: "f32x4.add",
+  sub: "f32x4.sub",
+  mul: "f32x4.mul",
+  div: "f32x4.div",
+  lt: "f32x4.lt",
+  le: "f32x4.le",
+  gt: "f32x4.gt",
+  ge: "f32x4.ge",
+  eq: "f32x4.eq",
+  ne: "f32x4.ne",
+  and: "v128.and",
+  or: "v128.or",
+};
+
+function constBytes(e: Expr & { kind: "const" }): Uint8Array {
+  if (e.type === "bool") return new Uint8Array(16).fill(e.value ? 0xff : 0);
+  return new Uint8Array(new Float32Array(4).fill(e.value).buffer);
+}
+
+/**
+ * Emits the module of `p` for one stride pattern (`contiguous[k]`: input k advances with the run, else it is
+ * broadcast): it imports `env.memory` and exports `run(bytes, out, in0, in1, …)`, which computes
+ * `bytes / 16` vectors (byte addresses; bool inputs hold one byte per element, f32 ones four).
+ */
+export function emitElementwiseModule(p: ElementwiseProgram, contiguous: readonly boolean[]): Uint8Array<ArrayBuffer> {
+  if (!f32Exact(p)) throw new Error("wasm elementwise: the program is not exact in f32x4");
+  const { i32, v128 } = ValType;
+  const mod = new ModuleBuilder().setMemory({ kind: "import", module: "env", name: "memory", initialPages: 1 });
+  const f = mod.addFunction("run", [i32, i32, ...p.inputs.map(() => i32)]);
+  const bytes = 0, out = 1, inPtr = (k: number) => 2 + k;
+  const i = f.local(i32);
+  const zero = f.local(v128);
+  const locals = new Map<Expr, Local>();
+  const nodes = postorder(p.out);
+  // A node is loop-invariant if it reads no contiguous input: computed once, before the loop.
+  const invariant = new Set<Expr>();
+  for (const e of nodes) {
+    const kids = e.kind === "unary"
+      ? [e.x]
+      : e.kind === "binary"
+      ? [e.a, e.b]
+      : e.kind === "select"
+      ? [e.cond, e.a, e.b]
+      : [];
+    if (e.kind === "input" ? !contiguous[e.index] : kids.every((k) => invariant.has(k))) invariant.add(e);
+  }
+  /** 4 bytes (or one, splat) of bools → an i32x4 mask of all-ones / zeros. */
+  const maskFromBytes = () =>
+    f.get(zero).simdOp("i8x16.ne").simdOp("i16x8.extend_low_i8x16_s").simdOp("i32x4.extend_low_i16x8_s");
+  const emit = (e: Expr) => {
+    const get = (x: Expr) => f.get(locals.get(x)!);
+    switch (e.kind) {
+      case "input": {
+        const bool = e.type === "bool";
+        if (!contiguous[e.index]) {
+          f.get(inPtr(e.index)).simdLoad(bool ? "v128.load8_splat" : "v128.load32_splat");
+        } else if (bool) {
+          f.get(inPtr(e.index)).get(i).i32Const(2).i32ShrU().i32Add().simdLoad("v128.load32_zero", 0, 0);
+        } else f.get(inPtr(e.index)).get(i).i32Add().v128Load(0, 2);
+        if (bool) maskFromBytes();
+        break;
+      }
+      case "const":
+        f.v128Const(constBytes(e));
+        break;
+      case "unary":
+        get(e.x);
+        if (e.op === "neg") f.simdOp("f32x4.neg");
+        else if (e.op === "abs") f.simdOp("f32x4.abs");
+        else if (e.op === "sqrt") f.simdOp("f32x4.sqrt");
+        else if (e.op === "isnan") get(e.x).simdOp("f32x4.ne");
+        else if (e.op === "not") f.simdOp("v128.not");
+        // round: the value is already an f32 lane.
+        break;
+      case "binary":
+        get(e.a);
+        get(e.b);
+        f.simdOp(F32_OPS[e.op]);
+        break;
+      case "select":
+        get(e.a);
+        get(e.b);
+        get(e.cond);
+        f.simdOp("v128.bitselect");
+        break;
+    }
+    const l = f.local(v128);
+    f.set(l);
+    locals.set(e, l);
+  };
+  f.v128Zero().set(zero);
+  for (const e of nodes) if (invariant.has(e)) emit(e);
+  f.i32Const(0).set(i);
+  f.block(() => {
+    f.get(i).get(bytes).i32GeU().brIf(0);
+    f.loop(() => {
+      for (const e of nodes) if (!invariant.has(e)) emit(e);
+      f.get(out).get(i).i32Add().get(locals.get(p.out)!).v128Store(0, 2);
+      f.get(i).i32Const(16).i32Add().tee(i).get(bytes).i32LtU().brIf(0);
+    });
+  });
+  return mod.encode();
+}
+
+type RunExport = (bytes: number, out: number, ...inputs: number[]) => void;
+
+/** The modules compiled so far, their shared memory and views of it. */
+class Runtime {
+  readonly memory = new WebAssembly.Memory({ initial: 1 });
+  readonly modules = new Map<string, RunExport>();
+  f32 = new Float32Array(this.memory.buffer);
+  u8 = new Uint8Array(this.memory.buffer);
+  ensure(bytes: number): void {
+    const have = this.memory.buffer.byteLength;
+    if (bytes > have) this.memory.grow(Math.ceil((bytes - have) / 65536));
+    if (this.f32.buffer !== this.memory.buffer) {
+      this.f32 = new Float32Array(this.memory.buffer);
+      this.u8 = new Uint8Array(this.memory.buffer);
+    }
+  }
+  fn(p: ElementwiseProgram, contiguous: readonly boolean[]): RunExport {
+    const key = `${contiguous.map((c) => (c ? 1 : 0)).join("")}|${p.key}`;
+    let run = this.modules.get(key);
+    if (!run) {
+      const bytes = emitElementwiseModule(p, contiguous);
+      const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory: this.memory } });
+      run = instance.exports.run as RunExport;
+      this.modules.set(key, run);
+    }
+    return run;
+  }
+}
+
+let runtime: Runtime | null | undefined;
+
+/** The process-wide runtime; null where WebAssembly SIMD is unavailable. */
+function shared(): Runtime | null {
+  if (runtime === undefined) {
+    runtime = null;
+    try {
+      const probe = { inputs: ["f32"], out: { kind: "input", index: 0, type: "f32" }, key: "probe" } as const;
+      if (typeof WebAssembly === "object" && WebAssembly.validate(emitElementwiseModule(probe, [true]))) {
+        runtime = new Runtime();
+      }
+    } catch {
+      runtime = null;
+    }
+  }
+  return runtime;
+}
+
+/** Whether the WebAssembly elementwise kernels can run here (SIMD validates). */
+export function wasmElementwiseSupported(): boolean {
+  return shared() !== null;
+}
+
+/**
+ * Runs `p` over `plan` (the collapsed broadcast of `inputs` to `out`, see `runs.ts`) on WebAssembly SIMD.
+ * Returns false, having done nothing, when it does not apply: SIMD unavailable, a program that is not
+ * {@link f32Exact}, or an inner run with a stride other than 0 or 1.
+ */
+export function runWasmElementwise(
+  p: ElementwiseProgram,
+  plan: RunPlan,
+  inputs: readonly TensorRef<CpuBuffer>[],
+  out: TensorRef<CpuBuffer>,
+): boolean {
+  const rt = shared();
+  if (!rt || !(out.buf instanceof Float32Array) || !f32Exact(p)) return false;
+  const r = plan.shape.length - 1;
+  const steps = plan.strides.map((s) => s[r]);
+  if (steps.some((s) => s !== 0 && s !== 1)) return false;
+  const contiguous = steps.map((s) => s === 1);
+  const run = rt.fn(p, contiguous);
+  // Regions of CHUNK·4 bytes: the output, then one per input.
+  const region = CHUNK * 4, k = inputs.length;
+  rt.ensure(region * (k + 1));
+  const bases = inputs.map((_, q) => region * (q + 1));
+  const o = out.buf, bufs = inputs.map((t) => t.buf);
+  forEachRun(plan, (oo, offsets, n) => {
+    const f32 = rt.f32, u8 = rt.u8;
+    for (let q = 0; q < k; q++) {
+      if (contiguous[q]) continue;
+      const b = bufs[q];
+      if (b instanceof Uint8Array) u8[bases[q]] = b[offsets[q]];
+      else f32[bases[q] >> 2] = b[offsets[q]];
+    }
+    for (let s = 0; s < n; s += CHUNK) {
+      const len = Math.min(CHUNK, n - s);
+      for (let q = 0; q < k; q++) {
+        if (!contiguous[q]) continue;
+        const b = bufs[q], from = offsets[q] + s;
+        if (b instanceof Uint8Array) u8.set(b.subarray(from, from + len), bases[q]);
+        else f32.set(b.subarray(from, from + len), bases[q] >> 2);
+      }
+      run(Math.ceil(len / 4) * 16, 0, ...bases);
+      o.set(f32.subarray(0, len), oo + s);
+    }
+  });
+  return true;
+}
