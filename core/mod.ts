@@ -140,7 +140,7 @@ export { argsort, sort, type SortOptions, topk, type TopkOptions, type ValuesInd
 export { cumsum } from "./ops/scan.ts";
 export { crossEntropy, type CrossEntropyOptions } from "./ops/loss.ts";
 export { cpu } from "../kernels/cpu/mod.ts";
-export { type CpuOptions, cpuOptions, setCpuOptions } from "../kernels/cpu/config.ts";
+export { type CpuOptions, cpuOptions, type MatmulChoice, setCpuOptions } from "../kernels/cpu/config.ts";
 export {
   formatProfile,
   type FormatProfileOptions,
