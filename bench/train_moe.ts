@@ -4,14 +4,16 @@
  * cross-entropy, backward, gradient clipping and AdamW. Everything is seeded, so two trainers built with
  * the same config compute the same numbers.
  *
- * `deno run --allow-read --allow-env bench/train_moe.ts [--steps N] [--plain]` profiles a few steps and
- * prints the per-op table (used while optimising the kernels).
+ * `deno run --allow-read --allow-env bench/train_moe.ts [--steps N] [--plain] [--matmul auto|wasm|blas]`
+ * profiles a few steps and prints the per-op table (used while optimising the kernels); with `--allow-ffi`
+ * the default `auto` runs the matmuls on a native BLAS if one is found (see `kernels/cpu/blas_matmul.ts`).
  */
 import { parseArgs } from "node:util";
 import {
   crossEntropy,
   formatProfile,
   Generator,
+  type MatmulChoice,
   profilePhase,
   randint,
   scope,
@@ -119,11 +121,13 @@ if (import.meta.main) {
     options: {
       steps: { type: "string", default: "2" },
       plain: { type: "boolean", default: false },
+      matmul: { type: "string", default: "auto" },
       batch: { type: "string" },
       by: { type: "string", default: "op,kernel" },
     },
   });
   const { setCpuOptions } = await import("../core/mod.ts");
+  setCpuOptions({ matmul: values.matmul as MatmulChoice });
   if (values.plain) setCpuOptions({ wasm: false, threads: 1, fastKernels: false });
   const config = { ...DEFAULT_TRAIN, batch: values.batch ? Number(values.batch) : DEFAULT_TRAIN.batch };
   const trainer = makeTrainer(config);
