@@ -28,7 +28,8 @@
  * The {@link cpu} device is the default. {@link selectDevice} picks `"auto"` (WebGPU on a hardware adapter, else
  * the CPU), `"cpu"` or `"webgpu"` (by default from the `MOEGRAD_DEVICE` environment variable); {@link initWebGpu}
  * starts WebGPU ({@link WebGpuDevice}); {@link getDevice} and {@link setDefaultDevice} look up and set devices by
- * name ({@link Device}). {@link setCpuOptions} switches the CPU's WebAssembly and thread paths. {@link profile}
+ * name ({@link Device}). {@link setCpuOptions} switches the CPU's WebAssembly and thread paths and picks the
+ * matmul kernel ({@link MatmulChoice}: with `--allow-ffi`, a native BLAS that {@link detectBlas} finds). {@link profile}
  * (or {@link startProfile} / {@link stopProfile}) times every kernel call, and {@link formatProfile} prints the
  * table.
  *
@@ -260,6 +261,7 @@ export {
   getDevice,
   groupProfile,
   isProfiling,
+  type MatmulChoice,
   profile,
   type ProfileGroupOptions,
   profilePhase,
@@ -278,6 +280,7 @@ export {
   type WebGpuOptions,
 } from "./kernels/webgpu/mod.ts";
 export { type DeviceChoice, selectDevice, type SelectDeviceOptions } from "./kernels/select.ts";
+export { type BlasDetection, type BlasLibrary, detectBlas } from "./kernels/cpu/blas_library.ts";
 
 // ── nn: modules, initialisers, layers ────────────────────────────────────────────────────────────────────────
 export {

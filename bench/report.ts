@@ -7,8 +7,10 @@
  * 2. Training throughput (tokens/s) of the small MoE decoder LM of `train_moe.ts` on the fast path (defaults)
  *    and on the plain-TypeScript path (`{ wasm: false, threads: 1, fastKernels: false }`), and their ratio.
  * 3. The per-op time breakdown of one fast-path training step (top 15 ops, % of the step).
+ * 4. With `--allow-ffi` and a native BLAS: the BLAS against WebAssembly (`./blas.ts`); sections 1–3 measure
+ *    the built-in kernels either way.
  *
- *     deno run --allow-read --allow-env --allow-sys=cpus bench/report.ts [--quick]
+ *     deno run --allow-read --allow-env --allow-ffi --allow-sys=cpus bench/report.ts [--quick]
  *
  * `--quick` skips 1024³ and the plain-path training (a smoke run). The numbers are wall times on a shared
  * machine: run it on an idle one for stable results.
@@ -21,6 +23,7 @@ import { cpuOptions, formatProfile, matmul, setCpuOptions, startProfile, stopPro
 import { median } from "../experiments/common/stats.ts";
 import { filled } from "../tests/helpers/host_rng.ts";
 import { DEFAULT_TRAIN, makeTrainer, timeSteps } from "./train_moe.ts";
+import { blasReport } from "./blas.ts";
 
 const { values: flags } = parseArgs({ args: Deno.args, options: { quick: { type: "boolean", default: false } } });
 const SIZES = flags.quick ? [256, 512] : [256, 512, 1024];
@@ -135,6 +138,8 @@ async function matmulTable(): Promise<Row[]> {
 }
 
 console.log(`# moegrad benchmark\n\nMachine: ${await machine()}\n`);
+// The tables measure the built-in kernels even when --allow-ffi finds a BLAS; section 4 compares the two.
+setCpuOptions({ matmul: "wasm" });
 
 const t0 = performance.now();
 const rows = await matmulTable();
@@ -186,4 +191,7 @@ console.log(
   `\n## Time per op, one fast-path step (${table.wallMs.toFixed(0)} ms; backward ops under their own names)\n`,
 );
 console.log(formatProfile(table, { top: 15, by: ["op", "kernel"] }));
+console.log(
+  `\n${blasReport(SIZES, flags.quick ? 1 : 3) ?? "Native BLAS: none loaded (run with --allow-ffi and OpenBLAS)."}`,
+);
 console.log(`\nTotal benchmark time: ${((performance.now() - t0) / 1000).toFixed(0)} s`);

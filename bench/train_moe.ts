@@ -4,14 +4,17 @@
  * cross-entropy, backward, gradient clipping and AdamW. Everything is seeded, so two trainers built with
  * the same config compute the same numbers.
  *
- * `deno run --allow-read --allow-env bench/train_moe.ts [--steps N] [--plain] [--dispatch grouped|padded]`
- * profiles a few steps and prints the per-op table (used while optimising the kernels).
+ * `deno run --allow-read --allow-env bench/train_moe.ts [--steps N] [--plain] [--dispatch grouped|padded]
+ * [--matmul auto|wasm|blas]` profiles a few steps and prints the per-op table (used while optimising the kernels);
+ * with `--allow-ffi` the default `auto` runs the matmuls on a native BLAS if one is found (see
+ * `kernels/cpu/blas_matmul.ts`).
  */
 import { parseArgs } from "node:util";
 import {
   crossEntropy,
   formatProfile,
   Generator,
+  type MatmulChoice,
   profilePhase,
   randint,
   scope,
@@ -129,6 +132,7 @@ if (import.meta.main) {
     options: {
       steps: { type: "string", default: "2" },
       plain: { type: "boolean", default: false },
+      matmul: { type: "string", default: "auto" },
       batch: { type: "string" },
       by: { type: "string", default: "op,kernel" },
       dispatch: { type: "string" },
@@ -138,6 +142,7 @@ if (import.meta.main) {
     throw new Error(`--dispatch must be grouped or padded, got ${values.dispatch}`);
   }
   const { setCpuOptions } = await import("../core/mod.ts");
+  setCpuOptions({ matmul: values.matmul as MatmulChoice });
   if (values.plain) setCpuOptions({ wasm: false, threads: 1, fastKernels: false });
   const config: TrainConfig = {
     ...DEFAULT_TRAIN,

@@ -142,7 +142,7 @@ export { cumsum } from "./ops/scan.ts";
 export { crossEntropy, type CrossEntropyOptions } from "./ops/loss.ts";
 export { actGrad, biasAct, type FusedActivation } from "./ops/fused.ts";
 export { cpu } from "../kernels/cpu/mod.ts";
-export { type CpuOptions, cpuOptions, setCpuOptions } from "../kernels/cpu/config.ts";
+export { type CpuOptions, cpuOptions, type MatmulChoice, setCpuOptions } from "../kernels/cpu/config.ts";
 export {
   formatProfile,
   type FormatProfileOptions,

@@ -14,6 +14,14 @@
  * @module
  */
 import { DEFAULT_POOL_BYTES, setPoolLimit } from "./pool.ts";
+import { blasHandle, detectBlas } from "./blas_library.ts";
+
+/**
+ * Which kernel runs matmuls: `auto` (default) uses a native BLAS when {@link detectBlas} finds one (only with
+ * `--allow-ffi`) and `wasm` is on, else the built-in kernels; `wasm` always uses the built-in kernels
+ * (WebAssembly SIMD when `wasm` is on, else TypeScript); `blas` uses the BLAS for every f32/f64 matmul.
+ */
+export type MatmulChoice = "auto" | "wasm" | "blas";
 
 /** What the CPU kernels may use. */
 export interface CpuOptions {
@@ -32,6 +40,8 @@ export interface CpuOptions {
    * `backward()`); the next allocation of the same dtype and length takes it instead of a fresh array.
    */
   poolBytes: number;
+  /** Which matmul kernel runs (see {@link MatmulChoice}; default `auto`). */
+  matmul: MatmulChoice;
 }
 
 function defaultThreads(): number {
@@ -44,6 +54,7 @@ const current: CpuOptions = {
   threads: defaultThreads(),
   fastKernels: true,
   poolBytes: DEFAULT_POOL_BYTES,
+  matmul: "auto",
 };
 
 /** The live options object, for kernels' hot paths (read-only; change it with {@link setCpuOptions}). */
@@ -55,25 +66,31 @@ export function cpuOptions(): CpuOptions {
 }
 
 /**
- * Changes some CPU backend options and returns the previous ones. `threads` must be an integer in [1, 64].
- * The plain-TypeScript path is `{ wasm: false, threads: 1, fastKernels: false }`.
+ * Changes some CPU backend options and returns the previous ones. `threads` must be an integer in [1, 64];
+ * `matmul: "blas"` throws unless a BLAS library is loaded (`--allow-ffi` and a library, see {@link detectBlas}).
+ * The plain-TypeScript path is `{ wasm: false, threads: 1, fastKernels: false }` (under `matmul: "auto"`,
+ * `wasm: false` keeps matmuls off the BLAS too).
  */
 export function setCpuOptions(options: Partial<CpuOptions>): CpuOptions {
   const previous = cpuOptions();
-  if (options.threads !== undefined) {
-    const t = options.threads;
-    if (!Number.isInteger(t) || t < 1 || t > 64) {
-      throw new RangeError(`setCpuOptions: threads must be an integer in [1, 64], got ${t}`);
-    }
-    current.threads = t;
+  const t = options.threads, m = options.matmul, b = options.poolBytes;
+  if (b !== undefined && (!Number.isSafeInteger(b) || b < 0)) {
+    throw new RangeError(`setCpuOptions: poolBytes must be a non-negative integer, got ${b}`);
   }
+  if (t !== undefined && (!Number.isInteger(t) || t < 1 || t > 64)) {
+    throw new RangeError(`setCpuOptions: threads must be an integer in [1, 64], got ${t}`);
+  }
+  if (m !== undefined && m !== "auto" && m !== "wasm" && m !== "blas") {
+    throw new RangeError(`setCpuOptions: matmul must be "auto", "wasm" or "blas", got ${JSON.stringify(m)}`);
+  }
+  if (m === "blas" && blasHandle() === null) {
+    throw new Error(`setCpuOptions: matmul "blas" needs a BLAS library; detection said: ${detectBlas().message}`);
+  }
+  if (t !== undefined) current.threads = t;
+  if (m !== undefined) current.matmul = m;
   if (options.wasm !== undefined) current.wasm = options.wasm;
   if (options.fastKernels !== undefined) current.fastKernels = options.fastKernels;
-  if (options.poolBytes !== undefined) {
-    const b = options.poolBytes;
-    if (!Number.isSafeInteger(b) || b < 0) {
-      throw new RangeError(`setCpuOptions: poolBytes must be a non-negative integer, got ${b}`);
-    }
+  if (b !== undefined) {
     current.poolBytes = b;
     setPoolLimit(b);
   }

@@ -18,6 +18,7 @@ import type { CpuBuffer } from "./buffer.ts";
 import { type FloatBuffer, matmulBlocked } from "./matmul_blocked.ts";
 import { sharedWasmMatmul } from "./wasm/matmul.ts";
 import { liveCpuOptions } from "./config.ts";
+import { blasMatmul, useBlasMatmul } from "./blas_matmul.ts";
 
 export { type FloatBuffer, matmulBlocked } from "./matmul_blocked.ts";
 
@@ -137,6 +138,11 @@ export const matmulKernels: KernelFamily<CpuBuffer, "matmul"> = {
     const aStride = a.shape[0] === 1 ? 0 : m * k, bStride = b.shape[0] === 1 ? 0 : k * n;
     const [ab, bb, ob] = [a.buf, b.buf, out.buf];
     const float = (x: CpuBuffer): x is FloatBuffer => x instanceof Float32Array || x instanceof Float64Array;
+    // A native BLAS (only with --allow-ffi and a library; see blas_matmul.ts) takes precedence when chosen.
+    const sameFloat = float(ab) && ab.constructor === bb.constructor && ab.constructor === ob.constructor;
+    if (sameFloat && useBlasMatmul(m, k, n)) {
+      if (blasMatmul(ab, aStride, bb as typeof ab, bStride, ob as typeof ab, batch, m, k, n, transA, transB)) return;
+    }
     if (
       ab instanceof Float32Array && bb instanceof Float32Array && ob instanceof Float32Array && liveCpuOptions.wasm &&
       useWasmMatmul(m, k, n)

@@ -4,6 +4,11 @@ import { sharedWasmMatmul } from "../../kernels/cpu/wasm/matmul.ts";
 import { matmul, tensor } from "../../mod.ts";
 import type { TensorRef } from "../../internals.ts";
 import { rngSigned as rng } from "../helpers/host_rng.ts";
+import { setCpuOptions } from "../../kernels/cpu/config.ts";
+
+// These tests are about the built-in kernels: keep matmuls off a native BLAS even under --allow-ffi
+// (blas_matmul_test.ts tests that path).
+setCpuOptions({ matmul: "wasm" });
 
 type FloatArray = Float32Array | Float64Array;
 type Float = "f32" | "f64";

@@ -12,6 +12,10 @@ import { relaxedSimdSupported, sharedMemorySupported } from "../../kernels/cpu/w
 import { threadsSupported } from "../../kernels/cpu/wasm/threads.ts";
 import { filled } from "../helpers/host_rng.ts";
 
+// These tests are about the built-in kernels: keep matmuls off a native BLAS even under --allow-ffi
+// (blas_matmul_test.ts tests that path).
+setCpuOptions({ matmul: "wasm" });
+
 const canThread = sharedMemorySupported() && threadsSupported();
 const ref = (buf: Float32Array, shape: number[]): TensorRef<Float32Array> => ({ buf, shape, dtype: "f32" });
 

@@ -1,0 +1,235 @@
+// The native-BLAS matmul (kernels/cpu/blas_matmul.ts) against the reference kernel, and the routing of the
+// CPU matmul between BLAS, WebAssembly and TypeScript. Needs --allow-ffi and a CBLAS library (OpenBLAS on
+// Linux, Accelerate on macOS); every test is ignored without them. Run them with `deno task test:blas`.
+import assert from "node:assert/strict";
+import { matmulBlocked, matmulKernels, matmulReference } from "../../kernels/cpu/matmul.ts";
+import { blasMatmul, useBlasMatmul } from "../../kernels/cpu/blas_matmul.ts";
+import { blasHandle } from "../../kernels/cpu/blas_library.ts";
+import { sharedWasmMatmul } from "../../kernels/cpu/wasm/matmul.ts";
+import { cpuOptions, matmul, setCpuOptions, tensor } from "../../mod.ts";
+import type { TensorRef } from "../../internals.ts";
+import { rngSigned } from "../helpers/host_rng.ts";
+
+const ffi = Deno.permissions.querySync({ name: "ffi" }).state === "granted";
+const ignore = !ffi || blasHandle() === null;
+
+type Float = "f32" | "f64";
+type FloatArray = Float32Array | Float64Array;
+
+const alloc = (dtype: Float, size: number): FloatArray =>
+  dtype === "f32" ? new Float32Array(size) : new Float64Array(size);
+
+function random(dtype: Float, size: number, seed: number): FloatArray {
+  const next = rngSigned(seed), x = alloc(dtype, size);
+  for (let i = 0; i < size; i++) x[i] = next();
+  return x;
+}
+
+const ref = <B>(buf: B, shape: number[], dtype: Float): TensorRef<B> => ({ buf, shape, dtype });
+
+/** Unit roundoff of each dtype. */
+const UNIT = { f32: 2 ** -24, f64: 2 ** -53 };
+
+interface Case {
+  dtype: Float;
+  ba: number;
+  bb: number;
+  m: number;
+  k: number;
+  n: number;
+  transA: boolean;
+  transB: boolean;
+}
+
+/** The operands of a case, and the registry kernel's output (pre-filled with NaN: an unwritten element shows). */
+function runKernel(c: Case, seed: number) {
+  const { dtype, ba, bb, m, k, n, transA, transB } = c;
+  const batch = Math.max(ba, bb);
+  const a = random(dtype, ba * m * k, seed), b = random(dtype, bb * k * n, seed + 1);
+  const out = alloc(dtype, batch * m * n).fill(NaN);
+  matmulKernels.matmul(
+    [ref(a, [ba, transA ? k : m, transA ? m : k], dtype), ref(b, [bb, transB ? n : k, transB ? k : n], dtype)],
+    [ref(out, [batch, m, n], dtype)],
+    { transA, transB },
+  );
+  return { a, b, out, batch };
+}
+
+/**
+ * Runs a case through the kernel under `matmul: "blas"` and compares every element with matmulReference.
+ * Tolerance: the difference of two dot products over K computed in any order, each within the classical
+ * worst-case bound γ_K·Σ|a||b| of the exact value (γ_K = K·u / (1 − K·u), u the unit roundoff; the
+ * reference rounds every step, the BLAS may fuse multiply-adds and block K), so at most 2·γ_K·Σ|a||b|.
+ */
+function checkCase(c: Case, seed: number): void {
+  const { dtype, ba, bb, m, k, n, transA, transB } = c;
+  const { a, b, out, batch } = runKernel(c, seed);
+  const expected = alloc(dtype, batch * m * n), scale = new Float64Array(batch * m * n);
+  const absA = Float64Array.from(a, Math.abs), absB = Float64Array.from(b, Math.abs);
+  for (let t = 0; t < batch; t++) {
+    const aOff = ba === 1 ? 0 : t * m * k, bOff = bb === 1 ? 0 : t * k * n;
+    matmulReference(a, aOff, b, bOff, expected, t * m * n, m, k, n, transA, transB);
+    matmulReference(absA, aOff, absB, bOff, scale, t * m * n, m, k, n, transA, transB);
+  }
+  const gamma = (k * UNIT[dtype]) / (1 - k * UNIT[dtype]);
+  for (let i = 0; i < out.length; i++) {
+    const err = Math.abs(out[i] - expected[i]);
+    if (!(err <= 2 * gamma * scale[i])) {
+      assert.fail(`${JSON.stringify(c)}: element ${i} is ${out[i]}, reference ${expected[i]} (error ${err})`);
+    }
+  }
+}
+
+/**
+ * Asserts bit-identical arrays, naming the first difference (assert.deepEqual's diff of two large typed arrays
+ * that differ takes gigabytes).
+ */
+function sameBits(got: FloatArray, want: FloatArray, what: string): void {
+  assert.equal(got.length, want.length, `${what}: length`);
+  const i = got.findIndex((v, j) => !Object.is(v, want[j]));
+  assert.equal(i, -1, `${what}: element ${i} is ${got[i]}, expected ${want[i]}`);
+}
+
+/** Runs `fn` under the given CPU options, restoring the previous ones after. */
+function withOptions(options: Parameters<typeof setCpuOptions>[0], fn: () => void): void {
+  const saved = setCpuOptions(options);
+  try {
+    fn();
+  } finally {
+    setCpuOptions(saved);
+  }
+}
+
+const TRANSPOSES: [boolean, boolean][] = [[false, false], [true, false], [false, true], [true, true]];
+
+/** [m, k, n]: scalars and vectors, odd sizes, and sizes past the library's register and cache blocks. */
+const SHAPES: [number, number, number][] = [
+  [1, 1, 1],
+  [1, 37, 1],
+  [1, 37, 6],
+  [6, 37, 1],
+  [2, 1, 3],
+  [3, 5, 2],
+  [7, 13, 5],
+  [16, 16, 16],
+  [65, 33, 17],
+  [67, 257, 13],
+  [130, 520, 37],
+  [5, 1, 130],
+  [97, 700, 101],
+];
+
+for (const dtype of ["f32", "f64"] as const) {
+  Deno.test({
+    name: `BLAS matmul (${dtype}): matches matmulReference on fixed shapes, all transposes, 1 and 2 threads`,
+    ignore,
+    fn() {
+      for (const threads of [1, 2]) {
+        withOptions({ matmul: "blas", threads }, () => {
+          let seed = 1;
+          for (const [m, k, n] of SHAPES) {
+            for (const [transA, transB] of TRANSPOSES) {
+              checkCase({ dtype, ba: 1, bb: 1, m, k, n, transA, transB }, seed++);
+            }
+          }
+        });
+      }
+    },
+  });
+
+  Deno.test({
+    name: `BLAS matmul (${dtype}): batches, with a batch-1 operand reused for every batch`,
+    ignore,
+    fn() {
+      withOptions({ matmul: "blas" }, () => {
+        let seed = 1000;
+        for (const [ba, bb] of [[3, 3], [1, 3], [3, 1], [1, 1]]) {
+          for (const [m, k, n] of [[1, 9, 7], [7, 9, 1], [7, 13, 5], [33, 70, 21]]) {
+            for (const [transA, transB] of TRANSPOSES) checkCase({ dtype, ba, bb, m, k, n, transA, transB }, seed++);
+          }
+        }
+      });
+    },
+  });
+
+  Deno.test({
+    name: `BLAS matmul (${dtype}): zero sizes give an empty or all-zero output`,
+    ignore,
+    fn() {
+      withOptions({ matmul: "blas" }, () => {
+        for (const [m, k, n] of [[0, 3, 4], [3, 4, 0], [0, 0, 0], [1, 0, 1], [6, 0, 7]]) {
+          for (const [transA, transB] of TRANSPOSES) checkCase({ dtype, ba: 2, bb: 2, m, k, n, transA, transB }, 3);
+        }
+        // Batch 0 writes nothing.
+        const out = alloc(dtype, 4).fill(7);
+        assert.ok(blasMatmul(alloc(dtype, 4), 4, alloc(dtype, 4), 4, out, 0, 2, 2, 2, false, false));
+        assert.deepEqual(Array.from(out), [7, 7, 7, 7]);
+      });
+    },
+  });
+}
+
+Deno.test({
+  name: "BLAS matmul: the op on non-contiguous (transposed, sliced) operands matches the built-in path",
+  ignore,
+  fn() {
+    const x = tensor(random("f32", 4 * 24 * 16, 11), { shape: [4, 24, 16] });
+    const w = tensor(random("f32", 20 * 24, 12), { shape: [20, 24] });
+    const run = () => matmul(x.transpose(1, 2).narrow(0, 1, 3), w.transpose(0, 1)).dataSync();
+    let blas: Float32Array | null = null, builtin: Float32Array | null = null;
+    withOptions({ matmul: "blas" }, () => blas = run() as Float32Array);
+    withOptions({ matmul: "wasm" }, () => builtin = run() as Float32Array);
+    // Both are within f32 rounding of the exact products (|entries| < 1, K = 24): 2·γ_24·24 < 1e-4.
+    for (let i = 0; i < blas!.length; i++) assert.ok(Math.abs(blas![i] - builtin![i]) < 1e-4, `element ${i}`);
+  },
+});
+
+Deno.test({
+  name: "BLAS matmul: routing under auto / wasm / blas, and wasm: false keeps auto off the BLAS",
+  ignore,
+  fn() {
+    const c: Case = { dtype: "f32", ba: 2, bb: 1, m: 40, k: 24, n: 33, transA: false, transB: true };
+    const { a, b, out } = runKernel(c, 5); // under the defaults: matmul "auto"
+    assert.equal(cpuOptions().matmul, "auto");
+    const viaBlas = new Float32Array(out.length), viaWasm = new Float32Array(out.length);
+    const viaTs = new Float32Array(out.length);
+    blasMatmul(a as Float32Array, c.m * c.k, b as Float32Array, 0, viaBlas, 2, c.m, c.k, c.n, false, true);
+    sharedWasmMatmul()?.matmulBatched({
+      a: a as Float32Array,
+      aStride: c.m * c.k,
+      b: b as Float32Array,
+      bStride: 0,
+      out: viaWasm,
+      batch: 2,
+      m: c.m,
+      k: c.k,
+      n: c.n,
+      transA: false,
+      transB: true,
+    });
+    matmulBlocked(a, c.m * c.k, b, 0, viaTs, 2, c.m, c.k, c.n, false, true);
+    sameBits(out, viaBlas, "auto with a library: BLAS");
+    withOptions({ matmul: "wasm" }, () => {
+      assert.ok(!useBlasMatmul(c.m, c.k, c.n));
+      if (sharedWasmMatmul()) sameBits(runKernel(c, 5).out, viaWasm, "wasm: the WebAssembly kernel");
+    });
+    withOptions({ wasm: false }, () => sameBits(runKernel(c, 5).out, viaTs, "auto, wasm off: TypeScript"));
+    withOptions({ wasm: false, matmul: "blas" }, () => sameBits(runKernel(c, 5).out, viaBlas, "blas"));
+    // The tiniest products stay in TypeScript under auto; blas takes them too.
+    assert.ok(!useBlasMatmul(1, 1, 1));
+    withOptions({ matmul: "blas" }, () => assert.ok(useBlasMatmul(1, 1, 1)));
+  },
+});
+
+Deno.test({
+  name: "BLAS matmul: results repeat run to run at a fixed thread count",
+  ignore,
+  fn() {
+    // Not across thread counts: OpenBLAS 0.3.21 gives different last bits for 300×400×260 on 1 and 2 threads
+    // (a different kernel for small single-threaded products), so only repeatability is claimed.
+    const c: Case = { dtype: "f32", ba: 1, bb: 1, m: 300, k: 400, n: 260, transA: true, transB: false };
+    for (const threads of [1, 2]) {
+      withOptions({ matmul: "blas", threads }, () => sameBits(runKernel(c, 9).out, runKernel(c, 9).out, "repeat"));
+    }
+  },
+});
