@@ -54,6 +54,8 @@ export interface Trainer {
   step(): number;
   /** Tokens per step (batch · seq). */
   tokens: number;
+  /** Number of trainable scalars (what the PyTorch comparison checks it matches). */
+  parameters: number;
 }
 
 /** Builds the model and one fixed batch (the same batch every step: the data pipeline is not measured). */
@@ -77,6 +79,7 @@ export function makeTrainer(config: TrainConfig = DEFAULT_TRAIN): Trainer {
   const inputs = ids.narrow(1, 0, config.seq), targets = ids.narrow(1, 1, config.seq);
   return {
     tokens: config.batch * config.seq,
+    parameters: lm.parameters().reduce((n, p) => n + p.size, 0),
     step(): number {
       return scope(() => {
         const loss = profilePhase("forward", () => {
@@ -100,16 +103,25 @@ export function makeTrainer(config: TrainConfig = DEFAULT_TRAIN): Trainer {
   };
 }
 
-/** Median wall time of `repeats` steps after `warmup` steps, and tokens/s from it. */
-export function timeSteps(trainer: Trainer, warmup: number, repeats: number): { ms: number; tokensPerS: number } {
-  for (let i = 0; i < warmup; i++) trainer.step();
+/**
+ * Runs `warmup` untimed steps, then `repeats` timed ones: the wall time (ms) of each timed step, and the loss of
+ * every step run (warm-up included), in order.
+ */
+export function stepTimes(trainer: Trainer, warmup: number, repeats: number): { ms: number[]; losses: number[] } {
+  const losses: number[] = [];
+  for (let i = 0; i < warmup; i++) losses.push(trainer.step());
   const ms: number[] = [];
   for (let i = 0; i < repeats; i++) {
     const t0 = performance.now();
-    trainer.step();
+    losses.push(trainer.step());
     ms.push(performance.now() - t0);
   }
-  const m = median(ms);
+  return { ms, losses };
+}
+
+/** Median wall time of `repeats` steps after `warmup` steps, and tokens/s from it. */
+export function timeSteps(trainer: Trainer, warmup: number, repeats: number): { ms: number; tokensPerS: number } {
+  const m = median(stepTimes(trainer, warmup, repeats).ms);
   return { ms: m, tokensPerS: trainer.tokens / (m / 1000) };
 }
 
