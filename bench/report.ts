@@ -25,7 +25,7 @@ import { median } from "../experiments/common/stats.ts";
 import { filled } from "../tests/helpers/host_rng.ts";
 import { DEFAULT_TRAIN, makeTrainer, timeSteps } from "./train_moe.ts";
 import { machine } from "./_machine.ts";
-import { printComparison } from "./step_vs_torch.ts";
+import { defaultPlan, printComparison } from "./step_vs_torch.ts";
 
 const { values: flags } = parseArgs({ args: Deno.args, options: { quick: { type: "boolean", default: false } } });
 const SIZES = flags.quick ? [256, 512] : [256, 512, 1024];
@@ -181,5 +181,5 @@ console.log(
 );
 console.log(formatProfile(table, { top: 15, by: ["op", "kernel"] }));
 console.log();
-await printComparison(flags.quick);
+await printComparison(defaultPlan(flags.quick));
 console.log(`\nTotal benchmark time: ${((performance.now() - t0) / 1000).toFixed(0)} s`);

@@ -5,7 +5,9 @@
  *
  * Each configuration runs in its own process so that the peak resident set size it reports (getrusage's
  * `ru_maxrss` of the child itself, in KiB: `process.resourceUsage().maxRSS` in Deno, `resource.getrusage` in
- * Python) is that side's alone, and so that one side's allocator or thread pool never slows the other.
+ * Python) is that side's alone, and so that one side's allocator or thread pool never slows the other. The
+ * children are forked by a shell, not by the benchmark itself, so that they do not inherit its high-water mark
+ * (`step_runner.ts`).
  *
  *     --vocab 256 --dim 256 --layers 4 --heads 4 --experts 8 --batch 4 --seq 128 --threads 2 --warmup 1 --repeats 3
  *

@@ -55,12 +55,21 @@ export async function probeTorch(python: string = pythonPath()): Promise<TorchPr
   }
 }
 
+/**
+ * Linux keeps `ru_maxrss` across `execve`, and a process forked from this one starts with this one's high-water
+ * mark: a child exec'd directly would report the benchmark's own peak whenever that is larger (it did, 1,335 MiB
+ * for both sides after `report.ts`'s tables). So each child is forked by a small shell instead, whose `"$@"`
+ * runs it as a separate process (the trailing `exit` keeps the shell from exec'ing it in place).
+ */
+const VIA_SHELL = ["/bin/sh", "-c", '"$@"; exit $?', "sh"];
+
 /** The command line of one side's child for `request`. */
 export function childCommand(side: Side, request: StepRequest, python: string = pythonPath()): [string, string[]] {
   const args = requestArgs(request);
-  return side === "moegrad"
-    ? [Deno.execPath(), ["run", ...CHILD_PERMISSIONS, MOEGRAD_CHILD, ...args]]
-    : [python, [TORCH_SCRIPT, ...args]];
+  const [command, ...rest] = side === "moegrad"
+    ? [Deno.execPath(), "run", ...CHILD_PERMISSIONS, MOEGRAD_CHILD, ...args]
+    : [python, TORCH_SCRIPT, ...args];
+  return Deno.build.os === "windows" ? [command, rest] : [VIA_SHELL[0], [...VIA_SHELL.slice(1), command, ...rest]];
 }
 
 /**

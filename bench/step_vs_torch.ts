@@ -3,14 +3,15 @@
  * (`torch_step.py`), at d = 128, 256, 512 with one thread and two, interleaved in one invocation. `deno task
  * bench` runs it after the matmul and throughput tables; alone:
  *
- *     deno run --allow-read --allow-env --allow-run --allow-sys=cpus bench/step_vs_torch.ts [--quick]
+ *     deno run --allow-read --allow-env --allow-run --allow-sys=cpus bench/step_vs_torch.ts [--quick] [--dims=…]
  *
  * Every measurement is a child process (one side, one d, one thread count; `step_protocol.ts`), so each side's
  * peak RSS is its own. For each cell the sides alternate, moegrad first in even rounds and PyTorch first in odd
  * ones, so that a drift in the machine's speed hits both. Without PyTorch only moegrad's columns are measured
  * and the report says how to install it; the project itself never needs PyTorch.
  *
- * `--quick` (a smoke run) measures d = 128 only, one round of one timed step.
+ * `--quick` (a smoke run) measures d = 128 only, one round of one timed step; `--dims=256,512` picks the widths
+ * (to split a full run into shorter invocations).
  *
  * @module
  */
@@ -149,13 +150,21 @@ export async function compareWithTorch(
   return { plan, machine: await machine(), torch, cells, seconds: (performance.now() - t0) / 1000 };
 }
 
-/** Measures the default plan and prints the report (used by `report.ts` and by this file's main). */
-export async function printComparison(quick: boolean): Promise<void> {
-  const result = await compareWithTorch(defaultPlan(quick), (line) => console.error(`  ${line}`));
+/** Measures `plan` and prints the report, progress on stderr (used by `report.ts` and by this file's main). */
+export async function printComparison(plan: ComparisonPlan): Promise<void> {
+  const result = await compareWithTorch(plan, (line) => console.error(`  ${line}`));
   console.log(formatComparison(result));
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ args: Deno.args, options: { quick: { type: "boolean", default: false } } });
-  await printComparison(values.quick);
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: { quick: { type: "boolean", default: false }, dims: { type: "string" } },
+  });
+  const plan = defaultPlan(values.quick);
+  if (values.dims) plan.dims = values.dims.split(",").map(Number);
+  if (!plan.dims.every((d) => Number.isInteger(d) && d > 0 && d % 8 === 0)) {
+    throw new RangeError(`--dims must be multiples of 8 (4 heads, even head width), got ${values.dims}`);
+  }
+  await printComparison(plan);
 }

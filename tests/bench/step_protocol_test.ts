@@ -100,13 +100,18 @@ Deno.test({
   name: "step child: a tiny moegrad step answers in the protocol",
   ignore: !canSpawn,
   async fn() {
+    // Make this process's high-water mark large (512 MiB): a child forked from it directly would report at
+    // least that (Linux keeps ru_maxrss across execve); the runner's shell keeps the child's peak its own.
+    let ballast: Float32Array | null = new Float32Array(128 * 1024 * 1024).fill(1);
     const r = await runSide("moegrad", TINY);
+    ballast = null;
+    assert.ok(r.peakRssKiB < 400 * 1024, `the tiny child's peak RSS is ${r.peakRssKiB} KiB: inherited?`);
     assert.deepEqual([r.side, r.sizes, r.threads, r.stepMs.length, r.losses.length], ["moegrad", TINY.sizes, 1, 1, 1]);
     // tokEmb 32·16, one block (2 LayerNorms, 4 projections with biases, router 16·2, 2 experts with biases),
     // final LayerNorm, head 16·32.
     const block = 4 * 16 + 4 * (16 * 16 + 16) + 16 * 2 + 2 * (16 * 64 + 64 + 64 * 16 + 16);
     assert.equal(r.parameters, 32 * 16 + block + 2 * 16 + 16 * 32);
-    assert.ok(r.peakRssKiB > 0 && r.blas === null);
+    assert.ok(r.peakRssKiB > 0 && r.blas === null && ballast === null);
   },
 });
 
