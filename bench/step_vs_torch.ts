@@ -3,15 +3,15 @@
  * (`torch_step.py`), at d = 128, 256, 512 with one thread and two, interleaved in one invocation. `deno task
  * bench` runs it after the matmul and throughput tables; alone:
  *
- *     deno run --allow-read --allow-env --allow-run --allow-sys=cpus bench/step_vs_torch.ts [--quick] [--dims=…]
+ *     deno run --allow-read --allow-env --allow-run --allow-sys=cpus bench/step_vs_torch.ts [--quick] [--dims=…] [--threads=…]
  *
  * Every measurement is a child process (one side, one d, one thread count; `step_protocol.ts`), so each side's
  * peak RSS is its own. For each cell the sides alternate, moegrad first in even rounds and PyTorch first in odd
  * ones, so that a drift in the machine's speed hits both. Without PyTorch only moegrad's columns are measured
  * and the report says how to install it; the project itself never needs PyTorch.
  *
- * `--quick` (a smoke run) measures d = 128 only, one round of one timed step; `--dims=256,512` picks the widths
- * (to split a full run into shorter invocations).
+ * `--quick` (a smoke run) measures d = 128 only, one round of one timed step; `--dims=256,512` and `--threads=1`
+ * pick the widths and thread counts (to split a full run into shorter invocations).
  *
  * @module
  */
@@ -39,11 +39,14 @@ export interface ComparisonPlan {
   base?: Omit<StepSizes, "dim">;
 }
 
-/** The plan of `deno task bench` (and of `--quick`). */
+/**
+ * The plan of `deno task bench` (and of `--quick`). Two warm-up steps: moegrad's second step is still about 1.5×
+ * its later ones (V8 is still optimising), PyTorch's is not.
+ */
 export function defaultPlan(quick: boolean): ComparisonPlan {
   return quick
     ? { dims: [128], threads: [1, 2], rounds: 1, warmup: 1, repeats: 1 }
-    : { dims: [128, 256, 512], threads: [1, 2], rounds: 2, warmup: 1, repeats: 2 };
+    : { dims: [128, 256, 512], threads: [1, 2], rounds: 2, warmup: 2, repeats: 2 };
 }
 
 /** One side of one cell, over its processes. */
@@ -159,12 +162,16 @@ export async function printComparison(plan: ComparisonPlan): Promise<void> {
 if (import.meta.main) {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { quick: { type: "boolean", default: false }, dims: { type: "string" } },
+    options: { quick: { type: "boolean", default: false }, dims: { type: "string" }, threads: { type: "string" } },
   });
   const plan = defaultPlan(values.quick);
   if (values.dims) plan.dims = values.dims.split(",").map(Number);
+  if (values.threads) plan.threads = values.threads.split(",").map(Number);
   if (!plan.dims.every((d) => Number.isInteger(d) && d > 0 && d % 8 === 0)) {
     throw new RangeError(`--dims must be multiples of 8 (4 heads, even head width), got ${values.dims}`);
+  }
+  if (!plan.threads.every((t) => Number.isInteger(t) && t >= 1 && t <= 64)) {
+    throw new RangeError(`--threads must be integers in [1, 64], got ${values.threads}`);
   }
   await printComparison(plan);
 }
