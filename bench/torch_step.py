@@ -16,7 +16,9 @@ The same training step as `bench/train_moe.ts`, written the way a PyTorch user w
 Only PyTorch is needed (Debian: `apt-get install python3-torch libopenblas0-pthread`; run it with the system
 `/usr/bin/python3`). The request is the command line of `bench/step_protocol.ts`; the answer is ONE JSON line
 on stdout: parameter count, the wall time of each timed step, the losses, the peak RSS of this process
-(`getrusage(RUSAGE_SELF).ru_maxrss`, KiB on Linux) and the BLAS libraries mapped into it (from /proc/self/maps).
+(`getrusage(RUSAGE_SELF).ru_maxrss`, KiB on Linux; Linux keeps it across execve, so the benchmark forks this
+script through /bin/sh rather than from its own, larger process) and the BLAS libraries mapped into it (from
+/proc/self/maps).
 
     /usr/bin/python3 bench/torch_step.py --vocab 256 --dim 256 --layers 4 --heads 4 --experts 8 \\
         --batch 4 --seq 128 --threads 1 --warmup 1 --repeats 3
