@@ -9,10 +9,13 @@
  * 3. The per-op time breakdown of one fast-path training step (top 15 ops, % of the step).
  * 4. With `--allow-ffi` and a native BLAS: the BLAS against WebAssembly (`./blas.ts`); sections 1–3 measure
  *    the built-in kernels either way.
+ * 5. The side-by-side benchmark (`step_vs_torch.ts`): the step at d = 128, 256, 512 with one thread and two,
+ *    against the same step in PyTorch when `python3-torch` is installed, each measurement a child process
+ *    (hence `--allow-run`); without PyTorch it times moegrad alone and says how to install it.
  *
- *     deno run --allow-read --allow-env --allow-ffi --allow-sys=cpus bench/report.ts [--quick]
+ *     deno run --allow-read --allow-env --allow-ffi --allow-run --allow-sys=cpus bench/report.ts [--quick]
  *
- * `--quick` skips 1024³ and the plain-path training (a smoke run). The numbers are wall times on a shared
+ * `--quick` skips 1024³ and the plain-path training, and compares at d = 128 only (a smoke run). The numbers are wall times on a shared
  * machine: run it on an idle one for stable results.
  */
 import { parseArgs } from "node:util";
@@ -24,21 +27,12 @@ import { median } from "../experiments/common/stats.ts";
 import { filled } from "../tests/helpers/host_rng.ts";
 import { DEFAULT_TRAIN, makeTrainer, timeSteps } from "./train_moe.ts";
 import { blasReport } from "./blas.ts";
+import { machine } from "./_machine.ts";
+import { defaultPlan, printComparison } from "./step_vs_torch.ts";
 
 const { values: flags } = parseArgs({ args: Deno.args, options: { quick: { type: "boolean", default: false } } });
 const SIZES = flags.quick ? [256, 512] : [256, 512, 1024];
 const PLAIN = { wasm: false, threads: 1, fastKernels: false } as const;
-
-async function machine(): Promise<string> {
-  let cpu = "unknown CPU";
-  try {
-    // node:os needs --allow-sys=cpus (the bench task grants it); /proc/cpuinfo would need --allow-all in Deno.
-    const os = await import("node:os");
-    cpu = os.cpus()[0]?.model ?? cpu;
-  } catch { /* no permission: report the core count only */ }
-  const cores = navigator.hardwareConcurrency ?? 1;
-  return `${cpu}, ${cores} logical cores, Deno ${Deno.version.deno} (V8 ${Deno.version.v8}), ${Deno.build.target}`;
-}
 
 /** Runs `fn` with console.warn muted (tfjs-backend-cpu greets Node users with a banner on its first tensor). */
 function quietly<T>(fn: () => T): T {
@@ -194,4 +188,6 @@ console.log(formatProfile(table, { top: 15, by: ["op", "kernel"] }));
 console.log(
   `\n${blasReport(SIZES, flags.quick ? 1 : 3) ?? "Native BLAS: none loaded (run with --allow-ffi and OpenBLAS)."}`,
 );
+console.log();
+await printComparison(defaultPlan(flags.quick));
 console.log(`\nTotal benchmark time: ${((performance.now() - t0) / 1000).toFixed(0)} s`);

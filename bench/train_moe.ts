@@ -61,6 +61,8 @@ export interface Trainer {
   tokens: number;
   /** The model's MoE layers (their `lastRouting` is the latest step's). */
   moeLayers: readonly MoELayer[];
+  /** Number of trainable scalars (what the PyTorch comparison checks it matches). */
+  parameters: number;
 }
 
 /** Builds the model and one fixed batch (the same batch every step: the data pipeline is not measured). */
@@ -90,6 +92,7 @@ export function makeTrainer(config: TrainConfig = DEFAULT_TRAIN): Trainer {
   return {
     tokens: config.batch * config.seq,
     moeLayers,
+    parameters: lm.parameters().reduce((n, p) => n + p.size, 0),
     step(): number {
       return scope(() => {
         const loss = profilePhase("forward", () => {
@@ -113,16 +116,25 @@ export function makeTrainer(config: TrainConfig = DEFAULT_TRAIN): Trainer {
   };
 }
 
-/** Median wall time of `repeats` steps after `warmup` steps, and tokens/s from it. */
-export function timeSteps(trainer: Trainer, warmup: number, repeats: number): { ms: number; tokensPerS: number } {
-  for (let i = 0; i < warmup; i++) trainer.step();
+/**
+ * Runs `warmup` untimed steps, then `repeats` timed ones: the wall time (ms) of each timed step, and the loss of
+ * every step run (warm-up included), in order.
+ */
+export function stepTimes(trainer: Trainer, warmup: number, repeats: number): { ms: number[]; losses: number[] } {
+  const losses: number[] = [];
+  for (let i = 0; i < warmup; i++) losses.push(trainer.step());
   const ms: number[] = [];
   for (let i = 0; i < repeats; i++) {
     const t0 = performance.now();
-    trainer.step();
+    losses.push(trainer.step());
     ms.push(performance.now() - t0);
   }
-  const m = median(ms);
+  return { ms, losses };
+}
+
+/** Median wall time of `repeats` steps after `warmup` steps, and tokens/s from it. */
+export function timeSteps(trainer: Trainer, warmup: number, repeats: number): { ms: number; tokensPerS: number } {
+  const m = median(stepTimes(trainer, warmup, repeats).ms);
   return { ms: m, tokensPerS: trainer.tokens / (m / 1000) };
 }
 

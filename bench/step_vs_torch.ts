@@ -1,0 +1,177 @@
+/**
+ * The side-by-side benchmark: moegrad's training step (`train_moe.ts`) against the same step in PyTorch
+ * (`torch_step.py`), at d = 128, 256, 512 with one thread and two, interleaved in one invocation. `deno task
+ * bench` runs it after the matmul and throughput tables; alone:
+ *
+ *     deno run --allow-read --allow-env --allow-run --allow-sys=cpus bench/step_vs_torch.ts [--quick] [--dims=…] [--threads=…]
+ *
+ * Every measurement is a child process (one side, one d, one thread count; `step_protocol.ts`), so each side's
+ * peak RSS is its own. For each cell the sides alternate, moegrad first in even rounds and PyTorch first in odd
+ * ones, so that a drift in the machine's speed hits both. Without PyTorch only moegrad's columns are measured
+ * and the report says how to install it; the project itself never needs PyTorch.
+ *
+ * `--quick` (a smoke run) measures d = 128 only, one round of one timed step; `--dims=256,512` and `--threads=1`
+ * pick the widths and thread counts (to split a full run into shorter invocations).
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { median } from "../experiments/common/stats.ts";
+import { DEFAULT_TRAIN } from "./train_moe.ts";
+import type { StepReport, StepSizes } from "./step_protocol.ts";
+import { probeTorch, runSide, type Side, type TorchProbe } from "./step_runner.ts";
+import { formatComparison } from "./step_table.ts";
+import { machine } from "./_machine.ts";
+
+/** What to measure. */
+export interface ComparisonPlan {
+  /** Model widths d. */
+  dims: number[];
+  /** Thread counts. */
+  threads: number[];
+  /** Processes per side per cell (the sides alternate between them). */
+  rounds: number;
+  /** Untimed steps in each process. */
+  warmup: number;
+  /** Timed steps in each process. */
+  repeats: number;
+  /** The sizes other than d (default: `train_moe.ts`'s). */
+  base?: Omit<StepSizes, "dim">;
+}
+
+/**
+ * The plan of `deno task bench` (and of `--quick`). Two warm-up steps: moegrad's second step is still about 1.5×
+ * its later ones (V8 is still optimising), PyTorch's is not.
+ */
+export function defaultPlan(quick: boolean): ComparisonPlan {
+  return quick
+    ? { dims: [128], threads: [1, 2], rounds: 1, warmup: 1, repeats: 1 }
+    : { dims: [128, 256, 512], threads: [1, 2], rounds: 2, warmup: 2, repeats: 2 };
+}
+
+/** One side of one cell, over its processes. */
+export interface SideResult {
+  /** Median of every timed step of every process, ms. */
+  ms: number;
+  /** Timed steps behind the median. */
+  steps: number;
+  /** Largest peak RSS of its processes, KiB. */
+  peakRssKiB: number;
+  /** Trainable scalars. */
+  parameters: number;
+  /** Loss of its first step (first process). */
+  firstLoss: number;
+  /** The first process's answer (runtime, BLAS). */
+  report: StepReport;
+}
+
+/** One (d, threads) cell. */
+export interface Cell {
+  /** Model width. */
+  dim: number;
+  /** Threads. */
+  threads: number;
+  /** moegrad's side. */
+  moegrad: SideResult;
+  /** PyTorch's side (null when it was not run). */
+  torch: SideResult | null;
+}
+
+/** Everything the report needs. */
+export interface Comparison {
+  /** The plan measured. */
+  plan: ComparisonPlan;
+  /** The machine line. */
+  machine: string;
+  /** Whether PyTorch ran, and its version or why not. */
+  torch: TorchProbe;
+  /** The cells, by d then threads. */
+  cells: Cell[];
+  /** Wall time of the whole comparison, s. */
+  seconds: number;
+}
+
+function aggregate(reports: StepReport[]): SideResult {
+  return {
+    ms: median(reports.flatMap((r) => r.stepMs)),
+    steps: reports.reduce((n, r) => n + r.stepMs.length, 0),
+    peakRssKiB: Math.max(...reports.map((r) => r.peakRssKiB)),
+    parameters: reports[0].parameters,
+    firstLoss: reports[0].losses[0] ?? NaN,
+    report: reports[0],
+  };
+}
+
+/**
+ * Measures `plan` (PyTorch too when {@link probeTorch} finds it). `progress` receives one line per child (the
+ * bench prints them on stderr). Throws when the two sides' parameter counts differ: then they are not the
+ * same model.
+ */
+export async function compareWithTorch(
+  plan: ComparisonPlan,
+  progress: (line: string) => void = () => {},
+): Promise<Comparison> {
+  const t0 = performance.now();
+  const torch = await probeTorch();
+  const sides: Side[] = torch.ok ? ["moegrad", "torch"] : ["moegrad"];
+  const base = plan.base ?? DEFAULT_TRAIN;
+  const cells: Cell[] = [];
+  for (const dim of plan.dims) {
+    const sizes: StepSizes = {
+      vocab: base.vocab,
+      dim,
+      layers: base.layers,
+      heads: base.heads,
+      experts: base.experts,
+      batch: base.batch,
+      seq: base.seq,
+    };
+    for (const threads of plan.threads) {
+      const reports: Record<Side, StepReport[]> = { moegrad: [], torch: [] };
+      for (let round = 0; round < plan.rounds; round++) {
+        for (const side of round % 2 === 0 ? sides : [...sides].reverse()) {
+          const r = await runSide(side, { sizes, threads, warmup: plan.warmup, repeats: plan.repeats }, torch.python);
+          progress(`d = ${dim}, ${threads} thread(s), ${side}: ${r.stepMs.map((ms) => ms.toFixed(0)).join(", ")} ms`);
+          reports[side].push(r);
+        }
+      }
+      const cell: Cell = {
+        dim,
+        threads,
+        moegrad: aggregate(reports.moegrad),
+        torch: reports.torch.length ? aggregate(reports.torch) : null,
+      };
+      if (cell.torch && cell.torch.parameters !== cell.moegrad.parameters) {
+        throw new Error(
+          `d = ${dim}: moegrad has ${cell.moegrad.parameters} parameters, PyTorch ${cell.torch.parameters}: ` +
+            "bench/torch_step.py no longer builds the same model as bench/train_moe.ts",
+        );
+      }
+      cells.push(cell);
+    }
+  }
+  return { plan, machine: await machine(), torch, cells, seconds: (performance.now() - t0) / 1000 };
+}
+
+/** Measures `plan` and prints the report, progress on stderr (used by `report.ts` and by this file's main). */
+export async function printComparison(plan: ComparisonPlan): Promise<void> {
+  const result = await compareWithTorch(plan, (line) => console.error(`  ${line}`));
+  console.log(formatComparison(result));
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: { quick: { type: "boolean", default: false }, dims: { type: "string" }, threads: { type: "string" } },
+  });
+  const plan = defaultPlan(values.quick);
+  if (values.dims) plan.dims = values.dims.split(",").map(Number);
+  if (values.threads) plan.threads = values.threads.split(",").map(Number);
+  if (!plan.dims.every((d) => Number.isInteger(d) && d > 0 && d % 8 === 0)) {
+    throw new RangeError(`--dims must be multiples of 8 (4 heads, even head width), got ${values.dims}`);
+  }
+  if (!plan.threads.every((t) => Number.isInteger(t) && t >= 1 && t <= 64)) {
+    throw new RangeError(`--threads must be integers in [1, 64], got ${values.threads}`);
+  }
+  await printComparison(plan);
+}

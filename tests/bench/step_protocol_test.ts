@@ -1,0 +1,129 @@
+/**
+ * The side-by-side benchmark's plumbing, timing nothing: the request round trip, the answer's validation, the
+ * report's layout, a tiny moegrad child end to end (needs --allow-run and --allow-read), and — only where
+ * `/usr/bin/python3` can import torch — that `bench/torch_step.py` builds a model with exactly moegrad's
+ * parameter count and answers in the same protocol. CI machines have no PyTorch: that test is ignored there.
+ */
+import assert from "node:assert/strict";
+import {
+  parseReport,
+  parseRequestArgs,
+  requestArgs,
+  type StepReport,
+  type StepRequest,
+} from "../../bench/step_protocol.ts";
+import { probeTorch, runSide } from "../../bench/step_runner.ts";
+import { formatComparison } from "../../bench/step_table.ts";
+import type { Comparison, SideResult } from "../../bench/step_vs_torch.ts";
+
+/** `text` contains `part` (the failure shows the whole text). */
+function includes(text: string, part: string): void {
+  assert.ok(text.includes(part), `${JSON.stringify(part)} not in:\n${text}`);
+}
+
+const TINY: StepRequest = {
+  sizes: { vocab: 32, dim: 16, layers: 1, heads: 2, experts: 2, batch: 1, seq: 8 },
+  threads: 1,
+  warmup: 0,
+  repeats: 1,
+};
+
+const canSpawn = Deno.permissions.querySync({ name: "run" }).state === "granted" &&
+  Deno.permissions.querySync({ name: "read" }).state === "granted";
+const torch = canSpawn ? await probeTorch() : null;
+
+function report(side: StepReport["side"], ms: number, rssKiB: number): StepReport {
+  return {
+    side,
+    sizes: { ...TINY.sizes, dim: 256 },
+    threads: 1,
+    parameters: 1000,
+    stepMs: [ms],
+    losses: [5.5, 5.4],
+    peakRssKiB: rssKiB,
+    runtime: side === "torch" ? "PyTorch 1.13.0, Python 3.11.2, OMP_WAIT_POLICY=PASSIVE" : "Deno 2.9.6",
+    blas: side === "torch" ? "/usr/lib/libopenblasp.so" : null,
+  };
+}
+
+function side(r: StepReport): SideResult {
+  return { ms: r.stepMs[0], steps: 1, peakRssKiB: r.peakRssKiB, parameters: r.parameters, firstLoss: 5.5, report: r };
+}
+
+Deno.test("step protocol: the request survives the command line, and a bad one is refused", () => {
+  assert.deepEqual(parseRequestArgs(requestArgs(TINY)), TINY);
+  assert.throws(() => parseRequestArgs([...requestArgs(TINY), "--speed", "9"]), /--speed/);
+  assert.throws(() => parseRequestArgs(requestArgs(TINY).slice(2))); // --vocab missing
+  assert.throws(() => parseRequestArgs(["--dim", "1.5"]), /integer/);
+});
+
+Deno.test("step protocol: the answer is the last stdout line, validated", () => {
+  const good = report("torch", 12, 2048);
+  assert.deepEqual(parseReport(`a warning\n${JSON.stringify(good)}\n\n`), good);
+  assert.throws(() => parseReport("no json here"), /not JSON/);
+  assert.throws(() => parseReport(JSON.stringify({ ...good, peakRssKiB: -1 })), /malformed/);
+  assert.throws(() => parseReport(JSON.stringify({ ...good, extra: 1 })), /malformed/);
+});
+
+Deno.test("step table: ratios are moegrad ÷ PyTorch; a skipped PyTorch says how to install it", () => {
+  const plan = { dims: [256], threads: [1, 2], rounds: 1, warmup: 1, repeats: 1 };
+  const cells = [1, 2].map((threads) => ({
+    dim: 256,
+    threads,
+    moegrad: side(report("moegrad", threads === 1 ? 300 : 200, 4096)),
+    torch: side(report("torch", threads === 1 ? 100 : 80, 2048)),
+  }));
+  const ok: Comparison = {
+    plan,
+    machine: "test CPU",
+    torch: { ok: true, python: "/usr/bin/python3", version: "1.13.0" },
+    cells,
+    seconds: 1,
+  };
+  const text = formatComparison(ok);
+  includes(text, "| 256 | 1 | 300 | 100 | 3.00× | 4 | 2 | 2.00× |");
+  includes(text, "| 256 | 1.50× | 1.25× |"); // two threads vs one, each side
+  includes(text, "step time at d = 256: 1 thread 3.00×, 2 threads 2.50×");
+  includes(text, "BLAS loaded: /usr/lib/libopenblasp.so");
+  const skipped = formatComparison({
+    ...ok,
+    torch: { ok: false, python: "/usr/bin/python3", reason: "no torch" },
+    cells: cells.map((c) => ({ ...c, torch: null })),
+  });
+  includes(skipped, "comparison skipped, no torch");
+  includes(skipped, "apt-get install -y python3-torch libopenblas0-pthread");
+  includes(skipped, "| 256 | 1 | 300 | — | — | 4 | — | — |");
+  assert.ok(!skipped.includes("Headline"));
+});
+
+Deno.test({
+  name: "step child: a tiny moegrad step answers in the protocol",
+  ignore: !canSpawn,
+  async fn() {
+    // Make this process's high-water mark large (512 MiB): a child forked from it directly would report at
+    // least that (Linux keeps ru_maxrss across execve); the runner's shell keeps the child's peak its own.
+    let ballast: Float32Array | null = new Float32Array(128 * 1024 * 1024).fill(1);
+    const r = await runSide("moegrad", TINY);
+    ballast = null;
+    assert.ok(r.peakRssKiB < 400 * 1024, `the tiny child's peak RSS is ${r.peakRssKiB} KiB: inherited?`);
+    assert.deepEqual([r.side, r.sizes, r.threads, r.stepMs.length, r.losses.length], ["moegrad", TINY.sizes, 1, 1, 1]);
+    // tokEmb 32·16, one block (2 LayerNorms, 4 projections with biases, router 16·2, 2 experts with biases),
+    // final LayerNorm, head 16·32.
+    const block = 4 * 16 + 4 * (16 * 16 + 16) + 16 * 2 + 2 * (16 * 64 + 64 + 64 * 16 + 16);
+    assert.equal(r.parameters, 32 * 16 + block + 2 * 16 + 16 * 32);
+    assert.ok(r.peakRssKiB > 0 && r.blas === null && ballast === null);
+  },
+});
+
+Deno.test({
+  name: "step child: bench/torch_step.py builds moegrad's parameter count (only where PyTorch is installed)",
+  ignore: !torch?.ok,
+  async fn() {
+    const [m, t] = [await runSide("moegrad", TINY), await runSide("torch", TINY, torch!.python)];
+    assert.equal(t.parameters, m.parameters);
+    assert.deepEqual([t.sizes, t.stepMs.length, t.losses.length], [TINY.sizes, 1, 1]);
+    includes(t.runtime, "PyTorch");
+    // Both start near chance, ln 32 ≈ 3.47 (plus a balance loss of about 0.01).
+    for (const loss of [m.losses[0], t.losses[0]]) assert.ok(Math.abs(loss - Math.log(32)) < 0.5, `loss ${loss}`);
+  },
+});
