@@ -4,8 +4,9 @@
  * cross-entropy, backward, gradient clipping and AdamW. Everything is seeded, so two trainers built with
  * the same config compute the same numbers.
  *
- * `deno run --allow-read --allow-env bench/train_moe.ts [--steps N] [--plain] [--dispatch grouped|padded]`
- * profiles a few steps and prints the per-op table (used while optimising the kernels).
+ * `deno run --allow-read --allow-env bench/train_moe.ts [--steps N] [--plain] [--dispatch grouped|padded]
+ * [--threads N]` profiles a few steps and prints the per-op table (used while optimising the kernels);
+ * `--threads` sets the CPU backend's matmul threads (default: the backend's, one per core).
  */
 import { parseArgs } from "node:util";
 import {
@@ -132,6 +133,7 @@ if (import.meta.main) {
       batch: { type: "string" },
       by: { type: "string", default: "op,kernel" },
       dispatch: { type: "string" },
+      threads: { type: "string" },
     },
   });
   if (values.dispatch !== undefined && values.dispatch !== "grouped" && values.dispatch !== "padded") {
@@ -139,6 +141,7 @@ if (import.meta.main) {
   }
   const { setCpuOptions } = await import("../core/mod.ts");
   if (values.plain) setCpuOptions({ wasm: false, threads: 1, fastKernels: false });
+  if (values.threads !== undefined) setCpuOptions({ threads: Number(values.threads) });
   const config: TrainConfig = {
     ...DEFAULT_TRAIN,
     batch: values.batch ? Number(values.batch) : DEFAULT_TRAIN.batch,
