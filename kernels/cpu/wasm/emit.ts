@@ -21,7 +21,7 @@
  * from a matrix given by its two element strides, so every transpose is the same loop (v128 copies when a
  * panel's values are contiguous, scalar gathers otherwise), zero-padding the last panel.
  *
- * `drain(ctl)` claims units of work from the job descriptor at byte address ctl (layout {@link Ctl}) with a
+ * `drain(ctl, until)` claims units of work from the job descriptor at byte address ctl (layout {@link Ctl}) with a
  * compare-and-swap on a counter and runs each (packing units first, then blocks of C with `gemm`) until none
  * is left; the calling thread and every Worker run the same loop, so whichever threads turn up share the
  * work and the bits of C do not depend on who computed what.
@@ -363,16 +363,17 @@ function emitPack(mod: ModuleBuilder, name: string, w: number): number {
 }
 
 /**
- * `drain(ctl) → units run`: claim units by CAS on the counter and run each (see {@link Unit}) until the job
- * has none left. A unit that must wait (an operand not yet copied in, packing still under way) sleeps in
+ * `drain(ctl, until) → units run`: claim units by CAS on the counter and run each (see {@link Unit}) until
+ * the job has none left, or the next one's index is `until` or more (unsigned: Workers pass −1; the calling
+ * thread stops at a product boundary to copy the next product's operands in). A unit that must wait (an operand not yet copied in, packing still under way) sleeps in
  * 1 ms `memory.atomic.wait32` naps and gives up, returning, if a thread failed. Units are claimed in table
  * order and every wait is for units earlier in that order (or for the calling thread's copies, which come
  * before its own `drain`), so the claimed units always finish.
  */
 function emitDrain(mod: ModuleBuilder, gemmIndex: number, packA: number, packB: number): void {
   const { i32 } = ValType;
-  const d = mod.addFunction("drain", [i32], [i32]);
-  const ctl = 0;
+  const d = mod.addFunction("drain", [i32, i32], [i32]);
+  const ctl = 0, until = 1;
   const ran = d.local(i32), w = d.local(i32), idx = d.local(i32), e = d.local(i32), r = d.local(i32);
   const seen = d.local(i32);
   const arg = (i: number) => d.get(e).i32Load(Unit.args + 4 * i);
@@ -398,6 +399,7 @@ function emitDrain(mod: ModuleBuilder, gemmIndex: number, packA: number, packB: 
     d.loop(() => {
       d.get(ctl).i32AtomicLoad(Ctl.counter).tee(w).i32Const(UNIT_MASK).i32And().tee(idx);
       d.get(ctl).i32Load(Ctl.total).i32GeU().brIf(1);
+      d.get(idx).get(until).i32GeU().brIf(1);
       // Claim unit idx; if another thread got there first, look again.
       d.get(ctl).get(w).get(w).i32Const(1).i32Add().i32AtomicCmpxchg(Ctl.counter).get(w).i32Ne().brIf(0);
       d.get(ctl).i32Load(Ctl.table).get(idx).i32Const(Unit.size).i32Mul().i32Add().set(e);

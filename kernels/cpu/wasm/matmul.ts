@@ -136,7 +136,7 @@ export function createWasmMatmul(options: WasmMatmulOptions = {}): WasmMatmul {
   const bytes = emitMatmulModule(opts);
   const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared });
   const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
-  const drain = instance.exports.drain as (ctl: number) => number;
+  const drain = instance.exports.drain as (ctl: number, until: number) => number;
   const mr = opts.mr, nr = 4 * opts.nv;
   const pool = new MatmulPool(memory, bytes, drain, 0);
   const canThread = shared && threadsSupported();
@@ -178,18 +178,36 @@ export function createWasmMatmul(options: WasmMatmulOptions = {}): WasmMatmul {
     words.set(plan.units, plan.table / 4);
     pool.start(plan.total, plan.table, threads);
     try {
-      for (const x of plan.copies) {
-        const { data, offset } = x.operand;
-        view.set(offset === 0 && data.length === x.span ? data : data.subarray(offset, offset + x.span), x.raw);
-        pool.ready(x.rec);
+      const { results, slots } = plan, last = results.length - 1;
+      // Products copied in ahead of the one the calling thread works on: none on one thread (each copy is
+      // then packed while still in cache); with Workers, every product when memory is not recycled, else as
+      // many as leaves the slot being refilled two products behind (so its product is long finished).
+      const ahead = threads === 1 ? 0 : slots > last ? last : slots - 2;
+      const next = (j: number) => j < last ? results[j + 1].first : -1;
+      let copied = 0, retired = 0;
+      const retire = (upTo: number) => {
+        for (; retired <= upTo; retired++) {
+          const r = results[retired];
+          // Run what is left of it here (rather than wait for Workers), then wait for its last units.
+          pool.drain(next(retired));
+          pool.waitFor(r.rec);
+          const { out, outOff } = r.product, { m, n, np, c } = r;
+          if (np === n) out.set(view.subarray(c, c + m * n), outOff);
+          else for (let i = 0; i < m; i++) out.set(view.subarray(c + i * np, c + i * np + n), outOff + i * n);
+        }
+      };
+      for (let j = 0; j <= last; j++) {
+        for (; copied <= last && copied <= j + ahead; copied++) {
+          if (copied >= slots) retire(copied - slots);
+          for (const x of results[copied].operands) {
+            const { data, offset } = x.operand;
+            view.set(offset === 0 && data.length === x.span ? data : data.subarray(offset, offset + x.span), x.raw);
+            pool.ready(x.rec);
+          }
+        }
+        pool.drain(next(j));
       }
-      pool.drain();
-      for (const r of plan.results) {
-        pool.waitFor(r.rec);
-        const { out, outOff } = r.product, { m, n, np, c } = r;
-        if (np === n) out.set(view.subarray(c, c + m * n), outOff);
-        else for (let i = 0; i < m; i++) out.set(view.subarray(c + i * np, c + i * np + n), outOff + i * n);
-      }
+      retire(last);
       pool.finish();
     } catch (e) {
       pool.fail();

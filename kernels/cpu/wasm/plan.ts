@@ -17,6 +17,10 @@
  * preceded by the packing of its operands, so threads start on the first product while the calling thread
  * is still copying the next ones in.
  *
+ * Memory: operands used by several products (a broadcast batch operand) stay for the whole job; each
+ * product's own operands and result go in a slot, and past {@link SLOT_BUDGET_BYTES} the slots are reused
+ * round-robin (`MatmulPlan.slots`), the calling thread copying a product out before refilling its slot.
+ *
  * Bits: whatever the cut, every output is summed over K strictly in order by `gemm` (see `emit.ts`), so the
  * plan (and so the thread count) never changes a result.
  *
@@ -81,6 +85,20 @@ export const UNITS_PER_THREAD = 8;
 export const MIN_UNIT_MACS = 2 ** 16;
 /** About how many floats one packing unit packs (a few microseconds of copying). */
 export const PACK_UNIT_FLOATS = 2 ** 15;
+/**
+ * Most bytes the products' own operands and results may take before their memory is recycled (see
+ * {@link MatmulPlan.slots}). Why recycle: an MoE layer's grouped product copies every expert's weights in
+ * (8 × 1 MiB in the benchmark) and packs them; laid out side by side, the job's ≈ 20 MiB made one thread
+ * ≈ 12% slower than one product at a time in the same few MiB (measured, 7.9 against 7.0 ms per call; the
+ * same per-product calls spread over 20 MiB were as slow), so cache (or TLB) reach, not the job, cost it.
+ * With slots of ≤ 4 MiB in all, one thread is back to 7.0 ms.
+ */
+export const SLOT_BUDGET_BYTES = 4 * 2 ** 20;
+/**
+ * Fewest slots when memory is recycled and Workers may join: the calling thread copies products in ahead
+ * of the one it works on, and refills a slot only when its product is two behind (long finished).
+ */
+export const MIN_SLOTS = 3;
 
 /** An operand's place in memory (float offsets) and its record (byte address). */
 export interface PlacedOperand {
@@ -107,6 +125,10 @@ export interface PlacedResult {
   c: number;
   /** Byte address of the product's record. */
   rec: number;
+  /** Index of the product's first unit (packing its operands, or its first block of C). */
+  first: number;
+  /** The operands first used by this product: copied in before any thread can start on it. */
+  operands: PlacedOperand[];
 }
 
 /** Everything a job needs: memory layout, the records and unit table to write, what to copy in and out. */
@@ -119,10 +141,15 @@ export interface MatmulPlan {
   table: number;
   /** Units in the table. */
   total: number;
-  /** Operands in the order the calling thread should copy them in (the order units first need them). */
+  /** Every operand, once, in the order units first need them. */
   copies: PlacedOperand[];
   /** Results, in the order their units run. */
   results: PlacedResult[];
+  /**
+   * Memory slots of the products' own operands and results: `results[j]` reuses the memory of
+   * `results[j − slots]`, so the calling thread must have copied that one out before copying product j in.
+   */
+  slots: number;
   /** Bytes of memory the job uses, from 0. */
   end: number;
 }
@@ -178,10 +205,13 @@ export function planProducts(job: MatmulProducts, threads: number, mr: number, n
   const pairs = order.map(({ p }) => ({ p, a: place(0, p.a), b: place(1, p.b) }));
   const results: PlacedResult[] = pairs.map(({ p, a, b }) => {
     const m = a.operand.rows, n = b.operand.rows;
-    return { product: p, m, n, np: roundUp(n, nr), c: 0, rec: 0 };
+    return { product: p, m, n, np: roundUp(n, nr), c: 0, rec: 0, first: 0, operands: [] };
   });
 
-  // Memory: records (bytes), then 64-byte aligned regions (floats).
+  // Memory: records (bytes), then 64-byte aligned regions (floats): operands used by several products (for
+  // the whole job), then the products' own operands and results, in slots recycled round-robin.
+  const uses = new Map<PlacedOperand, number>();
+  for (const { a, b } of pairs) for (const x of [a, b]) uses.set(x, (uses.get(x) ?? 0) + 1);
   let recs = 0;
   for (const x of [...copies, ...results]) x.rec = base + Rec.size * recs++;
   let at = roundUp(base + Rec.size * recs, 64) / 4;
@@ -190,9 +220,33 @@ export function planProducts(job: MatmulProducts, threads: number, mr: number, n
     at = roundUp(at + floats, 16);
     return here;
   };
-  for (const x of copies) x.raw = alloc(x.span);
-  for (const x of copies) x.packed = alloc(roundUp(x.operand.rows, x.w) * x.operand.k);
-  for (const r of results) r.c = alloc(roundUp(r.m, mr) * r.np);
+  const placeOperand = (x: PlacedOperand) => {
+    x.raw = alloc(x.span);
+    x.packed = alloc(roundUp(x.operand.rows, x.w) * x.operand.k);
+  };
+  for (const x of copies) if (uses.get(x)! > 1) placeOperand(x);
+  const own = pairs.map(({ a, b }) => [a, b].filter((x) => uses.get(x) === 1));
+  const footprint = results.map((r, j) => {
+    const operands = own[j].reduce(
+      (s, x) => s + roundUp(x.span, 16) + roundUp(roundUp(x.operand.rows, x.w) * x.operand.k, 16),
+      0,
+    );
+    return operands + roundUp(roundUp(r.m, mr) * r.np, 16);
+  });
+  const all = footprint.reduce((s, f) => s + f, 0), biggest = Math.max(0, ...footprint);
+  const budget = SLOT_BUDGET_BYTES / 4, fewest = threads > 1 ? MIN_SLOTS : 1;
+  const slots = all <= budget
+    ? results.length
+    : Math.min(results.length, Math.max(fewest, Math.floor(budget / biggest)));
+  const slotBase = at;
+  let next = slotBase;
+  results.forEach((r, j) => {
+    at = slots === results.length ? next : slotBase + (j % slots) * biggest;
+    for (const x of own[j]) placeOperand(x);
+    r.c = alloc(roundUp(r.m, mr) * r.np);
+    next = at;
+  });
+  at = slots === results.length ? next : slotBase + slots * biggest;
   const table = at * 4;
 
   // Units: each product's operands' packing (the first time an operand is used), then its blocks of C.
@@ -210,12 +264,22 @@ export function planProducts(job: MatmulProducts, threads: number, mr: number, n
   };
   const packed = new Set<PlacedOperand>();
   pairs.forEach(({ a, b }, i) => {
+    const r = results[i], k = a.operand.k, mp = roundUp(r.m, mr);
+    r.first = units.length / (Unit.size / 4);
     for (const [x, kind] of [[a, UnitKind.packA], [b, UnitKind.packB]] as const) {
-      if (!packed.has(x)) packUnits(x, kind);
+      if (!packed.has(x)) {
+        packUnits(x, kind);
+        r.operands.push(x);
+      }
       packed.add(x);
     }
-    const r = results[i], k = a.operand.k, mp = roundUp(r.m, mr);
-    const { rows, cols } = cut(mp, r.np, mr, nr, Math.round((mp * r.np * k) / target));
+    const { rows, cols } = cut(
+      mp,
+      r.np,
+      mr,
+      nr,
+      Math.round((mp * r.np * k) / target),
+    );
     for (let r0 = 0; r0 < mp; r0 += rows) {
       for (let c0 = 0; c0 < r.np; c0 += cols) {
         // gemm(aPtr, bPtr, cPtr, rows, cols, k, ldc); the 12th word is unused.
@@ -227,5 +291,6 @@ export function planProducts(job: MatmulProducts, threads: number, mr: number, n
     }
   });
   const total = units.length / (Unit.size / 4);
-  return { records, units: Int32Array.from(units), table, total, copies, results, end: table + units.length * 4 };
+  const end = table + units.length * 4;
+  return { records, units: Int32Array.from(units), table, total, copies, results, slots, end };
 }

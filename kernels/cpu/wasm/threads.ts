@@ -51,7 +51,7 @@ for (;;) {
     continue;
   }
   try {
-    Atomics.add(ctl, ${Ctl.workerUnits / 4}, drain(ctlPtr));
+    Atomics.add(ctl, ${Ctl.workerUnits / 4}, drain(ctlPtr, -1));
   } catch (e) {
     Atomics.store(ctl, ${Ctl.failed / 4}, 1);
     console.error("moegrad matmul worker:", e);
@@ -64,7 +64,7 @@ for (;;) {
 export class MatmulPool {
   readonly #memory: WebAssembly.Memory;
   readonly #bytes: Uint8Array;
-  readonly #drain: (ctl: number) => number;
+  readonly #drain: (ctl: number, until: number) => number;
   readonly #ctlPtr: number;
   #ctl: Int32Array;
   readonly #workers: Worker[] = [];
@@ -76,7 +76,12 @@ export class MatmulPool {
    * `drain` is the calling thread's instance of the module (on `memory`); the descriptor lives at byte
    * `ctlPtr` of the memory ({@link Ctl.size} bytes, 4-byte aligned).
    */
-  constructor(memory: WebAssembly.Memory, bytes: Uint8Array, drain: (ctl: number) => number, ctlPtr: number) {
+  constructor(
+    memory: WebAssembly.Memory,
+    bytes: Uint8Array,
+    drain: (ctl: number, until: number) => number,
+    ctlPtr: number,
+  ) {
     this.#memory = memory;
     this.#bytes = bytes;
     this.#drain = drain;
@@ -142,9 +147,9 @@ export class MatmulPool {
     if (workers > 0) Atomics.notify(ctl, Ctl.counter >> 2, workers);
   }
 
-  /** Runs units on the calling thread until none is left unclaimed. */
-  drain(): void {
-    this.#drain(this.#ctlPtr);
+  /** Runs units on the calling thread until none is left unclaimed below index `until` (default: all). */
+  drain(until = -1): void {
+    this.#drain(this.#ctlPtr, until);
   }
 
   /**
