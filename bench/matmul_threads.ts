@@ -20,11 +20,12 @@ import { makeTrainer } from "./train_moe.ts";
 
 /** The kernels replayed. */
 const OPS = ["matmul", "groupedMatmul", "groupedOuter"] as const;
-type Op = typeof OPS[number];
+/** A replayed kernel's name. */
+export type Op = typeof OPS[number];
 type Kernel = (i: TensorRef<CpuBuffer>[], o: TensorRef<CpuBuffer>[], a: unknown) => void;
 
 /** One distinct call: its op, operand shapes, attributes, and the offsets operand (copied) if any. */
-interface Call {
+export interface Call {
   op: Op;
   key: string;
   inputs: { shape: readonly number[]; dtype: TensorRef<CpuBuffer>["dtype"]; offsets?: CpuBuffer }[];
@@ -34,7 +35,7 @@ interface Call {
 }
 
 /** Runs one step with the kernels wrapped, returning the distinct calls in first-seen order. */
-function recordCalls(step: () => void): Call[] {
+export function recordCalls(step: () => void): Call[] {
   const calls = new Map<string, Call>();
   const table = cpuKernels as unknown as Record<Op, Kernel>;
   const saved = OPS.map((op) => table[op]);
@@ -67,8 +68,11 @@ function recordCalls(step: () => void): Call[] {
   return [...calls.values()];
 }
 
-/** A closure running the call once on fixed pseudo-random operands. */
-function replay(call: Call): () => void {
+/**
+ * A closure running the call once on fixed pseudo-random operands, through `kernels` (default: this
+ * checkout's CPU kernels; another checkout's table compares two versions in one process).
+ */
+export function replay(call: Call, kernels: unknown = cpuKernels): () => void {
   const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
   let seed = 1;
   const inputs = call.inputs.map((t) => {
@@ -78,23 +82,32 @@ function replay(call: Call): () => void {
     return { shape: t.shape, dtype: t.dtype, buf: buf as CpuBuffer };
   });
   const outputs = [{ shape: call.output, dtype: "f32" as const, buf: new Float32Array(size(call.output)) }];
-  const kernel = (cpuKernels as unknown as Record<Op, Kernel>)[call.op];
+  const kernel = (kernels as Record<Op, Kernel>)[call.op];
   return () => kernel(inputs, outputs, call.attrs);
 }
 
-/** Median ms of `fn` with 1 and with `threads` threads, measured interleaved. */
-function compare(fn: () => void, threads: number, repeats: number): [number, number] {
+/**
+ * Median ms of each of two runs, measured interleaved (first, second, first, …) so a load change on a
+ * shared machine hits both alike; the first `warmup` rounds (code and Worker warm-up) are not counted.
+ */
+export function interleaved(runs: [() => void, () => void], repeats: number, warmup = 1): [number, number] {
   const times: [number[], number[]] = [[], []];
-  for (let r = 0; r < repeats + 1; r++) {
-    for (const [side, t] of [[0, 1], [1, threads]] as const) {
-      setCpuOptions({ threads: t });
+  for (let r = 0; r < repeats + warmup; r++) {
+    for (const side of [0, 1] as const) {
       const t0 = performance.now();
-      fn();
-      // The first round warms the code and the Workers up.
-      if (r > 0) times[side].push(performance.now() - t0);
+      runs[side]();
+      if (r >= warmup) times[side].push(performance.now() - t0);
     }
   }
   return [median(times[0]), median(times[1])];
+}
+
+/** `fn` on `threads` matmul threads. */
+function onThreads(fn: () => void, threads: number): () => void {
+  return () => {
+    setCpuOptions({ threads });
+    fn();
+  };
 }
 
 if (import.meta.main) {
@@ -111,7 +124,8 @@ if (import.meta.main) {
   console.log(`| call | per step | ms, 1 thread | ms, ${threads} threads | speed-up |`);
   console.log("| --- | --- | --- | --- | --- |");
   for (const call of calls) {
-    const [one, many] = compare(replay(call), threads, repeats);
+    const fn = replay(call);
+    const [one, many] = interleaved([onThreads(fn, 1), onThreads(fn, threads)], repeats);
     const sum = perOp.get(call.op) ?? [0, 0];
     perOp.set(call.op, [sum[0] + one * call.perStep, sum[1] + many * call.perStep]);
     const key = call.key.length > 90 ? `${call.key.slice(0, 90)}…` : call.key;

@@ -30,7 +30,13 @@ import {
   type WasmMatmulOptions,
 } from "./emit.ts";
 import { MatmulPool, threadsSupported } from "./threads.ts";
-import { type MatmulProducts, planProducts } from "./plan.ts";
+import {
+  type MatmulOperand,
+  type MatmulProduct,
+  type MatmulProducts,
+  type PlacedOperand,
+  planProducts,
+} from "./plan.ts";
 import { lazyWasmInstance } from "./lazy.ts";
 
 export { emitMatmulModule, type WasmMatmulOptions } from "./emit.ts";
@@ -155,9 +161,27 @@ export function createWasmMatmul(options: WasmMatmulOptions = {}): WasmMatmul {
     }
   }
 
+  /**
+   * Copies operands in (a memcpy each, merged while consecutive operands are consecutive both in their array
+   * and in memory) and marks each ready.
+   */
+  function copyIn(list: readonly PlacedOperand[]): void {
+    for (let i = 0; i < list.length;) {
+      const x = list[i], { data, offset } = x.operand;
+      let end = i + 1, span = x.span;
+      for (; end < list.length; end++) {
+        const y = list[end];
+        if (y.operand.data !== data || y.operand.offset !== offset + span || y.raw !== x.raw + span) break;
+        span += y.span;
+      }
+      view.set(offset === 0 && data.length === span ? data : data.subarray(offset, offset + span), x.raw);
+      for (; i < end; i++) pool.ready(list[i].rec);
+    }
+  }
+
   /** Every product of the job as one job of the pool (see the module docs). */
   function products(job: MatmulProducts, threadsAsked = 1): void {
-    for (const x of [...job.lhs, ...job.rhs]) {
+    for (const x of job.lhs.concat(job.rhs)) {
       const span = x.rows === 0 || x.k === 0 ? 0 : (x.rows - 1) * x.rs + (x.k - 1) * x.cs + 1;
       if (x.offset < 0 || x.rs < 0 || x.cs < 0 || x.offset + span > x.data.length) {
         throw new RangeError(`wasm matmul: a ${x.rows}×${x.k} operand lies outside its array`);
@@ -179,12 +203,8 @@ export function createWasmMatmul(options: WasmMatmulOptions = {}): WasmMatmul {
     pool.start(plan.total, plan.table, threads);
     try {
       const { results, slots } = plan, last = results.length - 1;
-      // Products copied in ahead of the one the calling thread works on: none on one thread (each copy is
-      // then packed while still in cache); with Workers, every product when memory is not recycled, else as
-      // many as leaves the slot being refilled two products behind (so its product is long finished).
-      const ahead = threads === 1 ? 0 : slots > last ? last : slots - 2;
       const next = (j: number) => j < last ? results[j + 1].first : -1;
-      let copied = 0, retired = 0;
+      let retired = 0;
       const retire = (upTo: number) => {
         for (; retired <= upTo; retired++) {
           const r = results[retired];
@@ -196,16 +216,24 @@ export function createWasmMatmul(options: WasmMatmulOptions = {}): WasmMatmul {
           else for (let i = 0; i < m; i++) out.set(view.subarray(c + i * np, c + i * np + n), outOff + i * n);
         }
       };
-      for (let j = 0; j <= last; j++) {
-        for (; copied <= last && copied <= j + ahead; copied++) {
-          if (copied >= slots) retire(copied - slots);
-          for (const x of results[copied].operands) {
-            const { data, offset } = x.operand;
-            view.set(offset === 0 && data.length === x.span ? data : data.subarray(offset, offset + x.span), x.raw);
-            pool.ready(x.rec);
+      if (slots > last) {
+        // Memory is not recycled: copy everything in at once, in memory order, so the copies of a batch's
+        // consecutive operands merge (measured: on one thread a batch of 16 small products ran ≈ 4% faster
+        // than copied product by product, each then drained).
+        copyIn(plan.copies.toSorted((x, y) => x.raw - y.raw));
+        pool.drain();
+      } else {
+        // Products copied in ahead of the one this thread works on: as many as leaves the slot being refilled
+        // one product behind on one thread (it is done: this thread ran it) or two behind with Workers (long
+        // finished).
+        const ahead = Math.max(0, slots - (threads > 1 ? 2 : 1));
+        for (let j = 0, copied = 0; j <= last; j++) {
+          for (; copied <= last && copied <= j + ahead; copied++) {
+            if (copied >= slots) retire(copied - slots);
+            copyIn(results[copied].operands);
           }
+          pool.drain(next(j));
         }
-        pool.drain(next(j));
       }
       retire(last);
       pool.finish();
@@ -226,28 +254,13 @@ export function createWasmMatmul(options: WasmMatmulOptions = {}): WasmMatmul {
     }
     // op(A)[i, p] is a[i·k + p], or a[p·m + i] if transA; op(B)ᵀ[j, p] is b[p·n + j], or b[j·k + p] if transB.
     // A broadcast operand (stride 0) is one operand, copied and packed once.
-    const lhs = Array.from({ length: aStride === 0 ? 1 : batch }, (_, t) => ({
-      data: a,
-      offset: t * aStride,
-      rows: m,
-      k,
-      rs: transA ? 1 : k,
-      cs: transA ? m : 1,
-    }));
-    const rhs = Array.from({ length: bStride === 0 ? 1 : batch }, (_, t) => ({
-      data: b,
-      offset: t * bStride,
-      rows: n,
-      k,
-      rs: transB ? k : 1,
-      cs: transB ? 1 : n,
-    }));
-    const items = Array.from({ length: batch }, (_, t) => ({
-      a: aStride === 0 ? 0 : t,
-      b: bStride === 0 ? 0 : t,
-      out,
-      outOff: t * m * n,
-    }));
+    const lhs: MatmulOperand[] = [], rhs: MatmulOperand[] = [], items: MatmulProduct[] = [];
+    const [ars, acs, brs, bcs] = [transA ? 1 : k, transA ? m : 1, transB ? k : 1, transB ? 1 : n];
+    for (let t = 0; t < batch; t++) {
+      if (t === 0 || aStride !== 0) lhs.push({ data: a, offset: t * aStride, rows: m, k, rs: ars, cs: acs });
+      if (t === 0 || bStride !== 0) rhs.push({ data: b, offset: t * bStride, rows: n, k, rs: brs, cs: bcs });
+      items.push({ a: lhs.length - 1, b: rhs.length - 1, out, outOff: t * m * n });
+    }
     products({ lhs, rhs, products: items }, p.threads ?? 1);
   }
 

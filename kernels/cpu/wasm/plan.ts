@@ -13,9 +13,9 @@
  * How work is cut: every product's C (padded to whole register tiles) is split into blocks of rows (columns
  * when it has too few row panels), aiming at {@link UNITS_PER_THREAD} units per thread over the whole job
  * and none under {@link MIN_UNIT_MACS} multiply-adds. Packing is cut into units of about
- * {@link PACK_UNIT_FLOATS} floats. Products run biggest first (so the small ones fill the tail), each
- * preceded by the packing of its operands, so threads start on the first product while the calling thread
- * is still copying the next ones in.
+ * {@link PACK_UNIT_FLOATS} floats. Products run biggest first (so the small ones fill the tail); a block
+ * of C waits only for its own operands' packing, so threads start on the first product while the calling
+ * thread is still copying the next ones in.
  *
  * Memory: operands used by several products (a broadcast batch operand) stay for the whole job; each
  * product's own operands and result go in a slot, and past {@link SLOT_BUDGET_BYTES} the slots are reused
@@ -103,6 +103,8 @@ export const MIN_SLOTS = 3;
 /** An operand's place in memory (float offsets) and its record (byte address). */
 export interface PlacedOperand {
   operand: MatmulOperand;
+  /** Whether it is an op(A) (else an op(B)ᵀ). */
+  lhs: boolean;
   /** Panel width: mr for op(A), nr for op(B)ᵀ. */
   w: number;
   /** Floats copied in: X's span in `data`, from `offset`. */
@@ -113,19 +115,29 @@ export interface PlacedOperand {
   packed: number;
   /** Byte address of the operand's record. */
   rec: number;
+  /** Products using it. */
+  uses: number;
 }
 
 /** A product's result in memory: `m` × `np` floats (only the first `n` of each row are the result). */
 export interface PlacedResult {
   product: MatmulProduct;
+  /** Its op(A) and op(B)ᵀ. */
+  a: PlacedOperand;
+  b: PlacedOperand;
   m: number;
   n: number;
   np: number;
+  /** Multiply-adds, padded tiles included. */
+  work: number;
   /** Float offset of the padded result. */
   c: number;
   /** Byte address of the product's record. */
   rec: number;
-  /** Index of the product's first unit (packing its operands, or its first block of C). */
+  /**
+   * Index of the product's first unit: the first packing its operands (or its first block of C), after which,
+   * with recycled slots, come its blocks; without recycling, every packing unit of the job comes first.
+   */
   first: number;
   /** The operands first used by this product: copied in before any thread can start on it. */
   operands: PlacedOperand[];
@@ -161,6 +173,16 @@ function spanOf(x: MatmulOperand): number {
   return x.rows === 0 || x.k === 0 ? 0 : (x.rows - 1) * x.rs + (x.k - 1) * x.cs + 1;
 }
 
+/** Floats an operand takes in memory: its copy and its packed panels. */
+function operandFloats(x: PlacedOperand): number {
+  return roundUp(x.span, 16) + roundUp(roundUp(x.operand.rows, x.w) * x.operand.k, 16);
+}
+
+/** Rows of X packed by one packing unit (whole panels, about {@link PACK_UNIT_FLOATS} floats). */
+function packStep(x: PlacedOperand): number {
+  return Math.max(1, Math.floor(PACK_UNIT_FLOATS / (x.operand.k * x.w))) * x.w;
+}
+
 /**
  * How one product's padded C (mp × np, multiples of mr and nr) is cut into about `pieces` blocks: blocks of
  * whole rows while there are enough row panels, else single row panels split by columns.
@@ -176,121 +198,187 @@ function cut(mp: number, np: number, mr: number, nr: number, pieces: number): { 
 /**
  * Plans `job` for `threads` threads with an `mr` × `nr` register tile, laying memory out from byte `base`
  * (a multiple of 64): records, operand copies, packed panels, results, then the unit table. Products with M,
- * N or K zero get no units; the caller zeroes their results.
+ * N or K zero get no units; the caller zeroes their results. (This runs for every product, however small:
+ * it is written to cost a few microseconds.)
  */
 export function planProducts(job: MatmulProducts, threads: number, mr: number, nr: number, base: number): MatmulPlan {
-  const live = job.products.filter((p) => {
-    const a = job.lhs[p.a], b = job.rhs[p.b];
+  const { lhs, rhs } = job;
+  const results: PlacedResult[] = [];
+  const none = undefined as unknown as PlacedOperand;
+  let work = 0;
+  for (const product of job.products) {
+    const a = lhs[product.a], b = rhs[product.b];
     if (a.k !== b.k) throw new RangeError(`wasm matmul: K of A (${a.k}) differs from K of B (${b.k})`);
-    return a.rows > 0 && b.rows > 0 && a.k > 0;
-  });
-  const work = (p: MatmulProduct) => roundUp(job.lhs[p.a].rows, mr) * roundUp(job.rhs[p.b].rows, nr) * job.lhs[p.a].k;
+    if (a.rows === 0 || b.rows === 0 || a.k === 0) continue;
+    const np = roundUp(b.rows, nr), w = roundUp(a.rows, mr) * np * a.k;
+    work += w;
+    results.push({
+      product,
+      a: none,
+      b: none,
+      m: a.rows,
+      n: b.rows,
+      np,
+      work: w,
+      c: 0,
+      rec: 0,
+      first: 0,
+      operands: [],
+    });
+  }
   // Biggest first; ties keep their order (the sort is stable).
-  const order = live.map((p) => ({ p, w: work(p) })).sort((x, y) => y.w - x.w);
-  const target = Math.max(MIN_UNIT_MACS, order.reduce((s, o) => s + o.w, 0) / (UNITS_PER_THREAD * threads));
+  if (results.length > 1) results.sort((x, y) => y.work - x.work);
+  const target = Math.max(MIN_UNIT_MACS, work / (UNITS_PER_THREAD * threads));
 
-  // Operands in first-use order (each once), and results.
+  // Operands in first-use order, each once (by index: `job.lhs[i]` is one operand however often used).
   const copies: PlacedOperand[] = [];
-  const seen = [new Map<number, PlacedOperand>(), new Map<number, PlacedOperand>()];
-  const place = (side: 0 | 1, i: number): PlacedOperand => {
-    let x = seen[side].get(i);
+  const placed = [new Array<PlacedOperand | undefined>(lhs.length), new Array<PlacedOperand | undefined>(rhs.length)];
+  /** Product r's op(A) (side 0) or op(B)ᵀ (side 1), placed on first use. */
+  const place = (r: PlacedResult, side: 0 | 1) => {
+    const i = side === 0 ? r.product.a : r.product.b;
+    let x = placed[side][i];
     if (!x) {
-      const operand = (side === 0 ? job.lhs : job.rhs)[i];
-      x = { operand, w: side === 0 ? mr : nr, span: spanOf(operand), raw: 0, packed: 0, rec: 0 };
-      seen[side].set(i, x);
+      const operand = (side === 0 ? lhs : rhs)[i];
+      x = {
+        operand,
+        lhs: side === 0,
+        w: side === 0 ? mr : nr,
+        span: spanOf(operand),
+        raw: 0,
+        packed: 0,
+        rec: 0,
+        uses: 0,
+      };
+      placed[side][i] = x;
       copies.push(x);
+      r.operands.push(x);
     }
+    x.uses++;
     return x;
   };
-  const pairs = order.map(({ p }) => ({ p, a: place(0, p.a), b: place(1, p.b) }));
-  const results: PlacedResult[] = pairs.map(({ p, a, b }) => {
-    const m = a.operand.rows, n = b.operand.rows;
-    return { product: p, m, n, np: roundUp(n, nr), c: 0, rec: 0, first: 0, operands: [] };
-  });
+  for (const r of results) {
+    r.a = place(r, 0);
+    r.b = place(r, 1);
+  }
 
   // Memory: records (bytes), then 64-byte aligned regions (floats): operands used by several products (for
   // the whole job), then the products' own operands and results, in slots recycled round-robin.
-  const uses = new Map<PlacedOperand, number>();
-  for (const { a, b } of pairs) for (const x of [a, b]) uses.set(x, (uses.get(x) ?? 0) + 1);
   let recs = 0;
-  for (const x of [...copies, ...results]) x.rec = base + Rec.size * recs++;
+  for (const x of copies) x.rec = base + Rec.size * recs++;
+  for (const r of results) r.rec = base + Rec.size * recs++;
   let at = roundUp(base + Rec.size * recs, 64) / 4;
-  const alloc = (floats: number) => {
-    const here = at;
-    at = roundUp(at + floats, 16);
-    return here;
+  // A group of operands and results: the copies, then the packed panels, then the results (measured: on a
+  // batch of 16 small products this ran ≈ 3% faster than each product's memory side by side).
+  const lay = (operands: PlacedOperand[], rs: PlacedResult[]) => {
+    // Copies of A's, then of B's: a batch's consecutive operands then lie as in their arrays (one memcpy).
+    for (const lhsFirst of [true, false]) {
+      for (const x of operands) {
+        if (x.lhs !== lhsFirst) continue;
+        x.raw = at;
+        at += roundUp(x.span, 16);
+      }
+    }
+    for (const x of operands) {
+      x.packed = at;
+      at += roundUp(roundUp(x.operand.rows, x.w) * x.operand.k, 16);
+    }
+    for (const r of rs) {
+      r.c = at;
+      at += roundUp(roundUp(r.m, mr) * r.np, 16);
+    }
   };
-  const placeOperand = (x: PlacedOperand) => {
-    x.raw = alloc(x.span);
-    x.packed = alloc(roundUp(x.operand.rows, x.w) * x.operand.k);
-  };
-  for (const x of copies) if (uses.get(x)! > 1) placeOperand(x);
-  const own = pairs.map(({ a, b }) => [a, b].filter((x) => uses.get(x) === 1));
-  const footprint = results.map((r, j) => {
-    const operands = own[j].reduce(
-      (s, x) => s + roundUp(x.span, 16) + roundUp(roundUp(x.operand.rows, x.w) * x.operand.k, 16),
-      0,
-    );
-    return operands + roundUp(roundUp(r.m, mr) * r.np, 16);
-  });
-  const all = footprint.reduce((s, f) => s + f, 0), biggest = Math.max(0, ...footprint);
+  lay(copies.filter((x) => x.uses > 1), []);
+  let all = 0, biggest = 0;
+  for (const r of results) {
+    let floats = roundUp(roundUp(r.m, mr) * r.np, 16);
+    for (const x of [r.a, r.b]) if (x.uses === 1) floats += operandFloats(x);
+    all += floats;
+    biggest = Math.max(biggest, floats);
+  }
   const budget = SLOT_BUDGET_BYTES / 4, fewest = threads > 1 ? MIN_SLOTS : 1;
-  const slots = all <= budget
-    ? results.length
-    : Math.min(results.length, Math.max(fewest, Math.floor(budget / biggest)));
-  const slotBase = at;
-  let next = slotBase;
-  results.forEach((r, j) => {
-    at = slots === results.length ? next : slotBase + (j % slots) * biggest;
-    for (const x of own[j]) placeOperand(x);
-    r.c = alloc(roundUp(r.m, mr) * r.np);
-    next = at;
-  });
-  at = slots === results.length ? next : slotBase + slots * biggest;
+  const recycle = all > budget && results.length > fewest;
+  const slots = recycle ? Math.min(results.length, Math.max(fewest, Math.floor(budget / biggest))) : results.length;
+  const own = (r: PlacedResult) => [r.a, r.b].filter((x) => x.uses === 1);
+  if (!recycle) lay(copies.filter((x) => x.uses === 1), results);
+  else {
+    const slotBase = at;
+    results.forEach((r, j) => {
+      at = slotBase + (j % slots) * biggest;
+      lay(own(r), [r]);
+    });
+    at = slotBase + slots * biggest;
+  }
   const table = at * 4;
 
-  // Units: each product's operands' packing (the first time an operand is used), then its blocks of C.
+  // Units: the packing of each operand (once) and the blocks of each C; first their number, to size the table.
+  const cuts = results.map((r) => {
+    const mp = roundUp(r.m, mr);
+    return cut(mp, r.np, mr, nr, Math.round((mp * r.np * r.a.operand.k) / target));
+  });
+  let total = 0;
+  results.forEach((r, j) => {
+    for (const x of r.operands) total += Math.ceil(roundUp(x.operand.rows, x.w) / packStep(x));
+    total += Math.ceil(roundUp(r.m, mr) / cuts[j].rows) * Math.ceil(r.np / cuts[j].cols);
+  });
   const records = new Int32Array((Rec.size / 4) * recs);
-  const units: number[] = [];
+  const units = new Int32Array(total * (Unit.size / 4));
+  let u = 0;
   const count = (rec: number) => records[(rec - base + Rec.units) >> 2]++;
-  const packUnits = (x: PlacedOperand, kind: number) => {
-    const { rows, k, rs, cs } = x.operand, padded = roundUp(rows, x.w);
-    const step = Math.max(1, Math.floor(PACK_UNIT_FLOATS / (k * x.w))) * x.w;
-    for (let i0 = 0; i0 < padded; i0 += step) {
-      // packA/packB(src, rs, cs, rows, k, dst, i0, i1)
-      units.push(kind, x.rec, 0, 0, 4 * x.raw, rs, cs, rows, k, 4 * x.packed, i0, Math.min(i0 + step, padded));
-      count(x.rec);
+  /** The packing units of r's operands used first by r. */
+  const packUnits = (r: PlacedResult) => {
+    r.first = u / (Unit.size / 4);
+    for (const x of r.operands) {
+      const { rows, k, rs, cs } = x.operand, padded = roundUp(rows, x.w), step = packStep(x);
+      const kind = x === r.a ? UnitKind.packA : UnitKind.packB;
+      for (let i0 = 0; i0 < padded; i0 += step, u += Unit.size / 4) {
+        // packA/packB(src, rs, cs, rows, k, dst, i0, i1)
+        units[u] = kind;
+        units[u + 1] = x.rec;
+        units[u + 4] = 4 * x.raw;
+        units[u + 5] = rs;
+        units[u + 6] = cs;
+        units[u + 7] = rows;
+        units[u + 8] = k;
+        units[u + 9] = 4 * x.packed;
+        units[u + 10] = i0;
+        units[u + 11] = Math.min(i0 + step, padded);
+        count(x.rec);
+      }
     }
   };
-  const packed = new Set<PlacedOperand>();
-  pairs.forEach(({ a, b }, i) => {
-    const r = results[i], k = a.operand.k, mp = roundUp(r.m, mr);
-    r.first = units.length / (Unit.size / 4);
-    for (const [x, kind] of [[a, UnitKind.packA], [b, UnitKind.packB]] as const) {
-      if (!packed.has(x)) {
-        packUnits(x, kind);
-        r.operands.push(x);
-      }
-      packed.add(x);
-    }
-    const { rows, cols } = cut(
-      mp,
-      r.np,
-      mr,
-      nr,
-      Math.round((mp * r.np * k) / target),
-    );
+  /** The blocks of C of the j-th result. */
+  const blockUnits = (r: PlacedResult, j: number) => {
+    const k = r.a.operand.k, mp = roundUp(r.m, mr), { rows, cols } = cuts[j];
     for (let r0 = 0; r0 < mp; r0 += rows) {
-      for (let c0 = 0; c0 < r.np; c0 += cols) {
-        // gemm(aPtr, bPtr, cPtr, rows, cols, k, ldc); the 12th word is unused.
-        const [aPtr, bPtr, cPtr] = [4 * (a.packed + r0 * k), 4 * (b.packed + c0 * k), 4 * (r.c + r0 * r.np + c0)];
-        units.push(UnitKind.gemm, a.rec, b.rec, r.rec, aPtr, bPtr, cPtr, Math.min(rows, mp - r0));
-        units.push(Math.min(cols, r.np - c0), k, r.np, 0);
+      for (let c0 = 0; c0 < r.np; c0 += cols, u += Unit.size / 4) {
+        // gemm(aPtr, bPtr, cPtr, rows, cols, k, ldc); the last word is unused.
+        units[u] = UnitKind.gemm;
+        units[u + 1] = r.a.rec;
+        units[u + 2] = r.b.rec;
+        units[u + 3] = r.rec;
+        units[u + 4] = 4 * (r.a.packed + r0 * k);
+        units[u + 5] = 4 * (r.b.packed + c0 * k);
+        units[u + 6] = 4 * (r.c + r0 * r.np + c0);
+        units[u + 7] = Math.min(rows, mp - r0);
+        units[u + 8] = Math.min(cols, r.np - c0);
+        units[u + 9] = k;
+        units[u + 10] = r.np;
         count(r.rec);
       }
     }
-  });
-  const total = units.length / (Unit.size / 4);
-  const end = table + units.length * 4;
-  return { records, units: Int32Array.from(units), table, total, copies, results, slots, end };
+  };
+  // Recycled slots: each product's packing just before its blocks (a slot's operands can only be packed once
+  // it is refilled). Otherwise all packing first (measured: ≈ 4% faster on one thread for a batch of 16
+  // small products than each product's packing next to its blocks; a block still only waits for its own
+  // operands).
+  if (recycle) {
+    results.forEach((r, j) => {
+      packUnits(r);
+      blockUnits(r, j);
+    });
+  } else {
+    results.forEach(packUnits);
+    results.forEach(blockUnits);
+  }
+  return { records, units, table, total, copies, results, slots, end: table + units.length * 4 };
 }
