@@ -105,6 +105,12 @@ export const Unit = {
  */
 export const Rec = { ready: 0, units: 4, done: 8, size: 16 } as const;
 
+/**
+ * Rounds a waiting unit re-reads its record before it sleeps (each round an atomic load, a check of the
+ * failure flag and a branch: a few nanoseconds, so ≈ 50 µs in all).
+ */
+export const SPIN_LOADS = 2 ** 14;
+
 /** Low 20 bits of the counter: the next unit; the bits above: the job's generation. */
 export const UNIT_MASK = 0xfffff;
 /** Most units a job may have. */
@@ -375,18 +381,30 @@ function emitDrain(mod: ModuleBuilder, gemmIndex: number, packA: number, packB: 
   const d = mod.addFunction("drain", [i32, i32], [i32]);
   const ctl = 0, until = 1;
   const ran = d.local(i32), w = d.local(i32), idx = d.local(i32), e = d.local(i32), r = d.local(i32);
-  const seen = d.local(i32);
+  const seen = d.local(i32), spins = d.local(i32);
   const arg = (i: number) => d.get(e).i32Load(Unit.args + 4 * i);
   /** Gives up (returns the units run so far) if a thread failed. */
   const bailIfFailed = () => d.get(ctl).i32AtomicLoad(Ctl.failed).if(() => d.get(ran).return());
-  /** Sleeps until the record at byte address r has every unit done. */
+  /**
+   * The end of a wait loop's body: spin ({@link SPIN_LOADS} rounds; waking a sleeping thread costs more than
+   * most of these waits last, see threads.ts), then sleep in 1 ms naps on `field` of record r, expecting
+   * `value()`.
+   */
+  const napAfterSpinning = (field: number, value: () => void) => {
+    d.get(spins).i32Const(1).i32Add().tee(spins).i32Const(SPIN_LOADS).i32LtU().brIf(0);
+    d.get(r);
+    value();
+    d.i64Const(1_000_000).atomicWait32(field).drop();
+    d.br(0);
+  };
+  /** Waits until the record at byte address r has every unit done. */
   const waitDone = () => {
+    d.i32Const(0).set(spins);
     d.block(() => {
       d.loop(() => {
         d.get(r).i32AtomicLoad(Rec.done).tee(seen).get(r).i32Load(Rec.units).i32GeU().brIf(1);
         bailIfFailed();
-        d.get(r).get(seen).i64Const(1_000_000).atomicWait32(Rec.done).drop();
-        d.br(0);
+        napAfterSpinning(Rec.done, () => d.get(seen));
       });
     });
   };
@@ -415,12 +433,12 @@ function emitDrain(mod: ModuleBuilder, gemmIndex: number, packA: number, packB: 
       }, () => {
         // Wait until the calling thread has copied the operand in.
         d.get(e).i32Load(Unit.rec).set(r);
+        d.i32Const(0).set(spins);
         d.block(() => {
           d.loop(() => {
             d.get(r).i32AtomicLoad(Rec.ready).brIf(1);
             bailIfFailed();
-            d.get(r).i32Const(0).i64Const(1_000_000).atomicWait32(Rec.ready).drop();
-            d.br(0);
+            napAfterSpinning(Rec.ready, () => d.i32Const(0));
           });
         });
         const pack = (fn: number) => {
