@@ -205,11 +205,11 @@ export function createWasmMatmul(options: WasmMatmulOptions = {}): WasmMatmul {
       const { results, slots } = plan, last = results.length - 1;
       const next = (j: number) => j < last ? results[j + 1].first : -1;
       let retired = 0;
-      const retire = (upTo: number) => {
+      /** Copies results out up to `upTo`, first running what is left of them here (unless `drained`). */
+      const retire = (upTo: number, drained = false) => {
         for (; retired <= upTo; retired++) {
           const r = results[retired];
-          // Run what is left of it here (rather than wait for Workers), then wait for its last units.
-          pool.drain(next(retired));
+          if (!drained) pool.drain(next(retired));
           pool.waitFor(r.rec);
           const { out, outOff } = r.product, { m, n, np, c } = r;
           if (np === n) out.set(view.subarray(c, c + m * n), outOff);
@@ -222,6 +222,7 @@ export function createWasmMatmul(options: WasmMatmulOptions = {}): WasmMatmul {
         // than copied product by product, each then drained).
         copyIn(plan.copies.toSorted((x, y) => x.raw - y.raw));
         pool.drain();
+        retire(last, true);
       } else {
         // Products copied in ahead of the one this thread works on: as many as leaves the slot being refilled
         // one product behind on one thread (it is done: this thread ran it) or two behind with Workers (long
