@@ -21,10 +21,11 @@
  * from a matrix given by its two element strides, so every transpose is the same loop (v128 copies when a
  * panel's values are contiguous, scalar gathers otherwise), zero-padding the last panel.
  *
- * `drain(ctl, until)` claims units of work from the job descriptor at byte address ctl (layout {@link Ctl}) with a
- * compare-and-swap on a counter and runs each (packing units first, then blocks of C with `gemm`) until none
- * is left; the calling thread and every Worker run the same loop, so whichever threads turn up share the
- * work and the bits of C do not depend on who computed what.
+ * `drain(ctl, until)` claims units of work from the job descriptor at byte address ctl (layout {@link Ctl})
+ * with a compare-and-swap on a counter and runs each (a row of the job's unit table: pack part of an operand,
+ * or compute a block of one product's C with `gemm`, once its operands are packed) until none is left; the
+ * calling thread and every Worker run the same loop, so whichever threads turn up share the work and the
+ * bits of C do not depend on who computed what.
  *
  * @module
  */
