@@ -5,9 +5,9 @@
  * the same config compute the same numbers.
  *
  * `deno run --allow-read --allow-env bench/train_moe.ts [--steps N] [--plain] [--dispatch grouped|padded]
- * [--matmul auto|wasm|blas]` profiles a few steps and prints the per-op table (used while optimising the kernels);
- * with `--allow-ffi` the default `auto` runs the matmuls on a native BLAS if one is found (see
- * `kernels/cpu/blas_matmul.ts`).
+ * [--matmul auto|wasm|blas] [--threads N]` profiles a few steps and prints the per-op table (used while optimising
+ * the kernels); with `--allow-ffi` the default `auto` runs the matmuls on a native BLAS if one is found (see
+ * `kernels/cpu/blas_matmul.ts`); `--threads` sets the CPU backend's matmul threads (default: one per core).
  */
 import { parseArgs } from "node:util";
 import {
@@ -148,6 +148,7 @@ if (import.meta.main) {
       batch: { type: "string" },
       by: { type: "string", default: "op,kernel" },
       dispatch: { type: "string" },
+      threads: { type: "string" },
     },
   });
   if (values.dispatch !== undefined && values.dispatch !== "grouped" && values.dispatch !== "padded") {
@@ -156,6 +157,7 @@ if (import.meta.main) {
   const { setCpuOptions } = await import("../core/mod.ts");
   setCpuOptions({ matmul: values.matmul as MatmulChoice });
   if (values.plain) setCpuOptions({ wasm: false, threads: 1, fastKernels: false });
+  if (values.threads !== undefined) setCpuOptions({ threads: Number(values.threads) });
   const config: TrainConfig = {
     ...DEFAULT_TRAIN,
     batch: values.batch ? Number(values.batch) : DEFAULT_TRAIN.batch,

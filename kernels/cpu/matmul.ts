@@ -65,7 +65,7 @@ export function matmulReference(
  */
 export const WASM_MIN_FLOPS = 1024;
 /** Largest working set (bytes) one WebAssembly call is given; a single product past it runs matmulBlocked. */
-const WASM_MAX_BYTES = 2 ** 30;
+export const WASM_MAX_BYTES = 2 ** 30;
 
 /**
  * Smallest batch·M·N·K for which the WebAssembly kernel uses more than one thread: waking a Worker costs
@@ -84,7 +84,7 @@ export function useWasmMatmul(m: number, k: number, n: number): boolean {
 }
 
 /** An over-estimate of the bytes one batch item takes in wasm memory (A and B as given and packed, C). */
-function wasmItemBytes(m: number, k: number, n: number): number {
+export function wasmItemBytes(m: number, k: number, n: number): number {
   const mp = m + 8, np = n + 16;
   return (m * k + k * n + mp * k + np * k + mp * np) * 4 + 256;
 }

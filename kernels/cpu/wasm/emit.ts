@@ -21,10 +21,11 @@
  * from a matrix given by its two element strides, so every transpose is the same loop (v128 copies when a
  * panel's values are contiguous, scalar gathers otherwise), zero-padding the last panel.
  *
- * `drain(ctl)` claims units of work from the job descriptor at byte address ctl (layout {@link Ctl}) with a
- * compare-and-swap on a counter and runs each (packing units first, then blocks of C with `gemm`) until none
- * is left; the calling thread and every Worker run the same loop, so whichever threads turn up share the
- * work and the bits of C do not depend on who computed what.
+ * `drain(ctl, until)` claims units of work from the job descriptor at byte address ctl (layout {@link Ctl})
+ * with a compare-and-swap on a counter and runs each (a row of the job's unit table: pack part of an operand,
+ * or compute a block of one product's C with `gemm`, once its operands are packed) until none is left; the
+ * calling thread and every Worker run the same loop, so whichever threads turn up share the work and the
+ * bits of C do not depend on who computed what.
  *
  * @module
  */
@@ -52,9 +53,9 @@ export interface WasmMatmulOptions {
 }
 
 /**
- * Byte offsets of the i32 fields of a job descriptor in memory (see `drain`). A job's units are, in claim
- * order: `aUnits` units that pack part of op(A), then `packUnits − aUnits` that pack part of op(B), then
- * the units of C, which wait until every packing unit is done.
+ * Byte offsets of the i32 fields of the job descriptor in memory (see `drain`). The descriptor only says how
+ * many units the job has and where their table is: each unit is a row of that table ({@link Unit}), so one
+ * job can hold the products of a whole batch, or of every group of a grouped matmul, with any shapes.
  */
 export const Ctl = {
   /** gen << 20 | next unclaimed unit (atomic; CAS-claimed). */
@@ -63,53 +64,53 @@ export const Ctl = {
   done: 4,
   /** Units in the job (at most {@link MAX_UNITS}). */
   total: 8,
-  aBase: 12,
-  bBase: 16,
-  cBase: 20,
-  mp: 24,
-  np: 28,
-  k: 32,
-  /** Bytes between the packed A (B, C) of consecutive batch items (0: one A shared by every item). */
-  aBatch: 36,
-  bBatch: 40,
-  cBatch: 44,
-  /** Units of C per batch item, and per block-row of C within an item. */
-  unitsPerBatch: 48,
-  unitsPerRow: 52,
-  /** Rows (a multiple of mr) and columns (a multiple of nr) of C per unit. */
-  unitRows: 56,
-  unitCols: 60,
   /** Workers (not counting the calling thread) allowed to join this job; read by the Worker loop. */
-  workers: 64,
-  /** Set to 1 by a Worker whose `drain` threw. */
-  failed: 68,
+  workers: 12,
+  /** Set to 1 by a thread that failed: every waiting unit gives up instead of waiting forever. */
+  failed: 16,
   /** Units run by Workers, over all jobs (atomic; statistics only). */
-  workerUnits: 72,
-  /** Packing units (A's then B's) at the start of the job, and how many are done (atomic). */
-  packUnits: 76,
-  packDone: 80,
-  /** Packing units of A. */
-  aUnits: 84,
-  /** op(A) (m × k) in memory: element (i, p) at aSrc + 4·(i·aRs + p·aCs), items aSrcItem bytes apart. */
-  aSrc: 88,
-  aRs: 92,
-  aCs: 96,
-  aSrcItem: 100,
-  /** Rows of op(A) packed per unit (a multiple of mr), and units per batch item. */
-  aUnitRows: 104,
-  aUnitsPerItem: 108,
-  /** op(B)ᵀ (n × k) likewise. */
-  bSrc: 112,
-  bRs: 116,
-  bCs: 120,
-  bSrcItem: 124,
-  bUnitRows: 128,
-  bUnitsPerItem: 132,
-  m: 136,
-  n: 140,
+  workerUnits: 20,
+  /** Byte address of the unit table (`total` rows of {@link Unit.size} bytes). */
+  table: 24,
   /** Bytes reserved for the descriptor. */
-  size: 192,
+  size: 64,
 } as const;
+
+/** What a unit does (its `kind` field). */
+export const UnitKind = { packA: 0, packB: 1, gemm: 2 } as const;
+
+/**
+ * Byte offsets of the i32 fields of one unit (a row of the job's table). A packing unit (`packA`/`packB`)
+ * packs panels of one operand once that operand is in memory (its record's `ready` is set) and counts itself
+ * done in that record; a `gemm` unit computes a block of one product once both its operands' records count
+ * every packing unit done, and counts itself done in the product's record. `args` are the called function's
+ * arguments: packA/packB's eight, gemm's seven (see the module docs).
+ */
+export const Unit = {
+  kind: 0,
+  /** Byte address of the operand's record (packing), or of op(A)'s record (gemm). */
+  rec: 4,
+  /** gemm: byte address of op(B)'s record. */
+  recB: 8,
+  /** gemm: byte address of the product's record. */
+  recOut: 12,
+  /** First argument; the others follow, 4 bytes apart. */
+  args: 16,
+  size: 48,
+} as const;
+
+/**
+ * Byte offsets of the i32 fields of a record: one per operand (`ready`: set once its values are in memory;
+ * `units`/`done`: its packing units, and how many have finished) and one per product (`units`/`done`: its
+ * gemm units; `ready` unused). `done` is atomic and notified on every increment.
+ */
+export const Rec = { ready: 0, units: 4, done: 8, size: 16 } as const;
+
+/**
+ * Rounds a waiting unit re-reads its record before it sleeps (each round an atomic load, a check of the
+ * failure flag and a branch: a few nanoseconds, so ≈ 50 µs in all).
+ */
+export const SPIN_LOADS = 2 ** 14;
 
 /** Low 20 bits of the counter: the next unit; the bits above: the job's generation. */
 export const UNIT_MASK = 0xfffff;
@@ -369,116 +370,84 @@ function emitPack(mod: ModuleBuilder, name: string, w: number): number {
 }
 
 /**
- * `drain(ctl) → units run`: claim units by CAS on the counter and run each (pack part of A or B, or compute a block of
- * C with gemm) until the job has none left. A unit of C first waits (memory.atomic.wait32) until all
- * packing is done; packing units are claimed first, so that wait is only for packing already under way.
+ * `drain(ctl, until) → units run`: claim units by CAS on the counter and run each (see {@link Unit}) until
+ * the job has none left, or the next one's index is `until` or more (unsigned: Workers pass −1; the calling
+ * thread stops at a product boundary to copy the next product's operands in). A unit that must wait (an operand not yet copied in, packing still under way) sleeps in
+ * 1 ms `memory.atomic.wait32` naps and gives up, returning, if a thread failed. Units are claimed in table
+ * order and every wait is for units earlier in that order (or for the calling thread's copies, which come
+ * before its own `drain`), so the claimed units always finish.
  */
 function emitDrain(mod: ModuleBuilder, gemmIndex: number, packA: number, packB: number): void {
   const { i32 } = ValType;
-  const d = mod.addFunction("drain", [i32], [i32]);
-  const ctl = 0;
-  const ran = d.local(i32);
-  const w = d.local(i32), idx = d.local(i32), b = d.local(i32), u = d.local(i32);
-  const r0 = d.local(i32), c0 = d.local(i32), rows = d.local(i32), cols = d.local(i32), k = d.local(i32);
-  const np = d.local(i32), pd = d.local(i32);
-  const field = (offset: number) => d.get(ctl).i32Load(offset);
-  /** Pushes min(x, y) of two values computed by the callbacks (each evaluated twice: keep them cheap). */
-  const min = (x: () => void, y: () => void) => {
-    x();
-    y();
-    x();
-    y();
-    d.i32LtS().select();
+  const d = mod.addFunction("drain", [i32, i32], [i32]);
+  const ctl = 0, until = 1;
+  const ran = d.local(i32), w = d.local(i32), idx = d.local(i32), e = d.local(i32), r = d.local(i32);
+  const seen = d.local(i32), spins = d.local(i32);
+  const arg = (i: number) => d.get(e).i32Load(Unit.args + 4 * i);
+  /** Gives up (returns the units run so far) if a thread failed. */
+  const bailIfFailed = () => d.get(ctl).i32AtomicLoad(Ctl.failed).if(() => d.get(ran).return());
+  /**
+   * The end of a wait loop's body: spin ({@link SPIN_LOADS} rounds; waking a sleeping thread costs more than
+   * most of these waits last, see threads.ts), then sleep in 1 ms naps on `field` of record r, expecting
+   * `value()`.
+   */
+  const napAfterSpinning = (field: number, value: () => void) => {
+    d.get(spins).i32Const(1).i32Add().tee(spins).i32Const(SPIN_LOADS).i32LtU().brIf(0);
+    d.get(r);
+    value();
+    d.i64Const(1_000_000).atomicWait32(field).drop();
+    d.br(0);
   };
-  /** One packing unit `idx` (relative to the operand's first unit) of A or B. */
-  const packUnit = (
-    fn: number,
-    f: { src: number; rs: number; cs: number; srcItem: number; unitRows: number; perItem: number },
-    rowsField: number,
-    paddedField: number,
-    base: number,
-    batchField: number,
-  ) => {
-    d.get(idx).get(ctl).i32Load(f.perItem).i32DivU().set(b);
-    d.get(idx).get(ctl).i32Load(f.perItem).i32RemU().get(ctl).i32Load(f.unitRows).i32Mul().set(r0);
-    // fn(src + b·srcItem, rs, cs, rows, k, base + b·batch, r0, min(r0 + unitRows, padded rows))
-    field(f.src).get(b).get(ctl).i32Load(f.srcItem).i32Mul().i32Add();
-    field(f.rs);
-    field(f.cs);
-    field(rowsField);
-    field(Ctl.k);
-    field(base).get(b).get(ctl).i32Load(batchField).i32Mul().i32Add();
-    d.get(r0);
-    min(() => d.get(r0).get(ctl).i32Load(f.unitRows).i32Add(), () => field(paddedField));
-    d.call(fn);
-    d.get(ctl).i32Const(1).i32AtomicAdd(Ctl.packDone).drop();
-    d.get(ctl).i32Const(-1).atomicNotify(Ctl.packDone).drop();
+  /** Waits until the record at byte address r has every unit done. */
+  const waitDone = () => {
+    d.i32Const(0).set(spins);
+    d.block(() => {
+      d.loop(() => {
+        d.get(r).i32AtomicLoad(Rec.done).tee(seen).get(r).i32Load(Rec.units).i32GeU().brIf(1);
+        bailIfFailed();
+        napAfterSpinning(Rec.done, () => d.get(seen));
+      });
+    });
   };
-  const aFields = {
-    src: Ctl.aSrc,
-    rs: Ctl.aRs,
-    cs: Ctl.aCs,
-    srcItem: Ctl.aSrcItem,
-    unitRows: Ctl.aUnitRows,
-    perItem: Ctl.aUnitsPerItem,
-  };
-  const bFields = {
-    src: Ctl.bSrc,
-    rs: Ctl.bRs,
-    cs: Ctl.bCs,
-    srcItem: Ctl.bSrcItem,
-    unitRows: Ctl.bUnitRows,
-    perItem: Ctl.bUnitsPerItem,
+  /** Counts one unit done in the record at byte address r and wakes whoever waits on it. */
+  const countDone = () => {
+    d.get(r).i32Const(1).i32AtomicAdd(Rec.done).drop();
+    d.get(r).i32Const(-1).atomicNotify(Rec.done).drop();
   };
   d.block(() => {
     d.loop(() => {
       d.get(ctl).i32AtomicLoad(Ctl.counter).tee(w).i32Const(UNIT_MASK).i32And().tee(idx);
-      field(Ctl.total).i32GeU().brIf(1);
+      d.get(ctl).i32Load(Ctl.total).i32GeU().brIf(1);
+      d.get(idx).get(until).i32GeU().brIf(1);
       // Claim unit idx; if another thread got there first, look again.
       d.get(ctl).get(w).get(w).i32Const(1).i32Add().i32AtomicCmpxchg(Ctl.counter).get(w).i32Ne().brIf(0);
-      d.get(idx).get(ctl).i32Load(Ctl.aUnits).i32LtU().if(() => {
-        packUnit(packA, aFields, Ctl.m, Ctl.mp, Ctl.aBase, Ctl.aBatch);
+      d.get(ctl).i32Load(Ctl.table).get(idx).i32Const(Unit.size).i32Mul().i32Add().set(e);
+      d.get(e).i32Load(Unit.kind).i32Const(UnitKind.gemm).i32Eq().if(() => {
+        d.get(e).i32Load(Unit.rec).set(r);
+        waitDone();
+        d.get(e).i32Load(Unit.recB).set(r);
+        waitDone();
+        for (let i = 0; i < 7; i++) arg(i);
+        d.call(gemmIndex);
+        d.get(e).i32Load(Unit.recOut).set(r);
+        countDone();
       }, () => {
-        d.get(idx).get(ctl).i32Load(Ctl.packUnits).i32LtU().if(() => {
-          d.get(idx).get(ctl).i32Load(Ctl.aUnits).i32Sub().set(idx);
-          packUnit(packB, bFields, Ctl.n, Ctl.np, Ctl.bBase, Ctl.bBatch);
-        }, () => {
-          // Wait until every packing unit is done (in 1 ms naps, giving up if a Worker failed: its unit
-          // would never finish).
-          d.block(() => {
-            d.loop(() => {
-              d.get(ctl).i32AtomicLoad(Ctl.packDone).tee(pd).get(ctl).i32Load(Ctl.packUnits).i32GeU().brIf(1);
-              d.get(ctl).i32AtomicLoad(Ctl.failed).if(() => {
-                d.get(ran).return();
-              });
-              d.get(ctl).get(pd).i64Const(1_000_000).atomicWait32(Ctl.packDone).drop();
-              d.br(0);
-            });
+        // Wait until the calling thread has copied the operand in.
+        d.get(e).i32Load(Unit.rec).set(r);
+        d.i32Const(0).set(spins);
+        d.block(() => {
+          d.loop(() => {
+            d.get(r).i32AtomicLoad(Rec.ready).brIf(1);
+            bailIfFailed();
+            napAfterSpinning(Rec.ready, () => d.i32Const(0));
           });
-          d.get(idx).get(ctl).i32Load(Ctl.packUnits).i32Sub().set(idx);
-          // idx → batch item b, block row/column of C.
-          d.get(idx).get(ctl).i32Load(Ctl.unitsPerBatch).i32DivU().set(b);
-          d.get(idx).get(ctl).i32Load(Ctl.unitsPerBatch).i32RemU().set(u);
-          d.get(u).get(ctl).i32Load(Ctl.unitsPerRow).i32DivU().get(ctl).i32Load(Ctl.unitRows).i32Mul().set(r0);
-          d.get(u).get(ctl).i32Load(Ctl.unitsPerRow).i32RemU().get(ctl).i32Load(Ctl.unitCols).i32Mul().set(c0);
-          field(Ctl.k).set(k);
-          field(Ctl.np).set(np);
-          min(() => field(Ctl.unitRows), () => field(Ctl.mp).get(r0).i32Sub());
-          d.set(rows);
-          min(() => field(Ctl.unitCols), () => d.get(np).get(c0).i32Sub());
-          d.set(cols);
-          // gemm(aBase + b·aBatch + r0·k·4, bBase + b·bBatch + c0·k·4, cBase + b·cBatch + (r0·np + c0)·4, …)
-          field(Ctl.aBase).get(b).get(ctl).i32Load(Ctl.aBatch).i32Mul().i32Add().get(r0).get(k).i32Mul().i32Const(2)
-            .i32Shl()
-            .i32Add();
-          field(Ctl.bBase).get(b).get(ctl).i32Load(Ctl.bBatch).i32Mul().i32Add().get(c0).get(k).i32Mul().i32Const(2)
-            .i32Shl()
-            .i32Add();
-          field(Ctl.cBase).get(b).get(ctl).i32Load(Ctl.cBatch).i32Mul().i32Add().get(r0).get(np).i32Mul().get(c0)
-            .i32Add()
-            .i32Const(2).i32Shl().i32Add();
-          d.get(rows).get(cols).get(k).get(np).call(gemmIndex);
         });
+        const pack = (fn: number) => {
+          for (let i = 0; i < 8; i++) arg(i);
+          d.call(fn);
+        };
+        d.get(e).i32Load(Unit.kind).i32Const(UnitKind.packA).i32Eq().if(() => pack(packA), () => pack(packB));
+        countDone();
       });
       d.get(ctl).i32Const(1).i32AtomicAdd(Ctl.done).drop();
       d.get(ran).i32Const(1).i32Add().set(ran);

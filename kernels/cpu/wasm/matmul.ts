@@ -2,12 +2,14 @@
  * f32 matmul on WebAssembly 128-bit SIMD, single- or multi-threaded, with the module emitted at run time by
  * our own assembler (`emit.ts`: no toolchain, no committed binary).
  *
- * One call: the operands are copied (memcpy) into the module's linear memory; the job is cut into units
- * that the calling thread and the Worker pool of `threads.ts` claim and run with the same `drain`: first
- * units that pack op(A) and op(B) of every batch item (A in MR-row panels, B in NR-column panels, zero
- * past the edges; transposes are strides of the packing loop, so no transposed copy is made, and a
- * batch-1 operand is packed once), then units of C (whole batch items, or blocks of rows or columns when
- * there are fewer items than threads); finally the valid part of the padded C is copied out.
+ * One call runs any list of products ({@link WasmMatmul.products}: a batch, or every group of a grouped
+ * matmul) as ONE job of the Worker pool of `threads.ts`, planned by `plan.ts`: units that pack each operand
+ * (A in MR-row panels, B in NR-column panels, zero past the edges; transposes are strides of the packing
+ * loop, so no transposed copy is made, and an operand shared by several products is packed once), and
+ * blocks of each product's C, which the calling thread and the Workers claim with the same `drain`. The
+ * calling thread wakes the Workers first, then copies the operands (memcpy) into the module's linear memory
+ * one by one, so the Workers start on the first product while later operands are still being copied in;
+ * after its own share it copies each product's result out as soon as that product is done.
  *
  * Determinism: every output element is summed over K strictly in order by one micro-kernel call sequence
  * that does not depend on the unit it belongs to, so results are bit-identical run to run and for any
@@ -27,10 +29,18 @@ import {
   sharedMemorySupported,
   type WasmMatmulOptions,
 } from "./emit.ts";
-import { type MatmulJob, MatmulPool, threadsSupported } from "./threads.ts";
+import { MatmulPool, threadsSupported } from "./threads.ts";
+import {
+  type MatmulOperand,
+  type MatmulProduct,
+  type MatmulProducts,
+  type PlacedOperand,
+  planProducts,
+} from "./plan.ts";
 import { lazyWasmInstance } from "./lazy.ts";
 
 export { emitMatmulModule, type WasmMatmulOptions } from "./emit.ts";
+export type { MatmulOperand, MatmulProduct, MatmulProducts } from "./plan.ts";
 
 /** Where the operands of one {@link WasmMatmul.matmul} call live (all optional; defaults: plain, offset 0). */
 export interface WasmMatmulLayout {
@@ -94,6 +104,11 @@ export interface WasmMatmul {
   ): void;
   /** out[t] = op(a[t]) · op(b[t]) for every batch item t, spread over `threads` threads. */
   matmulBatched(product: WasmBatchedProduct): void;
+  /**
+   * Every product of `job` in one job of the pool, spread over `threads` threads (default 1); results of
+   * products with K = 0 are zeroed. An operand or result out of its array's bounds throws a RangeError.
+   */
+  products(job: MatmulProducts, threads?: number): void;
   /** The emitted module's bytes (for validation and inspection). */
   readonly bytes: Uint8Array<ArrayBuffer>;
   /** The module's memory (shared where supported; grows as needed, never shrinks). */
@@ -109,55 +124,8 @@ export interface WasmMatmul {
 const PAGE = 65536;
 /** Most memory one call may use. */
 const MAX_BYTES = 2 ** 31 - PAGE;
-/** Bytes before the operands: the job descriptor (its first `Ctl.size` bytes, see emit.ts), then padding. */
+/** Bytes before the job's records: the job descriptor (its first `Ctl.size` bytes, see emit.ts), then padding. */
 const DATA_START = 4096;
-/**
- * Units of C each thread should get about, so threads that start late or share their core with another
- * process even out by claiming more (dynamic claiming, see threads.ts).
- */
-const UNITS_PER_THREAD = 8;
-/**
- * Fewest multiply-adds in one unit (a few microseconds of work): claiming a unit costs one compare-and-swap
- * and a call, so units this size keep that overhead under a few percent.
- */
-const MIN_UNIT_MACS = 2 ** 16;
-/** About how many floats one packing unit packs (a few microseconds of copying). */
-const PACK_UNIT_FLOATS = 2 ** 15;
-
-function roundUp(x: number, to: number): number {
-  return Math.ceil(x / to) * to;
-}
-
-/**
- * How C is cut into units for `threads` threads: whole batch items when there are enough of them, else
- * blocks of rows (columns when there are too few row panels), about {@link UNITS_PER_THREAD} per thread
- * and none smaller than {@link MIN_UNIT_MACS}. One thread gets several units too: V8 first runs a new
- * function on its baseline compiler and uses the optimised code from the next call on, so a large first
- * product made of several `gemm` calls gets up to speed within itself (measured: the first 512³ product of
- * a process took about 40 ms instead of 80; steady state, 12 ms, is unchanged).
- */
-function chooseUnits(
-  batch: number,
-  mp: number,
-  np: number,
-  k: number,
-  mr: number,
-  nr: number,
-  threads: number,
-): { unitRows: number; unitCols: number } {
-  const whole = { unitRows: mp, unitCols: np };
-  if (batch >= UNITS_PER_THREAD * threads) return whole;
-  const perItem = Math.min(
-    Math.ceil((UNITS_PER_THREAD * threads) / batch),
-    Math.max(1, Math.floor((mp * np * k) / MIN_UNIT_MACS)),
-  );
-  if (perItem <= 1) return whole;
-  const rowPanels = mp / mr;
-  if (rowPanels >= perItem) return { unitRows: Math.ceil(rowPanels / perItem) * mr, unitCols: np };
-  const colPanels = np / nr;
-  const colSplit = Math.min(colPanels, Math.ceil(perItem / rowPanels));
-  return { unitRows: mr, unitCols: Math.ceil(colPanels / colSplit) * nr };
-}
 
 /**
  * Instantiates the emitted module on a fresh memory (shared where the engine supports it, so the instance
@@ -174,11 +142,11 @@ export function createWasmMatmul(options: WasmMatmulOptions = {}): WasmMatmul {
   const bytes = emitMatmulModule(opts);
   const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared });
   const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
-  const drain = instance.exports.drain as (ctl: number) => number;
+  const drain = instance.exports.drain as (ctl: number, until: number) => number;
   const mr = opts.mr, nr = 4 * opts.nv;
   const pool = new MatmulPool(memory, bytes, drain, 0);
   const canThread = shared && threadsSupported();
-  let view = new Float32Array(memory.buffer);
+  let view = new Float32Array(memory.buffer), words = new Int32Array(memory.buffer);
 
   function ensure(bytesNeeded: number): void {
     const have = memory.buffer.byteLength;
@@ -189,6 +157,90 @@ export function createWasmMatmul(options: WasmMatmulOptions = {}): WasmMatmul {
     }
     if (view.buffer !== memory.buffer || view.length * 4 !== memory.buffer.byteLength) {
       view = new Float32Array(memory.buffer);
+      words = new Int32Array(memory.buffer);
+    }
+  }
+
+  /**
+   * Copies operands in (a memcpy each, merged while consecutive operands are consecutive both in their array
+   * and in memory) and marks each ready.
+   */
+  function copyIn(list: readonly PlacedOperand[]): void {
+    for (let i = 0; i < list.length;) {
+      const x = list[i], { data, offset } = x.operand;
+      let end = i + 1, span = x.span;
+      for (; end < list.length; end++) {
+        const y = list[end];
+        if (y.operand.data !== data || y.operand.offset !== offset + span || y.raw !== x.raw + span) break;
+        span += y.span;
+      }
+      view.set(offset === 0 && data.length === span ? data : data.subarray(offset, offset + span), x.raw);
+      for (; i < end; i++) pool.ready(list[i].rec);
+    }
+  }
+
+  /** Every product of the job as one job of the pool (see the module docs). */
+  function products(job: MatmulProducts, threadsAsked = 1): void {
+    for (const x of job.lhs.concat(job.rhs)) {
+      const span = x.rows === 0 || x.k === 0 ? 0 : (x.rows - 1) * x.rs + (x.k - 1) * x.cs + 1;
+      if (x.offset < 0 || x.rs < 0 || x.cs < 0 || x.offset + span > x.data.length) {
+        throw new RangeError(`wasm matmul: a ${x.rows}×${x.k} operand lies outside its array`);
+      }
+    }
+    for (const p of job.products) {
+      const m = job.lhs[p.a].rows, n = job.rhs[p.b].rows;
+      if (p.outOff < 0 || p.outOff + m * n > p.out.length) throw new RangeError("wasm matmul: short output");
+      if (job.lhs[p.a].k === 0) p.out.fill(0, p.outOff, p.outOff + m * n);
+    }
+    const threads = canThread ? Math.max(1, Math.floor(threadsAsked)) : 1;
+    const plan = planProducts(job, threads, mr, nr, DATA_START);
+    if (plan.total === 0) return;
+    // The module does its address arithmetic in i32 (some comparisons signed): stay below 2 GiB.
+    if (plan.end > MAX_BYTES) throw new RangeError(`wasm matmul: needs ${plan.end} bytes (at most ${MAX_BYTES})`);
+    ensure(plan.end);
+    words.set(plan.records, DATA_START / 4);
+    words.set(plan.units, plan.table / 4);
+    pool.start(plan.total, plan.table, threads);
+    try {
+      const { results, slots } = plan, last = results.length - 1;
+      const next = (j: number) => j < last ? results[j + 1].first : -1;
+      let retired = 0;
+      /** Copies results out up to `upTo`, first running what is left of them here (unless `drained`). */
+      const retire = (upTo: number, drained = false) => {
+        for (; retired <= upTo; retired++) {
+          const r = results[retired];
+          if (!drained) pool.drain(next(retired));
+          pool.waitFor(r.rec);
+          const { out, outOff } = r.product, { m, n, np, c } = r;
+          if (np === n) out.set(view.subarray(c, c + m * n), outOff);
+          else for (let i = 0; i < m; i++) out.set(view.subarray(c + i * np, c + i * np + n), outOff + i * n);
+        }
+      };
+      if (slots > last) {
+        // Memory is not recycled: copy everything in at once, in memory order, so the copies of a batch's
+        // consecutive operands merge (measured: on one thread a batch of 16 small products ran ≈ 4% faster
+        // than copied product by product, each then drained).
+        copyIn(plan.copies.toSorted((x, y) => x.raw - y.raw));
+        pool.drain();
+        retire(last, true);
+      } else {
+        // Products copied in ahead of the one this thread works on: as many as leaves the slot being refilled
+        // one product behind on one thread (it is done: this thread ran it) or two behind with Workers (long
+        // finished).
+        const ahead = Math.max(0, slots - (threads > 1 ? 2 : 1));
+        for (let j = 0, copied = 0; j <= last; j++) {
+          for (; copied <= last && copied <= j + ahead; copied++) {
+            if (copied >= slots) retire(copied - slots);
+            copyIn(results[copied].operands);
+          }
+          pool.drain(next(j));
+        }
+      }
+      retire(last);
+      pool.finish();
+    } catch (e) {
+      pool.fail();
+      throw e;
     }
   }
 
@@ -201,71 +253,16 @@ export function createWasmMatmul(options: WasmMatmulOptions = {}): WasmMatmul {
     ) {
       throw new RangeError(`wasm matmul: short buffer for batch ${batch} of ${m}×${k}×${n}`);
     }
-    if (k === 0) {
-      out.fill(0, 0, batch * m * n);
-      return;
-    }
-    const mp = roundUp(m, mr), np = roundUp(n, nr);
-    // The raw operands are copied (a plain memcpy) into memory, where every thread can pack from them.
-    // A broadcast operand (stride 0) is copied and packed once. Float offsets, regions 64-byte aligned.
-    const aCount = aStride === 0 ? 1 : batch, bCount = bStride === 0 ? 1 : batch;
-    const aRaw = (aCount - 1) * aStride + m * k, bRaw = (bCount - 1) * bStride + k * n;
-    const aItem = roundUp(mp * k, 16), bItem = roundUp(np * k, 16), cItem = roundUp(mp * np, 16);
-    const aSrc = DATA_START / 4, bSrc = aSrc + roundUp(aRaw, 16);
-    const aOff = bSrc + roundUp(bRaw, 16), bOff = aOff + aCount * aItem, cOff = bOff + bCount * bItem;
-    const end = (cOff + batch * cItem) * 4;
-    // The module does its address arithmetic in i32 (some comparisons signed): stay below 2 GiB.
-    if (end > MAX_BYTES) throw new RangeError(`wasm matmul: needs ${end} bytes (at most ${MAX_BYTES})`);
-    ensure(end);
-    view.set(a.length === aRaw ? a : a.subarray(0, aRaw), aSrc);
-    view.set(b.length === bRaw ? b : b.subarray(0, bRaw), bSrc);
-    const threads = canThread ? Math.max(1, Math.floor(p.threads ?? 1)) : 1;
-    const { unitRows, unitCols } = chooseUnits(batch, mp, np, k, mr, nr, threads);
-    const unitsPerRow = Math.ceil(np / unitCols), unitsPerBatch = Math.ceil(mp / unitRows) * unitsPerRow;
-    // Packing units: whole panels, about PACK_UNIT_FLOATS each.
-    const aUnitRows = Math.max(1, Math.floor(PACK_UNIT_FLOATS / (k * mr))) * mr;
-    const bUnitRows = Math.max(1, Math.floor(PACK_UNIT_FLOATS / (k * nr))) * nr;
-    const aUnitsPerItem = Math.ceil(mp / aUnitRows), bUnitsPerItem = Math.ceil(np / bUnitRows);
-    const aUnits = aCount * aUnitsPerItem, packUnits = aUnits + bCount * bUnitsPerItem;
-    const job: MatmulJob = {
-      total: packUnits + batch * unitsPerBatch,
-      aBase: aOff * 4,
-      bBase: bOff * 4,
-      cBase: cOff * 4,
-      mp,
-      np,
-      k,
-      m,
-      n,
-      aBatch: aStride === 0 ? 0 : aItem * 4,
-      bBatch: bStride === 0 ? 0 : bItem * 4,
-      cBatch: cItem * 4,
-      unitsPerBatch,
-      unitsPerRow,
-      unitRows,
-      unitCols,
-      packUnits,
-      aUnits,
-      // op(A)[i, p] is a[i·k + p], or a[p·m + i] if transA; op(B)ᵀ[j, p] is b[p·n + j], or b[j·k + p] if transB.
-      aSrc: aSrc * 4,
-      aRs: transA ? 1 : k,
-      aCs: transA ? m : 1,
-      aSrcItem: aStride * 4,
-      aUnitRows,
-      aUnitsPerItem,
-      bSrc: bSrc * 4,
-      bRs: transB ? k : 1,
-      bCs: transB ? 1 : n,
-      bSrcItem: bStride * 4,
-      bUnitRows,
-      bUnitsPerItem,
-    };
-    pool.run(job, threads);
+    // op(A)[i, p] is a[i·k + p], or a[p·m + i] if transA; op(B)ᵀ[j, p] is b[p·n + j], or b[j·k + p] if transB.
+    // A broadcast operand (stride 0) is one operand, copied and packed once.
+    const lhs: MatmulOperand[] = [], rhs: MatmulOperand[] = [], items: MatmulProduct[] = [];
+    const [ars, acs, brs, bcs] = [transA ? 1 : k, transA ? m : 1, transB ? k : 1, transB ? 1 : n];
     for (let t = 0; t < batch; t++) {
-      const src = cOff + t * cItem, dst = t * m * n;
-      if (np === n) out.set(view.subarray(src, src + m * n), dst);
-      else for (let i = 0; i < m; i++) out.set(view.subarray(src + i * np, src + i * np + n), dst + i * n);
+      if (t === 0 || aStride !== 0) lhs.push({ data: a, offset: t * aStride, rows: m, k, rs: ars, cs: acs });
+      if (t === 0 || bStride !== 0) rhs.push({ data: b, offset: t * bStride, rows: n, k, rs: brs, cs: bcs });
+      items.push({ a: lhs.length - 1, b: rhs.length - 1, out, outOff: t * m * n });
     }
+    products({ lhs, rhs, products: items }, p.threads ?? 1);
   }
 
   function matmul(
@@ -300,6 +297,7 @@ export function createWasmMatmul(options: WasmMatmulOptions = {}): WasmMatmul {
   return {
     matmul,
     matmulBatched,
+    products,
     bytes,
     memory,
     options: opts,

@@ -16,6 +16,10 @@
  * - **Dynamic claiming.** Work is cut into units and claimed by compare-and-swap inside `drain` (see
  *   `emit.ts`), so a Worker that is still starting, or a core busy with another process, only means the
  *   other threads take more units; a Worker that never shows up cannot stall a job.
+ * - **Started before the operands are in.** {@link MatmulPool.start} wakes the Workers as soon as the unit
+ *   table is written; the calling thread then copies the operands in one by one (each unit waits for its
+ *   operand's `ready` flag), so Workers pack and multiply the first products while the later ones are still
+ *   being copied, and the calling thread copies finished results out while Workers finish the last ones.
  * - **Never keeps a program alive.** Every Worker is `unref()`ed right after it is created: the process
  *   exits when the main program is done even though the Workers are blocked in `Atomics.wait`, and Deno's
  *   test sanitizers see no pending op or resource. Nothing has to be terminated on unload.
@@ -25,10 +29,19 @@
  * @module
  */
 import { Worker } from "node:worker_threads";
-import { Ctl, UNIT_MASK } from "./emit.ts";
+import { Ctl, Rec, UNIT_MASK } from "./emit.ts";
 
 /** Most Workers one pool creates (the calling thread makes one more thread). */
 export const MAX_WORKERS = 63;
+
+/**
+ * How long (ms) a thread re-reads a shared value it waits for before it sleeps in `Atomics.wait`. Waking a
+ * sleeping thread costs tens of microseconds on a virtual machine (its virtual CPU halts, and the host must
+ * start it again), more than most waits inside a job last, and jobs come in bursts (a layer's products back
+ * to back). Measured (2-core VM): two threads on a 2^18 multiply-add product took ≈ 2× one thread's time
+ * without spinning; with it, see the README. Bounded, so an idle pool still costs no CPU.
+ */
+export const SPIN_MS = 0.1;
 
 /**
  * The Worker program (plain JavaScript, evaluated by `node:worker_threads`): instantiate the module on the
@@ -40,14 +53,23 @@ const { workerData } = require("node:worker_threads");
 const { memory, bytes, id, ctlPtr } = workerData;
 const { drain } = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports;
 const ctl = new Int32Array(memory.buffer, ctlPtr, ${Ctl.size / 4});
+const pause = Atomics.pause ?? (() => {});
 for (;;) {
   const w = Atomics.load(ctl, ${Ctl.counter / 4});
   if ((w & ${UNIT_MASK}) >= ctl[${Ctl.total / 4}] || id >= ctl[${Ctl.workers / 4}]) {
-    Atomics.wait(ctl, ${Ctl.counter / 4}, w);
+    // Spin a while for the next job before sleeping (see SPIN_MS).
+    const end = performance.now() + ${SPIN_MS};
+    for (let n = 1; Atomics.load(ctl, ${Ctl.counter / 4}) === w; n++) {
+      if ((n & 63) === 0 && performance.now() > end) {
+        Atomics.wait(ctl, ${Ctl.counter / 4}, w);
+        break;
+      }
+      pause();
+    }
     continue;
   }
   try {
-    Atomics.add(ctl, ${Ctl.workerUnits / 4}, drain(ctlPtr));
+    Atomics.add(ctl, ${Ctl.workerUnits / 4}, drain(ctlPtr, -1));
   } catch (e) {
     Atomics.store(ctl, ${Ctl.failed / 4}, 1);
     console.error("moegrad matmul worker:", e);
@@ -56,16 +78,11 @@ for (;;) {
 }
 `;
 
-/** The descriptor fields a job sets (every {@link Ctl} field but the pool's own bookkeeping). */
-export type MatmulJob = Record<Exclude<keyof typeof Ctl, PoolField>, number>;
-/** The descriptor fields the pool itself maintains. */
-export type PoolField = "counter" | "done" | "workers" | "failed" | "workerUnits" | "packDone" | "size";
-
 /** Workers sharing one memory with the calling thread, and the job descriptor they read. */
 export class MatmulPool {
   readonly #memory: WebAssembly.Memory;
   readonly #bytes: Uint8Array;
-  readonly #drain: (ctl: number) => number;
+  readonly #drain: (ctl: number, until: number) => number;
   readonly #ctlPtr: number;
   #ctl: Int32Array;
   readonly #workers: Worker[] = [];
@@ -77,7 +94,12 @@ export class MatmulPool {
    * `drain` is the calling thread's instance of the module (on `memory`); the descriptor lives at byte
    * `ctlPtr` of the memory ({@link Ctl.size} bytes, 4-byte aligned).
    */
-  constructor(memory: WebAssembly.Memory, bytes: Uint8Array, drain: (ctl: number) => number, ctlPtr: number) {
+  constructor(
+    memory: WebAssembly.Memory,
+    bytes: Uint8Array,
+    drain: (ctl: number, until: number) => number,
+    ctlPtr: number,
+  ) {
     this.#memory = memory;
     this.#bytes = bytes;
     this.#drain = drain;
@@ -92,7 +114,7 @@ export class MatmulPool {
 
   /** Units of work Workers have run so far (for tests and benchmarks: proof that Workers share work). */
   get workerUnits(): number {
-    return Atomics.load(this.#ctl, Ctl.workerUnits / 4);
+    return Atomics.load(this.#descriptor(), Ctl.workerUnits / 4);
   }
 
   /**
@@ -117,72 +139,105 @@ export class MatmulPool {
   }
 
   /**
-   * Runs the job on the calling thread and up to `threads − 1` Workers, returning when all `job.total`
-   * units are done.
+   * Publishes a job of `total` units whose table is at byte `table` of the memory, and wakes up to
+   * `threads − 1` Workers for it. The calling thread must then make every operand ready (see `emit.ts`),
+   * call {@link drain} and {@link finish}, and call {@link fail} if anything throws in between.
    */
-  run(job: MatmulJob, threads: number): void {
-    const total = job.total;
+  start(total: number, table: number, threads: number): void {
     if (total > UNIT_MASK - 1) throw new RangeError(`wasm matmul: ${total} units in one job`);
     let workers = Math.min(Math.max(0, threads - 1), MAX_WORKERS, total - 1);
     if (workers > 0) {
       this.#ensure(workers);
       workers = Math.min(workers, this.#workers.length);
     }
-    // An unshared memory's buffer is replaced (the old one detached) when it grows; renew the view.
-    if (this.#ctl.buffer !== this.#memory.buffer) {
-      this.#ctl = new Int32Array(this.#memory.buffer, this.#ctlPtr, Ctl.size / 4);
-    }
-    const ctl = this.#ctl, i = (offset: number) => offset / 4;
+    const ctl = this.#descriptor();
     // Close the previous generation before rewriting the descriptor, so a Worker that read the old counter
     // cannot claim a unit against a half-written descriptor (its compare-and-swap fails).
     this.#gen = (this.#gen + 1) & 0x7ff;
     const head = this.#gen << 20;
-    Atomics.store(ctl, i(Ctl.counter), head | UNIT_MASK);
-    // Field by field (not a loop over keys): this runs for every product, however small.
-    ctl[Ctl.total >> 2] = job.total;
-    ctl[Ctl.aBase >> 2] = job.aBase;
-    ctl[Ctl.bBase >> 2] = job.bBase;
-    ctl[Ctl.cBase >> 2] = job.cBase;
-    ctl[Ctl.mp >> 2] = job.mp;
-    ctl[Ctl.np >> 2] = job.np;
-    ctl[Ctl.k >> 2] = job.k;
-    ctl[Ctl.aBatch >> 2] = job.aBatch;
-    ctl[Ctl.bBatch >> 2] = job.bBatch;
-    ctl[Ctl.cBatch >> 2] = job.cBatch;
-    ctl[Ctl.unitsPerBatch >> 2] = job.unitsPerBatch;
-    ctl[Ctl.unitsPerRow >> 2] = job.unitsPerRow;
-    ctl[Ctl.unitRows >> 2] = job.unitRows;
-    ctl[Ctl.unitCols >> 2] = job.unitCols;
-    ctl[Ctl.packUnits >> 2] = job.packUnits;
-    ctl[Ctl.aUnits >> 2] = job.aUnits;
-    ctl[Ctl.aSrc >> 2] = job.aSrc;
-    ctl[Ctl.aRs >> 2] = job.aRs;
-    ctl[Ctl.aCs >> 2] = job.aCs;
-    ctl[Ctl.aSrcItem >> 2] = job.aSrcItem;
-    ctl[Ctl.aUnitRows >> 2] = job.aUnitRows;
-    ctl[Ctl.aUnitsPerItem >> 2] = job.aUnitsPerItem;
-    ctl[Ctl.bSrc >> 2] = job.bSrc;
-    ctl[Ctl.bRs >> 2] = job.bRs;
-    ctl[Ctl.bCs >> 2] = job.bCs;
-    ctl[Ctl.bSrcItem >> 2] = job.bSrcItem;
-    ctl[Ctl.bUnitRows >> 2] = job.bUnitRows;
-    ctl[Ctl.bUnitsPerItem >> 2] = job.bUnitsPerItem;
-    ctl[Ctl.m >> 2] = job.m;
-    ctl[Ctl.n >> 2] = job.n;
-    ctl[i(Ctl.workers)] = workers;
-    ctl[i(Ctl.failed)] = 0;
-    Atomics.store(ctl, i(Ctl.packDone), 0);
-    Atomics.store(ctl, i(Ctl.done), 0);
-    Atomics.store(ctl, i(Ctl.counter), head);
-    if (workers > 0) Atomics.notify(ctl, i(Ctl.counter), workers);
-    this.#drain(this.#ctlPtr);
-    // Every unit is claimed; wait for the ones still running on Workers.
-    for (;;) {
-      const done = Atomics.load(ctl, i(Ctl.done));
-      if (done >= total) break;
-      if (ctl[i(Ctl.failed)]) throw new Error("wasm matmul: a Worker failed (see the error above)");
-      Atomics.wait(ctl, i(Ctl.done), done, 100);
+    Atomics.store(ctl, Ctl.counter >> 2, head | UNIT_MASK);
+    ctl[Ctl.total >> 2] = total;
+    ctl[Ctl.table >> 2] = table;
+    ctl[Ctl.workers >> 2] = workers;
+    ctl[Ctl.failed >> 2] = 0;
+    Atomics.store(ctl, Ctl.done >> 2, 0);
+    Atomics.store(ctl, Ctl.counter >> 2, head);
+    if (workers > 0) Atomics.notify(ctl, Ctl.counter >> 2, workers);
+  }
+
+  /** Runs units on the calling thread until none is left unclaimed below index `until` (default: all). */
+  drain(until = -1): void {
+    this.#drain(this.#ctlPtr, until);
+  }
+
+  /**
+   * Sleeps until the record at byte `rec` (see {@link Rec}) counts every unit done: the calling thread's
+   * wait for one product's result. Throws if a Worker failed.
+   */
+  waitFor(rec: number): void {
+    const view = this.#i32();
+    this.#waitUntil(view, (rec + Rec.done) >> 2, view[(rec + Rec.units) >> 2]);
+  }
+
+  /** Sleeps until every unit of the job is done (Workers may still be running the last ones). */
+  finish(): void {
+    const ctl = this.#descriptor();
+    this.#waitUntil(ctl, Ctl.done >> 2, ctl[Ctl.total >> 2]);
+  }
+
+  /** Waits until `view[i]` ≥ `target`: spinning first (see {@link SPIN_MS}), then sleeping. */
+  #waitUntil(view: Int32Array, i: number, target: number): void {
+    let end = 0;
+    for (let n = 0;; n++) {
+      const now = Atomics.load(view, i);
+      if (now >= target) return;
+      this.#checkFailed();
+      if ((n & 63) === 0) {
+        if (end === 0) end = performance.now() + SPIN_MS;
+        else if (performance.now() > end) {
+          Atomics.wait(view, i, now, 100);
+          continue;
+        }
+      }
+      Atomics.pause?.();
     }
+  }
+
+  /**
+   * Ends a job the calling thread could not complete: no unit can be claimed any more, and every unit waiting
+   * for an operand or for packing gives up instead of hanging.
+   */
+  fail(): void {
+    Atomics.store(this.#descriptor(), Ctl.counter >> 2, (this.#gen << 20) | UNIT_MASK);
+    Atomics.store(this.#descriptor(), Ctl.failed >> 2, 1);
+  }
+
+  /** Sets an operand's `ready` flag (record at byte `rec`) and wakes the units waiting for it. */
+  ready(rec: number): void {
+    const view = this.#i32(), i = (rec + Rec.ready) >> 2;
+    Atomics.store(view, i, 1);
+    Atomics.notify(view, i);
+  }
+
+  /** The descriptor's view (renewed when an unshared memory has grown: its old buffer is detached). */
+  #descriptor(): Int32Array {
+    if (this.#ctl.buffer !== this.#memory.buffer) {
+      this.#ctl = new Int32Array(this.#memory.buffer, this.#ctlPtr, Ctl.size / 4);
+    }
+    return this.#ctl;
+  }
+
+  #view: Int32Array<ArrayBufferLike> = new Int32Array(0);
+  /** An i32 view of the whole memory. */
+  #i32(): Int32Array {
+    if (this.#view.buffer !== this.#memory.buffer || this.#view.byteLength !== this.#memory.buffer.byteLength) {
+      this.#view = new Int32Array(this.#memory.buffer);
+    }
+    return this.#view;
+  }
+
+  #checkFailed(): void {
+    if (this.#descriptor()[Ctl.failed >> 2]) throw new Error("wasm matmul: a Worker failed (see the error above)");
   }
 }
 

@@ -1,0 +1,164 @@
+/**
+ * The job planner of the WebAssembly matmul (`kernels/cpu/wasm/plan.ts`), checked on its table alone (no
+ * threads): every block of every product is computed exactly once, each unit comes after the packing it
+ * needs, small products stay whole, the work is cut finer for more threads, and recycled memory slots never
+ * hold two products the calling thread could have in flight at once.
+ */
+import assert from "node:assert/strict";
+import {
+  type MatmulOperand,
+  type MatmulPlan,
+  type MatmulProducts,
+  MIN_UNIT_MACS,
+  planProducts,
+  SLOT_BUDGET_BYTES,
+} from "../../kernels/cpu/wasm/plan.ts";
+import { Rec, Unit, UnitKind } from "../../kernels/cpu/wasm/emit.ts";
+
+const MR = 6, NR = 8, BASE = 4096;
+const roundUp = (x: number, to: number) => Math.ceil(x / to) * to;
+
+/** A grouped product: group g has `rows[g]` rows of A (K columns) and its own N × K operand. */
+function grouped(rows: number[], k: number, n: number): MatmulProducts {
+  const out = new Float32Array(rows.reduce((s, r) => s + r, 0) * n);
+  const x = new Float32Array(out.length / n * k), w = new Float32Array(rows.length * k * n);
+  const lhs: MatmulOperand[] = [], rhs: MatmulOperand[] = [];
+  let lo = 0;
+  const products = rows.map((m, g) => {
+    lhs.push({ data: x, offset: lo * k, rows: m, k, rs: k, cs: 1 });
+    rhs.push({ data: w, offset: g * k * n, rows: n, k, rs: 1, cs: n });
+    const p = { a: g, b: g, out, outOff: lo * n };
+    lo += m;
+    return p;
+  });
+  return { lhs, rhs, products };
+}
+
+/** The table's units as objects. */
+function unitsOf(plan: MatmulPlan) {
+  const w = Unit.size / 4;
+  return Array.from({ length: plan.total }, (_, i) => {
+    const u = plan.units.subarray(i * w, (i + 1) * w);
+    return { kind: u[0], rec: u[1], recB: u[2], recOut: u[3], args: Array.from(u.subarray(4)) };
+  });
+}
+
+/** Checks coverage, ordering and counts of a plan; returns the gemm units' MACs. */
+function checkPlan(plan: MatmulPlan): number[] {
+  const units = unitsOf(plan);
+  const recUnits = (rec: number) => plan.records[(rec - BASE + Rec.units) >> 2];
+  const done = new Map<number, number>();
+  const macs: number[] = [];
+  const covered = new Map<number, Uint8Array>();
+  for (const r of plan.results) covered.set(r.rec, new Uint8Array(roundUp(r.m, MR) * r.np));
+  units.forEach((u, i) => {
+    if (u.kind === UnitKind.gemm) {
+      // Its operands are fully packed by earlier units.
+      for (const rec of [u.rec, u.recB]) assert.equal(done.get(rec), recUnits(rec), `unit ${i}: packing not before`);
+      const r = plan.results.find((x) => x.rec === u.recOut)!;
+      assert(i >= r.first, `unit ${i} before its product's first unit`);
+      const [, , cPtr, rows, cols, k, ldc] = u.args;
+      assert.equal(ldc, r.np);
+      const start = cPtr / 4 - r.c, r0 = Math.floor(start / r.np), c0 = start % r.np;
+      assert(rows % MR === 0 && cols % NR === 0 && r0 % MR === 0 && c0 % NR === 0, "whole tiles");
+      const cover = covered.get(r.rec)!;
+      for (let y = r0; y < r0 + rows; y++) for (let x = c0; x < c0 + cols; x++) cover[y * r.np + x]++;
+      macs.push(rows * cols * k);
+      done.set(u.recOut, (done.get(u.recOut) ?? 0) + 1);
+    } else {
+      done.set(u.rec, (done.get(u.rec) ?? 0) + 1);
+    }
+  });
+  for (const [rec, cover] of covered) {
+    assert(cover.every((c) => c === 1), "every block of C exactly once");
+    assert.equal(done.get(rec), recUnits(rec), "the product's record counts its units");
+  }
+  assert(plan.end <= plan.table + plan.total * Unit.size);
+  return macs;
+}
+
+Deno.test("wasm plan: grouped products are covered once, packing first, empty groups get nothing", () => {
+  for (const threads of [1, 2, 3]) {
+    const plan = planProducts(grouped([48, 0, 22, 42, 121, 261, 12, 6], 256, 1024), threads, MR, NR, BASE);
+    checkPlan(plan);
+    assert.equal(plan.results.length, 7, "the empty group has no product");
+    // Biggest first.
+    assert.deepEqual(plan.results.map((r) => r.m), [261, 121, 48, 42, 22, 12, 6]);
+  }
+});
+
+Deno.test("wasm plan: small products stay whole; more threads cut finer, never under the minimum", () => {
+  const tiny = planProducts(grouped([5, 3, 7], 16, 24), 4, MR, NR, BASE);
+  const gemms = unitsOf(tiny).filter((u) => u.kind === UnitKind.gemm);
+  assert.equal(gemms.length, 3, "one unit per tiny product");
+  const big = grouped([64, 64, 64, 64], 256, 1024);
+  const one = checkPlan(planProducts(big, 1, MR, NR, BASE)), two = checkPlan(planProducts(big, 2, MR, NR, BASE));
+  assert(two.length > one.length, `${two.length} units on two threads, ${one.length} on one`);
+  for (const m of two) assert(m >= MIN_UNIT_MACS / 2, `a unit of ${m} multiply-adds`);
+});
+
+Deno.test("wasm plan: a shared operand is packed once and kept for the whole job", () => {
+  // A batch whose B is broadcast (stride 0): one rhs for every item.
+  const k = 64, n = 96, m = 40, batch = 5;
+  const a = new Float32Array(batch * m * k), b = new Float32Array(k * n), out = new Float32Array(batch * m * n);
+  const plan = planProducts(
+    {
+      lhs: Array.from({ length: batch }, (_, t) => ({ data: a, offset: t * m * k, rows: m, k, rs: k, cs: 1 })),
+      rhs: [{ data: b, offset: 0, rows: n, k, rs: 1, cs: n }],
+      products: Array.from({ length: batch }, (_, t) => ({ a: t, b: 0, out, outOff: t * m * n })),
+    },
+    2,
+    MR,
+    NR,
+    BASE,
+  );
+  checkPlan(plan);
+  assert.equal(unitsOf(plan).filter((u) => u.kind === UnitKind.packB).length, 1);
+  assert.equal(plan.copies.length, batch + 1);
+});
+
+Deno.test("wasm plan: past the budget, slots are recycled and never overlap products in flight", () => {
+  // 8 experts of 1 MiB weights: the job's own memory passes the budget.
+  const job = grouped([48, 22, 42, 121, 261, 12, 6, 0], 256, 1024);
+  for (const threads of [1, 2]) {
+    const plan = planProducts(job, threads, MR, NR, BASE);
+    checkPlan(plan);
+    assert(plan.slots < plan.results.length, `${plan.slots} slots for ${plan.results.length} products`);
+    if (threads > 1) assert(plan.slots >= 3);
+    // Products fewer than `slots` apart use disjoint memory; the whole job fits its budget of slots.
+    const span = (j: number) => {
+      const r = plan.results[j], own = [...r.operands, { raw: r.c, span: roundUp(r.m, MR) * r.np }];
+      return own.map((x) => [x.raw, x.raw + x.span] as const);
+    };
+    for (let i = 0; i < plan.results.length; i++) {
+      for (let j = i + 1; j < Math.min(plan.results.length, i + plan.slots); j++) {
+        for (const [a0, a1] of span(i)) {
+          for (const [b0, b1] of span(j)) assert(a1 <= b0 || b1 <= a0, `products ${i} and ${j} overlap`);
+        }
+      }
+    }
+    assert(plan.end < 3 * SLOT_BUDGET_BYTES + 4 * 2 ** 20, `${plan.end} bytes`);
+  }
+  // Under the budget nothing is recycled.
+  const small = planProducts(grouped([30, 20, 10], 64, 128), 2, MR, NR, BASE);
+  assert.equal(small.slots, small.results.length);
+});
+
+Deno.test("wasm plan: K of A and B must agree", () => {
+  const x = new Float32Array(64);
+  assert.throws(
+    () =>
+      planProducts(
+        {
+          lhs: [{ data: x, offset: 0, rows: 2, k: 4, rs: 4, cs: 1 }],
+          rhs: [{ data: x, offset: 0, rows: 2, k: 5, rs: 5, cs: 1 }],
+          products: [{ a: 0, b: 0, out: x, outOff: 0 }],
+        },
+        1,
+        MR,
+        NR,
+        BASE,
+      ),
+    RangeError,
+  );
+});
