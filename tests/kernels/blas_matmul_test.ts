@@ -7,39 +7,18 @@ import { blasMatmul, useBlasMatmul } from "../../kernels/cpu/blas_matmul.ts";
 import { blasHandle } from "../../kernels/cpu/blas_library.ts";
 import { sharedWasmMatmul } from "../../kernels/cpu/wasm/matmul.ts";
 import { cpuOptions, matmul, setCpuOptions, tensor } from "../../mod.ts";
-import type { TensorRef } from "../../internals.ts";
 import { rngSigned } from "../helpers/host_rng.ts";
+import { alloc, type Float, type FloatArray, type MatmulCase, randomArray, ref } from "../helpers/matmul_case.ts";
 
 const ffi = Deno.permissions.querySync({ name: "ffi" }).state === "granted";
 const ignore = !ffi || blasHandle() === null;
 
-type Float = "f32" | "f64";
-type FloatArray = Float32Array | Float64Array;
-
-const alloc = (dtype: Float, size: number): FloatArray =>
-  dtype === "f32" ? new Float32Array(size) : new Float64Array(size);
-
-function random(dtype: Float, size: number, seed: number): FloatArray {
-  const next = rngSigned(seed), x = alloc(dtype, size);
-  for (let i = 0; i < size; i++) x[i] = next();
-  return x;
-}
-
-const ref = <B>(buf: B, shape: number[], dtype: Float): TensorRef<B> => ({ buf, shape, dtype });
+const random = (dtype: Float, size: number, seed: number): FloatArray => randomArray(dtype, size, rngSigned(seed));
 
 /** Unit roundoff of each dtype. */
 const UNIT = { f32: 2 ** -24, f64: 2 ** -53 };
 
-interface Case {
-  dtype: Float;
-  ba: number;
-  bb: number;
-  m: number;
-  k: number;
-  n: number;
-  transA: boolean;
-  transB: boolean;
-}
+type Case = MatmulCase;
 
 /** The operands of a case, and the registry kernel's output (pre-filled with NaN: an unwritten element shows). */
 function runKernel(c: Case, seed: number) {

@@ -2,41 +2,15 @@ import assert from "node:assert/strict";
 import { matmulBlocked, matmulKernels, matmulReference, useWasmMatmul } from "../../kernels/cpu/matmul.ts";
 import { sharedWasmMatmul } from "../../kernels/cpu/wasm/matmul.ts";
 import { matmul, tensor } from "../../mod.ts";
-import type { TensorRef } from "../../internals.ts";
 import { rngSigned as rng } from "../helpers/host_rng.ts";
+import { alloc, type FloatArray, type MatmulCase, randomArray, ref } from "../helpers/matmul_case.ts";
 import { setCpuOptions } from "../../kernels/cpu/config.ts";
 
 // These tests are about the built-in kernels: keep matmuls off a native BLAS even under --allow-ffi
 // (blas_matmul_test.ts tests that path).
 setCpuOptions({ matmul: "wasm" });
 
-type FloatArray = Float32Array | Float64Array;
-type Float = "f32" | "f64";
-
-function alloc(dtype: Float, size: number): FloatArray {
-  return dtype === "f32" ? new Float32Array(size) : new Float64Array(size);
-}
-
-function random(dtype: Float, size: number, next: () => number): FloatArray {
-  const x = alloc(dtype, size);
-  for (let i = 0; i < size; i++) x[i] = next();
-  return x;
-}
-
-function ref<B>(buf: B, shape: number[], dtype: Float): TensorRef<B> {
-  return { buf, shape, dtype };
-}
-
-interface Case {
-  dtype: Float;
-  ba: number;
-  bb: number;
-  m: number;
-  k: number;
-  n: number;
-  transA: boolean;
-  transB: boolean;
-}
+type Case = MatmulCase;
 
 /** Tolerance per unit of Σ|a||b| (the scale of the rounding error of a dot product). */
 const TOL = { f32: 1e-5, f64: 1e-12 };
@@ -49,7 +23,7 @@ function checkCase(c: Case, seed: number): void {
   const { dtype, ba, bb, m, k, n, transA, transB } = c;
   const batch = Math.max(ba, bb);
   const next = rng(seed);
-  const a = random(dtype, ba * m * k, next), b = random(dtype, bb * k * n, next);
+  const a = randomArray(dtype, ba * m * k, next), b = randomArray(dtype, bb * k * n, next);
   const out = alloc(dtype, batch * m * n).fill(NaN);
   matmulKernels.matmul(
     [ref(a, [ba, transA ? k : m, transA ? m : k], dtype), ref(b, [bb, transB ? n : k, transB ? k : n], dtype)],
