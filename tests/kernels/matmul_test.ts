@@ -3,7 +3,7 @@ import { matmulBlocked, matmulKernels, matmulReference, useWasmMatmul } from "..
 import { sharedWasmMatmul } from "../../kernels/cpu/wasm/matmul.ts";
 import { matmul, tensor } from "../../mod.ts";
 import { rngSigned as rng } from "../helpers/host_rng.ts";
-import { alloc, type FloatArray, type MatmulCase, randomArray, ref } from "../helpers/matmul_case.ts";
+import { alloc, type MatmulCase, randomArray, ref } from "../helpers/matmul_case.ts";
 import { setCpuOptions } from "../../kernels/cpu/config.ts";
 
 // These tests are about the built-in kernels: keep matmuls off a native BLAS even under --allow-ffi
