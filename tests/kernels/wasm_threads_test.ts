@@ -11,6 +11,7 @@ import { createWasmMatmul, sharedWasmMatmul } from "../../kernels/cpu/wasm/matmu
 import { relaxedSimdSupported, sharedMemorySupported } from "../../kernels/cpu/wasm/emit.ts";
 import { threadsSupported } from "../../kernels/cpu/wasm/threads.ts";
 import { filled } from "../helpers/host_rng.ts";
+import type { MatmulCase } from "../helpers/matmul_case.ts";
 
 // These tests are about the built-in kernels: keep matmuls off a native BLAS even under --allow-ffi
 // (blas_matmul_test.ts tests that path).
@@ -19,15 +20,8 @@ setCpuOptions({ matmul: "wasm" });
 const canThread = sharedMemorySupported() && threadsSupported();
 const ref = (buf: Float32Array, shape: number[]): TensorRef<Float32Array> => ({ buf, shape, dtype: "f32" });
 
-interface Case {
-  ba: number;
-  bb: number;
-  m: number;
-  k: number;
-  n: number;
-  transA: boolean;
-  transB: boolean;
-}
+/** An f32 case (the dtype is fixed here). */
+type Case = Omit<MatmulCase, "dtype">;
 
 /** Operands of a case (a: [ba, M, K] or [ba, K, M]; b: [bb, K, N] or [bb, N, K]). */
 function operands(c: Case, seed: number): { a: Float32Array; b: Float32Array; batch: number } {

@@ -16,16 +16,10 @@ import type { GpuBuffer, WebGpuRuntime } from "../../kernels/webgpu/runtime.ts";
 import type { TensorRef } from "../../kernels/registry.ts";
 import { gpuOut, gpuRef, gpuTest } from "../helpers/webgpu.ts";
 import { rngSigned as rng } from "../helpers/host_rng.ts";
+import type { MatmulCase } from "../helpers/matmul_case.ts";
 
-interface Case {
-  ba: number;
-  bb: number;
-  m: number;
-  k: number;
-  n: number;
-  transA: boolean;
-  transB: boolean;
-}
+/** An f32 case (the dtype is fixed here). */
+type Case = Omit<MatmulCase, "dtype">;
 
 /** A case with its inputs and its f64 reference (computed once, shared by every configuration). */
 interface Prepared {
