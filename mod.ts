@@ -181,6 +181,8 @@ export {
   indexAdd,
   indexSelect,
   isnan,
+  layerNorm,
+  type LayerNormFnOptions,
   le,
   log,
   logicalAnd,

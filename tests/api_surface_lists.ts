@@ -200,6 +200,8 @@ export const PUBLIC_API: readonly string[] = [
   "latestCheckpoint",
   "type LayerNeeds",
   "LayerNorm",
+  "layerNorm",
+  "type LayerNormFnOptions",
   "type LayerNormOptions",
   "le",
   "Linear",
