@@ -19,7 +19,7 @@ import type { KernelFamily } from "../registry.ts";
 import type { CpuBuffer } from "./buffer.ts";
 import { liveCpuOptions } from "./config.ts";
 
-/** Stores mean and rstd of row r (of x from `base`, length d) in the outputs; returns nothing, the caller reads them. */
+/** Computes row r's mean and rstd (the row is x[base, base + d)) and stores them, rounded to their dtype. */
 function rowStats(x: TypedArray, base: number, d: number, eps: number, mean: TypedArray, rstd: TypedArray, r: number) {
   let s = 0;
   for (let j = 0; j < d; j++) s += x[base + j];
@@ -33,17 +33,20 @@ function rowStats(x: TypedArray, base: number, d: number, eps: number, mean: Typ
   rstd[r] = 1 / Math.sqrt(v / d + eps);
 }
 
+/** Operands of the forward: x, the weight and bias (or null), the outputs, the row length and eps. */
+interface Forward {
+  x: TypedArray;
+  w: TypedArray | null;
+  b: TypedArray | null;
+  y: TypedArray;
+  mean: TypedArray;
+  rstd: TypedArray;
+  d: number;
+  eps: number;
+}
+
 /** The forward as the formula reads: a branch per element for weight and bias. */
-function forwardReference(
-  x: TypedArray,
-  w: TypedArray | null,
-  b: TypedArray | null,
-  y: TypedArray,
-  mean: TypedArray,
-  rstd: TypedArray,
-  d: number,
-  eps: number,
-): void {
+function forwardReference({ x, w, b, y, mean, rstd, d, eps }: Forward): void {
   for (let r = 0, base = 0; r < mean.length; r++, base += d) {
     rowStats(x, base, d, eps, mean, rstd, r);
     const m = mean[r], s = rstd[r];
@@ -57,16 +60,7 @@ function forwardReference(
 }
 
 /** The forward with one branch-free inner loop per combination of weight and bias. */
-function forwardFast(
-  x: TypedArray,
-  w: TypedArray | null,
-  b: TypedArray | null,
-  y: TypedArray,
-  mean: TypedArray,
-  rstd: TypedArray,
-  d: number,
-  eps: number,
-): void {
+function forwardFast({ x, w, b, y, mean, rstd, d, eps }: Forward): void {
   for (let r = 0, base = 0; r < mean.length; r++, base += d) {
     rowStats(x, base, d, eps, mean, rstd, r);
     const m = mean[r], s = rstd[r];
@@ -142,8 +136,8 @@ export const layerNormKernels: KernelFamily<CpuBuffer, "layerNorm" | "layerNormB
   layerNorm(inputs, [y, mean, rstd], { eps, hasWeight, hasBias }) {
     const x = inputs[0], d = x.shape[x.shape.length - 1];
     const w = hasWeight ? inputs[1].buf : null, b = hasBias ? inputs[hasWeight ? 2 : 1].buf : null;
-    const run = liveCpuOptions.fastKernels ? forwardFast : forwardReference;
-    run(x.buf, w, b, y.buf, mean.buf, rstd.buf, d, eps);
+    const o: Forward = { x: x.buf, w, b, y: y.buf, mean: mean.buf, rstd: rstd.buf, d, eps };
+    (liveCpuOptions.fastKernels ? forwardFast : forwardReference)(o);
   },
   layerNormBackward(inputs, [dx, dw, db], { hasWeight }) {
     const [g, x, mean, rstd] = inputs, d = x.shape[x.shape.length - 1];

@@ -17,7 +17,7 @@ import type { KernelFamily } from "../registry.ts";
 import { f32Bits, type GpuBuffer, type WebGpuRuntime } from "./runtime.ts";
 import { FLOAT_HELPERS } from "../expr/wgsl.ts";
 import { SOFTMAX_HELPERS } from "./reduce.ts";
-import { MAIN_1D, WG } from "./wgsl.ts";
+import { MAIN_1D, rowKernelMain, WG } from "./wgsl.ts";
 
 /** Threads per row workgroup (a power of two). */
 const R = 64;
@@ -26,14 +26,7 @@ const FORWARD = `${FLOAT_HELPERS}
 ${SOFTMAX_HELPERS}
 var<workgroup> sm: array<f32, ${R}>;
 var<workgroup> ss: array<f32, ${R}>;
-@compute @workgroup_size(${R})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_id) lid: vec3<u32>) {
-  let n = params[1];
-  let row = wgIndex(wid, nwg);
-  if (row >= params[0]) { return; }
-  let base = row * n;
-  let t = lid.x;
+${rowKernelMain(R)}
   var m = -inff();
   var sx = 0.0;
   for (var k = t; k < n; k += ${R}u) { let v = in0[base + k]; m = comb(m, v); sx += v; }

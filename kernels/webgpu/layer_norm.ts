@@ -15,20 +15,12 @@
  */
 import type { KernelFamily } from "../registry.ts";
 import { f32Bits, type GpuBuffer, type WebGpuRuntime } from "./runtime.ts";
-import { MAIN_1D, WG } from "./wgsl.ts";
+import { MAIN_1D, rowKernelMain, WG } from "./wgsl.ts";
 
 /** Threads per row workgroup (a power of two). */
 const R = 64;
 
-/** Opening of a row kernel: `row` (uniform per workgroup), `base` its first element, `t` the thread, `n` = D. */
-const ROW_MAIN = `@compute @workgroup_size(${R})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_id) lid: vec3<u32>) {
-  let n = params[1];
-  let row = wgIndex(wid, nwg);
-  if (row >= params[0]) { return; }
-  let base = row * n;
-  let t = lid.x;`;
+const ROW_MAIN = rowKernelMain(R);
 
 /** Sums `acc` (of type `T`) over the workgroup through `sv` (array<T, R>) into sv[0]; ends with a barrier. */
 const TREE = `

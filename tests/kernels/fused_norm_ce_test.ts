@@ -18,7 +18,7 @@ import {
   tensor,
   where,
 } from "../../mod.ts";
-import { setCpuOptions } from "../../kernels/cpu/config.ts";
+import { withFast } from "../helpers/cpu_options.ts";
 import type { FloatDType } from "../../core/dtype.ts";
 
 /** The chain nn.LayerNorm ran before the fused op. */
@@ -60,15 +60,6 @@ function assertClose(a: Float64Array[], b: Float64Array[], tol: number, what: st
       assert.ok(Math.abs(v - e) <= tol * (1 + Math.abs(e)), `${what} [${k}][${i}]: ${v} vs ${e}`);
     });
   });
-}
-
-function withFast<T>(fast: boolean, fn: () => T): T {
-  const before = setCpuOptions({ fastKernels: fast });
-  try {
-    return fn();
-  } finally {
-    setCpuOptions(before);
-  }
 }
 
 const LN_CASES: [string, number[], boolean, boolean][] = [
