@@ -72,6 +72,7 @@ export function crossEntropy(logits: Tensor, targets: Tensor, options: CrossEntr
         dtype: logits.dtype,
       }, attrs),
   ]);
+  if (!loss.requiresGrad) lse.dispose(); // not recorded: nothing will read it
   if (reduction === "none") return loss;
   if (reduction === "sum") return sum(loss);
   return sum(loss).div(sum(targets.ne(ignoreIndex).astype(logits.dtype)));

@@ -84,6 +84,8 @@ export function layerNorm(x: Tensor, options: LayerNormFnOptions = {}): Tensor {
     if (bias) grads.push(bias.requiresGrad ? db : null);
     return grads;
   });
+  // Not recorded (no gradient wanted): nothing will read the statistics, so free them now (GPU memory).
+  if (!y.requiresGrad) { for (const t of [mean, rstd]) t.dispose(); }
   return y;
 }
 
