@@ -74,6 +74,7 @@
  * | `st-gumbel` | {@link StGumbelEstimator} | {@link StGumbelOptions} |
  * | `reinmax` | {@link ReinMaxEstimator} | {@link TemperatureOptions} (+ `numExperts`) |
  * | `default-moe` | {@link DefaultMoeEstimator} | {@link DefaultMoeEstimatorOptions} |
+ * | `sigmoid-topk` | {@link SigmoidTopKEstimator} | {@link SigmoidTopKOptions} |
  *
  * (The registry name fixes `variant` where the table gives one.) Each registry entry is an
  * {@link EstimatorDescriptor}: its options schema and factory, sparse or dense, how K is set, what the layer must
@@ -428,6 +429,8 @@ export {
   type ExpertOutputTerm,
   GeneratorDraws,
   type LoggedDraw,
+  LossFreeBalance,
+  type LossFreeBalanceConfig,
   type MoEForwardOptions,
   MoELayer,
   type MoELayerMetrics,
@@ -436,6 +439,8 @@ export {
   ReplayDraws,
   type RouteOptions,
   type Routing,
+  SigmoidTopKEstimator,
+  type SigmoidTopKOptions,
   SparseMixerEstimator,
   type SparseMixerOptions,
   SparseMixerV2Estimator,
@@ -448,6 +453,7 @@ export {
   type TemperatureOptions,
   TopKEstimator,
   type TopKOptions,
+  updateExpertBiases,
 } from "./moe/mod.ts";
 
 // ── moe: the layer's parts (router, experts, dispatch functions, Default MoE's term, metrics) ─────────────────

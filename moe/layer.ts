@@ -19,7 +19,8 @@
  *
  * The state dict keeps the flat names of the layer: the experts' weights (`w1`, `b1`, `w2`, `b2`; `wGate`,
  * `wUp`, `wDown`; `w`) and `omega` are parameters of the layer itself, then `router.weight` (and
- * `router.bias`), and the buffer `defaultVectors`. The weights are drawn from `generator` in that order: the
+ * `router.bias`), and the buffers `defaultVectors` (Default MoE) and `expertBias` (loss-free balancing, option
+ * `lossFreeBalance`; `moe/loss_free_balance.ts`). The weights are drawn from `generator` in that order: the
  * router's first, then the experts'.
  *
  * @example
@@ -71,9 +72,16 @@ import {
   gatherPairs,
   planDispatch,
 } from "./dispatch.ts";
-import { type BalanceLossConfig, layerEstimator, type MoELayerOptions, parseMoELayerOptions } from "./layer_options.ts";
+import {
+  type BalanceLossConfig,
+  layerEstimator,
+  type LossFreeBalanceConfig,
+  type MoELayerOptions,
+  parseMoELayerOptions,
+} from "./layer_options.ts";
+import { LossFreeBalance } from "./loss_free_balance.ts";
 
-export type { BalanceLossConfig, ExpertKind, MoELayerMetrics, MoELayerOptions };
+export type { BalanceLossConfig, ExpertKind, LossFreeBalanceConfig, MoELayerMetrics, MoELayerOptions };
 
 /** Options of {@link MoELayer.forward}. */
 export interface MoEForwardOptions {
@@ -116,6 +124,8 @@ export class MoELayer extends Module {
    * this layer's buffer `defaultVectors`), or null when the estimator has none.
    */
   readonly outputTerm: ExpertOutputTerm | null;
+  /** Loss-free balancing's bias and loads (option `lossFreeBalance`; buffer `expertBias`), or null. */
+  readonly lossFreeBalance: LossFreeBalance | null;
   /** Routing of the latest forward. */
   lastRouting: Routing | null = null;
   /** Router logits [N, E] of the latest forward. */
@@ -158,6 +168,8 @@ export class MoELayer extends Module {
     const like = { device: resolveDevice(o.device), dtype: o.dtype ?? "f32" };
     this.outputTerm = estimator.outputTerm?.(e, dim, like) ?? null;
     if (this.outputTerm) this.#adopt(this.outputTerm);
+    this.lossFreeBalance = o.lossFreeBalance ? new LossFreeBalance(e, o.lossFreeBalance.rate, like) : null;
+    if (this.lossFreeBalance) this.#adopt(this.lossFreeBalance);
     this.draws = new GeneratorDraws(o.generator);
   }
 
@@ -185,6 +197,19 @@ export class MoELayer extends Module {
     return this.namedBuffers().find(([name]) => name === "defaultVectors")?.[1] ?? null;
   }
 
+  /** The loss-free balancing bias `b` [E] (buffer `expertBias`; option `lossFreeBalance`), or null. */
+  get expertBias(): Tensor | null {
+    return this.lossFreeBalance?.bias ?? null;
+  }
+
+  /**
+   * Moves the loss-free balancing bias by the loads of the training forwards since the last call (see
+   * `moe/loss_free_balance.ts`); call it after each `optimizer.step()`. A no-op without `lossFreeBalance`.
+   */
+  updateExpertBias(): void {
+    this.lossFreeBalance?.update();
+  }
+
   /**
    * The experts' weights by name (linear `w` [E,d,d]; ffn `w1` [E,d,h], `b1` [E,h], `w2` [E,h,d], `b2` [E,d];
    * glu `wGate`, `wUp` [E,d,h], `wDown` [E,h,d]).
@@ -203,7 +228,8 @@ export class MoELayer extends Module {
 
   /** Router logits and the estimator's routing for tokens `x` [N, d] (training mode decides sampling). */
   route(x: Tensor, options: MoEForwardOptions = {}): { logits: Tensor; routing: Routing } {
-    return this.router.route(x, { training: this.training, draws: options.draws ?? this.draws });
+    const selectionBias = this.lossFreeBalance?.bias;
+    return this.router.route(x, { training: this.training, draws: options.draws ?? this.draws, selectionBias });
   }
 
   /**
@@ -241,6 +267,7 @@ export class MoELayer extends Module {
     const stats = this.training ? this.balanceStats : null;
     // The counts are accumulated even when coef is 0, so that `balanceStats` always reflects the step's routing.
     stats?.add(routing.experts);
+    if (this.training) this.lossFreeBalance?.record(routing.experts);
     if (this.balanceLoss && this.balanceLoss.coef !== 0) {
       const f = this.balanceLoss.form === "switch" ? switchBalanceLoss : topkBalanceLoss;
       const global = stats ?? undefined;

@@ -22,6 +22,7 @@ import { allowing, describeOptionIssues, type Same } from "./estimators/options.
 import { createEstimator } from "./estimators/registry.ts";
 import { EXPERT_ACTIVATIONS, type ExpertActivation, type ExpertKind } from "./experts.ts";
 import type { DispatchMode, DispatchPadding } from "./dispatch.ts";
+import { LOSS_FREE_RATE } from "./loss_free_balance.ts";
 
 /** `"a", "b" or "c"`. */
 function orList(values: readonly string[]): string {
@@ -50,6 +51,14 @@ export const balanceLossSchema = z.strictObject({
     '"local" (default): this forward\'s f; "global": f from the counts accumulated since the last reset.',
   ).default("local"),
 }).describe("Load-balancing loss of the layer: `coef · E · Σ_i f_i · P̄_i` (see BalanceLossConfig).");
+
+/** The schema of {@link LossFreeBalanceConfig}. */
+export const lossFreeBalanceSchema = z.strictObject({
+  rate: allowing(
+    z.number().positive().default(LOSS_FREE_RATE).describe("Bias update rate u per optimizer step (default 1e-3)."),
+    "a finite number > 0",
+  ),
+}).describe("Loss-free balancing: a per-expert selection bias updated by MoELayer.updateExpertBias().");
 
 /** The schema of {@link MoELayerOptions}: strict, every field described, the defaults filled in. */
 export const moeLayerOptionsSchema = z.strictObject({
@@ -92,6 +101,12 @@ export const moeLayerOptionsSchema = z.strictObject({
   balanceLoss: allowing(
     balanceLossSchema.optional().describe("Load-balancing loss stored by forward and returned by auxLoss()."),
     "an object { coef, form, scope? }",
+  ),
+  lossFreeBalance: allowing(
+    lossFreeBalanceSchema.optional().describe(
+      "Auxiliary-loss-free balancing (Wang et al. 2024): a per-expert bias added to the scores for selection only.",
+    ),
+    "an object { rate? }",
   ),
   zLossCoef: allowing(
     z.number().default(0).describe("Router z-loss coefficient (default 0: none)."),
@@ -155,6 +170,17 @@ export interface BalanceLossConfig {
   scope?: "local" | "global";
 }
 
+/**
+ * Auxiliary-loss-free balancing of `MoELayer` (Wang et al. 2024; `moe/loss_free_balance.ts`): the layer keeps a
+ * per-expert bias `b` (buffer `expertBias`, in the state dict) added to the scores for the choice of experts only,
+ * and `MoELayer.updateExpertBias()`, called after each optimizer step, moves it by `rate · sign(mean load − load)`
+ * and re-centres it to mean 0. Needs an estimator that accepts a selection bias (`topk`, `sigmoid-topk`).
+ */
+export interface LossFreeBalanceConfig {
+  /** Bias update rate u per optimizer step (default 1e-3). */
+  rate?: number;
+}
+
 /** Options of `MoELayer` (defaults and checks: {@link moeLayerOptionsSchema}). */
 export interface MoELayerOptions {
   /** Number of experts E. */
@@ -178,6 +204,8 @@ export interface MoELayerOptions {
   /** Load-balancing loss stored by `forward` and returned by `auxLoss()` (see {@link BalanceLossConfig} for the
    * normalisation — 1 at uniform routing for switch top-1, K for top-k — and the local / global scope). */
   balanceLoss?: BalanceLossConfig;
+  /** Auxiliary-loss-free balancing: a per-expert selection bias (see {@link LossFreeBalanceConfig}). */
+  lossFreeBalance?: LossFreeBalanceConfig;
   /** Router z-loss coefficient (default none). */
   zLossCoef?: number;
   /** Device of the weights. */
@@ -209,7 +237,8 @@ export interface MoELayerOptions {
 const _optionInterfacesMatchSchemas: [
   Same<MoELayerOptions, z.input<typeof moeLayerOptionsSchema>>,
   Same<BalanceLossConfig, z.input<typeof balanceLossSchema>>,
-] = [true, true];
+  Same<LossFreeBalanceConfig, z.input<typeof lossFreeBalanceSchema>>,
+] = [true, true, true];
 void _optionInterfacesMatchSchemas;
 
 /**
@@ -234,6 +263,11 @@ export function layerEstimator(options: ParsedMoELayerOptions, numExperts: numbe
   if (estimator.dense && estimator.topK !== 0 && estimator.topK !== numExperts) {
     throw new TypeError(
       `MoELayer: the dense estimator "${estimator.name}" was built for ${estimator.topK} experts, the layer has ${numExperts}`,
+    );
+  }
+  if (options.lossFreeBalance && !estimator.acceptsSelectionBias) {
+    throw new TypeError(
+      `MoELayer: lossFreeBalance needs an estimator that accepts a selection bias (topk, sigmoid-topk), got "${estimator.name}"`,
     );
   }
   return estimator;

@@ -97,6 +97,12 @@ export interface RouteOptions {
   training: boolean;
   /** The source of every random number. */
   draws: DrawSource;
+  /**
+   * A per-expert bias [E] (no gradient) added to the scores for the choice of experts only, never to the gates:
+   * loss-free balancing (`moe/loss_free_balance.ts`). Only estimators with {@link Estimator.acceptsSelectionBias}
+   * read it; the layer refuses the option for the others.
+   */
+  selectionBias?: Tensor;
 }
 
 /** What an estimator returns. */
@@ -111,6 +117,12 @@ export interface Routing {
   extra?: Record<string, Tensor>;
   /** Routing statistics for metrics, each [N]: e.g. `candidates` (i32), `sampledNotArgmax` (bool). */
   stats?: Record<string, Tensor>;
+  /**
+   * Which (token, slot) pairs are routed at all, bool [N, K] (absent: every pair). A routing with a variable
+   * number of experts per token (expert choice: 0…E) lists K = E slots and marks the unused ones false; the
+   * dispatch gives them no expert row and the combine no weight.
+   */
+  active?: Tensor;
 }
 
 /**
@@ -133,6 +145,8 @@ export interface Estimator {
   readonly topK: number;
   /** True for estimators whose output needs every expert (straight-through, ReinMax): K = E. */
   readonly dense: boolean;
+  /** True when `route` reads {@link RouteOptions.selectionBias} (top-K selections: `topk`, `sigmoid-topk`). */
+  readonly acceptsSelectionBias?: boolean;
   /** Routes logits `z` [N, E]. */
   route(logits: Tensor, options: RouteOptions): Routing;
   /**

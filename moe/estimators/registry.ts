@@ -16,6 +16,7 @@
  * | `st-gumbel` | {@link StGumbelEstimator} dense (`tau`, `numExperts`) |
  * | `reinmax` | {@link ReinMaxEstimator} dense (`tau` ≥ 1, `numExperts`) |
  * | `default-moe` | {@link DefaultMoeEstimator} Default MoE (`topK`, `renormalize`, `beta`) |
+ * | `sigmoid-topk` | {@link SigmoidTopKEstimator} DeepSeek-V3 sigmoid scores (`topK`, `renormalize`, `routeScale`) |
  *
  * Options are validated by the descriptor's zod schema: unknown fields and wrong values are one `OpError`
  * (op `"estimator"`) that names the estimator, the field and what is allowed.
@@ -33,6 +34,7 @@ import { sparseMixerV2Descriptor, sparseMixerV2HeunDescriptor } from "./sparsemi
 import { topKDescriptor } from "./topk.ts";
 import { reinMaxDescriptor, stGumbelDescriptor, straightThroughDescriptor } from "./straight_through.ts";
 import { defaultMoeDescriptor } from "./default_moe.ts";
+import { sigmoidTopKDescriptor } from "./sigmoid_topk.ts";
 
 /** The built-in estimators, in report order: one line each. */
 const BUILTIN_ESTIMATORS = [
@@ -47,6 +49,7 @@ const BUILTIN_ESTIMATORS = [
   stGumbelDescriptor,
   reinMaxDescriptor,
   defaultMoeDescriptor,
+  sigmoidTopKDescriptor,
 ] as const;
 
 type Builtin = typeof BUILTIN_ESTIMATORS[number];

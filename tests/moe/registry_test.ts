@@ -5,6 +5,7 @@ Deno.test("every registered estimator routes, in training and in eval, and its g
   assert.deepEqual([...ESTIMATOR_NAMES].sort(), [
     "default-moe",
     "reinmax",
+    "sigmoid-topk",
     "sparsemixer",
     "sparsemixer-1st",
     "sparsemixer-inf",
