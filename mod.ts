@@ -75,6 +75,7 @@
  * | `reinmax` | {@link ReinMaxEstimator} | {@link TemperatureOptions} (+ `numExperts`) |
  * | `default-moe` | {@link DefaultMoeEstimator} | {@link DefaultMoeEstimatorOptions} |
  * | `sigmoid-topk` | {@link SigmoidTopKEstimator} | {@link SigmoidTopKOptions} |
+ * | `densemixer` | {@link DenseMixerEstimator} | {@link DenseMixerOptions} |
  *
  * (The registry name fixes `variant` where the table gives one.) Each registry entry is an
  * {@link EstimatorDescriptor}: its options schema and factory, sparse or dense, how K is set, what the layer must
@@ -421,6 +422,8 @@ export {
 export {
   type BalanceLossConfig,
   createEstimator,
+  DenseMixerEstimator,
+  type DenseMixerOptions,
   type DrawKind,
   type DrawSource,
   type Estimator,
@@ -465,6 +468,7 @@ export {
   DefaultMoeEstimator,
   type DefaultMoeEstimatorOptions,
   type DefaultMoeOptions,
+  DenseMixerTerm,
   type DispatchMode,
   type DispatchPadding,
   type DispatchPlan,

@@ -299,7 +299,10 @@ export class MoELayer extends Module {
     });
     const rows = gatherPairs(this.#runExperts(dispatchRows(x, plan), plan), plan);
     let y = combinePairs(rows, routing.gates, plan);
-    if (this.outputTerm) y = y.add(this.outputTerm.terms(rows, routing, plan, this.training));
+    if (this.outputTerm) {
+      const allExperts = () => this.experts.run(x.unsqueeze(0).expand(this.numExperts, n, this.dim));
+      y = y.add(this.outputTerm.terms(rows, routing, plan, this.training, allExperts));
+    }
     if (this.omega) y = y.mul(this.omega);
     this.lastMetrics = moeLayerMetrics(routing, plan);
     return y;

@@ -62,6 +62,8 @@ export { SparseMixerV2Estimator, type SparseMixerV2Options, V2_MIDPOINT_SCALE } 
 export { TopKEstimator, type TopKOptions } from "./estimators/topk.ts";
 export { DefaultMoeEstimator, type DefaultMoeEstimatorOptions } from "./estimators/default_moe.ts";
 export { SigmoidTopKEstimator, type SigmoidTopKOptions } from "./estimators/sigmoid_topk.ts";
+export { DenseMixerEstimator, type DenseMixerOptions } from "./estimators/densemixer.ts";
+export { DenseMixerTerm } from "./densemixer.ts";
 export {
   ReinMaxEstimator,
   sampleMultinomial,

@@ -13,7 +13,8 @@ import { zeros } from "../core/ops/creation.ts";
 import type { Routing } from "./estimators/estimator.ts";
 import type { MoELayer } from "./layer.ts";
 
-function expertOnToken(layer: MoELayer, e: number, xt: Tensor): Tensor {
+/** Expert `e` of `layer` on one token `xt` [1, d], from slices of the layer's weights → [1, d]. */
+export function expertOnToken(layer: MoELayer, e: number, xt: Tensor): Tensor {
   const w = (weight: Tensor) => weight.slice(0, e, e + 1).squeeze(0);
   const act = (a: Tensor) => layer.activation === "relu" ? a.relu() : layer.activation === "silu" ? a.silu() : a.gelu();
   const ex = layer.experts;

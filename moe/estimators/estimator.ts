@@ -133,8 +133,10 @@ export interface ExpertOutputTerm extends Module {
   /**
    * The term added to the layer output, [N, d], for a routing dispatched by `plan`, whose pairs' expert outputs
    * are `rows` [N·K, d] (the dispatch's sorted order); in training the term may update its state first.
+   * `allExperts()` runs every expert on every token, [E, N, d], when the term needs it (DenseMixer); it is
+   * computed only when called, and records the tape unless called under `noGrad`.
    */
-  terms(rows: Tensor, routing: Routing, plan: DispatchPlan, training: boolean): Tensor;
+  terms(rows: Tensor, routing: Routing, plan: DispatchPlan, training: boolean, allExperts: () => Tensor): Tensor;
 }
 
 /** A routing-gradient estimator. */

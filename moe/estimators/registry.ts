@@ -16,6 +16,7 @@
  * | `st-gumbel` | {@link StGumbelEstimator} dense (`tau`, `numExperts`) |
  * | `reinmax` | {@link ReinMaxEstimator} dense (`tau` ≥ 1, `numExperts`) |
  * | `default-moe` | {@link DefaultMoeEstimator} Default MoE (`topK`, `renormalize`, `beta`) |
+ * | `densemixer` | {@link DenseMixerEstimator} DenseMixer: top-K forward, dense router gradient (`topK`, `renormalize`) |
  * | `sigmoid-topk` | {@link SigmoidTopKEstimator} DeepSeek-V3 sigmoid scores (`topK`, `renormalize`, `routeScale`) |
  *
  * Options are validated by the descriptor's zod schema: unknown fields and wrong values are one `OpError`
@@ -35,6 +36,7 @@ import { topKDescriptor } from "./topk.ts";
 import { reinMaxDescriptor, stGumbelDescriptor, straightThroughDescriptor } from "./straight_through.ts";
 import { defaultMoeDescriptor } from "./default_moe.ts";
 import { sigmoidTopKDescriptor } from "./sigmoid_topk.ts";
+import { denseMixerDescriptor } from "./densemixer.ts";
 
 /** The built-in estimators, in report order: one line each. */
 const BUILTIN_ESTIMATORS = [
@@ -50,6 +52,7 @@ const BUILTIN_ESTIMATORS = [
   reinMaxDescriptor,
   defaultMoeDescriptor,
   sigmoidTopKDescriptor,
+  denseMixerDescriptor,
 ] as const;
 
 type Builtin = typeof BUILTIN_ESTIMATORS[number];

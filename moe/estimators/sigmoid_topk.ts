@@ -31,17 +31,12 @@ import { z } from "../../deps.ts";
 import type { Tensor } from "../../core/tensor.ts";
 import { OpError } from "../../core/errors.ts";
 import type { Estimator, RouteOptions, Routing } from "./estimator.ts";
-import { allowing, schemaDefaults } from "./options.ts";
+import { allowing, schemaDefaults, topKOptionsSchema } from "./options.ts";
 import { biasedTopK } from "./biased_topk.ts";
 import { defineEstimator, DROPS_SLOTS, type EstimatorDescriptor, LOGITS_ONLY, topKOption } from "./descriptor.ts";
 
 /** The options of {@link SigmoidTopKEstimator} (and of the registry name `sigmoid-topk`). */
-export const sigmoidTopKOptionsSchema = z.strictObject({
-  topK: allowing(z.int().min(1).default(1).describe("Experts per token (integer ≥ 1; default 1)."), "an integer ≥ 1"),
-  renormalize: allowing(
-    z.boolean().default(true).describe("Divide the K chosen sigmoid scores by their sum (DeepSeek-V3; default true)."),
-    "true or false",
-  ),
+export const sigmoidTopKOptionsSchema = topKOptionsSchema.extend({
   routeScale: allowing(
     z.number().positive().default(1).describe("Multiplier of every gate (DeepSeek-V3's route scale; default 1)."),
     "a finite number > 0",

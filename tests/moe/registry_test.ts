@@ -4,6 +4,7 @@ import { createEstimator, ESTIMATOR_NAMES, Generator, GeneratorDraws, randn } fr
 Deno.test("every registered estimator routes, in training and in eval, and its gates reach the logits", () => {
   assert.deepEqual([...ESTIMATOR_NAMES].sort(), [
     "default-moe",
+    "densemixer",
     "reinmax",
     "sigmoid-topk",
     "sparsemixer",
