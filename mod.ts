@@ -76,6 +76,7 @@
  * | `default-moe` | {@link DefaultMoeEstimator} | {@link DefaultMoeEstimatorOptions} |
  * | `sigmoid-topk` | {@link SigmoidTopKEstimator} | {@link SigmoidTopKOptions} |
  * | `densemixer` | {@link DenseMixerEstimator} | {@link DenseMixerOptions} |
+ * | `expert-choice` | {@link ExpertChoiceEstimator} | {@link ExpertChoiceOptions} |
  *
  * (The registry name fixes `variant` where the table gives one.) Each registry entry is an
  * {@link EstimatorDescriptor}: its options schema and factory, sparse or dense, how K is set, what the layer must
@@ -428,6 +429,8 @@ export {
   type DrawSource,
   type Estimator,
   ESTIMATOR_NAMES,
+  ExpertChoiceEstimator,
+  type ExpertChoiceOptions,
   type ExpertKind,
   type ExpertOutputTerm,
   GeneratorDraws,

@@ -294,6 +294,7 @@ export class MoELayer extends Module {
       capacity: this.capacity(n, k),
       mode: this.dispatchMode,
       padding: this.padding,
+      active: routing.active,
       dtype: x.dtype,
       device: x.device,
     });

@@ -64,6 +64,7 @@ export { DefaultMoeEstimator, type DefaultMoeEstimatorOptions } from "./estimato
 export { SigmoidTopKEstimator, type SigmoidTopKOptions } from "./estimators/sigmoid_topk.ts";
 export { DenseMixerEstimator, type DenseMixerOptions } from "./estimators/densemixer.ts";
 export { DenseMixerTerm } from "./densemixer.ts";
+export { ExpertChoiceEstimator, type ExpertChoiceOptions } from "./estimators/expert_choice.ts";
 export {
   ReinMaxEstimator,
   sampleMultinomial,

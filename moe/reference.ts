@@ -32,6 +32,7 @@ export function moeLoopReference(layer: MoELayer, x: Tensor, routing: Routing, c
   const x2 = x.reshape(-1, d);
   const n = x2.shape[0];
   const experts = routing.experts.dataSync();
+  const active = routing.active?.dataSync();
   const k = routing.experts.shape[1];
   const used = new Array(layer.numExperts).fill(0);
   const rows: Tensor[] = [];
@@ -39,6 +40,7 @@ export function moeLoopReference(layer: MoELayer, x: Tensor, routing: Routing, c
     const xt = x2.slice(0, t, t + 1);
     let yt = zeros([1, d], { dtype: x.dtype, device: x.device });
     for (let s = 0; s < k; s++) {
+      if (active && !active[t * k + s]) continue; // not routed (expert choice)
       const e = Number(experts[t * k + s]);
       if (capacity !== undefined && used[e]++ >= capacity) continue;
       const gate = routing.gates.slice(0, t, t + 1).slice(1, s, s + 1);

@@ -144,6 +144,8 @@ export const PUBLIC_API: readonly string[] = [
   "EXPERT_ACTIVATIONS",
   "type ExpertActivation",
   "expertCapacity",
+  "ExpertChoiceEstimator",
+  "type ExpertChoiceOptions",
   "type ExpertGroups",
   "type ExpertKind",
   "type ExpertOutputTerm",

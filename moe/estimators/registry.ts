@@ -17,6 +17,7 @@
  * | `reinmax` | {@link ReinMaxEstimator} dense (`tau` ≥ 1, `numExperts`) |
  * | `default-moe` | {@link DefaultMoeEstimator} Default MoE (`topK`, `renormalize`, `beta`) |
  * | `densemixer` | {@link DenseMixerEstimator} DenseMixer: top-K forward, dense router gradient (`topK`, `renormalize`) |
+ * | `expert-choice` | {@link ExpertChoiceEstimator} experts choose their top-C tokens (`topK`, `capacityFactor`, `evaluation`) |
  * | `sigmoid-topk` | {@link SigmoidTopKEstimator} DeepSeek-V3 sigmoid scores (`topK`, `renormalize`, `routeScale`) |
  *
  * Options are validated by the descriptor's zod schema: unknown fields and wrong values are one `OpError`
@@ -37,6 +38,7 @@ import { reinMaxDescriptor, stGumbelDescriptor, straightThroughDescriptor } from
 import { defaultMoeDescriptor } from "./default_moe.ts";
 import { sigmoidTopKDescriptor } from "./sigmoid_topk.ts";
 import { denseMixerDescriptor } from "./densemixer.ts";
+import { expertChoiceDescriptor } from "./expert_choice.ts";
 
 /** The built-in estimators, in report order: one line each. */
 const BUILTIN_ESTIMATORS = [
@@ -53,6 +55,7 @@ const BUILTIN_ESTIMATORS = [
   defaultMoeDescriptor,
   sigmoidTopKDescriptor,
   denseMixerDescriptor,
+  expertChoiceDescriptor,
 ] as const;
 
 type Builtin = typeof BUILTIN_ESTIMATORS[number];

@@ -5,6 +5,7 @@ Deno.test("every registered estimator routes, in training and in eval, and its g
   assert.deepEqual([...ESTIMATOR_NAMES].sort(), [
     "default-moe",
     "densemixer",
+    "expert-choice",
     "reinmax",
     "sigmoid-topk",
     "sparsemixer",
