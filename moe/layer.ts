@@ -15,6 +15,8 @@
  *   padded layout of the experts' rows, and the capacity;
  * - the term an estimator computes from the experts' outputs, when it has one (`Estimator.outputTerm`; the
  *   `default-moe` estimator's default vectors, {@link DefaultMoe} in `moe/default_moe.ts`);
+ * - DeepSeekMoE's shared experts (option `sharedExperts`: always active, added to the routed output, child
+ *   `shared`) and fine-grained segmentation (option `fineGrained`: E·m experts of width h/m, K → m·K);
  * - the metrics ({@link moeLayerMetrics}, `moe/metrics.ts`) and the balance / z losses (`moe/aux_losses.ts`).
  *
  * The state dict keeps the flat names of the layer: the experts' weights (`w1`, `b1`, `w2`, `b2`; `wGate`,
@@ -78,6 +80,7 @@ import {
   type LossFreeBalanceConfig,
   type MoELayerOptions,
   parseMoELayerOptions,
+  segmentedExperts,
 } from "./layer_options.ts";
 import { LossFreeBalance } from "./loss_free_balance.ts";
 
@@ -105,6 +108,8 @@ export class MoELayer extends Module {
   readonly router: Router;
   /** The experts; their weights are this layer's parameters, under the experts' own names (`w1`, …). */
   readonly experts: BuiltinExperts;
+  /** The shared experts (option `sharedExperts`; child `shared`), every token through each with weight 1, or null. */
+  readonly shared: BuiltinExperts | null;
   /** ω [d], or null. */
   readonly omega: Tensor | null;
   /** Capacity factor (undefined = dropless). */
@@ -139,11 +144,12 @@ export class MoELayer extends Module {
     super();
     if (!Number.isInteger(dim) || dim < 1) throw new RangeError(`MoELayer: dim must be a positive integer, got ${dim}`);
     const o = parseMoELayerOptions(options);
-    const e = o.numExperts;
+    const segmented = segmentedExperts(o, dim);
+    const e = segmented.numExperts;
     this.dim = dim;
     this.numExperts = e;
     this.expert = o.expert;
-    this.hidden = o.expert === "linear" ? dim : o.hidden ?? 4 * dim;
+    this.hidden = segmented.hidden;
     this.activation = o.activation ?? EXPERT_ACTIVATIONS[o.expert][0];
     this.capacityFactor = o.capacityFactor;
     this.balanceLoss = o.balanceLoss;
@@ -164,6 +170,12 @@ export class MoELayer extends Module {
     );
     this.experts = createExperts(o.expert, e, dim, this.hidden, { ...init, activation: this.activation });
     this.#adopt(this.experts);
+    this.shared = o.sharedExperts > 0
+      ? this.child(
+        "shared",
+        createExperts(o.expert, o.sharedExperts, dim, this.hidden, { ...init, activation: this.activation }),
+      )
+      : null;
     this.omega = o.outputScale ? this.param("omega", ones([dim], init)) : null;
     const like = { device: resolveDevice(o.device), dtype: o.dtype ?? "f32" };
     this.outputTerm = estimator.outputTerm?.(e, dim, like) ?? null;
@@ -304,6 +316,7 @@ export class MoELayer extends Module {
       const allExperts = () => this.experts.run(x.unsqueeze(0).expand(this.numExperts, n, this.dim));
       y = y.add(this.outputTerm.terms(rows, routing, plan, this.training, allExperts));
     }
+    if (this.shared) y = y.add(this.shared.run(x.unsqueeze(0).expand(this.shared.numExperts, n, this.dim)).sum(0));
     if (this.omega) y = y.mul(this.omega);
     this.lastMetrics = moeLayerMetrics(routing, plan);
     return y;

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { Generator, GeneratorDraws, MoELayer, noGrad, randn, type Tensor } from "../../mod.ts";
 import { concat } from "../../core/ops/layout.ts";
 import { expertOnToken } from "../../moe/reference.ts";
+import { assertAllClose, layerGrads } from "./layer_grads.ts";
 
 const D = 3, E = 4, N = 7;
 
@@ -15,17 +16,6 @@ function layer(estimator: string, k: number, renormalize: boolean, expert: "ffn"
     dtype: "f64",
     generator: new Generator(3),
   });
-}
-
-/** Forward + backward of `sum(y · up)`; returns y and every gradient, flattened. */
-function run(moe: MoELayer, x0: Tensor, up: Tensor, build: (x: Tensor) => Tensor): Record<string, number[]> {
-  for (const [, p] of moe.namedParameters()) p.grad = null;
-  const x = x0.detach().requiresGrad_();
-  const y = build(x);
-  y.mul(up).sum().backward();
-  const out: Record<string, number[]> = { y: [...y.dataSync()].map(Number), x: [...x.grad!.dataSync()].map(Number) };
-  for (const [n, p] of moe.namedParameters()) out[n] = [...p.grad!.dataSync()].map(Number);
-  return out;
 }
 
 /**
@@ -66,21 +56,15 @@ for (const expert of ["ffn", "linear"] as const) {
       const x = randn([N, D], { dtype: "f64", generator: g }).mul(2);
       const up = randn([N, D], { dtype: "f64", generator: g });
       const dm = layer("densemixer", k, renormalize, expert);
-      const got = run(dm, x, up, (xx) => dm.forward(xx, { draws: new GeneratorDraws(new Generator(0)) }));
+      const got = layerGrads(dm, x, up, (xx) => dm.forward(xx, { draws: new GeneratorDraws(new Generator(0)) }));
       const top = layer("topk", k, renormalize, expert);
-      const sparse = run(top, x, up, (xx) => top.forward(xx));
+      const sparse = layerGrads(top, x, up, (xx) => top.forward(xx));
       assert.deepEqual(got.y, sparse.y, "the training forward is the sparse top-K forward, bit for bit");
       // The experts learn through the chosen pairs only: their weights' gradients are top-K's.
       for (const name of Object.keys(got).filter((n) => n !== "y" && n !== "x" && !n.startsWith("router"))) {
         got[name].forEach((v, i) => assert.ok(Math.abs(v - sparse[name][i]) <= 1e-12, `${name}[${i}] vs topk`));
       }
-      const ref = run(dm, x, up, (xx) => denseMixerLoop(dm, xx, k, renormalize));
-      for (const key of Object.keys(ref)) {
-        ref[key].forEach((b, i) => {
-          const a = got[key][i];
-          assert.ok(Math.abs(a - b) <= 1e-12 + 1e-10 * Math.abs(b), `${key}[${i}]: layer ${a} vs loop ${b}`);
-        });
-      }
+      assertAllClose(got, layerGrads(dm, x, up, (xx) => denseMixerLoop(dm, xx, k, renormalize)), 1e-12, 1e-10);
       // The router's gradient is dense, so it differs from top-K's.
       const diff = got["router.weight"].some((v, i) => Math.abs(v - sparse["router.weight"][i]) > 1e-9);
       assert.ok(diff, "the router's gradient differs from the gating proxy's");
@@ -96,7 +80,7 @@ Deno.test("densemixer: evaluation is the sparse top-K layer (forward and gradien
   const top = layer("topk", 2, true, "ffn");
   dm.eval();
   top.eval();
-  const a = run(dm, x, up, (xx) => dm.forward(xx));
-  const b = run(top, x, up, (xx) => top.forward(xx));
+  const a = layerGrads(dm, x, up, (xx) => dm.forward(xx));
+  const b = layerGrads(top, x, up, (xx) => top.forward(xx));
   for (const key of Object.keys(b)) assert.deepEqual(a[key], b[key], key);
 });

@@ -3,9 +3,9 @@ import { createEstimator, Generator, GeneratorDraws, MoELayer, randn, type Tenso
 import { ExpertChoiceEstimator } from "../../moe/estimators/expert_choice.ts";
 import { moeLoopReference } from "../../moe/reference.ts";
 import { gradcheck } from "../helpers/gradcheck.ts";
+import { assertAllClose, layerGrads, values } from "./layer_grads.ts";
 
 const draws = () => new GeneratorDraws(new Generator(0));
-const values = (t: Tensor) => [...t.dataSync()].map(Number);
 
 /** The taken pairs by the formula, in plain JS: each expert's top-C tokens by S[:, e] (ties to the lower token). */
 function expectedActive(s: number[][], c: number): boolean[][] {
@@ -77,15 +77,8 @@ for (const [dispatch, padding] of [["grouped", "auto"], ["padded", "auto"], ["pa
     const g = new Generator(11);
     const x0 = randn([N, D], { dtype: "f64", generator: g }).mul(2);
     const up = randn([N, D], { dtype: "f64", generator: g });
-    const run = (loop: boolean) => {
-      for (const [, p] of layer.namedParameters()) p.grad = null;
-      const x = x0.detach().requiresGrad_();
-      const y = loop ? moeLoopReference(layer, x, layer.route(x).routing) : layer.forward(x);
-      y.mul(up).sum().backward();
-      const out: Record<string, number[]> = { y: values(y), x: values(x.grad!) };
-      for (const [n, p] of layer.namedParameters()) out[n] = values(p.grad!);
-      return out;
-    };
+    const run = (loop: boolean) =>
+      layerGrads(layer, x0, up, (x) => loop ? moeLoopReference(layer, x, layer.route(x).routing) : layer.forward(x));
     const got = run(false);
     const active = values(layer.lastRouting!.active!);
     const c = Math.ceil(1.2 * N / E);
@@ -99,12 +92,6 @@ for (const [dispatch, padding] of [["grouped", "auto"], ["padded", "auto"], ["pa
     }
     const perToken = [...Array(N).keys()].map((t) => active.slice(t * E, (t + 1) * E).filter(Boolean).length);
     assert.ok(new Set(perToken).size > 1, `experts per token vary: ${perToken}`);
-    const ref = run(true);
-    for (const key of Object.keys(ref)) {
-      ref[key].forEach((b, i) => {
-        const a = got[key][i];
-        assert.ok(Math.abs(a - b) <= 1e-12 + 1e-12 * Math.abs(b), `${key}[${i}]: layer ${a} vs loop ${b}`);
-      });
-    }
+    assertAllClose(got, run(true));
   });
 }
