@@ -303,7 +303,7 @@ export class MoELayer extends Module {
     const k = routing.experts.shape[1];
     const plan = planDispatch(routing.experts, {
       numExperts: this.numExperts,
-      capacity: this.capacity(n, k),
+      capacity: Math.min(this.capacity(n, k), routing.maxPerExpert ?? n),
       mode: this.dispatchMode,
       padding: this.padding,
       active: routing.active,

@@ -123,6 +123,11 @@ export interface Routing {
    * dispatch gives them no expert row and the combine no weight.
    */
   active?: Tensor;
+  /**
+   * The most pairs any expert receives, when the estimator knows it (expert choice: exactly C each): the layer
+   * sizes the experts' buffer by it instead of N (no pair is ever dropped by it).
+   */
+  maxPerExpert?: number;
 }
 
 /**

@@ -120,7 +120,7 @@ export class ExpertChoiceEstimator implements Estimator {
     });
     const experts = arange(0, e, 1, { dtype: "i32", device: logits.device }).reshape(1, e).expand(n, e);
     const gates = probs.mul(active.astype(probs.dtype));
-    return { experts, gates, probs, active };
+    return { experts, gates, probs, active, maxPerExpert: c };
   }
 }
 
