@@ -74,6 +74,9 @@
  * | `st-gumbel` | {@link StGumbelEstimator} | {@link StGumbelOptions} |
  * | `reinmax` | {@link ReinMaxEstimator} | {@link TemperatureOptions} (+ `numExperts`) |
  * | `default-moe` | {@link DefaultMoeEstimator} | {@link DefaultMoeEstimatorOptions} |
+ * | `sigmoid-topk` | {@link SigmoidTopKEstimator} | {@link SigmoidTopKOptions} |
+ * | `densemixer` | {@link DenseMixerEstimator} | {@link DenseMixerOptions} |
+ * | `expert-choice` | {@link ExpertChoiceEstimator} | {@link ExpertChoiceOptions} |
  *
  * (The registry name fixes `variant` where the table gives one.) Each registry entry is an
  * {@link EstimatorDescriptor}: its options schema and factory, sparse or dense, how K is set, what the layer must
@@ -422,14 +425,20 @@ export {
 export {
   type BalanceLossConfig,
   createEstimator,
+  DenseMixerEstimator,
+  type DenseMixerOptions,
   type DrawKind,
   type DrawSource,
   type Estimator,
   ESTIMATOR_NAMES,
+  ExpertChoiceEstimator,
+  type ExpertChoiceOptions,
   type ExpertKind,
   type ExpertOutputTerm,
   GeneratorDraws,
   type LoggedDraw,
+  LossFreeBalance,
+  type LossFreeBalanceConfig,
   type MoEForwardOptions,
   MoELayer,
   type MoELayerMetrics,
@@ -438,6 +447,8 @@ export {
   ReplayDraws,
   type RouteOptions,
   type Routing,
+  SigmoidTopKEstimator,
+  type SigmoidTopKOptions,
   SparseMixerEstimator,
   type SparseMixerOptions,
   SparseMixerV2Estimator,
@@ -450,6 +461,7 @@ export {
   type TemperatureOptions,
   TopKEstimator,
   type TopKOptions,
+  updateExpertBiases,
 } from "./moe/mod.ts";
 
 // ── moe: the layer's parts (router, experts, dispatch functions, Default MoE's term, metrics) ─────────────────
@@ -461,6 +473,7 @@ export {
   DefaultMoeEstimator,
   type DefaultMoeEstimatorOptions,
   type DefaultMoeOptions,
+  DenseMixerTerm,
   type DispatchMode,
   type DispatchPadding,
   type DispatchPlan,

@@ -279,6 +279,7 @@ async function runLocked(config: RunConfig, runDir: string, opts: RunLmOptions):
         if (o.clipNorm > 0) clipGradNorm(params, o.clipNorm);
         lr = applySchedule(optimizer, schedule, step - 1);
         optimizer.step();
+        for (const layer of moeLayers) layer.updateExpertBias(); // loss-free balancing; no-op without it
         optimizer.zeroGrad();
         return noGrad(() => {
           const vecs = moeLayers.map((l) => routingVector(l)!);

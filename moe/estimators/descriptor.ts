@@ -154,6 +154,11 @@ export interface EstimatorDescriptor<
   readonly routing: "sparse" | "dense";
   /** How K is chosen. */
   readonly topK: TopKRule;
+  /**
+   * `"k"` (default): every token gets K experts; `"variable"`: a token gets 0…E (expert choice), its routing
+   * lists K = E slots and marks the unused ones in `Routing.active`.
+   */
+  readonly expertsPerToken?: "k" | "variable";
   /** What the layer must give it besides the logits. */
   readonly needs: LayerNeeds;
   /** What capacity dropping means for it, in words (shown in the docs). */

@@ -4,7 +4,10 @@ import { createEstimator, ESTIMATOR_NAMES, Generator, GeneratorDraws, randn } fr
 Deno.test("every registered estimator routes, in training and in eval, and its gates reach the logits", () => {
   assert.deepEqual([...ESTIMATOR_NAMES].sort(), [
     "default-moe",
+    "densemixer",
+    "expert-choice",
     "reinmax",
+    "sigmoid-topk",
     "sparsemixer",
     "sparsemixer-1st",
     "sparsemixer-inf",
