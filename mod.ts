@@ -74,6 +74,13 @@
  * | `st-gumbel` | {@link StGumbelEstimator} | {@link StGumbelOptions} |
  * | `reinmax` | {@link ReinMaxEstimator} | {@link TemperatureOptions} (+ `numExperts`) |
  * | `default-moe` | {@link DefaultMoeEstimator} | {@link DefaultMoeEstimatorOptions} |
+ * | `random` | {@link RandomRoutingEstimator} | {@link RandomRoutingOptions} |
+ * | `hash` | {@link HashEstimator} | {@link HashRoutingOptions} |
+ *
+ * `random` and `hash` are null controls (ESTIMATORS.md §12): routing that ignores the router (uniformly random
+ * experts redrawn at every forward; Hash Layers' fixed hash of the token id), to test whether learned routing
+ * matters at all; the third control, a router frozen at its initial weights, is the layer option
+ * `frozenRouter`. `hash` reads the token ids, which {@link MoEForwardOptions} `tokenIds` (and `DecoderLM`) pass.
  *
  * (The registry name fixes `variant` where the table gives one.) Each registry entry is an
  * {@link EstimatorDescriptor}: its options schema and factory, sparse or dense, how K is set, what the layer must
@@ -299,6 +306,7 @@ export {
   type FanInitOptions,
   type Fans,
   type FeedForward,
+  type FeedForwardCall,
   FFN,
   type FFNOptions,
   GLU,
@@ -427,11 +435,15 @@ export {
   type ExpertKind,
   type ExpertOutputTerm,
   GeneratorDraws,
+  HashEstimator,
+  type HashRoutingOptions,
   type LoggedDraw,
   type MoEForwardOptions,
   MoELayer,
   type MoELayerMetrics,
   type MoELayerOptions,
+  RandomRoutingEstimator,
+  type RandomRoutingOptions,
   ReinMaxEstimator,
   ReplayDraws,
   type RouteOptions,

@@ -79,6 +79,12 @@ export type { BalanceLossConfig, ExpertKind, MoELayerMetrics, MoELayerOptions };
 export interface MoEForwardOptions {
   /** Random draws for this call (default: the layer's `GeneratorDraws`). */
   draws?: DrawSource;
+  /**
+   * The route context: the token ids (i32) of `x`'s tokens, shaped like `x` without its last axis (`[B, T]` for
+   * `x` `[B, T, d]`), handed to the estimator as `RouteOptions.tokenIds`. The `hash` null control needs them;
+   * `DecoderLM` passes its input ids to every feed-forward.
+   */
+  tokenIds?: Tensor;
 }
 
 /** A Mixture-of-Experts layer (see the module docs for its parts, `moe/dispatch.ts` for the dispatch). */
@@ -152,6 +158,8 @@ export class MoELayer extends Module {
       "router",
       new Router(dim, e, { ...init, estimator, bias: o.routerBias, zLossCoef: o.zLossCoef }),
     );
+    // A frozen router (a null control) keeps its initial weights: no gradient, so no optimizer update either.
+    if (o.frozenRouter) { for (const [, p] of this.router.namedParameters()) p.requiresGrad_(false); }
     this.experts = createExperts(o.expert, e, dim, this.hidden, { ...init, activation: this.activation });
     this.#adopt(this.experts);
     this.omega = o.outputScale ? this.param("omega", ones([dim], init)) : null;
@@ -203,7 +211,8 @@ export class MoELayer extends Module {
 
   /** Router logits and the estimator's routing for tokens `x` [N, d] (training mode decides sampling). */
   route(x: Tensor, options: MoEForwardOptions = {}): { logits: Tensor; routing: Routing } {
-    return this.router.route(x, { training: this.training, draws: options.draws ?? this.draws });
+    const tokenIds = options.tokenIds?.reshape(-1);
+    return this.router.route(x, { training: this.training, draws: options.draws ?? this.draws, tokenIds });
   }
 
   /**

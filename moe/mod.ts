@@ -62,6 +62,12 @@ export { SparseMixerV2Estimator, type SparseMixerV2Options, V2_MIDPOINT_SCALE } 
 export { TopKEstimator, type TopKOptions } from "./estimators/topk.ts";
 export { DefaultMoeEstimator, type DefaultMoeEstimatorOptions } from "./estimators/default_moe.ts";
 export {
+  HashEstimator,
+  type HashRoutingOptions,
+  RandomRoutingEstimator,
+  type RandomRoutingOptions,
+} from "./estimators/null_controls.ts";
+export {
   ReinMaxEstimator,
   sampleMultinomial,
   StGumbelEstimator,

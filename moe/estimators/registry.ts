@@ -16,6 +16,8 @@
  * | `st-gumbel` | {@link StGumbelEstimator} dense (`tau`, `numExperts`) |
  * | `reinmax` | {@link ReinMaxEstimator} dense (`tau` ≥ 1, `numExperts`) |
  * | `default-moe` | {@link DefaultMoeEstimator} Default MoE (`topK`, `renormalize`, `beta`) |
+ * | `random` | null control: {@link RandomRoutingEstimator} (`topK`) |
+ * | `hash` | null control: {@link HashEstimator} Hash Layers (`topK`, `seed`, `vocabSize`) |
  *
  * Options are validated by the descriptor's zod schema: unknown fields and wrong values are one `OpError`
  * (op `"estimator"`) that names the estimator, the field and what is allowed.
@@ -33,6 +35,7 @@ import { sparseMixerV2Descriptor, sparseMixerV2HeunDescriptor } from "./sparsemi
 import { topKDescriptor } from "./topk.ts";
 import { reinMaxDescriptor, stGumbelDescriptor, straightThroughDescriptor } from "./straight_through.ts";
 import { defaultMoeDescriptor } from "./default_moe.ts";
+import { hashRoutingDescriptor, randomRoutingDescriptor } from "./null_controls.ts";
 
 /** The built-in estimators, in report order: one line each. */
 const BUILTIN_ESTIMATORS = [
@@ -47,6 +50,9 @@ const BUILTIN_ESTIMATORS = [
   stGumbelDescriptor,
   reinMaxDescriptor,
   defaultMoeDescriptor,
+  // Null controls (routing that ignores the router), after the learned routers.
+  randomRoutingDescriptor,
+  hashRoutingDescriptor,
 ] as const;
 
 type Builtin = typeof BUILTIN_ESTIMATORS[number];

@@ -53,8 +53,9 @@ function run(layer: MoELayer, x: Tensor, up: Tensor, seed: number, loop: boolean
 }
 
 // The per-token loop reference has no output term: an estimator that needs the experts' outputs (Default MoE)
-// is checked against its own hand-computed loop in default_moe_test.ts.
-const NAMES = estimatorDescriptors().filter((d) => !d.needs.expertOutputs).map((d) => d.name);
+// is checked against its own hand-computed loop in default_moe_test.ts; the null controls (no router gradient,
+// the hash one needs token ids) against the loop in null_controls_test.ts.
+const NAMES = estimatorDescriptors().filter((d) => !d.needs.expertOutputs && !d.nullControl).map((d) => d.name);
 
 for (const name of NAMES) {
   for (const capacityFactor of [undefined, 0.5]) {
