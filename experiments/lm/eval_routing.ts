@@ -16,6 +16,8 @@ export interface EvalRoutingRecord {
   layer: number;
   /** Plug-in MI (nats) between token id and expert over the validation batches (eval mode). */
   mi: number;
+  /** The same, Miller–Madow bias-corrected (`routing_diagnostics.ts`). */
+  miCorrected: number;
   /** Entropy (nats) of the expert over those tokens (the MI's upper bound). */
   expertEntropy: number;
 }
@@ -59,8 +61,8 @@ export class EvalRoutingProbe {
   result(step: number): { routing: EvalRoutingRecord[]; snapshot: RoutingSnapshot } {
     const ids = this.#ids.flatMap((b) => Array.from(b));
     const routing = this.#layers.map((layer, l) => {
-      const { mi, expertEntropy } = tokenExpertMI(ids, this.#experts[l].flat(), layer.numExperts);
-      return { layer: this.#indices[l], mi, expertEntropy };
+      const { mi, miCorrected, expertEntropy } = tokenExpertMI(ids, this.#experts[l].flat(), layer.numExperts);
+      return { layer: this.#indices[l], mi, miCorrected, expertEntropy };
     });
     const snapshot = {
       step,

@@ -78,7 +78,8 @@ export function lmExperimentShape<A extends readonly [string, ...string[]]>(armN
         "candidate-mask width (topk has none).",
     ),
     targetLoss: targetLossSchema.describe(
-      'Validation loss (nats) for "steps to target", or "auto": the highest of the arms\' mean validation ' +
+      'Validation loss (nats) for "steps to target", or "auto": the highest of the learned arms\' (not the null ' +
+        "controls') mean validation " +
         "losses at targetFraction of training (the loss the slowest arm reaches there; fixed before knowing which " +
         "arm is faster).",
     ),

@@ -178,7 +178,7 @@ const smokeCommon = {
 const switchPresets: Record<string, SwitchVsSparseMixerConfig> = {
   smoke: {
     ...smokeCommon,
-    arms: ["switch", "sparsemixer"],
+    arms: ["switch", "sparsemixer", ...CONTROL_ARMS],
     jitterEps: 0.1,
     model: { ...switchModel(16, 2, 2) },
   },
@@ -325,7 +325,7 @@ const grinModel = (dim: number, layers: number, heads: number, hidden: number) =
 const grinPresets: Record<string, GrinTop2Config> = {
   smoke: {
     ...smokeCommon,
-    arms: ["topk", "sparsemixer-v2"],
+    arms: ["topk", "sparsemixer-v2", ...CONTROL_ARMS],
     jitterEps: 0.01,
     model: grinModel(16, 1, 2, 16),
   },

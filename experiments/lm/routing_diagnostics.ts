@@ -9,7 +9,10 @@
  * - **MI(token id; expert)** in nats, with the entropy of the expert for scale: the plug-in estimate from the
  *   (token id, expert) counts of the fixed validation batches, in eval mode (for K > 1 every slot is a pair).
  *   The plug-in estimate is biased upwards when ids are many and tokens few (an id seen once "predicts" its
- *   expert perfectly); the `random` null control, whose true MI is 0, shows that floor;
+ *   expert perfectly), so the Miller–Madow correction is given too: the plug-in minus
+ *   `(B_xy − B_x − B_y + 1) / (2M)`, B the occupied cells of the joint and marginal counts and M the pairs counted
+ *   (it removes the first-order bias, not all of it); the `random` null control, whose true MI is 0, shows what
+ *   is left;
  * - **router saturation**: how much of the final routing a token already has — the mean over the tokens of a fixed
  *   evaluation batch of `|S_t ∩ S_final| / K`, S the token's K experts (for K = 1 the fraction of tokens routed
  *   as at the end).
@@ -41,7 +44,7 @@ export function tokenExpertMI(
   ids: ArrayLike<number>,
   experts: ArrayLike<number>,
   numExperts: number,
-): { mi: number; expertEntropy: number } {
+): { mi: number; miCorrected: number; expertEntropy: number } {
   const n = ids.length;
   if (n === 0 || experts.length % n !== 0) {
     throw new RangeError(`tokenExpertMI: ${experts.length} experts for ${n} token ids`);
@@ -61,14 +64,18 @@ export function tokenExpertMI(
   const total = n * k;
   let expertEntropy = 0;
   for (const c of marginal) if (c > 0) expertEntropy -= (c / total) * Math.log(c / total);
-  let mi = 0;
+  let mi = 0, cells = 0;
   for (const row of joint.values()) {
     const rowSum = row.reduce((a, b) => a + b, 0);
     for (let e = 0; e < numExperts; e++) {
-      if (row[e] > 0) mi += (row[e] / total) * Math.log((row[e] * total) / (rowSum * marginal[e]));
+      if (row[e] === 0) continue;
+      cells++;
+      mi += (row[e] / total) * Math.log((row[e] * total) / (rowSum * marginal[e]));
     }
   }
-  return { mi: Math.max(0, mi), expertEntropy };
+  const usedExperts = marginal.filter((c) => c > 0).length;
+  const bias = (cells - joint.size - usedExperts + 1) / (2 * total);
+  return { mi: Math.max(0, mi), miCorrected: mi - bias, expertEntropy };
 }
 
 /** Mean over tokens of `|S_a ∩ S_b| / K` for two routings of the same N tokens (N·K experts each, row major). */

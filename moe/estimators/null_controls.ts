@@ -30,6 +30,7 @@ import type { Tensor } from "../../core/tensor.ts";
 import { fromArray, full } from "../../core/ops/creation.ts";
 import { indexSelect } from "../../core/ops/index.ts";
 import { noGrad } from "../../core/autograd.ts";
+import { keep } from "../../core/memory.ts";
 import { OpError } from "../../core/errors.ts";
 import type { FloatDType } from "../../core/dtype.ts";
 import type { Estimator, RouteOptions, Routing } from "./estimator.ts";
@@ -215,7 +216,8 @@ export class HashEstimator implements Estimator {
     const key = `${logits.device.name}/${e}`;
     let table = this.#tables.get(key);
     if (!table) {
-      table = fromArray(this.table(e), [this.vocabSize, this.topK], "i32", logits.device);
+      // Kept: built inside a caller's scope (a training step), it must outlive that scope.
+      table = keep(fromArray(this.table(e), [this.vocabSize, this.topK], "i32", logits.device));
       this.#tables.set(key, table);
     }
     const experts = noGrad(() => indexSelect(table, 0, ids.reshape(-1)));

@@ -215,3 +215,30 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name: "runLm with frozenRouter: the routers in the final checkpoint are bit-identical to init, the rest trained",
+  ignore,
+  async fn() {
+    await withTempDir(async (root) => {
+      const config = parseRunConfig({ ...CONFIG, model: { ...CONFIG.model, estimator: "switch", frozenRouter: true } });
+      const cacheDir = `${root}/cache`;
+      await runLm(config, `${root}/run`, { resume: false, dataCacheDir: cacheDir });
+      const data = await prepareLmData(config, cacheDir);
+      const { model } = buildLmModel(config, data.vocabSize, runGenerators(config.seed));
+      const init = new Map(model.namedParameters().map(([n, p]) => [n, new Uint8Array(p.dataSync().buffer.slice(0))]));
+      const trained = await checkpointTensors(`${root}/run/ckpt/step-000012.safetensors`);
+      const routers = [...init.keys()].filter((n) => n.includes("router."));
+      assert.ok(routers.length > 0);
+      const saved = (n: string) => {
+        const bytes = trained.get(`model.${n}`) ?? trained.get(n);
+        assert.ok(bytes, `${n} is in the checkpoint`);
+        return bytes;
+      };
+      for (const n of routers) assert.deepEqual(saved(n), init.get(n), n);
+      const expert = [...init.keys()].find((n) => n.endsWith(".w1"))!;
+      assert.notDeepEqual(saved(expert), init.get(expert), "experts train");
+      model.dispose();
+    });
+  },
+});

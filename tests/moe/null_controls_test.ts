@@ -12,6 +12,7 @@ import {
   MoELayer,
   randint,
   randn,
+  scope,
   type Tensor,
   tensor,
 } from "../../mod.ts";
@@ -40,9 +41,15 @@ Deno.test("hash: the experts are a fixed function of the token id, K distinct, e
     assert.equal(two[0], hashExperts(id, 8, 1, 3)[0], "slot 0 does not depend on K");
   }
   const est = new HashEstimator({ topK: 2, vocabSize: 64, seed: 3 });
+  scope(() => est.route(randn([1, 8]), { training: true, draws: draws(0), tokenIds: tensor([1], { dtype: "i32" }) }));
   const ids = tensor([[5, 9], [5, 63]], { dtype: "i32" });
   const r = est.route(randn([4, 8]), { training: true, draws: draws(0), tokenIds: ids });
   assert.deepEqual(values(r.experts), [5, 9, 5, 63].flatMap((id) => hashExperts(id, 8, 2, 3)));
+  // The device table outlives the scope it was built in (a training step's).
+  const inScope = scope(() =>
+    values(est.route(randn([4, 8]), { training: true, draws: draws(0), tokenIds: ids }).experts)
+  );
+  assert.deepEqual(inScope, values(r.experts));
   // Eval and another draw stream: the same experts (no randomness at all).
   const again = est.route(randn([4, 8]), { training: false, draws: draws(9), tokenIds: ids });
   assert.deepEqual(values(again.experts), values(r.experts));
