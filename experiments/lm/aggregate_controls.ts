@@ -78,7 +78,7 @@ export interface PowerRow {
 
 /** The paper's claimed effect in nats of the primary endpoint, and how it was obtained (null: none). */
 export interface ClaimedEffectNats {
-  /** The effect (nats; positive = the method's loss lower by this much). */
+  /** The effect (nats; positive = the method's loss lower by this much); NaN when it could not be translated. */
   nats: number;
   /** How it was obtained, in words. */
   rule: string;
@@ -97,12 +97,24 @@ export function claimedEffectNats(
 ): ClaimedEffectNats | null {
   if (!claim) return null;
   if (claim.kind === "nats") return { nats: claim.nats, rule: `${claim.nats} nats, as claimed (${claim.source})` };
-  if (!baseline) return null;
-  const curve = baseline.valid.loss;
-  const early = interpolate(curve.steps, curve.mean, steps / claim.factor);
-  const late = interpolate(curve.steps, curve.mean, steps);
-  const nats = early - late;
-  if (!Number.isFinite(nats) || nats <= 0) return null;
+  const curve = baseline?.valid.loss;
+  const early = steps / claim.factor;
+  // The curve must have an evaluation at or before T / f (else interpolation would clamp to a later point).
+  if (!curve || !curve.steps.some((st) => st <= early)) {
+    return {
+      nats: NaN,
+      rule: `${claim.source}: a ${claim.factor}× speed-up, which cannot be translated here: the baseline has no ` +
+        `validation evaluation at or before step ${Math.round(early)}`,
+    };
+  }
+  const nats = interpolate(curve.steps, curve.mean, early) - interpolate(curve.steps, curve.mean, steps);
+  if (!(nats > 0)) {
+    return {
+      nats: NaN,
+      rule: `${claim.source}: a ${claim.factor}× speed-up, which cannot be translated here: the baseline's mean ` +
+        `validation loss did not fall between steps ${Math.round(early)} and ${steps}`,
+    };
+  }
   return {
     nats,
     rule: `${claim.source}: a ${claim.factor}× speed-up, translated as the baseline's mean validation loss at ` +
@@ -134,7 +146,7 @@ export function powerRows(
       sd,
       minDetectable: ok ? minDetectableDiff(sd, diffs.length, POWER_ALPHA, POWER_TARGET) : NaN,
       seedsForReference: REFERENCE_EFFECTS.map(need),
-      seedsForClaim: claim && ok ? need(claim.nats) : null,
+      seedsForClaim: claim && ok && Number.isFinite(claim.nats) ? need(claim.nats) : null,
     };
   });
 }

@@ -594,8 +594,8 @@ export interface ExperimentSummary {
     seedsForReference: (number | null)[];
     seedsForClaim: number | null;
   }[];
-  /** The paper's claimed effect in nats of the primary metric, and how it was obtained (null: none). */
-  claimedEffect: { nats: number; rule: string } | null;
+  /** The paper's claimed effect in nats of the primary metric (nats null: not translatable), and how it was obtained. */
+  claimedEffect: { nats: number | null; rule: string } | null;
 }
 
 /** The headline numbers (JSON-safe: NaN becomes null). */
@@ -672,6 +672,6 @@ export function summaryOf(
       seedsForReference: p.seedsForReference.map(nanToNull), // Infinity (beyond the search) → null too
       seedsForClaim: p.seedsForClaim === null ? null : nanToNull(p.seedsForClaim),
     })),
-    claimedEffect: agg.claimedEffect,
+    claimedEffect: agg.claimedEffect && { nats: nanToNull(agg.claimedEffect.nats), rule: agg.claimedEffect.rule },
   };
 }

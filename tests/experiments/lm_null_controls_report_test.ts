@@ -123,6 +123,14 @@ Deno.test("power rows: SD of the per-seed differences, MDD, seeds for the claime
   const meanFinal = 4 + (0 + 0.01 - 0.01 + 0.005) / 4;
   assert.ok(Math.abs(agg.claimedEffect!.nats - ((6 + meanFinal) / 2 - meanFinal)) < 1e-9, `${agg.claimedEffect!.nats}`);
   assert.match(agg.claimedEffect!.rule, /a paper: a 2× speed-up/);
+  // A curve without an evaluation at or before T / f cannot translate the claim (no clamped number instead).
+  const late = aggregate(
+    seeds.flatMap((s) => [run("a", s, 4), run("b", s, 4.1), run("random", s, 4.5), run("hash", s, 4.5)])
+      .map((r) => ({ ...r, evals: r.evals.filter((e) => e.step >= 300) })),
+  );
+  assert.ok(Number.isNaN(late.claimedEffect!.nats));
+  assert.match(late.claimedEffect!.rule, /cannot be translated here: the baseline has no validation evaluation/);
+  assert.ok(late.power.every((p) => p.seedsForClaim === null));
   assert.deepEqual(agg.power.map((p) => p.arm), ["b"], "learned arms only");
   const p = agg.power[0];
   assert.equal(p.n, 4);

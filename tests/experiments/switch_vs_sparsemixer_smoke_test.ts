@@ -46,7 +46,7 @@ Deno.test({
       assert.ok(summary.nullControls.every((c) => c.n === 2));
       assert.match(summary.nullControlsVerdict, /null control/);
       assert.deepEqual(summary.power.map((p) => p.arm), ["sparsemixer"]);
-      assert.ok(summary.claimedEffect === null || summary.claimedEffect.nats > 0);
+      assert.ok(summary.claimedEffect !== null && summary.claimedEffect.nats! > 0, "2× speed-up translated");
       const report = await Deno.readTextFile(`${out}/report.md`);
       const at = (heading: string) => report.indexOf(heading);
       assert.ok(at("## Primary test (declared before the runs) and power") > 0, "the power section");
