@@ -77,6 +77,13 @@
  * | `sigmoid-topk` | {@link SigmoidTopKEstimator} | {@link SigmoidTopKOptions} |
  * | `densemixer` | {@link DenseMixerEstimator} | {@link DenseMixerOptions} |
  * | `expert-choice` | {@link ExpertChoiceEstimator} | {@link ExpertChoiceOptions} |
+ * | `random` | {@link RandomRoutingEstimator} | {@link RandomRoutingOptions} |
+ * | `hash` | {@link HashEstimator} | {@link HashRoutingOptions} |
+ *
+ * `random` and `hash` are null controls (ESTIMATORS.md §12): routing that ignores the router (uniformly random
+ * experts redrawn at every forward; Hash Layers' fixed hash of the token id), to test whether learned routing
+ * matters at all; the third control, a router frozen at its initial weights, is the layer option
+ * `frozenRouter`. `hash` reads the token ids, which {@link MoEForwardOptions} `tokenIds` (and `DecoderLM`) pass.
  *
  * (The registry name fixes `variant` where the table gives one.) Each registry entry is an
  * {@link EstimatorDescriptor}: its options schema and factory, sparse or dense, how K is set, what the layer must
@@ -304,6 +311,7 @@ export {
   type FanInitOptions,
   type Fans,
   type FeedForward,
+  type FeedForwardCall,
   FFN,
   type FFNOptions,
   GLU,
@@ -436,6 +444,8 @@ export {
   type ExpertKind,
   type ExpertOutputTerm,
   GeneratorDraws,
+  HashEstimator,
+  type HashRoutingOptions,
   type LoggedDraw,
   LossFreeBalance,
   type LossFreeBalanceConfig,
@@ -443,6 +453,8 @@ export {
   MoELayer,
   type MoELayerMetrics,
   type MoELayerOptions,
+  RandomRoutingEstimator,
+  type RandomRoutingOptions,
   ReinMaxEstimator,
   ReplayDraws,
   type RouteOptions,

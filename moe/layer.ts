@@ -90,6 +90,12 @@ export type { BalanceLossConfig, ExpertKind, LossFreeBalanceConfig, MoELayerMetr
 export interface MoEForwardOptions {
   /** Random draws for this call (default: the layer's `GeneratorDraws`). */
   draws?: DrawSource;
+  /**
+   * The route context: the token ids (i32) of `x`'s tokens, shaped like `x` without its last axis (`[B, T]` for
+   * `x` `[B, T, d]`), handed to the estimator as `RouteOptions.tokenIds`. The `hash` null control needs them;
+   * `DecoderLM` passes its input ids to every feed-forward.
+   */
+  tokenIds?: Tensor;
 }
 
 /** A Mixture-of-Experts layer (see the module docs for its parts, `moe/dispatch.ts` for the dispatch). */
@@ -168,6 +174,8 @@ export class MoELayer extends Module {
       "router",
       new Router(dim, e, { ...init, estimator, bias: o.routerBias, zLossCoef: o.zLossCoef }),
     );
+    // A frozen router (a null control) keeps its initial weights: no gradient, so no optimizer update either.
+    if (o.frozenRouter) { for (const [, p] of this.router.namedParameters()) p.requiresGrad_(false); }
     this.experts = createExperts(o.expert, e, dim, this.hidden, { ...init, activation: this.activation });
     this.#adopt(this.experts);
     this.shared = o.sharedExperts > 0
@@ -241,7 +249,13 @@ export class MoELayer extends Module {
   /** Router logits and the estimator's routing for tokens `x` [N, d] (training mode decides sampling). */
   route(x: Tensor, options: MoEForwardOptions = {}): { logits: Tensor; routing: Routing } {
     const selectionBias = this.lossFreeBalance?.bias;
-    return this.router.route(x, { training: this.training, draws: options.draws ?? this.draws, selectionBias });
+    const tokenIds = options.tokenIds?.reshape(-1);
+    return this.router.route(x, {
+      training: this.training,
+      draws: options.draws ?? this.draws,
+      selectionBias,
+      tokenIds,
+    });
   }
 
   /**

@@ -98,6 +98,12 @@ export const moeLayerOptionsSchema = z.strictObject({
     "an integer ≥ 1",
   ),
   routerBias: allowing(z.boolean().default(false).describe("Router bias (default false)."), "true or false"),
+  frozenRouter: allowing(
+    z.boolean().default(false).describe(
+      "Keep the router at its initial weights: no gradient, never updated (the `frozen` null control; default false).",
+    ),
+    "true or false",
+  ),
   outputScale: allowing(
     z.boolean().default(false).describe(
       "SparseMixer's learnable output scale ω ∈ R^d (init 1), `y ⊙ ω` (default false).",
@@ -230,6 +236,12 @@ export interface MoELayerOptions {
   fineGrained?: number;
   /** Router bias (default false). */
   routerBias?: boolean;
+  /**
+   * Keep the router at its initial weights (default false): its parameters are registered (saved, loaded) but
+   * do not require gradients, so no optimizer updates them — the `frozen` null control of ESTIMATORS.md §12,
+   * with any estimator. Gradients still flow through the logits to the layer input.
+   */
+  frozenRouter?: boolean;
   /** SparseMixer's learnable output scale ω ∈ R^d (init 1), applied as `y ⊙ ω` (default false). */
   outputScale?: boolean;
   /** Undefined: dropless. Otherwise capacity `ceil(capacityFactor · N · K / E)` per expert. */

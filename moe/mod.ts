@@ -66,6 +66,12 @@ export { DenseMixerEstimator, type DenseMixerOptions } from "./estimators/densem
 export { DenseMixerTerm } from "./densemixer.ts";
 export { ExpertChoiceEstimator, type ExpertChoiceOptions } from "./estimators/expert_choice.ts";
 export {
+  HashEstimator,
+  type HashRoutingOptions,
+  RandomRoutingEstimator,
+  type RandomRoutingOptions,
+} from "./estimators/null_controls.ts";
+export {
   ReinMaxEstimator,
   sampleMultinomial,
   StGumbelEstimator,

@@ -63,12 +63,12 @@ export class Router extends Linear {
 
   /** Logits of tokens `x` [N, d] and their routing (`training` decides jitter and sampling). */
   route(x: Tensor, options: RouteOptions): RouterOutput {
-    const { training, draws, selectionBias } = options;
+    const { training, draws } = options;
     const est = this.estimator;
     // An estimator that acts on the router input (the original Switch Transformer's jitter) says so.
     const input = est.routerInput ? est.routerInput(x, { training, draws }) : x;
     const logits = this.forward(input);
-    return { logits, routing: est.route(logits, { training, draws, selectionBias }) };
+    return { logits, routing: est.route(logits, options) };
   }
 
   /** The z-loss of `logits`, `zLossCoef · routerZLoss(logits)`, or null when `zLossCoef` is 0. */

@@ -103,6 +103,12 @@ export interface RouteOptions {
    * read it; the layer refuses the option for the others.
    */
   selectionBias?: Tensor;
+  /**
+   * The route context: the ids (i32) of the N tokens being routed, in the order of the logits' rows, when the
+   * caller has them (`MoELayer.forward(x, { tokenIds })`; `DecoderLM` passes them). Only an estimator whose
+   * descriptor says `needs.tokenIds` (the `hash` null control) reads them.
+   */
+  tokenIds?: Tensor;
 }
 
 /** What an estimator returns. */
