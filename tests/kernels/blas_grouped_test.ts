@@ -3,7 +3,7 @@
  * of w; `transB` is what the input gradient uses) and `groupedOuter` (the weight gradient, a transposed left
  * operand) against their plain loops within 2·γ_K·Σ|a||b| (`tests/helpers/blas_checks.ts`), in f32 and f64,
  * on one and two threads, over empty groups, one group, uneven groups, rows outside every group, zero rows and
- * K = 0; which path `auto` / `wasm` / `blas` take; and an MoE layer's forward and backward with the BLAS against
+ * K = 0; which path `auto` / `wasm` / `blas` take; that results repeat at a fixed thread count; and an MoE layer's forward and backward with the BLAS against
  * the same layer without it. Needs --allow-ffi and a CBLAS library; every test is ignored without them. Run
  * them with `deno task test:blas`.
  */
@@ -147,6 +147,27 @@ Deno.test({
     // Off the BLAS and off WebAssembly, f32 sums in f64 in order, as the plain loop does: the same bits.
     check("auto, wasm off: TypeScript", withOptions({ matmul: "auto", wasm: false }, run), loop, outerLoop);
     check("wasm, wasm off: TypeScript", withOptions({ matmul: "wasm", wasm: false }, run), loop, outerLoop);
+  },
+});
+
+Deno.test({
+  name: "BLAS grouped ops: results repeat run to run at a fixed thread count",
+  ignore,
+  fn() {
+    // Groups big enough for OpenBLAS to split them over threads (not across thread counts: see blas_matmul.ts).
+    const [rows, k, n, offsets] = [300, 200, 260, [0, 120, 120, 300]];
+    const g = offsets.length - 1;
+    const x = random("f32", rows * k, 21), w = random("f32", g * k * n, 22), b = random("f32", rows * n, 23);
+    for (const threads of [1, 2]) {
+      withOptions({ matmul: "blas", threads }, () => {
+        for (const transB of [false, true]) {
+          const run = () => runGroupedMatmul("f32", x, w, offsets, [rows, k, n], transB);
+          sameBits(run(), run(), `groupedMatmul, transB ${transB}, ${threads} thread(s)`);
+        }
+        const outer = () => runGroupedOuter("f32", x, b, offsets, [rows, k, n]);
+        sameBits(outer(), outer(), `groupedOuter, ${threads} thread(s)`);
+      });
+    }
   },
 });
 
