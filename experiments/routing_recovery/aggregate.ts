@@ -10,7 +10,7 @@
  */
 import { clampInterval, mean, meanCI, pairedTTest, sampleStd, type ValueRange } from "../common/stats.ts";
 import { minDetectableDifference, seedsNeeded } from "../common/power.ts";
-import type { PrimaryMetric, RoutingRecoveryConfig } from "./config.ts";
+import { baselineNames, type PrimaryMetric, type RoutingRecoveryConfig } from "./config.ts";
 import type { Cell, PlannedRun, SkippedArm } from "./plan.ts";
 import type { RunRecord } from "./store.ts";
 
@@ -94,8 +94,8 @@ export interface CellSummary {
   arms: ArmSummary[];
   /** Each non-baseline arm vs the baseline (empty when the baseline has no finished runs). */
   comparisons: Comparison[];
-  /** Whether the baseline arm is in this cell. */
-  hasBaseline: boolean;
+  /** This cell's baseline: the first arm of `primary.baseline` that runs in it (null: none does). */
+  baseline: string | null;
 }
 
 /** The whole aggregate. */
@@ -173,7 +173,7 @@ export function aggregate(
   records: ReadonlyMap<string, RunRecord>,
   failed: ReadonlyMap<string, string>,
 ): Aggregate {
-  const { metric, baseline, effect } = config.primary;
+  const { metric, effect } = config.primary;
   const cellOrder: Cell[] = [];
   for (const r of planned) if (!cellOrder.some((c) => c.id === r.cell.id)) cellOrder.push(r.cell);
   const cells = cellOrder.map((cell): CellSummary => {
@@ -182,8 +182,8 @@ export function aggregate(
     const runsOf = (arm: string) =>
       inCell.filter((r) => r.arm.name === arm && records.has(r.id)).map((r) => records.get(r.id)!);
     const arms = armNames.filter((a) => runsOf(a).length > 0).map((a) => summariseArm(a, runsOf(a)));
-    const base = runsOf(baseline);
-    const hasBaseline = armNames.includes(baseline);
+    const baseline = baselineNames(config.primary.baseline).find((b) => armNames.includes(b)) ?? null;
+    const base = baseline === null ? [] : runsOf(baseline);
     const raw = base.length === 0 ? [] : arms.filter((a) => a.arm !== baseline).map((a) => {
       const runs = runsOf(a.arm);
       const diffs = {
@@ -200,7 +200,7 @@ export function aggregate(
       };
     });
     const holm = holmAdjust(raw.map((c) => c.diffs[metric].p));
-    return { cell, arms, comparisons: raw.map((c, i) => ({ ...c, holmP: holm[i] })), hasBaseline };
+    return { cell, arms, comparisons: raw.map((c, i) => ({ ...c, holmP: holm[i] })), baseline };
   });
   const finished = planned.filter((r) => records.has(r.id)).map((r) => records.get(r.id)!);
   return {

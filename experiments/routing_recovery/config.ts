@@ -26,6 +26,11 @@ export function estimatorNames(field: string): string[] {
   return [...new Set(field.split(",").map((s) => s.trim()).filter((s) => s !== ""))];
 }
 
+/** The baseline arms of a `primary.baseline` field, in fallback order. */
+export function baselineNames(field: string): string[] {
+  return field.split(",").map((s) => s.trim()).filter((s) => s !== "");
+}
+
 /** The config schema of `exp:routing-recovery`. */
 export const routingRecoverySchema = z.strictObject({
   ...baseConfigShape,
@@ -69,7 +74,10 @@ export const routingRecoverySchema = z.strictObject({
     metric: z.enum(PRIMARY_METRICS).describe(
       'The primary metric (final value): "nmi" (normalised MI), "accuracy" (best assignment) or "heldLoss".',
     ),
-    baseline: z.string().min(1).describe("The baseline arm every other arm is compared with (paired by seed)."),
+    baseline: z.string().min(1).describe(
+      "The baseline arm every other arm is compared with (paired by seed); a comma-separated list is a fallback " +
+        "order: a cell's baseline is the first listed arm that runs in it (e.g. switch,topk for the k = 2 cells).",
+    ),
     effect: z.number().positive().describe(
       "The effect size (in the primary metric's units) the power analysis reports the seeds needed for.",
     ),
@@ -85,8 +93,13 @@ export const routingRecoverySchema = z.strictObject({
       message: `"all" or a comma-separated list of ${known.join(", ")}`,
     });
   }
-  if (!known.includes(c.primary.baseline)) {
-    ctx.addIssue({ code: "custom", path: ["primary", "baseline"], message: `one of ${known.join(", ")}` });
+  const baselines = baselineNames(c.primary.baseline);
+  if (baselines.length === 0 || baselines.some((b) => !known.includes(b))) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["primary", "baseline"],
+      message: `one of (or a comma-separated fallback list of) ${known.join(", ")}`,
+    });
   }
 });
 
@@ -143,6 +156,7 @@ export const routingRecoveryDefinition: ExperimentDefinition<typeof routingRecov
     },
     paper: {
       ...common,
+      primary: { ...common.primary, baseline: "switch,topk" },
       seeds: 10,
       experts: [4, 8],
       clustersPerExpert: [1, 2],

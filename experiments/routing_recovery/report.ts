@@ -112,7 +112,8 @@ function primarySection(config: RoutingRecoveryConfig): string[] {
     "## Primary test (declared in the preset, before the run)",
     "",
     `- **Metric:** ${METRIC_WORDS[metric]} (\`${metric}\`).`,
-    `- **Baseline arm:** \`${baseline}\`; every other arm is compared with it in each cell.`,
+    `- **Baseline arm:** \`${baseline}\`; every other arm is compared with it in each cell` +
+    (baseline.includes(",") ? " (a fallback list: a cell's baseline is the first of these that runs in it)." : "."),
     "- **Test:** paired two-sided Student-t test over seeds (arm − baseline on the same seed: same task, initial " +
     "weights, batches), α = 0.05, 95% t interval; Holm-adjusted p over the arms of a cell beside the raw p.",
     `- **Effect size asked about:** δ = ${effect} (${metric} units), declared in the preset (not from a paper).`,
@@ -133,7 +134,7 @@ function powerSection(agg: Aggregate, config: RoutingRecoveryConfig): string[] {
   ];
   for (const c of agg.cells) {
     if (!c.comparisons.length) continue;
-    md.push(`**${cellTitle(c)}**`, "");
+    md.push(`**${cellTitle(c)}** (baseline \`${c.baseline}\`)`, "");
     md.push(mdTable(
       ["arm", "pairs", "SD of differences", "MDD (power 0.8)", `seeds for δ = ${effect}`],
       c.comparisons.map((x) => [
@@ -178,7 +179,8 @@ function cellSection(
   files: ReportFile[],
 ): string[] {
   const color = colorOf(config);
-  const { metric, baseline } = config.primary;
+  const { metric } = config.primary;
+  const baseline = c.baseline;
   const md = [`### ${cellTitle(c)}`, ""];
   md.push(mdTable(
     ["arm", "seeds", "held-out loss", "NMI", "accuracy", "MI (nats)", "purity", `steps to ${config.targetLoss}`],
@@ -197,9 +199,11 @@ function cellSection(
     "Means with 95% t intervals across seeds; steps to target: mean over the seeds that reached it (how many).",
     "",
   );
-  if (!c.hasBaseline) md.push(`The baseline \`${baseline}\` does not run in this cell: no comparisons.`, "");
-  else if (!c.comparisons.length) md.push(`The baseline \`${baseline}\` has no finished run here: no comparisons.`, "");
-  else {
+  if (baseline === null) {
+    md.push(`No baseline arm (\`${config.primary.baseline}\`) runs in this cell: no comparisons.`, "");
+  } else if (!c.comparisons.length) {
+    md.push(`The baseline \`${baseline}\` has no finished run here: no comparisons.`, "");
+  } else {
     md.push(`Paired differences arm − \`${baseline}\` (95% t interval, two-sided p; primary: \`${metric}\`):`, "");
     md.push(mdTable(
       ["arm", "pairs", "Δ NMI", "p", "Δ accuracy", "p", "Δ held-out loss", "p", `Holm p (${metric})`, "verdict"],
@@ -268,8 +272,15 @@ export function buildReport(config: RoutingRecoveryConfig, agg: Aggregate, prese
     ...setup(config),
   ];
   if (agg.skipped.length) {
+    // One line per (estimator, reason), with the cells it applies to.
+    const groups = new Map<string, { arm: string; reason: string; cells: string[] }>();
+    for (const s of agg.skipped) {
+      const key = `${s.arm}\u0000${s.reason}`;
+      if (!groups.has(key)) groups.set(key, { arm: s.arm, reason: s.reason, cells: [] });
+      groups.get(key)!.cells.push(s.cell);
+    }
     md.push("Registered estimators left out:", "");
-    for (const s of agg.skipped) md.push(`- \`${s.arm}\` in ${s.cell}: ${s.reason}`);
+    for (const g of groups.values()) md.push(`- \`${g.arm}\`: ${g.reason} (${g.cells.join(", ")})`);
     md.push("");
   }
   md.push("## Results", "");
