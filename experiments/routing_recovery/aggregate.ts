@@ -15,7 +15,7 @@ import type { Cell, PlannedRun, SkippedArm } from "./plan.ts";
 import type { RunRecord } from "./store.ts";
 
 /** The final metrics aggregated per arm. */
-export const FINAL_METRICS = ["heldLoss", "nmi", "accuracy", "mi", "purity", "trainLoss"] as const;
+export const FINAL_METRICS = ["heldLoss", "nmi", "accuracy", "mi", "purity", "trainLoss", "unrouted"] as const;
 
 /** A final metric name. */
 export type FinalMetric = typeof FINAL_METRICS[number];
@@ -28,6 +28,7 @@ export const METRIC_RANGES: Record<FinalMetric, ValueRange> = {
   accuracy: { min: 0, max: 1 },
   purity: { min: 0, max: 1 },
   mi: { min: 0, max: Infinity },
+  unrouted: { min: 0, max: 1 },
 };
 
 /** A mean with its 95% interval (NaN edges with fewer than 2 seeds). */

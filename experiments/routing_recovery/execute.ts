@@ -20,6 +20,9 @@ export async function executeRun(config: RoutingRecoveryConfig, out: string, run
   const t0 = performance.now();
   try {
     const metrics = await trainRun(runSpec(config, run.cell, run.arm, run.seed));
+    // A diverged run is a failed run: a NaN must never reach a mean.
+    const bad = metrics.heldLoss.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) throw new Error(`diverged: held-out loss ${metrics.heldLoss[bad]} at step ${metrics.step[bad]}`);
     const record: RunRecord = {
       kind: "run",
       id: run.id,

@@ -17,6 +17,10 @@
  * - **Purity** (reported beside it, for reference): the unconstrained many-to-one version, Σ_c max_e n(c,e) / N,
  *   each cluster mapped to its majority expert; it does not penalise collapse onto few experts.
  *
+ * A sample that a router sends to no expert (expert label −1, e.g. a router whose experts choose their tokens)
+ * counts as wrong in the accuracy and purity, and as its own outcome ("unrouted") in the mutual information; its
+ * share is reported as `unrouted`.
+ *
  * @module
  */
 
@@ -32,23 +36,34 @@ export interface Recovery {
   purity: number;
   /** Fraction of samples per expert, [E]. */
   load: number[];
+  /** Fraction of samples routed to no expert (label −1). */
+  unrouted: number;
 }
 
-/** The contingency table n[c][e] of labels `clusters` (0 … C−1) against `experts` (0 … E−1). */
+/**
+ * The contingency table n[c][e] of labels `clusters` (0 … C−1) against `experts` (0 … E−1); with
+ * `allowUnrouted`, expert −1 (no expert) is counted in an extra last column.
+ */
 export function contingency(
   clusters: ArrayLike<number>,
   experts: ArrayLike<number>,
   numClusters: number,
   numExperts: number,
+  allowUnrouted = false,
 ): number[][] {
   if (clusters.length !== experts.length) {
     throw new RangeError(`contingency: ${clusters.length} cluster labels but ${experts.length} expert labels`);
   }
-  const n = Array.from({ length: numClusters }, () => new Array<number>(numExperts).fill(0));
+  const cols = numExperts + (allowUnrouted ? 1 : 0);
+  const n = Array.from({ length: numClusters }, () => new Array<number>(cols).fill(0));
   for (let i = 0; i < clusters.length; i++) {
     const c = clusters[i], e = experts[i];
     if (!(Number.isInteger(c) && c >= 0 && c < numClusters)) {
       throw new RangeError(`contingency: cluster label ${c} at ${i} is not in 0…${numClusters - 1}`);
+    }
+    if (allowUnrouted && e === -1) {
+      n[c][numExperts]++;
+      continue;
     }
     if (!(Number.isInteger(e) && e >= 0 && e < numExperts)) {
       throw new RangeError(`contingency: expert label ${e} at ${i} is not in 0…${numExperts - 1}`);
@@ -152,21 +167,24 @@ export function bestAssignment(
   return { expertOf, correct: expertOf.reduce((s, ex, c) => s + table[c][ex], 0) };
 }
 
-/** Every recovery metric of a routing (see the module docs). */
+/** Every recovery metric of a routing (see the module docs; expert −1 = routed to no expert). */
 export function recovery(
   clusters: ArrayLike<number>,
   experts: ArrayLike<number>,
   numClusters: number,
   numExperts: number,
 ): Recovery {
-  const table = contingency(clusters, experts, numClusters, numExperts);
+  const full = contingency(clusters, experts, numClusters, numExperts, true);
+  const table = full.map((row) => row.slice(0, numExperts));
   const total = clusters.length;
-  const mi = mutualInformation(table);
-  const bound = Math.min(entropy(table.map((r) => r.reduce((s, x) => s + x, 0)), total), Math.log(numExperts));
+  const mi = mutualInformation(full);
+  const bound = Math.min(entropy(full.map((r) => r.reduce((s, x) => s + x, 0)), total), Math.log(numExperts));
   const { correct } = bestAssignment(table, Math.ceil(numClusters / numExperts));
   const majority = table.reduce((s, row) => s + Math.max(...row), 0);
-  const load = Array.from({ length: numExperts }, (_, j) => table.reduce((s, r) => s + r[j], 0) / Math.max(1, total));
+  const share = (j: number) => full.reduce((s, r) => s + r[j], 0) / Math.max(1, total);
+  const load = Array.from({ length: numExperts }, (_, j) => share(j));
   return {
+    unrouted: share(numExperts),
     mi,
     nmi: bound > 0 ? Math.min(1, mi / bound) : 0,
     accuracy: total > 0 ? correct / total : 0,

@@ -182,8 +182,20 @@ function cellSection(
   const { metric } = config.primary;
   const baseline = c.baseline;
   const md = [`### ${cellTitle(c)}`, ""];
+  // The share of held-out samples routed to no expert, shown only when some arm has any.
+  const unrouted = c.arms.some((a) => a.final.unrouted.mean > 0);
   md.push(mdTable(
-    ["arm", "seeds", "held-out loss", "NMI", "accuracy", "MI (nats)", "purity", `steps to ${config.targetLoss}`],
+    [
+      "arm",
+      "seeds",
+      "held-out loss",
+      "NMI",
+      "accuracy",
+      "MI (nats)",
+      "purity",
+      `steps to ${config.targetLoss}`,
+      ...(unrouted ? ["unrouted"] : []),
+    ],
     c.arms.map((a) => [
       armLabel(a, c),
       a.seeds.length,
@@ -193,6 +205,7 @@ function cellSection(
       ci(a.final.mi),
       fmt(a.final.purity.mean),
       a.toTarget.reached ? `${ci(a.toTarget.steps, 0)} (${a.toTarget.reached}/${a.seeds.length})` : "never",
+      ...(unrouted ? [fmt(a.final.unrouted.mean)] : []),
     ]),
   ));
   md.push(

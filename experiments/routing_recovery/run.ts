@@ -2,8 +2,9 @@
  * Runs `exp:routing-recovery` into an output folder, in one of three modes:
  *
  * - **whole** (default): claims `--out` (refused when it holds runs, unless `--resume` continues them or
- *   `--force` moves the folder aside; locked while this process works), runs every missing run — in this
- *   process, or with `--jobs N` in N worker subprocesses — then writes the report. Exits non-zero (a UserError)
+ *   `--force` moves the folder aside; locked while this process works), runs every missing run — in N worker
+ *   subprocesses (`--jobs N`, default one per core; in this process with `--jobs 1` or without `--allow-run`) —
+ *   then writes the report. Exits non-zero (a UserError)
  *   when a run failed or is missing, after writing the report of the others.
  * - **shard** (`--shard i/n`): runs only shard i of n (a disjoint, deterministic subset, see `plan.ts`) into a
  *   folder that other shards, on this machine or others, may be writing at the same time: no folder lock, one
@@ -50,6 +51,11 @@ export interface RoutingRecoveryResult {
   trained: number;
   /** Wall seconds of this call. */
   seconds: number;
+}
+
+function cores(): number {
+  const n = (globalThis.navigator as { hardwareConcurrency?: number } | undefined)?.hardwareConcurrency ?? 1;
+  return Math.max(1, Math.floor(n));
 }
 
 async function collect(out: string, planned: readonly PlannedRun[]) {
@@ -177,7 +183,8 @@ export async function runRoutingRecovery(
     const { runs, skipped } = planRuns(config);
     const todo = await missingRuns(out, runs);
     const subprocesses = mayRunSubprocesses();
-    const jobs = Math.max(1, Math.min(cli.jobs ?? 1, todo.length));
+    // Default: one worker per core, as the LM experiments do (--jobs 1 runs in this process).
+    const jobs = Math.max(1, Math.min(cli.jobs ?? cores(), todo.length));
     const parallel = subprocesses && jobs > 1;
     await writeJsonAtomic(joinPath(out, "env.json"), {
       ...environmentInfo({ name: "cpu", adapter: "none (tiny model on the CPU)" }),
@@ -189,7 +196,7 @@ export async function runRoutingRecovery(
         `${new Set(runs.map((r) => r.cell.id)).size} cell(s) = ${runs.length} runs, ${todo.length} to do` +
         `${skipped.length ? ` (${skipped.length} estimator/cell pairs left out)` : ""}; ` +
         `${parallel ? `${jobs} worker processes` : "in-process"}; out ${out}` +
-        ((cli.jobs ?? 1) > 1 && !subprocesses ? " (no --allow-run: running in-process)" : ""),
+        (jobs > 1 && !subprocesses ? " (no --allow-run: running in-process)" : ""),
     );
     if (parallel) await runWorkers(out, jobs, log);
     else await runInProcess(config, out, todo, log);

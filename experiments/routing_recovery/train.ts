@@ -108,7 +108,7 @@ function asTensors(s: Samples, dim: number): { x: Tensor; y: Tensor } {
   return { x: tensor(s.x, { shape: [s.n, dim] }), y: tensor(s.y, { shape: [s.n, dim] }) };
 }
 
-/** Each row's expert with the largest gate ([N, K] routing → [N]). */
+/** Each row's expert with the largest gate ([N, K] routing → [N]); −1 when no gate is positive (no expert). */
 async function chosenExperts(layer: MoELayer): Promise<Int32Array> {
   const routing = layer.lastRouting!;
   const [n, k] = routing.gates.shape;
@@ -118,7 +118,8 @@ async function chosenExperts(layer: MoELayer): Promise<Int32Array> {
   for (let i = 0; i < n; i++) {
     let best = 0;
     for (let j = 1; j < k; j++) if (gates[i * k + j] > gates[i * k + best]) best = j;
-    out[i] = experts[i * k + best];
+    const e = experts[i * k + best];
+    out[i] = gates[i * k + best] > 0 && e >= 0 && e < layer.numExperts ? e : -1;
   }
   return out;
 }

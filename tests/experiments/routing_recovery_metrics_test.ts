@@ -72,6 +72,18 @@ Deno.test("recovery: many-to-one routings (collapse, merged clusters) and C > E"
   close(c2.purity, 1, "C > E collapse purity");
 });
 
+Deno.test("recovery: samples routed to no expert (−1) are wrong and counted as unrouted", () => {
+  const cl = labels(4, 5);
+  // Cluster 3 dropped, the others perfect.
+  const r = recovery(cl, cl.map((c) => (c === 3 ? -1 : c)), 4, 4);
+  close(r.unrouted, 0.25, "unrouted share");
+  close(r.accuracy, 0.75, "dropped samples are wrong");
+  close(r.purity, 0.75, "purity too");
+  close(r.mi, Math.log(4), "dropping one whole cluster still identifies it");
+  assert.deepEqual(r.load, [0.25, 0.25, 0.25, 0]);
+  close(recovery(cl, cl, 4, 4).unrouted, 0, "none");
+});
+
 Deno.test("recovery: bad labels are one clear error", () => {
   assert.throws(() => contingency([0, 1], [0], 2, 2), /2 cluster labels but 1 expert labels/);
   assert.throws(() => contingency([0, 2], [0, 1], 2, 2), /cluster label 2 at 1 is not in 0…1/);

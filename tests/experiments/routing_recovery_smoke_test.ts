@@ -86,7 +86,7 @@ Deno.test({
     try {
       const whole = `${dir}/whole`;
       const t0 = performance.now();
-      assert.equal(await main(["--preset=smoke", `--out=${whole}`], quiet), 0);
+      assert.equal(await main(["--preset=smoke", `--out=${whole}`, "--jobs=1"], quiet), 0);
       assert.ok(performance.now() - t0 < 30_000, "smoke must take seconds");
       const { runs } = planRuns(smoke);
       const records = await readJsonl<RunRecord>(`${whole}/metrics.jsonl`);
@@ -114,10 +114,28 @@ Deno.test({
       const before = await read(whole);
       assert.equal(await main(["--preset=smoke", `--out=${whole}`, "--resume"], quiet), 0);
       assert.deepEqual(await read(whole), before);
-      // A lost run file is trained again, to the same bytes.
-      await Deno.remove(`${whole}/runs/${runs[1].cell.id}/${runs[1].arm.name}-seed${runs[1].seed}.json`);
-      await main(["--preset=smoke", `--out=${whole}`, "--resume"], quiet);
+      // A failed run is in no number: named in the report, left out of the arm's seeds, and the command fails.
+      const lost = `${whole}/runs/${runs[1].cell.id}/${runs[1].arm.name}-seed${runs[1].seed}`;
+      await Deno.remove(`${lost}.json`);
+      await Deno.writeTextFile(
+        `${lost}.failed.json`,
+        JSON.stringify({ kind: "failed", id: runs[1].id, error: "boom" }),
+      );
+      await assert.rejects(
+        () => main(["--aggregate-only", `--out=${whole}`], quiet),
+        /1 run\(s\) failed and 0 are missing/,
+      );
+      const partial = await Deno.readTextFile(`${whole}/report.md`);
+      assert.match(partial, /\*\*Incomplete:\*\* 5 of 6 runs finished/);
+      assert.match(partial, new RegExp(`\`${runs[1].id}\`: boom`));
+      const summary5 = JSON.parse(await Deno.readTextFile(`${whole}/summary.json`));
+      assert.equal(summary5.runs.finished, 5);
+      const armRow = summary5.cells[0].arms.find((a: { arm: string }) => a.arm === runs[1].arm.name);
+      assert.deepEqual(armRow.seeds, [0, 1].filter((s) => s !== runs[1].seed));
+      // --resume trains it again, to the same bytes, and removes the failure record.
+      await main(["--preset=smoke", `--out=${whole}`, "--resume", "--jobs=1"], quiet);
       assert.deepEqual(await read(whole), before);
+      await assert.rejects(() => Deno.stat(`${lost}.failed.json`), Deno.errors.NotFound);
       // Refusals: a folder with runs without --resume/--force; --resume with another config.
       await assert.rejects(
         () => main(["--preset=smoke", `--out=${whole}`], quiet),
@@ -149,7 +167,7 @@ Deno.test({
       await assert.rejects(() => main(["--shard=3/2"], quiet), /--shard must be i\/n with 1 ≤ i ≤ n/);
 
       // --force moves the folder aside, never deletes it.
-      await main(["--preset=smoke", `--out=${whole}`, "--force"], quiet);
+      await main(["--preset=smoke", `--out=${whole}`, "--force", "--jobs=1"], quiet);
       const aside = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.startsWith("whole.replaced-"));
       assert.equal(aside.length, 1);
       assert.deepEqual(await read(whole), before);
@@ -165,7 +183,7 @@ Deno.test({
   fn: async () => {
     const dir = await Deno.makeTempDir();
     try {
-      await main(["--preset=smoke", `--out=${dir}/one`], quiet);
+      await main(["--preset=smoke", `--out=${dir}/one`, "--jobs=1"], quiet);
       const lines: string[] = [];
       await main(["--preset=smoke", `--out=${dir}/two`, "--jobs=2"], (l) => lines.push(l));
       assert.ok(lines.some((l) => l.includes("2 worker processes")), lines.join("\n"));
