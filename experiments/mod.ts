@@ -82,6 +82,14 @@ export {
   tooFewSeeds,
   welchTTest,
 } from "./common/stats.ts";
+export {
+  minDetectableDifference,
+  noncentralTCdf,
+  normalApproxSeeds,
+  pairedTPower,
+  type PowerOptions,
+  seedsNeeded,
+} from "./common/power.ts";
 export { barChart, lineChart } from "./common/svg.ts";
 export { fmt, mdImage, mdTable } from "./common/markdown.ts";
 export { formatDuration, formatProgress } from "./common/progress.ts";

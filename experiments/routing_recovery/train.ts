@@ -109,8 +109,7 @@ function asTensors(s: Samples, dim: number): { x: Tensor; y: Tensor } {
 }
 
 /** Each row's expert with the largest gate ([N, K] routing → [N]); −1 when no gate is positive (no expert). */
-async function chosenExperts(layer: MoELayer): Promise<Int32Array> {
-  const routing = layer.lastRouting!;
+async function chosenExperts(routing: { gates: Tensor; experts: Tensor }, numExperts: number): Promise<Int32Array> {
   const [n, k] = routing.gates.shape;
   const gates = await routing.gates.data();
   const experts = await routing.experts.data();
@@ -119,7 +118,7 @@ async function chosenExperts(layer: MoELayer): Promise<Int32Array> {
     let best = 0;
     for (let j = 1; j < k; j++) if (gates[i * k + j] > gates[i * k + best]) best = j;
     const e = experts[i * k + best];
-    out[i] = gates[i * k + best] > 0 && e >= 0 && e < layer.numExperts ? e : -1;
+    out[i] = gates[i * k + best] > 0 && e >= 0 && e < numExperts ? e : -1;
   }
   return out;
 }
@@ -176,10 +175,17 @@ export async function trainRun(spec: RunSpec): Promise<RunMetrics> {
     layer.eval();
     const state = generator.getState();
     try {
-      const loss = scope(() => noGrad(() => keep(layer.forward(heldT.x).sub(heldT.y).square().mean())));
-      const chosen = await chosenExperts(layer);
-      const heldLoss = (await loss.data())[0];
-      loss.dispose();
+      // The routing's tensors are kept past the scope (which disposes everything else it created), read, freed.
+      const kept = scope(() =>
+        noGrad(() => {
+          const loss = layer.forward(heldT.x).sub(heldT.y).square().mean();
+          const { gates, experts } = layer.lastRouting!;
+          return { loss: keep(loss), gates: keep(gates), experts: keep(experts) };
+        })
+      );
+      const chosen = await chosenExperts(kept, spec.experts);
+      const heldLoss = (await kept.loss.data())[0];
+      for (const t of [kept.loss, kept.gates, kept.experts]) t.dispose();
       last = recovery(held.cluster, chosen, spec.clusters, spec.experts);
       m.step.push(step);
       m.trainLoss.push(trainLoss);
