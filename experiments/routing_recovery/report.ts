@@ -268,6 +268,28 @@ function cellSection(
   return md;
 }
 
+/** The primary metric's mean per cell (rows) and arm (columns), for a grid of several cells. */
+function overview(agg: Aggregate, config: RoutingRecoveryConfig): string[] {
+  const { metric } = config.primary;
+  const arms = [...new Set(agg.cells.flatMap((c) => c.arms.map((a) => a.arm)))];
+  return [
+    `### Overview: final \`${metric}\` (mean over seeds) by cell`,
+    "",
+    "Cells are E·m·σ·k (E experts, m clusters per expert, input noise σ, k experts per token); — : not run there.",
+    "",
+    mdTable(
+      ["cell", ...arms],
+      agg.cells.map((c) => [
+        c.cell.id,
+        ...arms.map((arm) => {
+          const a = c.arms.find((x) => x.arm === arm);
+          return a ? fmt(a.final[metric].mean) : null;
+        }),
+      ]),
+    ),
+  ];
+}
+
 /** Every report file (see the module docs). */
 export function buildReport(config: RoutingRecoveryConfig, agg: Aggregate, preset: string): ReportFile[] {
   const files: ReportFile[] = [];
@@ -297,6 +319,7 @@ export function buildReport(config: RoutingRecoveryConfig, agg: Aggregate, prese
     md.push("");
   }
   md.push("## Results", "");
+  if (agg.cells.length > 1) md.push(...overview(agg, config));
   agg.cells.forEach((c, i) => md.push(...cellSection(c, i, config, files)));
   md.push(
     "Per-run curves and final values: `metrics.jsonl` (one line per finished run); this report's numbers: " +

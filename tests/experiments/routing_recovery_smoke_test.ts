@@ -10,6 +10,7 @@ import { trainRun } from "../../experiments/routing_recovery/train.ts";
 import { runSpec } from "../../experiments/routing_recovery/plan.ts";
 import type { RunRecord } from "../../experiments/routing_recovery/store.ts";
 import { aggregate } from "../../experiments/routing_recovery/aggregate.ts";
+import { buildReport } from "../../experiments/routing_recovery/report.ts";
 
 const granted = (name: "read" | "write") => Deno.permissions.querySync({ name }).state === "granted";
 const canRW = granted("read") && granted("write");
@@ -69,6 +70,10 @@ Deno.test("a fallback baseline list gives each cell the first listed arm that ru
   ]]);
   assert.deepEqual(skipped.map((s) => [s.cell, s.arm]), [["E4-m1-s0.5-k2", "switch"]]);
   assert.equal(agg.missing.length, runs.length, "nothing finished: every run missing, none in any number");
+  const report = buildReport(config, agg, "test").find((f) => f.path === "report.md")!.text;
+  assert.match(report, /### Overview: final `nmi` \(mean over seeds\) by cell/);
+  assert.match(report, /Incomplete:\*\* 0 of 6 runs finished/);
+  assert.match(report, /`switch`: K = 2 not allowed \(allows 1\) \(E4-m1-s0.5-k2\)/);
 });
 
 Deno.test("shards are disjoint and cover every run", () => {
