@@ -13,8 +13,9 @@
  * - **aggregate only** (`--aggregate-only`): builds the report from whatever finished in the folder (config from
  *   its `config.json`), and names the missing and failed runs; exits non-zero when some are.
  *
- * Files: `config.json`, `env.json`, `runs/<cell>/<arm>-seed<s>.json` (`store.ts`), `report.md`, `plots/*.svg`,
- * `summary.json`, `metrics.jsonl` (`report.ts`), `timing.json` (whole mode).
+ * Files: `config.json`, `env.json` (a shard: `env.shard-<i>-of-<n>.json`), `runs/<cell>/<arm>-seed<s>.json`
+ * (`store.ts`), `report.md`, `plots/*.svg`, `summary.json`, `metrics.jsonl` (`report.ts`), `timing.json` (whole
+ * mode).
  *
  * @module
  */
@@ -127,6 +128,11 @@ async function runShard(
   // A whole-mode process holds the folder's lock while it runs; a shard must not write beside it.
   assertUnlocked(out);
   await ensureStoredConfig(out, stored(config, cli), `--shard ${shard.index}/${shard.count}`);
+  // Each shard may run on another machine: each records its own environment.
+  await writeJsonAtomic(joinPath(out, `env.shard-${shard.index}-of-${shard.count}.json`), {
+    ...environmentInfo({ name: "cpu", adapter: "none (tiny model on the CPU)" }),
+    shard: `${shard.index}/${shard.count}`,
+  });
   const mine = shardRuns(planRuns(config).runs, shard);
   const todo = await missingRuns(out, mine);
   if (todo.length < mine.length && !cli.resume) {

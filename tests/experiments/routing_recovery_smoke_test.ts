@@ -166,6 +166,7 @@ Deno.test({
         /--shard 2\/2: the config differs .*fields: seeds/,
       );
       await main(["--preset=smoke", `--out=${sharded}`, "--shard=2/2"], quiet);
+      for (const i of [1, 2]) JSON.parse(await Deno.readTextFile(`${sharded}/env.shard-${i}-of-2.json`));
       assert.equal(await main(["--aggregate-only", `--out=${sharded}`], quiet), 0);
       assert.deepEqual(await read(sharded), before);
       await assert.rejects(() => main(["--aggregate-only", "--out", sharded, "--seeds=3"], quiet), /takes only --out/);
