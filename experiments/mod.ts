@@ -8,6 +8,7 @@
  * | `exp:switch-vs-sparsemixer` | `experiments/switch_vs_sparsemixer.ts` | Switch vs SparseMixer (+ ω and first-order ablations) on a SOTU Switch Transformer LM |
  * | `exp:grin-top2` | `experiments/grin_top2.ts` | GShard/Mixtral top-2 vs SparseMixer-v2 and v2* with 16 GLU experts |
  * | `exp:estimator-bias` | `experiments/estimator_bias.ts` | exact-gradient bias and variance of every estimator |
+ * | `exp:routing-recovery` | `experiments/routing_recovery.ts` | which estimators learn the known optimal routing of a clustered task (recovery, loss, power) |
  *
  * ## How an LM experiment flows
  * 1. The entry file hands `Deno.args` and its {@link ExperimentDefinition} (`experiments/lm/presets.ts`: schema,
@@ -81,6 +82,14 @@ export {
   tooFewSeeds,
   welchTTest,
 } from "./common/stats.ts";
+export {
+  minDetectableDifference,
+  noncentralTCdf,
+  normalApproxSeeds,
+  pairedTPower,
+  type PowerOptions,
+  seedsNeeded,
+} from "./common/power.ts";
 export { barChart, lineChart } from "./common/svg.ts";
 export { fmt, mdImage, mdTable } from "./common/markdown.ts";
 export { formatDuration, formatProgress } from "./common/progress.ts";

@@ -1,4 +1,4 @@
-// The three experiment entry files, spawned as `deno task` would run them: every bad flag, an unusable --out and
+// The experiment entry files, spawned as `deno task` would run them: every bad flag, an unusable --out and
 // a flag --help no longer offers (estimator-bias --device webgpu) end in exit code 2 and one `error: …` line on
 // stderr, never a stack trace; --help lists only what works.
 import assert from "node:assert/strict";
@@ -28,6 +28,12 @@ Deno.test({
           ["--preset", "smoke", "--out", "afile"],
           /--out afile: exists and is not a folder/,
         ],
+        ["routing_recovery.ts", ["--shard", "0/4"], /--shard must be i\/n with 1 ≤ i ≤ n/],
+        ["routing_recovery.ts", ["--shard"], /--shard needs a value/],
+        ["routing_recovery.ts", ["--shard=1/2", "--force"], /--force cannot be combined with --shard/],
+        ["routing_recovery.ts", ["--aggregate-only", "--out", "nowhere"], /nowhere\/config.json not found/],
+        ["routing_recovery.ts", ["--aggregate-only", "--seeds=3"], /--aggregate-only takes only --out DIR/],
+        ["routing_recovery.ts", ["--estimators=nope"], /field "estimators" must be "all" or a comma-separated/],
       ];
       for (const [entry, args, pattern] of cases) {
         const what = `${entry} ${args.join(" ")}`;
@@ -60,6 +66,11 @@ Deno.test({
         assert.equal(r.code, 0, r.stderr);
         assert.match(r.stdout, /\[--device auto\|cpu\|webgpu\] \[--resume \| --force\] \[--jobs N\]/, entry);
       }
+      const rr = await runEntryFile("routing_recovery.ts", ["--help"], tmp);
+      assert.equal(rr.code, 0, rr.stderr);
+      assert.match(rr.stdout, /\[--device auto\|cpu\] \[--resume \| --force\] \[--jobs N\]/);
+      assert.match(rr.stdout, /--shard i\/n/);
+      assert.match(rr.stdout, /--aggregate-only/);
     } finally {
       await Deno.remove(tmp, { recursive: true });
     }

@@ -1,0 +1,170 @@
+/**
+ * The runs of `exp:routing-recovery`, in one canonical order: cells (E, m, σ, k, in the config's order) ×
+ * arms (registry order) × seeds. Each run has a stable id (`E4-m1-s0.5-k1/switch/seed3`), which is also its
+ * file under `runs/`, and belongs to shard `(index mod n) + 1` of n (round-robin, so every shard gets a similar
+ * mix of cells and arms).
+ *
+ * Arms of a cell (from each estimator's registry descriptor, never from its name):
+ * - a sparse estimator whose K is set by the `topK` option runs with `topK: k` where its rule allows (k, E);
+ * - a sparse estimator with a fixed K (top-1) runs in the cells with k = 1 only;
+ * - a dense estimator (K = E) runs in the cells of the smallest k in the config only (its runs would be the
+ *   same in every k);
+ * - an estimator the layer cannot train with (building the layer and one training step fail: `probeTrainable`)
+ *   is left out, with the reason, and the report lists it.
+ *
+ * @module
+ */
+import { estimatorDescriptor } from "../../moe/mod.ts";
+import { estimatorNames, type RoutingRecoveryConfig } from "./config.ts";
+import { probeTrainable, type RunSpec } from "./train.ts";
+
+/** One cell of the grid. */
+export interface Cell {
+  /** Stable id, e.g. `E4-m1-s0.5-k1`. */
+  id: string;
+  /** Experts E. */
+  experts: number;
+  /** Clusters per expert m (C = m·E). */
+  clustersPerExpert: number;
+  /** Input noise σ. */
+  noise: number;
+  /** Experts per token k of the sparse top-k arms. */
+  k: number;
+}
+
+/** An arm of a cell. */
+export interface Arm {
+  /** Registry name (also the arm's name). */
+  name: string;
+  /** Experts per token of this arm (E for a dense estimator). */
+  k: number;
+  /** Registry options. */
+  options: Record<string, unknown>;
+}
+
+/** One run. */
+export interface PlannedRun {
+  /** `<cell>/<arm>/seed<s>`. */
+  id: string;
+  /** Its cell. */
+  cell: Cell;
+  /** Its arm. */
+  arm: Arm;
+  /** Seed. */
+  seed: number;
+  /** Position in the canonical order. */
+  index: number;
+}
+
+/** A registered estimator left out of a cell, and why. */
+export interface SkippedArm {
+  /** Cell id. */
+  cell: string;
+  /** Registry name. */
+  arm: string;
+  /** Why. */
+  reason: string;
+}
+
+/** The cells of the grid, in order. */
+export function gridCells(config: RoutingRecoveryConfig): Cell[] {
+  const cells: Cell[] = [];
+  for (const e of new Set(config.experts)) {
+    for (const m of new Set(config.clustersPerExpert)) {
+      for (const noise of new Set(config.noise)) {
+        for (const k of new Set(config.topK)) {
+          cells.push({ id: `E${e}-m${m}-s${noise}-k${k}`, experts: e, clustersPerExpert: m, noise, k });
+        }
+      }
+    }
+  }
+  return cells;
+}
+
+/** The run spec of an arm in a cell for a seed. */
+export function runSpec(config: RoutingRecoveryConfig, cell: Cell, arm: Arm, seed: number): RunSpec {
+  return {
+    seed,
+    estimator: arm.name,
+    estimatorOptions: arm.options,
+    experts: cell.experts,
+    clusters: cell.clustersPerExpert * cell.experts,
+    noise: cell.noise,
+    targetNoise: config.targetNoise,
+    dim: config.dim,
+    expert: config.model.expert,
+    hidden: config.model.hidden,
+    balanceCoef: config.model.balanceCoef,
+    lr: config.optim.lr,
+    weightDecay: config.optim.weightDecay,
+    steps: config.steps,
+    batchSize: config.batchSize,
+    evalEvery: config.evalEvery,
+    heldOut: config.heldOut,
+    targetLoss: config.targetLoss,
+  };
+}
+
+/** The arms of a cell, and the registered estimators left out of it (see the module docs). */
+export function cellArms(config: RoutingRecoveryConfig, cell: Cell): { arms: Arm[]; skipped: SkippedArm[] } {
+  const arms: Arm[] = [];
+  const skipped: SkippedArm[] = [];
+  const smallestK = Math.min(...config.topK);
+  for (const name of estimatorNames(config.estimators)) {
+    const d = estimatorDescriptor(name);
+    let arm: Arm | null = null;
+    if (d.routing === "dense") {
+      if (cell.k !== smallestK) continue; // run once, in the cells of the smallest k
+      arm = { name, k: cell.experts, options: {} };
+    } else if (!d.topK.allows(cell.k, cell.experts)) {
+      skipped.push({ cell: cell.id, arm: name, reason: `K = ${cell.k} not allowed (allows ${d.topK.words})` });
+      continue;
+    } else {
+      arm = { name, k: cell.k, options: d.topK.option === "topK" ? { topK: cell.k } : {} };
+    }
+    const why = probeTrainable(runSpec(config, cell, arm, 0));
+    if (why !== null) skipped.push({ cell: cell.id, arm: name, reason: `the layer cannot train with it: ${why}` });
+    else arms.push(arm);
+  }
+  return { arms, skipped };
+}
+
+/** Every run in canonical order, and the estimators left out. */
+export function planRuns(config: RoutingRecoveryConfig): { runs: PlannedRun[]; skipped: SkippedArm[] } {
+  const runs: PlannedRun[] = [];
+  const skipped: SkippedArm[] = [];
+  for (const cell of gridCells(config)) {
+    const c = cellArms(config, cell);
+    skipped.push(...c.skipped);
+    for (const arm of c.arms) {
+      for (let seed = 0; seed < config.seeds; seed++) {
+        runs.push({ id: `${cell.id}/${arm.name}/seed${seed}`, cell, arm, seed, index: runs.length });
+      }
+    }
+  }
+  return { runs, skipped };
+}
+
+/** A shard `i/n` (1 ≤ i ≤ n). */
+export interface Shard {
+  /** This shard, 1-based. */
+  index: number;
+  /** Number of shards. */
+  count: number;
+}
+
+/** Parses `i/n` (1 ≤ i ≤ n); throws a RangeError naming the problem. */
+export function parseShard(text: string): Shard {
+  const m = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(text);
+  const index = m ? Number(m[1]) : NaN;
+  const count = m ? Number(m[2]) : NaN;
+  if (!m || count < 1 || index < 1 || index > count) {
+    throw new RangeError(`--shard must be i/n with 1 ≤ i ≤ n (e.g. 3/16), got ${JSON.stringify(text)}`);
+  }
+  return { index, count };
+}
+
+/** The runs of shard `i/n`: those whose canonical index is i − 1 modulo n. */
+export function shardRuns(runs: readonly PlannedRun[], shard: Shard): PlannedRun[] {
+  return runs.filter((r) => r.index % shard.count === shard.index - 1);
+}
