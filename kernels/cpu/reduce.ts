@@ -8,6 +8,7 @@ import type { KernelFamily } from "../registry.ts";
 import { aroundAxis, type CpuBuffer } from "./buffer.ts";
 import { liveCpuOptions } from "./config.ts";
 import { fastSumMiddle } from "./fast_layout.ts";
+import { fastSoftmax } from "./fast_softmax.ts";
 
 /** The axis-wise family of the CPU backend. */
 export const reduceKernels: KernelFamily<CpuBuffer, "reduce" | "argReduce" | "softmax" | "cumsum"> = {
@@ -56,6 +57,9 @@ export const reduceKernels: KernelFamily<CpuBuffer, "reduce" | "argReduce" | "so
   softmax([x], [out], { axis, log }) {
     const [outer, n, inner] = aroundAxis(x.shape, axis);
     const src = x.buf, dst = out.buf;
+    if (liveCpuOptions.fastKernels && src instanceof Float32Array && dst instanceof Float32Array) {
+      return fastSoftmax(src, dst, outer, n, inner, log, liveCpuOptions.wasm);
+    }
     for (let o = 0; o < outer; o++) {
       for (let j = 0; j < inner; j++) {
         const base = o * n * inner + j;

@@ -3,7 +3,7 @@
  * against the reference (`Math.exp`, the series erf), and the WebAssembly f64x2 kernel
  * (kernels/cpu/wasm/elementwise_f64.ts) against the JavaScript fast loop — bit for bit, on random and edge
  * inputs, odd lengths, broadcast and strided runs — and the fast path against the reference path (≤ 1 ulp
- * of f32).
+ * of f32); likewise the fast softmax (kernels/cpu/fast_softmax.ts) with and without its SIMD exponentials.
  */
 import assert from "node:assert/strict";
 import type { DType } from "../../core/dtype.ts";
@@ -19,6 +19,10 @@ import { actGradProgram, biasActProgram, type FusedActivation } from "../../kern
 import type { ElementwiseProgram } from "../../kernels/expr/ir.ts";
 import { CHUNK, runWasmElementwise, wasmElementwiseSupported } from "../../kernels/cpu/wasm/elementwise.ts";
 import { f64Renderable } from "../../kernels/cpu/wasm/elementwise_f64.ts";
+import { SOFTMAX_CHUNK } from "../../kernels/cpu/wasm/softmax_exp.ts";
+import { WASM_MIN_ROW } from "../../kernels/cpu/fast_softmax.ts";
+import { reduceKernels } from "../../kernels/cpu/reduce.ts";
+import { setCpuOptions } from "../../kernels/cpu/config.ts";
 
 const f64 = new Float64Array(1), i64 = new BigInt64Array(f64.buffer);
 /** Distance in units in the last place of a double (same sign, finite). */
@@ -197,4 +201,53 @@ Deno.test({
     const x = f32Values([600], 9), out = { buf: new Float32Array(300), shape: [300], dtype: "f32" as DType };
     assert.equal(runWasmElementwise(p, { shape: [300], strides: [[2]] }, [x], out), false);
   },
+});
+
+/** Softmax (or log-softmax) of `x` along `axis` with the given CPU options. */
+function softmaxWith(
+  x: TensorRef<CpuBuffer>,
+  axis: number,
+  log: boolean,
+  opts: { fastKernels: boolean; wasm: boolean },
+): Float32Array {
+  const prev = setCpuOptions(opts);
+  try {
+    const out = { buf: new Float32Array(x.buf.length), shape: x.shape, dtype: "f32" as DType };
+    reduceKernels.softmax([x], [out], { axis, log });
+    return out.buf;
+  } finally {
+    setCpuOptions(prev);
+  }
+}
+
+Deno.test("fast softmax: the f64x2 exponentials are bit-identical to the JS fast loop, ≤ 1 ulp from the reference", () => {
+  const cases: [number[], number][] = [
+    [[300, 7], 1], // rows shorter than WASM_MIN_ROW: the JS loop
+    [[129, 33], 1], // odd rows: a pair spills into the next row
+    [[64, 1001], 1],
+    [[3, 2 * SOFTMAX_CHUNK + 5], 1], // a row longer than a block
+    [[5, 40, 17], 1], // a middle axis (inner > 1): the JS loop
+    [[1, 16], 1],
+  ];
+  let seed = 300;
+  for (const [shape, axis] of cases) {
+    const x = f32Values(shape, seed++, 30);
+    // Some rows of specials: all −∞, a +∞, a NaN.
+    if (shape.length === 2 && shape[0] > 3) {
+      x.buf.fill(-Infinity, 0, shape[1]);
+      x.buf[shape[1] + 2] = Infinity;
+      x.buf[2 * shape[1] + 1] = NaN;
+    }
+    for (const log of [false, true]) {
+      const what = `${log ? "logSoftmax" : "softmax"} [${shape}]`;
+      const js = softmaxWith(x, axis, log, { fastKernels: true, wasm: false });
+      const simd = softmaxWith(x, axis, log, { fastKernels: true, wasm: true });
+      const ref = softmaxWith(x, axis, log, { fastKernels: false, wasm: false });
+      sameBits(simd, js, `${what} SIMD vs JS`);
+      let worst = 0;
+      for (let i = 0; i < js.length; i++) worst = Math.max(worst, ulps32(js[i], ref[i]));
+      assert.ok(worst <= 1, `${what}: ${worst} ulp from the reference`);
+    }
+  }
+  assert.ok(WASM_MIN_ROW > 7 && WASM_MIN_ROW <= 16);
 });

@@ -195,6 +195,7 @@ export const SIMD_LOADS = {
   "v128.load32_zero": 0x5c,
   "v128.load16_splat": 0x08,
   "v128.load64_zero": 0x5d,
+  "v128.load64_splat": 0x0a,
 } as const;
 /** The name of a load of {@link SIMD_LOADS}. */
 export type SimdLoadName = keyof typeof SIMD_LOADS;
@@ -469,7 +470,7 @@ export class FunctionBuilder {
       ? 0
       : name === "v128.load16_splat"
       ? 1
-      : name === "v128.load64_zero"
+      : name === "v128.load64_zero" || name === "v128.load64_splat"
       ? 3
       : 2;
     return this.simd(SIMD_LOADS[name], ...this.memarg(alignLog2 ?? natural, offset));
