@@ -7,7 +7,7 @@
 import type { KernelFamily } from "../registry.ts";
 import { aroundAxis, type CpuBuffer } from "./buffer.ts";
 import { liveCpuOptions } from "./config.ts";
-import { fastSumMiddle } from "./fast_layout.ts";
+import { fastSumLast, fastSumMiddle } from "./fast_layout.ts";
 import { fastSoftmax } from "./fast_softmax.ts";
 
 /** The axis-wise family of the CPU backend. */
@@ -15,7 +15,10 @@ export const reduceKernels: KernelFamily<CpuBuffer, "reduce" | "argReduce" | "so
   reduce([x], [out], { op, axis }) {
     const [outer, n, inner] = aroundAxis(x.shape, axis);
     const src = x.buf, dst = out.buf;
-    if (op === "sum" && inner > 1 && liveCpuOptions.fastKernels) return fastSumMiddle(src, dst, outer, n, inner);
+    if (op === "sum" && liveCpuOptions.fastKernels) {
+      if (inner > 1) return fastSumMiddle(src, dst, outer, n, inner);
+      if (outer >= 4) return fastSumLast(src, dst, outer, n);
+    }
     for (let o = 0; o < outer; o++) {
       for (let j = 0; j < inner; j++) {
         const base = o * n * inner + j;
