@@ -16,9 +16,9 @@ import { EXP_CONST, fastErf, fastExp } from "../../kernels/cpu/fast_math.ts";
 import { erf } from "../../kernels/cpu/math.ts";
 import { unaryProgram } from "../../kernels/expr/ops.ts";
 import { actGradProgram, biasActProgram, type FusedActivation } from "../../kernels/expr/fused.ts";
-import type { ElementwiseProgram } from "../../kernels/expr/ir.ts";
+import { add, div, type ElementwiseProgram, exp, ge, input, mul, neg, program, select } from "../../kernels/expr/ir.ts";
 import { CHUNK, runWasmElementwise, wasmElementwiseSupported } from "../../kernels/cpu/wasm/elementwise.ts";
-import { f64Renderable } from "../../kernels/cpu/wasm/elementwise_f64.ts";
+import { branchExclusiveExps, f64Renderable } from "../../kernels/cpu/wasm/elementwise_f64.ts";
 import { SOFTMAX_CHUNK } from "../../kernels/cpu/wasm/softmax_exp.ts";
 import { WASM_MIN_ROW } from "../../kernels/cpu/fast_softmax.ts";
 import { reduceKernels } from "../../kernels/cpu/reduce.ts";
@@ -250,4 +250,28 @@ Deno.test("fast softmax: the f64x2 exponentials are bit-identical to the JS fast
     }
   }
   assert.ok(WASM_MIN_ROW > 7 && WASM_MIN_ROW <= 16);
+});
+
+Deno.test({
+  name: "sigmoid's two branch exponentials share one e^(−|x|) in SIMD only where no other node needs them",
+  ignore: !wasmElementwiseSupported(),
+  fn() {
+    const x = input(0, "f32");
+    assert.equal(branchExclusiveExps(unaryProgram("sigmoid", "f32").out).size, 2);
+    assert.equal(branchExclusiveExps(actGradProgram("silu", "f32", true).out).size, 2);
+    // The same eˣ (or e^(−x)) node also used outside the select: no sharing.
+    const e = exp(x), en = exp(neg(x));
+    const sig = select(ge(x, 0), div(1, add(1, en)), div(e, add(1, e)));
+    const outside = program(["f32"], add(sig, e));
+    const outsideNeg = program(["f32"], mul(sig, en));
+    assert.equal(branchExclusiveExps(program(["f32"], sig).out).size, 2);
+    assert.equal(branchExclusiveExps(outside.out).size, 0);
+    assert.equal(branchExclusiveExps(outsideNeg.out).size, 0);
+    let seed = 500;
+    for (const p of [outside, outsideNeg, unaryProgram("sigmoid", "f32")]) {
+      const r = runAll(p, [f32Values([3001], seed++, 200)]);
+      assert.ok(r.applied);
+      sameBits(r.simd, r.js, `${p.key} SIMD vs JS`);
+    }
+  },
 });

@@ -314,6 +314,12 @@ export class FunctionBuilder {
   set(l: Local): this {
     return this.op(Op.localSet, ...uleb128(l));
   }
+  /** Declares a local of `type`, pops the stack top into it and returns it. */
+  setNew(type: ValType): Local {
+    const l = this.local(type);
+    this.set(l);
+    return l;
+  }
   tee(l: Local): this {
     return this.op(Op.localTee, ...uleb128(l));
   }

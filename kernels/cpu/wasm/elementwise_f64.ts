@@ -13,6 +13,11 @@
  * paths give the same bits. Selects compute both branches here (the JS loop skips one): no difference in
  * the result, as no node has side effects.
  *
+ * One rewrite saves work without changing a bit: sigmoid's `x ≥ 0 ? 1/(1 + e^(−x)) : eˣ/(1 + eˣ)` needs
+ * e^(−x) only where x ≥ 0 and eˣ only where x < 0, and in both places that is e^(−|x|) (the same double;
+ * ±0 give 1 either way), so the kernel computes one exponential of −|x| for both
+ * ({@link branchExclusiveExps}) where the JavaScript loop computes one of the two per element.
+ *
  * Programs with other transcendentals (log, tanh, sin, cos, pow) or integer values keep their JS loop.
  * Programs without erf or exp keep the f32x4 kernel (`elementwise.ts`) or the JS loop: there the double
  * lanes would not pay.
@@ -22,7 +27,7 @@
 import type { ElementwiseProgram, Expr } from "../../expr/ir.ts";
 import { children, postorder } from "../../expr/ir.ts";
 import { type Local, ModuleBuilder, type SimdOpName, ValType } from "./assembler.ts";
-import { emitErf, emitExp, f64x2Bytes } from "./transcendental.ts";
+import { emitErf, emitExp, f64x2Bytes, hoistConstants } from "./transcendental.ts";
 
 const ARITH: Record<string, SimdOpName> = {
   add: "f64x2.add",
@@ -70,6 +75,43 @@ export function f64Renderable(p: ElementwiseProgram): boolean {
 }
 const cache = new Map<string, boolean>();
 
+/** Whether every path from `root` to `target` passes through `gate` (so `target` serves only `gate`). */
+function onlyThrough(root: Expr, gate: Expr, target: Expr): boolean {
+  const seen = new Set<Expr>();
+  const reaches = (e: Expr): boolean => {
+    if (e === gate || seen.has(e)) return false;
+    seen.add(e);
+    return e === target || children(e).some(reaches);
+  };
+  return !reaches(root);
+}
+
+/**
+ * The pairs e^(−x), eˣ of `root` that a select on x ≥ 0 (or x > 0) uses only in its first and second
+ * branch respectively: each maps to x, and the kernel computes e^(−|x|) once for both (see the module
+ * docs).
+ */
+export function branchExclusiveExps(root: Expr): Map<Expr, Expr> {
+  const out = new Map<Expr, Expr>();
+  const nodes = postorder(root);
+  for (const s of nodes) {
+    if (s.kind !== "select" || s.cond.kind !== "binary" || (s.cond.op !== "ge" && s.cond.op !== "gt")) continue;
+    const x = s.cond.a, zero = s.cond.b;
+    if (zero.kind !== "const" || zero.value !== 0) continue;
+    const inA = new Set(postorder(s.a)), inB = new Set(postorder(s.b));
+    const expNeg = nodes.find((e) =>
+      e.kind === "unary" && e.op === "exp" && e.x.kind === "unary" && e.x.op === "neg" && e.x.x === x && inA.has(e)
+    );
+    const expPos = nodes.find((e) => e.kind === "unary" && e.op === "exp" && e.x === x && inB.has(e));
+    if (!expNeg || !expPos || out.has(expNeg) || out.has(expPos)) continue;
+    if (onlyThrough(root, s.a, expNeg) && onlyThrough(root, s.b, expPos)) {
+      out.set(expNeg, x);
+      out.set(expPos, x);
+    }
+  }
+  return out;
+}
+
 /**
  * Emits the f64x2 module of `p` for one stride pattern (`contiguous[k]`: input k advances with the run,
  * else it is broadcast). It imports `env.memory` (holding the tables of `transcendental.ts`) and exports
@@ -94,6 +136,7 @@ export function emitElementwiseF64Module(
     if (e.kind === "input" ? !contiguous[e.index] : children(e).every((k) => invariant.has(k))) invariant.add(e);
   }
   const get = (x: Expr) => f.get(locals.get(x)!);
+  const merged = branchExclusiveExps(p.out), expOfMinusAbs = new Map<Expr, Local>();
   const emit = (e: Expr) => {
     switch (e.kind) {
       case "input": {
@@ -117,8 +160,19 @@ export function emitElementwiseF64Module(
         break;
       case "unary": {
         const x = locals.get(e.x)!;
+        const of = merged.get(e);
+        if (of) {
+          let l = expOfMinusAbs.get(of);
+          if (l === undefined) {
+            const arg = f.local(v128);
+            get(of).simdOp("f64x2.abs").simdOp("f64x2.neg").set(arg);
+            expOfMinusAbs.set(of, l = emitExp(f, arg, consts));
+          }
+          locals.set(e, l);
+          return;
+        }
         if (e.op === "exp" || e.op === "erf") {
-          locals.set(e, e.op === "exp" ? emitExp(f, x) : emitErf(f, x));
+          locals.set(e, e.op === "exp" ? emitExp(f, x, consts) : emitErf(f, x, consts));
           return;
         }
         get(e.x);
@@ -147,6 +201,8 @@ export function emitElementwiseF64Module(
     locals.set(e, l);
   };
   f.v128Zero().set(zero);
+  const has = (op: string) => nodes.some((e) => e.kind === "unary" && e.op === op);
+  const consts = hoistConstants(f, { exp: has("exp"), erf: has("erf") });
   for (const e of nodes) if (invariant.has(e)) emit(e);
   f.i32Const(0).set(i);
   f.block(() => {

@@ -12,7 +12,7 @@
  */
 import { ModuleBuilder, ValType } from "./assembler.ts";
 import { lazyWasmInstance } from "./lazy.ts";
-import { emitExp, TABLE_BYTES, writeTables } from "./transcendental.ts";
+import { emitExp, hoistConstants, TABLE_BYTES, writeTables } from "./transcendental.ts";
 
 /** Elements per block of rows (a longer row is a block of its own). */
 export const SOFTMAX_CHUNK = 4096;
@@ -31,6 +31,7 @@ export function emitSoftmaxExpModule(): Uint8Array<ArrayBuffer> {
   const rows = 0, n = 1, x = 2, e = 3, max = 4;
   const r = f.local(i32), px = f.local(i32), pe = f.local(i32), end = f.local(i32), m = f.local(v128);
   const v = f.local(v128);
+  const consts = hoistConstants(f, { exp: true, erf: false });
   f.i32Const(0).set(r);
   f.block(() => {
     f.get(r).get(rows).i32GeU().brIf(0);
@@ -43,7 +44,7 @@ export function emitSoftmaxExpModule(): Uint8Array<ArrayBuffer> {
         f.get(px).get(end).i32GeU().brIf(0);
         f.loop(() => {
           f.get(px).simdLoad("v128.load64_zero").simdOp("f64x2.promote_low_f32x4").get(m).simdOp("f64x2.sub").set(v);
-          const ex = emitExp(f, v);
+          const ex = emitExp(f, v, consts);
           f.get(pe).get(ex).v128Store(0, 3);
           f.get(pe).i32Const(16).i32Add().set(pe);
           f.get(px).i32Const(8).i32Add().tee(px).get(end).i32LtU().brIf(0);

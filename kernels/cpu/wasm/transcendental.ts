@@ -37,19 +37,50 @@ function i32x4Bytes(v: number): Uint8Array {
   return new Uint8Array(new Int32Array([v, v, v, v]).buffer);
 }
 
+/**
+ * The vector constants of the emitted functions, in locals set before a loop: a `v128.const` inside the
+ * loop would be rebuilt on every iteration (V8 materialises one from immediates in several instructions).
+ */
+export interface LaneConstants {
+  /** f64x2 constants by value. */
+  readonly f64: Map<number, Local>;
+  /** i32x4 constants by value. */
+  readonly i32: Map<number, Local>;
+}
+
+const EXP_F64 = (() => {
+  const c = EXP_CONST;
+  return [0, c.min, c.max, c.shift, c.invL, c.lHi, c.lLo, c.c2, c.c3, c.c4, c.c5, c.c6, Infinity];
+})();
+const ERF_F64 = [0, 0.5, 1, NaN, ERF_GRID.steps, ERF_GRID.max];
+
+/** Emits, before a loop, the constants {@link emitExp} and {@link emitErf} use (`ops` says which). */
+export function hoistConstants(f: FunctionBuilder, ops: { exp: boolean; erf: boolean }): LaneConstants {
+  const out: LaneConstants = { f64: new Map(), i32: new Map() };
+  const f64 = new Set([...(ops.exp ? EXP_F64 : []), ...(ops.erf ? ERF_F64 : [])]);
+  const i32 = new Set([...(ops.exp ? [EXP_STEPS - 1, 1023] : []), ...(ops.erf ? [ERF_GRID.width * 8] : [])]);
+  for (const v of f64) out.f64.set(v, f.v128Const(f64x2Bytes(v)).setNew(ValType.v128));
+  for (const v of i32) out.i32.set(v, f.v128Const(i32x4Bytes(v)).setNew(ValType.v128));
+  return out;
+}
+
 /** A small stack-machine helper: every value is a fresh v128 local. */
 class Lanes {
-  constructor(readonly f: FunctionBuilder) {}
+  constructor(readonly f: FunctionBuilder, readonly consts?: LaneConstants) {}
   private keep(): Local {
     const l = this.f.local(ValType.v128);
     this.f.set(l);
     return l;
   }
   c(v: number): Local {
+    const hoisted = this.consts?.f64.get(v);
+    if (hoisted !== undefined) return hoisted;
     this.f.v128Const(f64x2Bytes(v));
     return this.keep();
   }
   ci(v: number): Local {
+    const hoisted = this.consts?.i32.get(v);
+    if (hoisted !== undefined) return hoisted;
     this.f.v128Const(i32x4Bytes(v));
     return this.keep();
   }
@@ -80,9 +111,12 @@ class Lanes {
   }
 }
 
-/** Emits eˣ of the f64x2 local `x` as `fastExp` computes it; returns the local of the result. */
-export function emitExp(f: FunctionBuilder, x: Local): Local {
-  const l = new Lanes(f), c = EXP_CONST;
+/**
+ * Emits eˣ of the f64x2 local `x` as `fastExp` computes it; returns the local of the result. `consts`:
+ * constants already in locals (see {@link hoistConstants}).
+ */
+export function emitExp(f: FunctionBuilder, x: Local, consts?: LaneConstants): Local {
+  const l = new Lanes(f, consts), c = EXP_CONST;
   const zero = l.c(0);
   const inRange = l.op("v128.and", l.op("f64x2.ge", x, l.c(c.min)), l.op("f64x2.le", x, l.c(c.max)));
   const xc = l.sel(x, zero, inRange);
@@ -112,9 +146,9 @@ export function emitExp(f: FunctionBuilder, x: Local): Local {
   return l.sel(res, special, inRange);
 }
 
-/** Emits erf(x) of the f64x2 local `x` as `fastErf` computes it; returns the local of the result. */
-export function emitErf(f: FunctionBuilder, x: Local): Local {
-  const l = new Lanes(f), g = ERF_GRID;
+/** Emits erf(x) of the f64x2 local `x` as `fastErf` computes it (`consts` as for {@link emitExp}). */
+export function emitErf(f: FunctionBuilder, x: Local, consts?: LaneConstants): Local {
+  const l = new Lanes(f, consts), g = ERF_GRID;
   const zero = l.c(0), steps = l.c(g.steps), half = l.c(0.5);
   const ax = l.op("f64x2.abs", x);
   const inRange = l.op("f64x2.lt", ax, l.c(g.max));
