@@ -1,8 +1,8 @@
 /**
- * Table-driven erf and exp for the f32 fast path of the CPU kernels.
+ * Table-driven erf, exp and tanh for the f32 fast path of the CPU kernels.
  *
  * ## Reproducible by construction
- * Both functions use only operations that IEEE 754 defines exactly — +, −, ×, ÷ on doubles, comparisons,
+ * All three functions use only operations that IEEE 754 defines exactly — +, −, ×, ÷ on doubles, comparisons,
  * `abs`, truncation of a small positive double, table loads and integer bit work — and no `Math.exp`,
  * `Math.round` or other library call whose result could differ between engines or instruction sets. So the
  * JavaScript loops (`kernels/expr/js.ts`, math `"fast"`) and the WebAssembly f64x2 kernels
@@ -26,6 +26,14 @@
  * fall into the subnormal range. The error is about 1 ulp of a double (tests: ≤ 2 ulp from `Math.exp`,
  * itself within 1 ulp), so after rounding to f32 the result is the reference's except in rare ties
  * (tests check within 1 ulp). Beyond the double range it gives 0 or +∞, NaN for NaN, as `Math.exp`.
+ *
+ * ## tanh
+ * tanh(a) = E/(E + 2) for a = |x| with E = e^(2a) − 1, from the same reduction: with s = 2ᵐ·2^(j/64) (exact),
+ * E = (s − 1) + s·(eʳ − 1), where s − 1 is exact for m = 0 and the polynomial keeps its relative accuracy as
+ * r → 0, so small arguments lose nothing to cancellation. The table's rounding (½ ulp of s) makes the
+ * relative error up to ~1e-14 where 2a is just above ln2/128 (E ≈ 0.01); elsewhere a few ulp. After
+ * rounding to f32 that is within 1 ulp of `Math.tanh` (tests). tanh is ±1 from |x| ≥ 22, x itself for
+ * ±0 (the sign kept), NaN for NaN.
  *
  * @module
  */
@@ -141,14 +149,38 @@ const pow2 = (() => {
   return t;
 })();
 
+/** The integer k nearest y·64/ln 2, as a double (round to nearest even by the 1.5·2⁵² shifter). */
+function expK(y: number): number {
+  return (y * EXP_CONST.invL + EXP_CONST.shift) - EXP_CONST.shift;
+}
+
+/** e^r − 1 for r = y − k·ln2/64 (|r| ≤ ln2/128): the reduced argument and its degree-6 Taylor polynomial. */
+function expM1Reduced(y: number, kf: number): number {
+  const c = EXP_CONST;
+  const r = (y - kf * c.lHi) - kf * c.lLo;
+  return r + (r * r) * (c.c2 + r * (c.c3 + r * (c.c4 + r * (c.c5 + r * c.c6))));
+}
+
 /** eˣ to about 1 ulp of a double with IEEE-exact operations only (see the module docs). */
 export function fastExp(x: number): number {
-  const c = EXP_CONST;
-  if (!(x >= c.min && x <= c.max)) return x !== x ? x : x > 0 ? Infinity : 0;
+  if (!(x >= EXP_CONST.min && x <= EXP_CONST.max)) return x !== x ? x : x > 0 ? Infinity : 0;
   const t = exp2Table ?? expTable();
-  const kf = (x * c.invL + c.shift) - c.shift;
-  const r = (x - kf * c.lHi) - kf * c.lLo;
-  const p = r + (r * r) * (c.c2 + r * (c.c3 + r * (c.c4 + r * (c.c5 + r * c.c6))));
+  const kf = expK(x), p = expM1Reduced(x, kf);
   const k = kf | 0, m = k >> 6, e1 = m >> 1, tj = t[k & 63];
   return ((tj + tj * p) * pow2[e1 + POW2_OFFSET]) * pow2[m - e1 + POW2_OFFSET];
+}
+
+/** From here tanh(x) is ±1 in double (1 − tanh(22) < 2⁻⁵³). */
+export const TANH_SATURATES = 22;
+
+/** tanh(x) with IEEE-exact operations only (see the module docs). */
+export function fastTanh(x: number): number {
+  const a = Math.abs(x);
+  if (!(a < TANH_SATURATES)) return a === a ? (x < 0 ? -1 : 1) : x;
+  const y = a + a, t = exp2Table ?? expTable();
+  const kf = expK(y), p = expM1Reduced(y, kf);
+  const k = kf | 0, s = t[k & 63] * pow2[(k >> 6) + POW2_OFFSET];
+  const em = (s - 1) + s * p;
+  const th = em / (em + 2);
+  return x < 0 ? -th : x === 0 ? x : th;
 }

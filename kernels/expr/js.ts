@@ -11,8 +11,8 @@
  * right, so a later use on the same branch always sees the binding.
  *
  * Two sets of math: `"reference"` calls the reference erf (`kernels/cpu/math.ts`, a series accurate to
- * ~1e-15) and `Math.exp`; `"fast"` calls the table-driven `fastErf` and `fastExp` (`fast_math.ts`) for erf
- * and exp nodes of type f32, where they agree after rounding (see there) and are built from IEEE-exact
+ * ~1e-15), `Math.exp` and `Math.tanh`; `"fast"` calls the table-driven `fastErf`, `fastExp` and
+ * `fastTanh` (`fast_math.ts`) for erf, exp and tanh nodes of type f32, where they agree after rounding (see there) and are built from IEEE-exact
  * operations only, so the WebAssembly f64x2 kernels reproduce them bit for bit; everything else is the
  * same text.
  *
@@ -30,11 +30,11 @@ import {
   useCounts,
 } from "./ir.ts";
 
-/** Which erf and exp the rendering calls (see the module docs). */
+/** Which erf, exp and tanh the rendering calls (see the module docs). */
 export type JsMath = "reference" | "fast";
 
-/** The free names the rendered code uses besides `Math`: the erf and fast exp implementations. */
-export const JS_HELPERS: readonly string[] = ["erf", "fastErf", "fastExp"];
+/** The free names the rendered code uses besides `Math`: the erf implementations and the fast exp, tanh. */
+export const JS_HELPERS: readonly string[] = ["erf", "fastErf", "fastExp", "fastTanh"];
 
 /** The code of one element: `body` binds the inputs and shared nodes; `value` is the output's value. */
 export interface JsElement {
@@ -62,13 +62,15 @@ function jsTarget(math: JsMath): TextTarget {
           return math === "fast" && e.type === "f32" ? `fastErf(${x})` : `erf(${x})`;
         case "exp":
           return math === "fast" && e.type === "f32" ? `fastExp(${x})` : `Math.exp(${x})`;
+        case "tanh":
+          return math === "fast" && e.type === "f32" ? `fastTanh(${x})` : `Math.tanh(${x})`;
         case "isnan":
           return `(${x} !== ${x})`;
         case "not":
           return `(!${x})`;
         case "round":
           return `Math.fround(${x})`;
-        default: // abs, sqrt, log, tanh, sin, cos
+        default: // abs, sqrt, log, sin, cos
           return `Math.${op}(${x})`;
       }
     },

@@ -12,9 +12,9 @@
  * selects are exact. {@link f32Exact} checks that rule on a program: single arithmetic ops, `where`, relu,
  * maximum/minimum and fused chains that round between their steps (as the unfused ops did) qualify;
  * double-precision constants (x·√½), chains without rounding (1/√x) and transcendentals (exp, erf, tanh…)
- * do not, and keep their JavaScript loop — so results never change with the path. Programs with erf or exp
- * (GELU, SiLU, sigmoid, their fused chains) have a kernel on double lanes instead, bit-identical to the
- * JavaScript fast loop: `elementwise_f64.ts`.
+ * do not, and keep their JavaScript loop — so results never change with the path. Programs with erf, exp
+ * or tanh (GELU, SiLU, sigmoid, their fused chains) have a kernel on double lanes instead, bit-identical to
+ * the JavaScript fast loop: `elementwise_f64.ts`.
  *
  * ## Memory
  * CPU tensors are JavaScript typed arrays outside the module's memory, so each inner run is processed in

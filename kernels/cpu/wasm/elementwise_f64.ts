@@ -1,14 +1,15 @@
 /**
- * Elementwise programs with transcendentals (erf, exp) on WebAssembly f64x2 lanes: the f32 fast path of
- * GELU, SiLU, sigmoid, exp and their fused bias/backward chains (`kernels/expr/fused.ts`).
+ * Elementwise programs with transcendentals (erf, exp, tanh) on WebAssembly f64x2 lanes: the f32 fast path
+ * of GELU (exact and tanh), SiLU, sigmoid, exp, tanh and their fused bias/backward chains
+ * (`kernels/expr/fused.ts`).
  *
  * ## Bit-identical to the JavaScript fast loop
  * The fast JavaScript loop (`kernels/expr/js.ts`, math `"fast"`) computes an f32 program in double
  * precision: it widens the f32 inputs, applies IEEE +, −, ×, ÷, √ on doubles, rounds to f32 at `round`
- * nodes (`Math.fround`) and once when it stores, and calls `fastErf` / `fastExp`, which are themselves
- * built from IEEE-exact operations (`../fast_math.ts`). This kernel does the same on two double lanes:
+ * nodes (`Math.fround`) and once when it stores, and calls `fastErf` / `fastExp` / `fastTanh`, which are
+ * themselves built from IEEE-exact operations (`../fast_math.ts`). This kernel does the same on two double lanes:
  * `f64x2.promote_low_f32x4` to widen, f64x2 arithmetic, `f32x4.demote_f64x2_zero` (round to nearest even,
- * as `Math.fround`) to round, and `transcendental.ts` for erf and exp. Neither side fuses multiply-adds
+ * as `Math.fround`) to round, and `transcendental.ts` for erf, exp and tanh. Neither side fuses multiply-adds
  * (JavaScript may not; base WebAssembly SIMD has none), so every operation rounds the same way and the two
  * paths give the same bits. Selects compute both branches here (the JS loop skips one): no difference in
  * the result, as no node has side effects.
@@ -18,8 +19,8 @@
  * ±0 give 1 either way), so the kernel computes one exponential of −|x| for both
  * ({@link branchExclusiveExps}) where the JavaScript loop computes one of the two per element.
  *
- * Programs with other transcendentals (log, tanh, sin, cos, pow) or integer values keep their JS loop.
- * Programs without erf or exp keep the f32x4 kernel (`elementwise.ts`) or the JS loop: there the double
+ * Programs with other transcendentals (log, sin, cos, pow) or integer values keep their JS loop.
+ * Programs without erf, exp or tanh keep the f32x4 kernel (`elementwise.ts`) or the JS loop: there the double
  * lanes would not pay.
  *
  * @module
@@ -27,7 +28,7 @@
 import type { ElementwiseProgram, Expr } from "../../expr/ir.ts";
 import { children, postorder } from "../../expr/ir.ts";
 import { type Local, ModuleBuilder, type SimdOpName, ValType } from "./assembler.ts";
-import { emitErf, emitExp, f64x2Bytes, hoistConstants } from "./transcendental.ts";
+import { emitErf, emitExp, emitTanh, f64x2Bytes, hoistConstants } from "./transcendental.ts";
 
 const ARITH: Record<string, SimdOpName> = {
   add: "f64x2.add",
@@ -41,7 +42,8 @@ const ARITH: Record<string, SimdOpName> = {
   eq: "f64x2.eq",
   ne: "f64x2.ne",
 };
-const UNARY_OK: ReadonlySet<string> = new Set(["neg", "abs", "sqrt", "round", "isnan", "not", "exp", "erf"]);
+const UNARY_OK: ReadonlySet<string> = new Set(["neg", "abs", "sqrt", "round", "isnan", "not", "exp", "erf", "tanh"]);
+const TRANSCENDENTAL: ReadonlySet<string> = new Set(["exp", "erf", "tanh"]);
 
 function nodeOk(e: Expr): boolean {
   if (e.type !== "f32" && e.type !== "bool") return false;
@@ -61,14 +63,14 @@ function nodeOk(e: Expr): boolean {
 
 /**
  * Whether the f64x2 kernel takes `p`: an f32 output, f32 or bool inputs, only the operations above, and
- * at least one erf or exp (where the kernel pays).
+ * at least one erf, exp or tanh (where the kernel pays).
  */
 export function f64Renderable(p: ElementwiseProgram): boolean {
   let ok = cache.get(p.key);
   if (ok === undefined) {
     const nodes = postorder(p.out);
     ok = p.out.type === "f32" && nodes.every(nodeOk) &&
-      nodes.some((e) => e.kind === "unary" && (e.op === "exp" || e.op === "erf"));
+      nodes.some((e) => e.kind === "unary" && TRANSCENDENTAL.has(e.op));
     cache.set(p.key, ok);
   }
   return ok;
@@ -171,8 +173,9 @@ export function emitElementwiseF64Module(
           locals.set(e, l);
           return;
         }
-        if (e.op === "exp" || e.op === "erf") {
-          locals.set(e, e.op === "exp" ? emitExp(f, x, consts) : emitErf(f, x, consts));
+        if (TRANSCENDENTAL.has(e.op)) {
+          const fn = e.op === "exp" ? emitExp : e.op === "erf" ? emitErf : emitTanh;
+          locals.set(e, fn(f, x, consts));
           return;
         }
         get(e.x);
@@ -202,7 +205,7 @@ export function emitElementwiseF64Module(
   };
   f.v128Zero().set(zero);
   const has = (op: string) => nodes.some((e) => e.kind === "unary" && e.op === op);
-  const consts = hoistConstants(f, { exp: has("exp"), erf: has("erf") });
+  const consts = hoistConstants(f, { exp: has("exp"), erf: has("erf"), tanh: has("tanh") });
   for (const e of nodes) if (invariant.has(e)) emit(e);
   f.i32Const(0).set(i);
   f.block(() => {

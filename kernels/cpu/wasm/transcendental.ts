@@ -1,15 +1,17 @@
 /**
- * erf and exp on WebAssembly f64x2 lanes, bit-identical to `fastErf` and `fastExp` (`../fast_math.ts`):
+ * erf, exp and tanh on WebAssembly f64x2 lanes, bit-identical to `fastErf`, `fastExp` and `fastTanh`
+ * (`../fast_math.ts`):
  * the same IEEE-exact operations in the same order on the same tables, written into the module's memory
  * at {@link EXP_TABLE_AT} and {@link ERF_TABLE_AT}. A lane outside the functions' range (NaN, ±∞, |x| ≥ 6
  * for erf) is computed on a clamped stand-in — so its table index stays in bounds — and its result is then
  * replaced by the special value, as the scalar functions return early.
  *
- * The elementwise kernel of `elementwise_f64.ts` calls these for the `erf` and `exp` nodes of a program.
+ * The elementwise kernel of `elementwise_f64.ts` calls these for the `erf`, `exp` and `tanh` nodes of a
+ * program; the softmax kernel (`softmax_exp.ts`) calls {@link emitExp}.
  *
  * @module
  */
-import { ERF_GRID, erfTable, EXP_CONST, EXP_STEPS, expTable } from "../fast_math.ts";
+import { ERF_GRID, erfTable, EXP_CONST, EXP_STEPS, expTable, TANH_SATURATES } from "../fast_math.ts";
 import type { FunctionBuilder, Local, SimdOpName } from "./assembler.ts";
 import { ValType } from "./assembler.ts";
 
@@ -53,12 +55,19 @@ const EXP_F64 = (() => {
   return [0, c.min, c.max, c.shift, c.invL, c.lHi, c.lLo, c.c2, c.c3, c.c4, c.c5, c.c6, Infinity];
 })();
 const ERF_F64 = [0, 0.5, 1, NaN, ERF_GRID.steps, ERF_GRID.max];
+const TANH_F64 = [...EXP_F64, 1, -1, 2, TANH_SATURATES];
 
-/** Emits, before a loop, the constants {@link emitExp} and {@link emitErf} use (`ops` says which). */
-export function hoistConstants(f: FunctionBuilder, ops: { exp: boolean; erf: boolean }): LaneConstants {
+/** Emits, before a loop, the constants of {@link emitExp}, {@link emitErf}, {@link emitTanh} (`ops` says which). */
+export function hoistConstants(
+  f: FunctionBuilder,
+  ops: { exp: boolean; erf: boolean; tanh?: boolean },
+): LaneConstants {
   const out: LaneConstants = { f64: new Map(), i32: new Map() };
-  const f64 = new Set([...(ops.exp ? EXP_F64 : []), ...(ops.erf ? ERF_F64 : [])]);
-  const i32 = new Set([...(ops.exp ? [EXP_STEPS - 1, 1023] : []), ...(ops.erf ? [ERF_GRID.width * 8] : [])]);
+  const f64 = new Set([...(ops.exp ? EXP_F64 : []), ...(ops.erf ? ERF_F64 : []), ...(ops.tanh ? TANH_F64 : [])]);
+  const i32 = new Set([
+    ...(ops.exp || ops.tanh ? [EXP_STEPS - 1, 1023] : []),
+    ...(ops.erf ? [ERF_GRID.width * 8] : []),
+  ]);
   for (const v of f64) out.f64.set(v, f.v128Const(f64x2Bytes(v)).setNew(ValType.v128));
   for (const v of i32) out.i32.set(v, f.v128Const(i32x4Bytes(v)).setNew(ValType.v128));
   return out;
@@ -119,31 +128,59 @@ export function emitExp(f: FunctionBuilder, x: Local, consts?: LaneConstants): L
   const l = new Lanes(f, consts), c = EXP_CONST;
   const zero = l.c(0);
   const inRange = l.op("v128.and", l.op("f64x2.ge", x, l.c(c.min)), l.op("f64x2.le", x, l.c(c.max)));
-  const xc = l.sel(x, zero, inRange);
+  const { p, k, tj } = reducedExp(l, l.sel(x, zero, inRange));
+  // 2ᵐ as 2^(m>>1) · 2^(m − (m>>1)), m = k >> 6, so that the product may be subnormal.
+  const m = l.shift("i32x4.shr_s", k, 6), e1 = l.shift("i32x4.shr_s", m, 1);
+  const scaled = l.op("f64x2.add", tj, l.op("f64x2.mul", tj, p));
+  const res = l.op("f64x2.mul", l.op("f64x2.mul", scaled, pow2(l, e1)), pow2(l, l.op("i32x4.sub", m, e1)));
+  // Outside the range: x itself for NaN, +∞ above, 0 below.
+  const special = l.sel(x, l.sel(l.c(Infinity), zero, l.op("f64x2.gt", x, zero)), l.op("f64x2.ne", x, x));
+  return l.sel(res, special, inRange);
+}
+
+/** 2ᵉ per lane for the i32 lanes 0 and 1 of `e` (−1022 ≤ e ≤ 1023), built from its bits. */
+function pow2(l: Lanes, e: Local): Local {
+  return l.shift("i64x2.shl", l.op("i64x2.extend_low_i32x4_s", l.op("i32x4.add", e, l.ci(1023))), 52);
+}
+
+/**
+ * The reduction fastExp and fastTanh share, of an in-range `y`: k (i32 lanes 0, 1), 2^((k & 63)/64) from
+ * the table and p = e^r − 1 (`expK`, `expM1Reduced` of `fast_math.ts`).
+ */
+function reducedExp(l: Lanes, y: Local): { p: Local; k: Local; tj: Local } {
+  const c = EXP_CONST;
   const shift = l.c(c.shift);
-  const kf = l.op("f64x2.sub", l.op("f64x2.add", l.op("f64x2.mul", xc, l.c(c.invL)), shift), shift);
+  const kf = l.op("f64x2.sub", l.op("f64x2.add", l.op("f64x2.mul", y, l.c(c.invL)), shift), shift);
   const r = l.op(
     "f64x2.sub",
-    l.op("f64x2.sub", xc, l.op("f64x2.mul", kf, l.c(c.lHi))),
+    l.op("f64x2.sub", y, l.op("f64x2.mul", kf, l.c(c.lHi))),
     l.op("f64x2.mul", kf, l.c(c.lLo)),
   );
   let q = l.op("f64x2.mul", r, l.c(c.c6));
   for (const coef of [c.c5, c.c4, c.c3]) q = l.op("f64x2.mul", r, l.op("f64x2.add", l.c(coef), q));
   q = l.op("f64x2.add", l.c(c.c2), q);
   const p = l.op("f64x2.add", r, l.op("f64x2.mul", l.op("f64x2.mul", r, r), q));
-  // k, its table offset (k & 63)·8 and the two powers of two 2^(m>>1), 2^(m − (m>>1)), m = k >> 6.
   const k = l.op("i32x4.trunc_sat_f64x2_s_zero", kf);
   const [a0, a1] = l.addresses(l.shift("i32x4.shl", l.op("v128.and", k, l.ci(EXP_STEPS - 1)), 3));
-  const tj = l.gather(a0, a1, EXP_TABLE_AT);
-  const m = l.shift("i32x4.shr_s", k, 6), e1 = l.shift("i32x4.shr_s", m, 1);
-  const bias = l.ci(1023);
-  const pow2 = (e: Local) => l.shift("i64x2.shl", l.op("i64x2.extend_low_i32x4_s", l.op("i32x4.add", e, bias)), 52);
-  const s1 = pow2(e1), s2 = pow2(l.op("i32x4.sub", m, e1));
-  const scaled = l.op("f64x2.add", tj, l.op("f64x2.mul", tj, p));
-  const res = l.op("f64x2.mul", l.op("f64x2.mul", scaled, s1), s2);
-  // Outside the range: x itself for NaN, +∞ above, 0 below.
-  const special = l.sel(x, l.sel(l.c(Infinity), zero, l.op("f64x2.gt", x, zero)), l.op("f64x2.ne", x, x));
-  return l.sel(res, special, inRange);
+  return { p, k, tj: l.gather(a0, a1, EXP_TABLE_AT) };
+}
+
+/** Emits tanh(x) of the f64x2 local `x` as `fastTanh` computes it (`consts` as for {@link emitExp}). */
+export function emitTanh(f: FunctionBuilder, x: Local, consts?: LaneConstants): Local {
+  const l = new Lanes(f, consts);
+  const zero = l.c(0), one = l.c(1);
+  const a = l.op("f64x2.abs", x);
+  const inRange = l.op("f64x2.lt", a, l.c(TANH_SATURATES));
+  const ac = l.sel(a, zero, inRange);
+  const y = l.op("f64x2.add", ac, ac);
+  const { p, k, tj } = reducedExp(l, y);
+  const s = l.op("f64x2.mul", tj, pow2(l, l.shift("i32x4.shr_s", k, 6)));
+  const em = l.op("f64x2.add", l.op("f64x2.sub", s, one), l.op("f64x2.mul", s, p));
+  const th = l.op("f64x2.div", em, l.op("f64x2.add", em, l.c(2)));
+  const negative = l.op("f64x2.lt", x, zero);
+  const signed = l.sel(x, l.sel(l.op("f64x2.neg", th), th, negative), l.op("f64x2.eq", x, zero));
+  const special = l.sel(x, l.sel(l.c(-1), one, negative), l.op("f64x2.ne", x, x));
+  return l.sel(signed, special, inRange);
 }
 
 /** Emits erf(x) of the f64x2 local `x` as `fastErf` computes it (`consts` as for {@link emitExp}). */
