@@ -74,6 +74,16 @@
  * | `st-gumbel` | {@link StGumbelEstimator} | {@link StGumbelOptions} |
  * | `reinmax` | {@link ReinMaxEstimator} | {@link TemperatureOptions} (+ `numExperts`) |
  * | `default-moe` | {@link DefaultMoeEstimator} | {@link DefaultMoeEstimatorOptions} |
+ * | `sigmoid-topk` | {@link SigmoidTopKEstimator} | {@link SigmoidTopKOptions} |
+ * | `densemixer` | {@link DenseMixerEstimator} | {@link DenseMixerOptions} |
+ * | `expert-choice` | {@link ExpertChoiceEstimator} | {@link ExpertChoiceOptions} |
+ * | `random` | {@link RandomRoutingEstimator} | {@link RandomRoutingOptions} |
+ * | `hash` | {@link HashEstimator} | {@link HashRoutingOptions} |
+ *
+ * `random` and `hash` are null controls (ESTIMATORS.md §12): routing that ignores the router (uniformly random
+ * experts redrawn at every forward; Hash Layers' fixed hash of the token id), to test whether learned routing
+ * matters at all; the third control, a router frozen at its initial weights, is the layer option
+ * `frozenRouter`. `hash` reads the token ids, which {@link MoEForwardOptions} `tokenIds` (and `DecoderLM`) pass.
  *
  * (The registry name fixes `variant` where the table gives one.) Each registry entry is an
  * {@link EstimatorDescriptor}: its options schema and factory, sparse or dense, how K is set, what the layer must
@@ -181,6 +191,8 @@ export {
   indexAdd,
   indexSelect,
   isnan,
+  layerNorm,
+  type LayerNormFnOptions,
   le,
   log,
   logicalAnd,
@@ -299,6 +311,7 @@ export {
   type FanInitOptions,
   type Fans,
   type FeedForward,
+  type FeedForwardCall,
   FFN,
   type FFNOptions,
   GLU,
@@ -420,22 +433,34 @@ export {
 export {
   type BalanceLossConfig,
   createEstimator,
+  DenseMixerEstimator,
+  type DenseMixerOptions,
   type DrawKind,
   type DrawSource,
   type Estimator,
   ESTIMATOR_NAMES,
+  ExpertChoiceEstimator,
+  type ExpertChoiceOptions,
   type ExpertKind,
   type ExpertOutputTerm,
   GeneratorDraws,
+  HashEstimator,
+  type HashRoutingOptions,
   type LoggedDraw,
+  LossFreeBalance,
+  type LossFreeBalanceConfig,
   type MoEForwardOptions,
   MoELayer,
   type MoELayerMetrics,
   type MoELayerOptions,
+  RandomRoutingEstimator,
+  type RandomRoutingOptions,
   ReinMaxEstimator,
   ReplayDraws,
   type RouteOptions,
   type Routing,
+  SigmoidTopKEstimator,
+  type SigmoidTopKOptions,
   SparseMixerEstimator,
   type SparseMixerOptions,
   SparseMixerV2Estimator,
@@ -448,6 +473,7 @@ export {
   type TemperatureOptions,
   TopKEstimator,
   type TopKOptions,
+  updateExpertBiases,
 } from "./moe/mod.ts";
 
 // ── moe: the layer's parts (router, experts, dispatch functions, Default MoE's term, metrics) ─────────────────
@@ -459,6 +485,7 @@ export {
   DefaultMoeEstimator,
   type DefaultMoeEstimatorOptions,
   type DefaultMoeOptions,
+  DenseMixerTerm,
   type DispatchMode,
   type DispatchPadding,
   type DispatchPlan,

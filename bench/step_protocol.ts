@@ -9,11 +9,12 @@
  * children are forked by a shell, not by the benchmark itself, so that they do not inherit its high-water mark
  * (`step_runner.ts`).
  *
- *     --vocab 256 --dim 256 --layers 4 --heads 4 --experts 8 --batch 4 --seq 128 --threads 2 --warmup 1 --repeats 3
+ *     --vocab 256 --dim 256 --layers 4 --heads 4 --experts 8 --batch 4 --seq 128 --threads 2 --warmup 1 --repeats 3 [--matmul blas]
  *
  * @module
  */
 import { z } from "../deps.ts";
+import type { MatmulChoice } from "../core/mod.ts";
 
 /** The model and batch of the compared step (the routing, losses and optimizer are fixed: see `train_moe.ts`). */
 export interface StepSizes {
@@ -43,7 +44,15 @@ export interface StepRequest {
   warmup: number;
   /** Timed steps. */
   repeats: number;
+  /**
+   * moegrad's matmul kernel (`setCpuOptions({ matmul })`; `blas` needs the child to have `--allow-ffi`);
+   * omitted: the default, which without `--allow-ffi` is WebAssembly. PyTorch's child is never asked for one.
+   */
+  matmul?: MatmulChoice;
 }
+
+/** The matmul kernels a request may name (`CpuOptions.matmul`). */
+const MATMUL_CHOICES = ["auto", "wasm", "blas"] as const;
 
 const SIZE_KEYS = ["vocab", "dim", "layers", "heads", "experts", "batch", "seq"] as const;
 const RUN_KEYS = ["threads", "warmup", "repeats"] as const;
@@ -79,7 +88,10 @@ export const stepReportSchema = z.strictObject({
   peakRssKiB: z.number().positive(),
   /** Runtime and version, e.g. "Deno 2.9.6" or "PyTorch 1.13.0, Python 3.11.2". */
   runtime: z.string(),
-  /** The BLAS shared libraries mapped into the process (PyTorch), or null (moegrad has its own kernels). */
+  /**
+   * The BLAS shared libraries mapped into the process (PyTorch), or the library moegrad's matmuls ran on
+   * (`vendor (build) at path`), or null (moegrad on its own kernels).
+   */
   blas: z.string().nullable(),
 });
 
@@ -91,14 +103,24 @@ export function requestArgs(request: StepRequest): string[] {
   const args: string[] = [];
   for (const key of SIZE_KEYS) args.push(`--${key}`, String(request.sizes[key]));
   for (const key of RUN_KEYS) args.push(`--${key}`, String(request[key]));
+  if (request.matmul !== undefined) args.push("--matmul", request.matmul);
   return args;
 }
 
-/** Parses {@link requestArgs}' output back (the moegrad child's side); every flag is required. */
+/**
+ * Parses {@link requestArgs}' output back (the moegrad child's side); every flag but `--matmul` is required.
+ */
 export function parseRequestArgs(args: readonly string[]): StepRequest {
   const values = new Map<string, number>();
+  let matmul: MatmulChoice | undefined;
   for (let i = 0; i < args.length; i += 2) {
     const flag = args[i], value = Number(args[i + 1]);
+    if (flag === "--matmul") {
+      const choice = MATMUL_CHOICES.find((c) => c === args[i + 1]);
+      if (!choice) throw new RangeError(`step child: --matmul must be auto, wasm or blas, got ${args[i + 1]}`);
+      matmul = choice;
+      continue;
+    }
     if (!flag.startsWith("--") || !Number.isInteger(value)) {
       throw new RangeError(`step child: expected "--name integer" pairs, got ${JSON.stringify(args.slice(i, i + 2))}`);
     }
@@ -113,7 +135,7 @@ export function parseRequestArgs(args: readonly string[]): StepRequest {
     !(SIZE_KEYS as readonly string[]).includes(k) && !(RUN_KEYS as readonly string[]).includes(k)
   );
   if (unknown.length) throw new RangeError(`step child: unknown flags ${unknown.map((k) => `--${k}`).join(", ")}`);
-  return { sizes, ...run };
+  return matmul === undefined ? { sizes, ...run } : { sizes, ...run, matmul };
 }
 
 /** The line a child prints as its answer. */

@@ -21,8 +21,15 @@ export const TORCH_INSTALL_HINT =
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const TORCH_SCRIPT = fileURLToPath(new URL("./torch_step.py", import.meta.url));
 const MOEGRAD_CHILD = fileURLToPath(new URL("./step_child.ts", import.meta.url));
-/** What the moegrad child may do: read its WebAssembly kernel, read its options' variables, count cores. */
-const CHILD_PERMISSIONS = ["--allow-read", "--allow-env", "--allow-sys=cpus"];
+/**
+ * What the moegrad child may do: read its WebAssembly kernel, read its options' variables, count cores; and,
+ * only when the request names a matmul kernel other than `wasm`, load a native BLAS (`--allow-ffi`): the
+ * default child stays on WebAssembly whatever the machine has.
+ */
+function childPermissions(request: StepRequest): string[] {
+  const ffi = request.matmul !== undefined && request.matmul !== "wasm";
+  return ["--allow-read", "--allow-env", ...(ffi ? ["--allow-ffi"] : []), "--allow-sys=cpus"];
+}
 
 /** The Python interpreter the comparison runs (`MOEGRAD_BENCH_PYTHON`, else `/usr/bin/python3`). */
 export function pythonPath(): string {
@@ -67,14 +74,15 @@ const VIA_SHELL = ["/bin/sh", "-c", '"$@"; exit $?', "sh"];
 export function childCommand(side: Side, request: StepRequest, python: string = pythonPath()): [string, string[]] {
   const args = requestArgs(request);
   const [command, ...rest] = side === "moegrad"
-    ? [Deno.execPath(), "run", ...CHILD_PERMISSIONS, MOEGRAD_CHILD, ...args]
+    ? [Deno.execPath(), "run", ...childPermissions(request), MOEGRAD_CHILD, ...args]
     : [python, TORCH_SCRIPT, ...args];
   return Deno.build.os === "windows" ? [command, rest] : [VIA_SHELL[0], [...VIA_SHELL.slice(1), command, ...rest]];
 }
 
 /**
  * Runs one side's child for `request` and returns its answer, checked to come from that side with the
- * requested sizes and threads. Throws with the child's stderr when it fails.
+ * requested sizes and threads (and on a native BLAS when it asked for `matmul: "blas"`). Throws with the child's
+ * stderr when it fails.
  */
 export async function runSide(side: Side, request: StepRequest, python?: string): Promise<StepReport> {
   const [command, args] = childCommand(side, request, python);
@@ -86,7 +94,8 @@ export async function runSide(side: Side, request: StepRequest, python?: string)
   }
   const report = parseReport(stdout);
   const mismatch = report.side !== side || report.threads !== request.threads ||
-    JSON.stringify(report.sizes) !== JSON.stringify(request.sizes);
+    JSON.stringify(report.sizes) !== JSON.stringify(request.sizes) ||
+    (request.matmul === "blas" && report.blas === null);
   if (mismatch) {
     throw new Error(`${side} step child answered for another request: ${JSON.stringify(report)}`);
   }

@@ -1,7 +1,8 @@
 /**
  * The Markdown report of the side-by-side benchmark (`step_vs_torch.ts`): the per-cell table (time and peak RSS
  * of each side and their ratios), the two-threads-vs-one table, and the headline ratios the issue's targets are
- * read from. Every ratio is moegrad ÷ PyTorch, so > 1 means moegrad is slower or larger.
+ * read from. Every ratio is moegrad ÷ PyTorch, so > 1 means moegrad is slower or larger. Where moegrad also ran
+ * on a native BLAS, the tables get "moegrad+BLAS" columns and the headline its ratios, next to the default's.
  *
  * @module
  */
@@ -12,21 +13,36 @@ const int = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
 const mib = (kib: number) => int.format(kib / 1024);
 const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
 
+/** A cell's measured sides, by name. */
+type SideName = "moegrad" | "moegradBlas" | "torch";
+
 function cellAt(cells: Cell[], dim: number, threads: number): Cell | undefined {
   return cells.find((c) => c.dim === dim && c.threads === threads);
 }
 
-/** `(1 thread, 2 threads)` values of `f` at `dim`, "n/a" where a cell is missing or has no PyTorch side. */
-function byThreads(cells: Cell[], dim: number, f: (c: Cell & { torch: SideResult }) => string): string {
+/**
+ * `(1 thread, 2 threads)` values of `f(moegrad side, PyTorch side)` at `dim` for moegrad's `side`, "n/a" where a
+ * cell or either side is missing.
+ */
+function byThreads(cells: Cell[], dim: number, side: SideName, f: (m: SideResult, t: SideResult) => string): string {
   return [1, 2].map((t) => {
-    const c = cellAt(cells, dim, t);
-    return `${t === 1 ? "1 thread" : "2 threads"} ${c?.torch ? f(c as Cell & { torch: SideResult }) : "n/a"}`;
+    const c = cellAt(cells, dim, t), m = c?.[side];
+    return `${t === 1 ? "1 thread" : "2 threads"} ${m && c?.torch ? f(m, c.torch) : "n/a"}`;
   }).join(", ");
 }
 
-function speedup(cells: Cell[], dim: number, side: "moegrad" | "torch"): string {
+function speedup(cells: Cell[], dim: number, side: SideName): string {
   const one = cellAt(cells, dim, 1)?.[side], two = cellAt(cells, dim, 2)?.[side];
   return one && two ? ratio(one.ms, two.ms) : "n/a";
+}
+
+const time = (m: SideResult, t: SideResult) => ratio(m.ms, t.ms);
+const rss = (m: SideResult, t: SideResult) => ratio(m.peakRssKiB, t.peakRssKiB);
+
+/** One side's cells of the main table: ms/step, its time ratio to PyTorch, peak RSS and its ratio. */
+function sideColumns(m: SideResult | null, t: SideResult | null): string[] {
+  if (!m) return ["—", "—", "—", "—"];
+  return [int.format(m.ms), t ? time(m, t) : "—", mib(m.peakRssKiB), t ? rss(m, t) : "—"];
 }
 
 /** The report of a comparison, in Markdown. */
@@ -55,6 +71,12 @@ export function formatComparison(result: Comparison): string {
   } else {
     lines.push(`PyTorch: comparison skipped, ${torch.reason}. ${TORCH_INSTALL_HINT}`);
   }
+  lines.push(
+    result.blas.ok
+      ? `moegrad+BLAS: moegrad with --allow-ffi and setCpuOptions({ matmul: "blas" }), on ${result.blas.library}; ` +
+        "moegrad: its default kernels (no --allow-ffi: WebAssembly)"
+      : `moegrad+BLAS: not measured, ${result.blas.reason}`,
+  );
   const dims = [...new Set(cells.map((c) => c.dim))];
   const params = dims.map((d) => {
     const c = cells.find((x) => x.dim === d)!;
@@ -64,44 +86,60 @@ export function formatComparison(result: Comparison): string {
   lines.push(
     `Parameters${torch.ok ? " (equal on both sides; first-step loss moegrad / PyTorch)" : ""}: ${params.join("; ")}`,
   );
-  lines.push(
-    "",
-    "| d | threads | moegrad ms/step | PyTorch ms/step | time moegrad ÷ PyTorch | moegrad peak RSS MiB | PyTorch peak RSS MiB | RSS moegrad ÷ PyTorch |",
-    "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-  );
+  const withBlas = cells.some((c) => c.moegradBlas);
+  const header = [
+    "d",
+    "threads",
+    "moegrad ms/step",
+    "PyTorch ms/step",
+    "time moegrad ÷ PyTorch",
+    "moegrad peak RSS MiB",
+    "PyTorch peak RSS MiB",
+    "RSS moegrad ÷ PyTorch",
+    ...(withBlas ? ["moegrad+BLAS ms/step", "time moegrad+BLAS ÷ PyTorch", "moegrad+BLAS peak RSS MiB"] : []),
+  ];
+  const row = (values: string[]) => `| ${values.join(" | ")} |`;
+  lines.push("", row(header), row(header.map(() => "---:")));
   for (const c of cells) {
-    const m = c.moegrad, t = c.torch;
-    lines.push(
-      `| ${c.dim} | ${c.threads} | ${int.format(m.ms)} | ${t ? int.format(t.ms) : "—"} | ${
-        t ? ratio(m.ms, t.ms) : "—"
-      } | ` +
-        `${mib(m.peakRssKiB)} | ${t ? mib(t.peakRssKiB) : "—"} | ${t ? ratio(m.peakRssKiB, t.peakRssKiB) : "—"} |`,
-    );
+    const t = c.torch, [ms, timeRatio, peak, rssRatio] = sideColumns(c.moegrad, t);
+    const torchMs = t ? int.format(t.ms) : "—", torchPeak = t ? mib(t.peakRssKiB) : "—";
+    const values = [`${c.dim}`, `${c.threads}`, ms, torchMs, timeRatio, peak, torchPeak, rssRatio];
+    // moegrad+BLAS: ms/step, its time ratio and its peak RSS.
+    if (withBlas) values.push(...sideColumns(c.moegradBlas, t).slice(0, 3));
+    lines.push(row(values));
   }
   if (plan.threads.includes(1) && plan.threads.includes(2)) {
+    const sides: SideName[] = withBlas ? ["moegrad", "moegradBlas", "torch"] : ["moegrad", "torch"];
+    const names = { moegrad: "moegrad", moegradBlas: "moegrad+BLAS", torch: "PyTorch" };
     lines.push(
       "",
       "Two threads vs one (time at 1 thread ÷ time at 2):",
       "",
-      "| d | moegrad | PyTorch |",
-      "| ---: | ---: | ---: |",
+      row(["d", ...sides.map((s) => names[s])]),
+      row(["---:", ...sides.map(() => "---:")]),
     );
-    for (const d of dims) lines.push(`| ${d} | ${speedup(cells, d, "moegrad")} | ${speedup(cells, d, "torch")} |`);
+    for (const d of dims) lines.push(row([`${d}`, ...sides.map((s) => speedup(cells, d, s))]));
   }
   if (torch.ok) {
-    const time = (c: Cell & { torch: SideResult }) => ratio(c.moegrad.ms, c.torch.ms);
-    const rss = (c: Cell & { torch: SideResult }) => ratio(c.moegrad.peakRssKiB, c.torch.peakRssKiB);
     lines.push(
       "",
       "Headline ratios (moegrad ÷ PyTorch):",
       "",
-      `- step time at d = 256: ${byThreads(cells, 256, time)}`,
-      `- the gap at d = 512: ${byThreads(cells, 512, time)}`,
+      `- step time at d = 256: ${byThreads(cells, 256, "moegrad", time)}`,
+      `- the gap at d = 512: ${byThreads(cells, 512, "moegrad", time)}`,
       `- two threads vs one on the step at d = 256: moegrad ${speedup(cells, 256, "moegrad")}, PyTorch ${
         speedup(cells, 256, "torch")
       }`,
-      `- peak RSS at d = 256: ${byThreads(cells, 256, rss)}`,
+      `- peak RSS at d = 256: ${byThreads(cells, 256, "moegrad", rss)}`,
     );
+    if (withBlas) {
+      lines.push(
+        `- with moegrad on the native BLAS, step time at d = 256: ${byThreads(cells, 256, "moegradBlas", time)}`,
+        `- with moegrad on the native BLAS, the gap at d = 512: ${byThreads(cells, 512, "moegradBlas", time)}`,
+        `- with moegrad on the native BLAS, two threads vs one at d = 256: ${speedup(cells, 256, "moegradBlas")}`,
+        `- with moegrad on the native BLAS, peak RSS at d = 256: ${byThreads(cells, 256, "moegradBlas", rss)}`,
+      );
+    }
   }
   lines.push("", `Comparison time: ${result.seconds.toFixed(0)} s`);
   return lines.join("\n");

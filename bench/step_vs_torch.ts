@@ -3,12 +3,16 @@
  * (`torch_step.py`), at d = 128, 256, 512 with one thread and two, interleaved in one invocation. `deno task
  * bench` runs it after the matmul and throughput tables; alone:
  *
- *     deno run --allow-read --allow-env --allow-run --allow-sys=cpus bench/step_vs_torch.ts [--quick] [--dims=…] [--threads=…]
+ *     deno run --allow-read --allow-env --allow-ffi --allow-run --allow-sys=cpus bench/step_vs_torch.ts [--quick] [--dims=…] [--threads=…]
  *
  * Every measurement is a child process (one side, one d, one thread count; `step_protocol.ts`), so each side's
  * peak RSS is its own. For each cell the sides alternate, moegrad first in even rounds and PyTorch first in odd
  * ones, so that a drift in the machine's speed hits both. Without PyTorch only moegrad's columns are measured
  * and the report says how to install it; the project itself never needs PyTorch.
+ *
+ * moegrad runs twice per cell where the machine has a native BLAS (found by `detectBlas`, so this process needs
+ * `--allow-ffi`): on its default kernels (a child without `--allow-ffi`: WebAssembly, what needs nothing
+ * installed) and on the BLAS (a child with `--allow-ffi` and `matmul: "blas"`), each with its ratio to PyTorch.
  *
  * `--quick` (a smoke run) measures d = 128 only, one round of one timed step; `--dims=256,512` and `--threads=1`
  * pick the widths and thread counts (to split a full run into shorter invocations).
@@ -20,6 +24,7 @@ import { median } from "../experiments/common/stats.ts";
 import { DEFAULT_TRAIN } from "./train_moe.ts";
 import type { StepReport, StepSizes } from "./step_protocol.ts";
 import { probeTorch, runSide, type Side, type TorchProbe } from "./step_runner.ts";
+import { detectBlas } from "../kernels/cpu/blas_library.ts";
 import { formatComparison } from "./step_table.ts";
 import { machine } from "./_machine.ts";
 
@@ -71,8 +76,10 @@ export interface Cell {
   dim: number;
   /** Threads. */
   threads: number;
-  /** moegrad's side. */
+  /** moegrad's side, on its default kernels (WebAssembly). */
   moegrad: SideResult;
+  /** moegrad's side on the native BLAS (null when none was found). */
+  moegradBlas: SideResult | null;
   /** PyTorch's side (null when it was not run). */
   torch: SideResult | null;
 }
@@ -85,11 +92,37 @@ export interface Comparison {
   machine: string;
   /** Whether PyTorch ran, and its version or why not. */
   torch: TorchProbe;
+  /** Whether moegrad also ran on a native BLAS, and which or why not. */
+  blas: BlasProbe;
   /** The cells, by d then threads. */
   cells: Cell[];
   /** Wall time of the whole comparison, s. */
   seconds: number;
 }
+
+/** Whether moegrad can run on a native BLAS: the library (as its child names it), or why not. */
+export type BlasProbe = { ok: true; library: string } | { ok: false; reason: string };
+
+/** Looks for a native BLAS as moegrad's matmul would (never throws; prints detection's line when it searched). */
+export function probeBlas(): BlasProbe {
+  if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
+    return { ok: false, reason: "the benchmark was run without --allow-ffi" };
+  }
+  try {
+    const { library, message } = detectBlas();
+    return library ? { ok: true, library: `${library.vendor} at ${library.path}` } : { ok: false, reason: message };
+  } catch (e) {
+    return { ok: false, reason: (e as Error).message };
+  }
+}
+
+/** What each cell measures: the side, moegrad's matmul kernel when not the default, and its name in progress lines. */
+const RUNS = {
+  moegrad: { side: "moegrad", matmul: undefined, label: "moegrad" },
+  moegradBlas: { side: "moegrad", matmul: "blas", label: "moegrad+BLAS" },
+  torch: { side: "torch", matmul: undefined, label: "torch" },
+} as const satisfies Record<string, { side: Side; matmul: "blas" | undefined; label: string }>;
+type Run = keyof typeof RUNS;
 
 function aggregate(reports: StepReport[]): SideResult {
   return {
@@ -103,9 +136,9 @@ function aggregate(reports: StepReport[]): SideResult {
 }
 
 /**
- * Measures `plan` (PyTorch too when {@link probeTorch} finds it). `progress` receives one line per child (the
- * bench prints them on stderr). Throws when the two sides' parameter counts differ: then they are not the
- * same model.
+ * Measures `plan` (PyTorch too when {@link probeTorch} finds it, and moegrad on a native BLAS too when
+ * {@link probeBlas} finds one). `progress` receives one line per child (the bench prints them on stderr). Throws
+ * when the sides' parameter counts differ: then they are not the same model.
  */
 export async function compareWithTorch(
   plan: ComparisonPlan,
@@ -113,7 +146,12 @@ export async function compareWithTorch(
 ): Promise<Comparison> {
   const t0 = performance.now();
   const torch = await probeTorch();
-  const sides: Side[] = torch.ok ? ["moegrad", "torch"] : ["moegrad"];
+  const blas = probeBlas();
+  const runs: Run[] = [
+    "moegrad",
+    ...(blas.ok ? ["moegradBlas" as const] : []),
+    ...(torch.ok ? ["torch" as const] : []),
+  ];
   const base = plan.base ?? DEFAULT_TRAIN;
   const cells: Cell[] = [];
   for (const dim of plan.dims) {
@@ -127,19 +165,23 @@ export async function compareWithTorch(
       seq: base.seq,
     };
     for (const threads of plan.threads) {
-      const reports: Record<Side, StepReport[]> = { moegrad: [], torch: [] };
+      const reports: Record<Run, StepReport[]> = { moegrad: [], moegradBlas: [], torch: [] };
       for (let round = 0; round < plan.rounds; round++) {
-        for (const side of round % 2 === 0 ? sides : [...sides].reverse()) {
-          const r = await runSide(side, { sizes, threads, warmup: plan.warmup, repeats: plan.repeats }, torch.python);
-          progress(`d = ${dim}, ${threads} thread(s), ${side}: ${r.stepMs.map((ms) => ms.toFixed(0)).join(", ")} ms`);
-          reports[side].push(r);
+        for (const run of round % 2 === 0 ? runs : [...runs].reverse()) {
+          const { side, matmul, label } = RUNS[run];
+          const request = { sizes, threads, warmup: plan.warmup, repeats: plan.repeats, matmul };
+          const r = await runSide(side, request, torch.python);
+          progress(`d = ${dim}, ${threads} thread(s), ${label}: ${r.stepMs.map((ms) => ms.toFixed(0)).join(", ")} ms`);
+          reports[run].push(r);
         }
       }
+      const measured = (run: Run) => reports[run].length ? aggregate(reports[run]) : null;
       const cell: Cell = {
         dim,
         threads,
         moegrad: aggregate(reports.moegrad),
-        torch: reports.torch.length ? aggregate(reports.torch) : null,
+        moegradBlas: measured("moegradBlas"),
+        torch: measured("torch"),
       };
       if (cell.torch && cell.torch.parameters !== cell.moegrad.parameters) {
         throw new Error(
@@ -150,7 +192,7 @@ export async function compareWithTorch(
       cells.push(cell);
     }
   }
-  return { plan, machine: await machine(), torch, cells, seconds: (performance.now() - t0) / 1000 };
+  return { plan, machine: await machine(), torch, blas, cells, seconds: (performance.now() - t0) / 1000 };
 }
 
 /** Measures `plan` and prints the report, progress on stderr (used by `report.ts` and by this file's main). */

@@ -140,6 +140,7 @@ export { embedding, gather, indexAdd, indexSelect, oneHot, scatterAdd } from "./
 export { argsort, sort, type SortOptions, topk, type TopkOptions, type ValuesIndices } from "./ops/sort.ts";
 export { cumsum } from "./ops/scan.ts";
 export { crossEntropy, type CrossEntropyOptions } from "./ops/loss.ts";
+export { layerNorm, type LayerNormFnOptions } from "./ops/norm.ts";
 export { actGrad, biasAct, type FusedActivation } from "./ops/fused.ts";
 export { cpu } from "../kernels/cpu/mod.ts";
 export { type CpuOptions, cpuOptions, type MatmulChoice, setCpuOptions } from "../kernels/cpu/config.ts";

@@ -137,6 +137,31 @@ export interface KernelDefs {
   argReduce: { inputs: 1; outputs: 1; attrs: { op: "argmax" | "argmin"; axis: number } };
   /** Softmax (or log-softmax) along `axis`, max-shifted; −∞ entries give 0 (or −∞). */
   softmax: { inputs: 1; outputs: 1; attrs: { axis: number; log: boolean } };
+  /**
+   * Layer normalisation over the last axis, one row at a time: inputs x [..., D] then, as the attributes say,
+   * weight [D] and bias [D]; outputs y (x's shape), mean and rstd (x's shape without the last axis). Per row:
+   * mean = Σx / D, var = Σ(x − mean)² / D (biased, as PyTorch), rstd = 1 / √(var + eps), and
+   * y = (x − mean)·rstd [· weight] [+ bias], computed with the stored (output-dtype) mean and rstd.
+   */
+  layerNorm: { inputs: number; outputs: 3; attrs: { eps: number; hasWeight: boolean; hasBias: boolean } };
+  /**
+   * layerNorm's backward: inputs g (x's shape), x, mean, rstd [, weight [D]]; outputs dx (x's shape), dweight
+   * [D] and dbias [D]. With x̂ = (x − mean)·rstd and ĝ = g [· weight], per row
+   * dx = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)); dweight = Σ_rows g·x̂ and dbias = Σ_rows g (rows in order).
+   */
+  layerNormBackward: { inputs: number; outputs: 3; attrs: { hasWeight: boolean } };
+  /**
+   * Softmax cross-entropy per row: inputs logits [..., C] and i32 targets [...]; outputs loss and lse (both
+   * targets' shape). lse = log Σ exp(logits) (max-shifted); loss = lse − logits[target], and with label
+   * smoothing ε: (1 − ε)·loss − ε·(mean(logits) − lse). A row whose target is `ignoreIndex` gets loss 0 (lse
+   * 0); another target outside [0, C) is an error (clamped on WebGPU).
+   */
+  crossEntropy: { inputs: 2; outputs: 2; attrs: { ignoreIndex: number; labelSmoothing: number } };
+  /**
+   * crossEntropy's backward: inputs logits, targets, lse and g (the upstream gradient per row); output
+   * dlogits = (softmax − (1 − ε)·onehot(target) − ε/C)·g per row, 0 in ignored rows.
+   */
+  crossEntropyBackward: { inputs: 4; outputs: 1; attrs: { ignoreIndex: number; labelSmoothing: number } };
   /** Inclusive cumulative sum along `axis`; `reverse` sums from the end. */
   cumsum: { inputs: 1; outputs: 1; attrs: { axis: number; reverse: boolean } };
   /**
@@ -228,6 +253,10 @@ const NAMES: Record<KernelName, true> = {
   reduce: true,
   argReduce: true,
   softmax: true,
+  layerNorm: true,
+  layerNormBackward: true,
+  crossEntropy: true,
+  crossEntropyBackward: true,
   cumsum: true,
   matmul: true,
   groupedMatmul: true,

@@ -101,6 +101,11 @@ export interface DispatchPlanOptions {
    * (a host read), `"static"` does not, `"auto"` (default): max-load where reads are free.
    */
   padding?: DispatchPadding;
+  /**
+   * Which pairs are routed at all, bool [N, K] (`Routing.active`; absent: every pair). An inactive pair gets no
+   * row and `keep` 0, and is not counted as dropped (expert choice: a token takes 0…E of its K = E slots).
+   */
+  active?: Tensor;
   /** Dtype of the tokens (of the `keep` mask and the `dropped` count). */
   dtype: DType;
   /** Device of the tokens. */
@@ -141,7 +146,7 @@ export interface DispatchPlan extends ExpertGroups {
   rowExpert: Tensor;
   /** i32 [N·K]: the pair index `t·K + k` of each sorted position (a stable sort by expert). */
   order: Tensor;
-  /** i32 [N·K]: the expert of each sorted pair. */
+  /** i32 [N·K]: the expert of each sorted pair (E − 1 for the inactive pairs, which come last with `keep` 0). */
   sortedExperts: Tensor;
   /**
    * i32 [N·K]: the buffer row of each sorted pair: padded `expert·C + position`, grouped
@@ -152,7 +157,7 @@ export interface DispatchPlan extends ExpertGroups {
   token: Tensor;
   /** Float [N·K]: 1 for a kept pair, 0 for a dropped one (position ≥ C). */
   keep: Tensor;
-  /** Float scalar: the number of dropped pairs. */
+  /** Float scalar: the number of dropped pairs (active pairs past their expert's capacity). */
   dropped: Tensor;
 }
 
@@ -167,20 +172,28 @@ export function planDispatch(experts: Tensor, options: DispatchPlanOptions): Dis
   const mode = options.mode ?? "grouped";
   const nk = n * k;
   return noGrad(() => {
-    const flat = experts.reshape(nk);
+    const active = options.active?.reshape(nk);
+    // An inactive pair sorts after every routed one, as the sentinel expert E; it is then clamped to E − 1 for
+    // indexing and kept out by `keep`.
+    const flat = active ? experts.reshape(nk).where(active, e) : experts.reshape(nk);
     const order = flat.argsort(); // stable: ties keep pair order, i.e. token order
-    const sortedE = flat.indexSelect(0, order);
-    const counts = oneHot(flat, e, "i32").sum(0);
+    const sortedKey = flat.indexSelect(0, order);
+    const sortedE = active ? sortedKey.minimum(e - 1) : sortedKey;
+    const counts = active ? oneHot(flat, e + 1, "i32").sum(0).slice(0, 0, e) : oneHot(flat, e, "i32").sum(0);
     const offsets = counts.cumsum(0).sub(counts); // exclusive
     const pos = arange(0, nk, 1, { dtype: "i32", device }).sub(offsets.indexSelect(0, sortedE));
     const token = arange(0, n, 1, { dtype: "i32", device }).reshape(n, 1).expand(n, k).reshape(nk)
       .indexSelect(0, order);
     const common = { numTokens: n, topK: k, numExperts: e, mode, order, sortedExperts: sortedE, token };
+    const cap = Math.min(options.capacity, n);
     const layout = mode === "grouped"
-      ? groupedLayout(counts, sortedE, pos, Math.min(options.capacity, n), n, e)
+      ? groupedLayout(counts, sortedE, pos, cap, n, e, active !== undefined)
       : paddedLayout(counts, sortedE, pos, options, n);
-    const keepF = pos.lt(layout.capacity).astype(dtype);
-    return { ...common, ...layout, keep: keepF, dropped: keepF.neg().add(1).sum() };
+    const routed = active ? sortedKey.lt(e) : null;
+    const inCapacity = pos.lt(layout.capacity);
+    const keepF = (routed ? inCapacity.logicalAnd(routed) : inCapacity).astype(dtype);
+    const dropped = routed ? routed.astype(dtype).sub(keepF).sum() : keepF.neg().add(1).sum();
+    return { ...common, ...layout, keep: keepF, dropped };
   });
 }
 
@@ -189,12 +202,21 @@ type Layout = Pick<DispatchPlan, "capacity" | "rows" | "oneRowPerPair" | "offset
 
 /**
  * Grouped rows: expert e keeps `min(count_e, C)` rows, at the exclusive cumsum of the kept counts; all on the
- * device. Dropless (C = N) nothing can drop, so the rows are the sorted pairs themselves.
+ * device. Dropless (C = N) with every pair routed nothing can drop, so the rows are the sorted pairs themselves;
+ * with inactive pairs the rows past the routed ones belong to no expert.
  */
-function groupedLayout(counts: Tensor, sortedE: Tensor, pos: Tensor, cap: number, n: number, e: number): Layout {
+function groupedLayout(
+  counts: Tensor,
+  sortedE: Tensor,
+  pos: Tensor,
+  cap: number,
+  n: number,
+  e: number,
+  someInactive: boolean,
+): Layout {
   const nk = pos.shape[0], device = pos.device;
   const zero = zeros([1], { dtype: "i32", device });
-  if (cap >= n) {
+  if (cap >= n && !someInactive) {
     const offsets = concat([zero, counts.cumsum(0)]);
     const slot = arange(0, nk, 1, { dtype: "i32", device });
     return { capacity: cap, rows: nk, oneRowPerPair: true, offsets, rowExpert: sortedE, slot };

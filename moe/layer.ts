@@ -15,11 +15,14 @@
  *   padded layout of the experts' rows, and the capacity;
  * - the term an estimator computes from the experts' outputs, when it has one (`Estimator.outputTerm`; the
  *   `default-moe` estimator's default vectors, {@link DefaultMoe} in `moe/default_moe.ts`);
+ * - DeepSeekMoE's shared experts (option `sharedExperts`: always active, added to the routed output, child
+ *   `shared`) and fine-grained segmentation (option `fineGrained`: E·m experts of width h/m, K → m·K);
  * - the metrics ({@link moeLayerMetrics}, `moe/metrics.ts`) and the balance / z losses (`moe/aux_losses.ts`).
  *
  * The state dict keeps the flat names of the layer: the experts' weights (`w1`, `b1`, `w2`, `b2`; `wGate`,
  * `wUp`, `wDown`; `w`) and `omega` are parameters of the layer itself, then `router.weight` (and
- * `router.bias`), and the buffer `defaultVectors`. The weights are drawn from `generator` in that order: the
+ * `router.bias`), and the buffers `defaultVectors` (Default MoE) and `expertBias` (loss-free balancing, option
+ * `lossFreeBalance`; `moe/loss_free_balance.ts`). The weights are drawn from `generator` in that order: the
  * router's first, then the experts'.
  *
  * @example
@@ -71,14 +74,28 @@ import {
   gatherPairs,
   planDispatch,
 } from "./dispatch.ts";
-import { type BalanceLossConfig, layerEstimator, type MoELayerOptions, parseMoELayerOptions } from "./layer_options.ts";
+import {
+  type BalanceLossConfig,
+  layerEstimator,
+  type LossFreeBalanceConfig,
+  type MoELayerOptions,
+  parseMoELayerOptions,
+  segmentedExperts,
+} from "./layer_options.ts";
+import { LossFreeBalance } from "./loss_free_balance.ts";
 
-export type { BalanceLossConfig, ExpertKind, MoELayerMetrics, MoELayerOptions };
+export type { BalanceLossConfig, ExpertKind, LossFreeBalanceConfig, MoELayerMetrics, MoELayerOptions };
 
 /** Options of {@link MoELayer.forward}. */
 export interface MoEForwardOptions {
   /** Random draws for this call (default: the layer's `GeneratorDraws`). */
   draws?: DrawSource;
+  /**
+   * The route context: the token ids (i32) of `x`'s tokens, shaped like `x` without its last axis (`[B, T]` for
+   * `x` `[B, T, d]`), handed to the estimator as `RouteOptions.tokenIds`. The `hash` null control needs them;
+   * `DecoderLM` passes its input ids to every feed-forward.
+   */
+  tokenIds?: Tensor;
 }
 
 /** A Mixture-of-Experts layer (see the module docs for its parts, `moe/dispatch.ts` for the dispatch). */
@@ -97,6 +114,8 @@ export class MoELayer extends Module {
   readonly router: Router;
   /** The experts; their weights are this layer's parameters, under the experts' own names (`w1`, …). */
   readonly experts: BuiltinExperts;
+  /** The shared experts (option `sharedExperts`; child `shared`), every token through each with weight 1, or null. */
+  readonly shared: BuiltinExperts | null;
   /** ω [d], or null. */
   readonly omega: Tensor | null;
   /** Capacity factor (undefined = dropless). */
@@ -116,6 +135,8 @@ export class MoELayer extends Module {
    * this layer's buffer `defaultVectors`), or null when the estimator has none.
    */
   readonly outputTerm: ExpertOutputTerm | null;
+  /** Loss-free balancing's bias and loads (option `lossFreeBalance`; buffer `expertBias`), or null. */
+  readonly lossFreeBalance: LossFreeBalance | null;
   /** Routing of the latest forward. */
   lastRouting: Routing | null = null;
   /** Router logits [N, E] of the latest forward. */
@@ -129,11 +150,12 @@ export class MoELayer extends Module {
     super();
     if (!Number.isInteger(dim) || dim < 1) throw new RangeError(`MoELayer: dim must be a positive integer, got ${dim}`);
     const o = parseMoELayerOptions(options);
-    const e = o.numExperts;
+    const segmented = segmentedExperts(o, dim);
+    const e = segmented.numExperts;
     this.dim = dim;
     this.numExperts = e;
     this.expert = o.expert;
-    this.hidden = o.expert === "linear" ? dim : o.hidden ?? 4 * dim;
+    this.hidden = segmented.hidden;
     this.activation = o.activation ?? EXPERT_ACTIVATIONS[o.expert][0];
     this.capacityFactor = o.capacityFactor;
     this.balanceLoss = o.balanceLoss;
@@ -152,12 +174,22 @@ export class MoELayer extends Module {
       "router",
       new Router(dim, e, { ...init, estimator, bias: o.routerBias, zLossCoef: o.zLossCoef }),
     );
+    // A frozen router (a null control) keeps its initial weights: no gradient, so no optimizer update either.
+    if (o.frozenRouter) { for (const [, p] of this.router.namedParameters()) p.requiresGrad_(false); }
     this.experts = createExperts(o.expert, e, dim, this.hidden, { ...init, activation: this.activation });
     this.#adopt(this.experts);
+    this.shared = o.sharedExperts > 0
+      ? this.child(
+        "shared",
+        createExperts(o.expert, o.sharedExperts, dim, this.hidden, { ...init, activation: this.activation }),
+      )
+      : null;
     this.omega = o.outputScale ? this.param("omega", ones([dim], init)) : null;
     const like = { device: resolveDevice(o.device), dtype: o.dtype ?? "f32" };
     this.outputTerm = estimator.outputTerm?.(e, dim, like) ?? null;
     if (this.outputTerm) this.#adopt(this.outputTerm);
+    this.lossFreeBalance = o.lossFreeBalance ? new LossFreeBalance(e, o.lossFreeBalance.rate, like) : null;
+    if (this.lossFreeBalance) this.#adopt(this.lossFreeBalance);
     this.draws = new GeneratorDraws(o.generator);
   }
 
@@ -185,6 +217,19 @@ export class MoELayer extends Module {
     return this.namedBuffers().find(([name]) => name === "defaultVectors")?.[1] ?? null;
   }
 
+  /** The loss-free balancing bias `b` [E] (buffer `expertBias`; option `lossFreeBalance`), or null. */
+  get expertBias(): Tensor | null {
+    return this.lossFreeBalance?.bias ?? null;
+  }
+
+  /**
+   * Moves the loss-free balancing bias by the loads of the training forwards since the last call (see
+   * `moe/loss_free_balance.ts`); call it after each `optimizer.step()`. A no-op without `lossFreeBalance`.
+   */
+  updateExpertBias(): void {
+    this.lossFreeBalance?.update();
+  }
+
   /**
    * The experts' weights by name (linear `w` [E,d,d]; ffn `w1` [E,d,h], `b1` [E,h], `w2` [E,h,d], `b2` [E,d];
    * glu `wGate`, `wUp` [E,d,h], `wDown` [E,h,d]).
@@ -203,7 +248,14 @@ export class MoELayer extends Module {
 
   /** Router logits and the estimator's routing for tokens `x` [N, d] (training mode decides sampling). */
   route(x: Tensor, options: MoEForwardOptions = {}): { logits: Tensor; routing: Routing } {
-    return this.router.route(x, { training: this.training, draws: options.draws ?? this.draws });
+    const selectionBias = this.lossFreeBalance?.bias;
+    const tokenIds = options.tokenIds?.reshape(-1);
+    return this.router.route(x, {
+      training: this.training,
+      draws: options.draws ?? this.draws,
+      selectionBias,
+      tokenIds,
+    });
   }
 
   /**
@@ -241,6 +293,7 @@ export class MoELayer extends Module {
     const stats = this.training ? this.balanceStats : null;
     // The counts are accumulated even when coef is 0, so that `balanceStats` always reflects the step's routing.
     stats?.add(routing.experts);
+    if (this.training) this.lossFreeBalance?.record(routing.experts);
     if (this.balanceLoss && this.balanceLoss.coef !== 0) {
       const f = this.balanceLoss.form === "switch" ? switchBalanceLoss : topkBalanceLoss;
       const global = stats ?? undefined;
@@ -264,15 +317,20 @@ export class MoELayer extends Module {
     const k = routing.experts.shape[1];
     const plan = planDispatch(routing.experts, {
       numExperts: this.numExperts,
-      capacity: this.capacity(n, k),
+      capacity: Math.min(this.capacity(n, k), routing.maxPerExpert ?? n),
       mode: this.dispatchMode,
       padding: this.padding,
+      active: routing.active,
       dtype: x.dtype,
       device: x.device,
     });
     const rows = gatherPairs(this.#runExperts(dispatchRows(x, plan), plan), plan);
     let y = combinePairs(rows, routing.gates, plan);
-    if (this.outputTerm) y = y.add(this.outputTerm.terms(rows, routing, plan, this.training));
+    if (this.outputTerm) {
+      const allExperts = () => this.experts.run(x.unsqueeze(0).expand(this.numExperts, n, this.dim));
+      y = y.add(this.outputTerm.terms(rows, routing, plan, this.training, allExperts));
+    }
+    if (this.shared) y = y.add(this.shared.run(x.unsqueeze(0).expand(this.shared.numExperts, n, this.dim)).sum(0));
     if (this.omega) y = y.mul(this.omega);
     this.lastMetrics = moeLayerMetrics(routing, plan);
     return y;

@@ -19,9 +19,10 @@ import type { FloatDType } from "../core/dtype.ts";
 import { Generator } from "../core/random/generator.ts";
 import type { Estimator } from "./estimators/estimator.ts";
 import { allowing, describeOptionIssues, type Same } from "./estimators/options.ts";
-import { createEstimator } from "./estimators/registry.ts";
+import { createEstimator, estimatorDescriptor, parseEstimatorOptions } from "./estimators/registry.ts";
 import { EXPERT_ACTIVATIONS, type ExpertActivation, type ExpertKind } from "./experts.ts";
 import type { DispatchMode, DispatchPadding } from "./dispatch.ts";
+import { LOSS_FREE_RATE } from "./loss_free_balance.ts";
 
 /** `"a", "b" or "c"`. */
 function orList(values: readonly string[]): string {
@@ -51,6 +52,14 @@ export const balanceLossSchema = z.strictObject({
   ).default("local"),
 }).describe("Load-balancing loss of the layer: `coef · E · Σ_i f_i · P̄_i` (see BalanceLossConfig).");
 
+/** The schema of {@link LossFreeBalanceConfig}. */
+export const lossFreeBalanceSchema = z.strictObject({
+  rate: allowing(
+    z.number().positive().default(LOSS_FREE_RATE).describe("Bias update rate u per optimizer step (default 1e-3)."),
+    "a finite number > 0",
+  ),
+}).describe("Loss-free balancing: a per-expert selection bias updated by MoELayer.updateExpertBias().");
+
 /** The schema of {@link MoELayerOptions}: strict, every field described, the defaults filled in. */
 export const moeLayerOptionsSchema = z.strictObject({
   numExperts: allowing(z.int().min(1).describe("Number of experts E."), "an integer ≥ 1"),
@@ -76,7 +85,25 @@ export const moeLayerOptionsSchema = z.strictObject({
     z.record(z.string(), z.unknown()).optional().describe("Options for a registry name (see createEstimator)."),
     "an object",
   ),
+  sharedExperts: allowing(
+    z.int().min(0).default(0).describe(
+      "Shared experts N_s (DeepSeekMoE): always active, each of the routed experts' width, added to the output.",
+    ),
+    "an integer ≥ 0",
+  ),
+  fineGrained: allowing(
+    z.int().min(1).default(1).describe(
+      "Fine-grained factor m (DeepSeekMoE): E·m experts of hidden h/m and K → m·K, same compute (default 1).",
+    ),
+    "an integer ≥ 1",
+  ),
   routerBias: allowing(z.boolean().default(false).describe("Router bias (default false)."), "true or false"),
+  frozenRouter: allowing(
+    z.boolean().default(false).describe(
+      "Keep the router at its initial weights: no gradient, never updated (the `frozen` null control; default false).",
+    ),
+    "true or false",
+  ),
   outputScale: allowing(
     z.boolean().default(false).describe(
       "SparseMixer's learnable output scale ω ∈ R^d (init 1), `y ⊙ ω` (default false).",
@@ -92,6 +119,12 @@ export const moeLayerOptionsSchema = z.strictObject({
   balanceLoss: allowing(
     balanceLossSchema.optional().describe("Load-balancing loss stored by forward and returned by auxLoss()."),
     "an object { coef, form, scope? }",
+  ),
+  lossFreeBalance: allowing(
+    lossFreeBalanceSchema.optional().describe(
+      "Auxiliary-loss-free balancing (Wang et al. 2024): a per-expert bias added to the scores for selection only.",
+    ),
+    "an object { rate? }",
   ),
   zLossCoef: allowing(
     z.number().default(0).describe("Router z-loss coefficient (default 0: none)."),
@@ -145,6 +178,13 @@ export type ParsedMoELayerOptions = z.output<typeof moeLayerOptionsSchema>;
  * accumulating across steps. In evaluation the counts are not updated and the local `f` is used. For data
  * parallelism, all-reduce the stats' counts across ranks yourself (e.g. `add()` the other ranks' assignments)
  * before the loss is needed.
+ *
+ * This is the global-batch balance loss of Qiu et al. 2025 (arXiv 2501.11873, ESTIMATORS.md §12): `f` counted over
+ * the global batch instead of each micro-batch, `P̄` local. The choice made here for sequential micro-batches
+ * (gradient accumulation on one device): micro-batch j uses the counts of micro-batches 1…j of the step, so the
+ * last micro-batch's `f` is the global batch's and earlier ones see a growing part of it (no micro-batch waits for
+ * later ones' routing); with every micro-batch routed before any loss is taken (data parallelism with the counts
+ * all-reduced first) every `f` is the global one.
  */
 export interface BalanceLossConfig {
   /** Loss coefficient α (0 disables the loss). */
@@ -153,6 +193,17 @@ export interface BalanceLossConfig {
   form: "switch" | "topk";
   /** `"local"` (default): this forward's f; `"global"`: f from the counts accumulated since the last reset. */
   scope?: "local" | "global";
+}
+
+/**
+ * Auxiliary-loss-free balancing of `MoELayer` (Wang et al. 2024; `moe/loss_free_balance.ts`): the layer keeps a
+ * per-expert bias `b` (buffer `expertBias`, in the state dict) added to the scores for the choice of experts only,
+ * and `MoELayer.updateExpertBias()`, called after each optimizer step, moves it by `rate · sign(mean load − load)`
+ * and re-centres it to mean 0. Needs an estimator that accepts a selection bias (`topk`, `sigmoid-topk`).
+ */
+export interface LossFreeBalanceConfig {
+  /** Bias update rate u per optimizer step (default 1e-3). */
+  rate?: number;
 }
 
 /** Options of `MoELayer` (defaults and checks: {@link moeLayerOptionsSchema}). */
@@ -169,8 +220,28 @@ export interface MoELayerOptions {
   estimator?: Estimator | string;
   /** Options for a registry name (see `createEstimator`). */
   estimatorOptions?: Record<string, unknown>;
+  /**
+   * Shared experts N_s (DeepSeekMoE, arXiv 2401.06066; default 0): experts every token uses with weight 1, added to
+   * the routed output (before ω). Each has the routed experts' architecture and width (after `fineGrained`). Their
+   * weights are the child `shared` (state-dict keys `shared.w1`, …), drawn after the routed experts'.
+   */
+  sharedExperts?: number;
+  /**
+   * Fine-grained expert segmentation factor m (DeepSeekMoE; default 1): the layer has `numExperts · m` experts of
+   * hidden width `hidden / m` (must divide; not for `"linear"` experts) and the estimator routes each token to
+   * `m · K` of them (its `topK` option multiplied), so the expert FLOPs per token and the expert weight matrices'
+   * parameters stay those of E experts of width h with K per token. `MoELayer.numExperts` and `.hidden` report
+   * the segmented values.
+   */
+  fineGrained?: number;
   /** Router bias (default false). */
   routerBias?: boolean;
+  /**
+   * Keep the router at its initial weights (default false): its parameters are registered (saved, loaded) but
+   * do not require gradients, so no optimizer updates them — the `frozen` null control of ESTIMATORS.md §12,
+   * with any estimator. Gradients still flow through the logits to the layer input.
+   */
+  frozenRouter?: boolean;
   /** SparseMixer's learnable output scale ω ∈ R^d (init 1), applied as `y ⊙ ω` (default false). */
   outputScale?: boolean;
   /** Undefined: dropless. Otherwise capacity `ceil(capacityFactor · N · K / E)` per expert. */
@@ -178,6 +249,8 @@ export interface MoELayerOptions {
   /** Load-balancing loss stored by `forward` and returned by `auxLoss()` (see {@link BalanceLossConfig} for the
    * normalisation — 1 at uniform routing for switch top-1, K for top-k — and the local / global scope). */
   balanceLoss?: BalanceLossConfig;
+  /** Auxiliary-loss-free balancing: a per-expert selection bias (see {@link LossFreeBalanceConfig}). */
+  lossFreeBalance?: LossFreeBalanceConfig;
   /** Router z-loss coefficient (default none). */
   zLossCoef?: number;
   /** Device of the weights. */
@@ -209,7 +282,8 @@ export interface MoELayerOptions {
 const _optionInterfacesMatchSchemas: [
   Same<MoELayerOptions, z.input<typeof moeLayerOptionsSchema>>,
   Same<BalanceLossConfig, z.input<typeof balanceLossSchema>>,
-] = [true, true];
+  Same<LossFreeBalanceConfig, z.input<typeof lossFreeBalanceSchema>>,
+] = [true, true, true];
 void _optionInterfacesMatchSchemas;
 
 /**
@@ -230,11 +304,48 @@ export function parseMoELayerOptions(options: MoELayerOptions): ParsedMoELayerOp
  */
 export function layerEstimator(options: ParsedMoELayerOptions, numExperts: number): Estimator {
   const est = options.estimator;
-  const estimator = typeof est === "string" ? createEstimator(est, options.estimatorOptions) : est;
+  const estimator = typeof est === "string" ? createEstimator(est, fineGrainedOptions(options, est)) : est;
+  if (options.fineGrained > 1 && typeof est !== "string") {
+    throw new TypeError("MoELayer: fineGrained needs an estimator given by registry name (its topK is multiplied)");
+  }
   if (estimator.dense && estimator.topK !== 0 && estimator.topK !== numExperts) {
     throw new TypeError(
       `MoELayer: the dense estimator "${estimator.name}" was built for ${estimator.topK} experts, the layer has ${numExperts}`,
     );
   }
+  if (options.lossFreeBalance && !estimator.acceptsSelectionBias) {
+    throw new TypeError(
+      `MoELayer: lossFreeBalance needs an estimator that accepts a selection bias (topk, sigmoid-topk), got "${estimator.name}"`,
+    );
+  }
   return estimator;
+}
+
+/**
+ * The estimator options with `topK` multiplied by the fine-grained factor m (DeepSeekMoE: K → m·K); unchanged
+ * when m = 1. An estimator whose K is not its `topK` option cannot be segmented.
+ */
+function fineGrainedOptions(options: ParsedMoELayerOptions, name: string): Record<string, unknown> | undefined {
+  const m = options.fineGrained;
+  if (m === 1) return options.estimatorOptions;
+  if (estimatorDescriptor(name).topK.option !== "topK") {
+    throw new TypeError(`MoELayer: fineGrained needs an estimator whose K is its topK option, "${name}" fixes K`);
+  }
+  const k = (parseEstimatorOptions(name, options.estimatorOptions) as { topK: number }).topK;
+  return { ...options.estimatorOptions, topK: m * k };
+}
+
+/**
+ * The expert count and hidden width of the layer after fine-grained segmentation by m: `numExperts · m` experts of
+ * `hidden / m` (`hidden` is the unsegmented width, default 4·d).
+ */
+export function segmentedExperts(options: ParsedMoELayerOptions, dim: number): { numExperts: number; hidden: number } {
+  const m = options.fineGrained;
+  const hidden = options.expert === "linear" ? dim : options.hidden ?? 4 * dim;
+  if (m === 1) return { numExperts: options.numExperts, hidden };
+  if (options.expert === "linear") throw new RangeError('MoELayer: fineGrained cannot split "linear" experts');
+  if (hidden % m !== 0) {
+    throw new RangeError(`MoELayer: fineGrained ${m} must divide the expert hidden width ${hidden}`);
+  }
+  return { numExperts: options.numExperts * m, hidden: hidden / m };
 }

@@ -61,6 +61,16 @@ export { SparseMixerEstimator, type SparseMixerOptions } from "./estimators/spar
 export { SparseMixerV2Estimator, type SparseMixerV2Options, V2_MIDPOINT_SCALE } from "./estimators/sparsemixer_v2.ts";
 export { TopKEstimator, type TopKOptions } from "./estimators/topk.ts";
 export { DefaultMoeEstimator, type DefaultMoeEstimatorOptions } from "./estimators/default_moe.ts";
+export { SigmoidTopKEstimator, type SigmoidTopKOptions } from "./estimators/sigmoid_topk.ts";
+export { DenseMixerEstimator, type DenseMixerOptions } from "./estimators/densemixer.ts";
+export { DenseMixerTerm } from "./densemixer.ts";
+export { ExpertChoiceEstimator, type ExpertChoiceOptions } from "./estimators/expert_choice.ts";
+export {
+  HashEstimator,
+  type HashRoutingOptions,
+  RandomRoutingEstimator,
+  type RandomRoutingOptions,
+} from "./estimators/null_controls.ts";
 export {
   ReinMaxEstimator,
   sampleMultinomial,
@@ -136,7 +146,8 @@ export {
   planDispatch,
 } from "./dispatch.ts";
 export { DefaultMoe, type DefaultMoeOptions } from "./default_moe.ts";
-export { type BalanceLossConfig, type MoELayerOptions } from "./layer_options.ts";
+export { type BalanceLossConfig, type LossFreeBalanceConfig, type MoELayerOptions } from "./layer_options.ts";
+export { LossFreeBalance, updateExpertBiases } from "./loss_free_balance.ts";
 export { type MoEForwardOptions, MoELayer } from "./layer.ts";
 export { moeLoopReference } from "./reference.ts";
 export {

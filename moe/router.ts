@@ -68,7 +68,7 @@ export class Router extends Linear {
     // An estimator that acts on the router input (the original Switch Transformer's jitter) says so.
     const input = est.routerInput ? est.routerInput(x, { training, draws }) : x;
     const logits = this.forward(input);
-    return { logits, routing: est.route(logits, { training, draws }) };
+    return { logits, routing: est.route(logits, options) };
   }
 
   /** The z-loss of `logits`, `zLossCoef · routerZLoss(logits)`, or null when `zLossCoef` is 0. */

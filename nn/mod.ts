@@ -48,6 +48,7 @@ export {
 export { FFN, type FFNOptions, GLU, type GLUOptions } from "./layers/ffn.ts";
 export {
   type FeedForward,
+  type FeedForwardCall,
   type Norm,
   TransformerBlock,
   type TransformerBlockCall,

@@ -28,6 +28,7 @@ import type * as index from "./index.ts";
 import type * as layout from "./layout.ts";
 import type * as linalg from "./linalg.ts";
 import type * as loss from "./loss.ts";
+import type * as norm from "./norm.ts";
 import type * as random from "./random.ts";
 import type * as reduce from "./reduce.ts";
 import type * as scan from "./scan.ts";
@@ -46,6 +47,7 @@ export type OpModules =
   & typeof layout
   & typeof linalg
   & typeof loss
+  & typeof norm
   & typeof random
   & typeof reduce
   & typeof scan
@@ -215,9 +217,14 @@ export const OPS = {
   topk: { grad: "vjp" },
   sort: { grad: "vjp" },
   argsort: { grad: { none: INDEX_OUT } },
+  // ---- normalisation (one fused kernel per direction) ----------------------------------------------------
+  layerNorm: {
+    grad: "vjp",
+    noTensorMethod: "takes a layer's weight and bias, like torch.nn.functional.layer_norm; nn.LayerNorm wraps it",
+  },
   // ---- losses ---------------------------------------------------------------------------------------
   crossEntropy: {
-    grad: "composite",
+    grad: "vjp",
     noTensorMethod: "a loss of logits and targets, like torch.nn.functional.cross_entropy",
   },
 } satisfies OpCatalog;

@@ -39,6 +39,17 @@ import type {
   TrainRecord as RunTrainRecord,
 } from "./run_metrics.ts";
 import type { RunSummary } from "./run.ts";
+import type { RoutingSnapshot } from "./eval_routing.ts";
+import type { ClaimedEffect } from "./experiment_schema.ts";
+import { type ArmDiagnostics, armDiagnostics } from "./aggregate_diagnostics.ts";
+import {
+  type ClaimedEffectNats,
+  claimedEffectNats,
+  compareWithControls,
+  type ControlComparison,
+  type PowerRow,
+  powerRows,
+} from "./aggregate_controls.ts";
 
 // The record types are the runner's (`run_metrics.ts`, `run.ts`), with the fields the aggregation does not read made
 // optional, so partial or synthetic records (the tests') aggregate too.
@@ -80,6 +91,8 @@ export interface RunData {
   evals: EvalRecord[];
   /** `final.json`, or null when the run did not complete. */
   final: FinalRecord | null;
+  /** `routing_snapshots.jsonl` (absent or empty for runs from before it existed). */
+  snapshots?: RoutingSnapshot[];
 }
 
 /** A mean curve with its pointwise t-95% confidence band over seeds. */
@@ -159,6 +172,8 @@ export interface ArmAggregate {
   trainLoss: Band;
   /** Routing metrics over time (null when the runs logged none). */
   routing: RoutingBands | null;
+  /** Routing diagnostics: MaxVio, load CV, MI, saturation, load heatmaps (null when the runs logged no routing). */
+  diagnostics: ArmDiagnostics | null;
   /** Final evaluation (last eval record of each run). */
   final: { validLoss: Summary; validPpl: Summary; oodLoss: Summary; oodPpl: Summary };
   /** Steps to the target validation loss per seed (null: not reached). */
@@ -256,6 +271,14 @@ export interface Aggregate {
   primaryTest: PrimaryTest;
   /** Runs left out of every statistic because they did not finish (named at the top of the report). */
   incomplete: IncompleteRun[];
+  /** The null-control arms among `arms` (the others are learned routers). */
+  controlArms: string[];
+  /** Every learned arm against every control on the primary endpoint (paired by seed). */
+  controls: ControlComparison[];
+  /** The power of every comparison with the baseline. */
+  power: PowerRow[];
+  /** The paper's claimed effect in nats of the primary endpoint (null: none given, or not translatable). */
+  claimedEffect: ClaimedEffectNats | null;
 }
 
 /** Reads one run's records (missing files give empty records / a null `final`). */
@@ -274,7 +297,8 @@ export async function loadRunData(dir: string, arm: string, seed: number): Promi
   }
   const train = records.filter((r) => r.kind === "train") as unknown as TrainRecord[];
   const evals = records.filter((r) => r.kind === "eval") as unknown as EvalRecord[];
-  return { arm, seed, train, evals, final };
+  const snapshots = await readJsonl<RoutingSnapshot>(join(dir, "routing_snapshots.jsonl"));
+  return { arm, seed, train, evals, final, snapshots };
 }
 
 const UNBOUNDED: ValueRange = { min: -Infinity, max: Infinity };
@@ -470,10 +494,15 @@ export interface AggregateOptions extends TargetOptions {
   primary?: PrimaryTest;
   /** Errors the runner reported, keyed by run name (`<arm>-seed<s>`): such runs count as not finished. */
   errors?: Record<string, string | undefined>;
+  /** The arms that are null controls (default none). */
+  controls?: string[];
+  /** The paper's claimed effect, for the power section (default none). */
+  claimedEffect?: ClaimedEffect | null;
 }
 
 /**
- * Aggregates runs into per-arm statistics and comparisons with `baseline`. Runs that did not finish
+ * Aggregates runs into per-arm statistics and comparisons of the learned arms with `baseline` (the null controls
+ * named in `options.controls` are compared with every learned arm instead, in `controls`). Runs that did not finish
  * `options.steps` steps (or that the runner reported as failed) are left out of everything and listed in
  * `incomplete`.
  */
@@ -491,7 +520,9 @@ export function aggregateRuns(runs: RunData[], options: AggregateOptions): Aggre
     arm,
     loss: band(runs.map((r) => evalSeries(r, "valid", "loss")), ranges.loss),
   }));
-  const target = chooseTarget(validLoss, steps, options);
+  // The target comes from the learned arms only: a null control far behind would make it trivially easy.
+  const isControl = (arm: string) => (options.controls ?? []).includes(arm);
+  const target = chooseTarget(validLoss.filter((c) => !isControl(c.arm)), steps, options);
 
   const aggregates: ArmAggregate[] = perArm.map(({ arm, attempted, runs }, i) => {
     const finals = runs.map((r) => ({ valid: finalValue(r, "valid", steps), ood: finalValue(r, "ood", steps) }));
@@ -514,6 +545,7 @@ export function aggregateRuns(runs: RunData[], options: AggregateOptions): Aggre
         ranges.loss,
       ),
       routing: routingBands(runs, ranges),
+      diagnostics: armDiagnostics(runs, steps, expertCount(finished)),
       final: {
         validLoss: summarize(finals.map((f) => f.valid.loss), ranges.loss),
         validPpl: summarize(finals.map((f) => f.valid.ppl), ranges.ppl),
@@ -530,14 +562,30 @@ export function aggregateRuns(runs: RunData[], options: AggregateOptions): Aggre
   });
 
   const base = aggregates.find((a) => a.arm === baseline);
+  const controlArms = arms.filter(isControl);
+  const learned = aggregates.filter((a) => !isControl(a.arm));
+  // The headline compares the learned routers; the null controls have their own section (`controls`).
   const comparisons: ArmComparison[] = [];
   if (base) {
-    for (const a of aggregates) {
+    for (const a of learned) {
       if (a.arm === baseline) continue;
       comparisons.push(compareArms(a, base, primaryTest, options.bootstrapSeed ?? 0));
     }
   }
-  return { arms: aggregates, baseline, target, comparisons, steps, primaryTest, incomplete };
+  const claimedEffect = claimedEffectNats(options.claimedEffect ?? null, base, steps);
+  return {
+    arms: aggregates,
+    baseline,
+    target,
+    comparisons,
+    steps,
+    primaryTest,
+    incomplete,
+    controlArms,
+    controls: compareWithControls(aggregates, controlArms, primaryTest),
+    power: powerRows(learned, baseline, primaryTest, claimedEffect),
+    claimedEffect,
+  };
 }
 
 /** One arm against the baseline: the primary test, the secondary tests and the speed-up. */

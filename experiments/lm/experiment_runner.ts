@@ -24,7 +24,7 @@ import { formatDuration, formatProgress } from "../common/progress.ts";
 import { aggregateRuns, loadRunData } from "./aggregate.ts";
 import { DEFAULT_DATA_CACHE_DIR, prepareLmData } from "./data.ts";
 import { canRunSubprocesses, type JobProgress, type RunJob, runJobs } from "./experiment_jobs.ts";
-import { type LmExperiment, type LmExperimentConfig, toRunConfig } from "./experiment_schema.ts";
+import { controlArms, type LmExperiment, type LmExperimentConfig, toRunConfig } from "./experiment_schema.ts";
 import { writeReport } from "./report.ts";
 import { RunConfigError } from "./run_config.ts";
 
@@ -239,6 +239,8 @@ export async function runLmExperiment(
       targetFraction: config.targetFraction,
       primary: exp.primary,
       errors: Object.fromEntries(failed.map((f) => [f.name, f.error ?? "failed"])),
+      controls: controlArms(exp, config.arms),
+      claimedEffect: exp.claimedEffect,
     });
     const report = await writeReport(out, agg, {
       experiment: def.name,

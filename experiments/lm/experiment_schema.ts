@@ -26,12 +26,27 @@ export interface ArmSpec {
   usesJitter?: boolean;
   /** Extra estimator options besides `jitterEps` and K (e.g. `{ renormalize: true }`). */
   estimatorOptions?: Record<string, unknown>;
+  /** Keep the routers at their initial weights (the `frozen` null control; default false). */
+  frozenRouter?: boolean;
+  /**
+   * Which null control the arm is (ESTIMATORS.md §12), or absent for a learned router: the report compares every
+   * learned arm with every control.
+   */
+  control?: NullControl;
   /** One line for the report saying what the arm is and why it is in the comparison. */
   description: string;
 }
 
+/** The null controls: uniformly random experts, a hash of the token id, a router frozen at init. */
+export type NullControl = "random" | "hash" | "frozen";
+
 // The model fields an experiment config has: the runner's, minus what the arms decide.
-const experimentModelSchema = runModel.omit({ estimator: true, estimatorOptions: true, outputScale: true })
+const experimentModelSchema = runModel.omit({
+  estimator: true,
+  estimatorOptions: true,
+  outputScale: true,
+  frozenRouter: true,
+})
   .describe("The decoder-only MoE language model (the routing estimator, its options and ω come from the arm).");
 
 // The target loss of "steps to target": a number (nats), or "auto" (see `chooseTarget` in aggregate.ts: the
@@ -63,7 +78,8 @@ export function lmExperimentShape<A extends readonly [string, ...string[]]>(armN
         "candidate-mask width (topk has none).",
     ),
     targetLoss: targetLossSchema.describe(
-      'Validation loss (nats) for "steps to target", or "auto": the highest of the arms\' mean validation ' +
+      'Validation loss (nats) for "steps to target", or "auto": the highest of the learned arms\' (not the null ' +
+        "controls') mean validation " +
         "losses at targetFraction of training (the loss the slowest arm reaches there; fixed before knowing which " +
         "arm is faster).",
     ),
@@ -107,6 +123,24 @@ export interface LmExperiment {
   notes: string[];
   /** The one primary test the headline verdict comes from, declared before any run. */
   primary: PrimaryTest;
+  /**
+   * The effect the papers claim, for the power section ("seeds needed to detect it"), or null when the papers give
+   * no number that translates into the primary endpoint (the report then says so).
+   */
+  claimedEffect: ClaimedEffect | null;
+}
+
+/**
+ * A claimed effect, as the paper states it: a speed-up factor to the same loss (translated into a difference of
+ * the final validation loss from the baseline's own curve, see `power.ts`), or a loss difference in nats.
+ */
+export type ClaimedEffect =
+  | { kind: "speedup"; factor: number; source: string }
+  | { kind: "nats"; nats: number; source: string };
+
+/** The arms of `exp` that are null controls, in `arms`' order. */
+export function controlArms(exp: LmExperiment, arms: readonly string[]): string[] {
+  return arms.filter((a) => exp.arms[a]?.control !== undefined);
 }
 
 /**
@@ -137,6 +171,7 @@ export function toRunConfig(
       ...config.model,
       estimator: spec.estimator,
       outputScale: spec.outputScale,
+      frozenRouter: spec.frozenRouter ?? false,
       estimatorOptions: {
         ...(spec.usesJitter === false ? {} : { jitterEps: config.jitterEps }),
         ...spec.estimatorOptions,

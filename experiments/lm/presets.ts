@@ -18,25 +18,70 @@ import type { ExperimentDefinition } from "../common/config.ts";
 import { type ArmSpec, type LmExperiment, type LmExperimentConfig, lmExperimentShape } from "./experiment_schema.ts";
 
 // ---------------------------------------------------------------------------------------------------------------
+// Null controls (ESTIMATORS.md §12), arms of every LM experiment
+
+/** The null-control arms, in report order (after the learned arms). */
+export const CONTROL_ARMS = ["random", "hash", "frozen"] as const;
+
+/**
+ * The null-control arms of an experiment whose learned baseline is `frozenBase` (that arm's spec, run with its
+ * router frozen at init). `random` and `hash` ignore the router (K from the model's `topK`, gates 1/K, no ω, no
+ * ε); their balance loss is a constant. The issue asks for "a fixed random assignment" and the spec for experts
+ * "redrawn each step": `hash` is the first (each token id's experts fixed once, by a seeded hash — Roller et
+ * al.'s random hash), `random` the second (no token information at all), so both are here.
+ */
+function controlArms(frozenBase: ArmSpec, baseName: string): Record<typeof CONTROL_ARMS[number], ArmSpec> {
+  return {
+    "random": {
+      estimator: "random",
+      outputScale: false,
+      usesJitter: false,
+      control: "random",
+      description: "Null control: every token gets uniformly random experts, redrawn at every step (and at every " +
+        "evaluation); gates 1/K. Routing carries no information about the token.",
+    },
+    "hash": {
+      estimator: "hash",
+      outputScale: false,
+      usesJitter: false,
+      control: "hash",
+      description: "Null control (Hash Layers, Roller et al. 2021): each token id's experts are a fixed seeded " +
+        "hash of the id — a fixed random assignment of the vocabulary; gates 1/K.",
+    },
+    "frozen": {
+      ...frozenBase,
+      frozenRouter: true,
+      control: "frozen",
+      description: `Null control: \`${baseName}\` with its router frozen at the initial weights (no gradient, ` +
+        "never updated); everything else trains.",
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // Switch vs SparseMixer (SparseMixer v1, Liu, Gao & Chen 2023)
 
 /** Arms of switch-vs-sparsemixer, in report order (the baseline first). */
-export const SWITCH_ARMS = ["switch", "sparsemixer", "switch-omega", "sparsemixer-1st"] as const;
+export const SWITCH_ARMS = ["switch", "sparsemixer", "switch-omega", "sparsemixer-1st", ...CONTROL_ARMS] as const;
+
+/** The paper's baseline arm (also the `frozen` control's router, frozen). */
+const switchBaseline: ArmSpec = {
+  estimator: "switch",
+  outputScale: false,
+  estimatorOptions: { variant: "logits" },
+  description: "Switch routing as in the SparseMixer repo's SwitchGate: multiplicative jitter on the logits, " +
+    "argmax, gate = softmax probability (gating-proxy gradient), no ω — the paper's baseline.",
+};
 
 /**
  * The arms. In the SparseMixer reference code (`microsoft/SparseMixer`) the SparseMixer router multiplies the
  * MoE output by a learnable ω ∈ R^d (init 1) and the Switch router does not (ESTIMATORS.md §3.4, §4.2), so the
  * paper's comparison is `switch` (no ω) vs `sparsemixer` (with ω); `switch-omega` is the ablation reviewers asked
- * for (does ω alone explain the gain?) and `sparsemixer-1st` is the repo's first-order variant (with ω).
+ * for (does ω alone explain the gain?) and `sparsemixer-1st` is the repo's first-order variant (with ω). Then
+ * the null controls ({@link CONTROL_ARMS}; `frozen` is `switch` with a frozen router).
  */
 export const switchArms: Record<typeof SWITCH_ARMS[number], ArmSpec> = {
-  "switch": {
-    estimator: "switch",
-    outputScale: false,
-    estimatorOptions: { variant: "logits" },
-    description: "Switch routing as in the SparseMixer repo's SwitchGate: multiplicative jitter on the logits, " +
-      "argmax, gate = softmax probability (gating-proxy gradient), no ω — the paper's baseline.",
-  },
+  "switch": switchBaseline,
   "sparsemixer": {
     estimator: "sparsemixer",
     outputScale: true,
@@ -55,6 +100,7 @@ export const switchArms: Record<typeof SWITCH_ARMS[number], ArmSpec> = {
     outputScale: true,
     description: "Ablation: SparseMixer's first-order (Euler) variant from the repo's `variants` branch, with ω.",
   },
+  ...controlArms(switchBaseline, "switch"),
 };
 
 const switchSchema = z.strictObject(lmExperimentShape(SWITCH_ARMS, "switch")).describe(
@@ -132,7 +178,7 @@ const smokeCommon = {
 const switchPresets: Record<string, SwitchVsSparseMixerConfig> = {
   smoke: {
     ...smokeCommon,
-    arms: ["switch", "sparsemixer"],
+    arms: ["switch", "sparsemixer", ...CONTROL_ARMS],
     jitterEps: 0.1,
     model: { ...switchModel(16, 2, 2) },
   },
@@ -141,10 +187,12 @@ const switchPresets: Record<string, SwitchVsSparseMixerConfig> = {
   // per evaluation batch, ~4 s of set-up per run, 2 s to build the data cache. Two runs in parallel, three after
   // another on each core: ≈ 3 × (800 × 0.28 s + 17 evaluations × 12 batches × 0.15 s + 4 s) ≈ 13 minutes on an
   // otherwise idle machine, inside the 20-minute target with a margin. 800 steps × 512 tokens ≈ 12% of an epoch.
+  // The three null controls (issue 15: every LM experiment has them) cost about one learned arm each, so with
+  // them the preset runs 2.5× as many runs; drop them with `--arms=switch,sparsemixer` for the old timing.
   quick: {
     seeds: 3,
     device: "auto",
-    arms: ["switch", "sparsemixer"],
+    arms: ["switch", "sparsemixer", ...CONTROL_ARMS],
     steps: 800,
     logEvery: 10,
     evalEvery: 50,
@@ -187,6 +235,12 @@ export const switchVsSparseMixer: LmExperiment = {
     defaultPreset: "quick",
   } satisfies ExperimentDefinition<typeof switchSchema>,
   baseline: "switch",
+  // The abstract's claim (ESTIMATORS.md §8.1), translated into the primary endpoint by the power section.
+  claimedEffect: {
+    kind: "speedup",
+    factor: 2,
+    source: "SparseMixer abstract: up to 2× faster convergence than Switch (ESTIMATORS.md §8.1)",
+  },
   // The paper's claim is about validation quality: final held-out loss, paired by seed (arms share seeds).
   primary: { endpoint: "finalValidLoss", test: "paired-t" },
   arms: switchArms,
@@ -211,18 +265,21 @@ export const switchVsSparseMixer: LmExperiment = {
 // GRIN top-2 (SparseMixer-v2, Liu et al. 2024)
 
 /** Arms of grin-top2, in report order (the baseline first). */
-export const GRIN_ARMS = ["topk", "sparsemixer-v2", "sparsemixer-v2-heun"] as const;
+export const GRIN_ARMS = ["topk", "sparsemixer-v2", "sparsemixer-v2-heun", ...CONTROL_ARMS] as const;
 
-/** The arms: GShard/Mixtral top-2 (renormalised, gating-proxy gradient) vs GRIN's v2 and v2*; none has ω. */
+/** GRIN's baseline: GShard/Mixtral top-2 (renormalised, gating-proxy gradient); no arm has ω. */
+const topkBaseline: ArmSpec = {
+  estimator: "topk",
+  outputScale: false,
+  usesJitter: false,
+  estimatorOptions: { renormalize: true },
+  description: "GShard/Mixtral top-2: the two largest softmax probabilities, renormalised, gating-proxy gradient " +
+    "(GRIN's baseline).",
+};
+
+/** The arms, then the null controls ({@link CONTROL_ARMS}; `frozen` is `topk` with a frozen router). */
 export const grinArms: Record<typeof GRIN_ARMS[number], ArmSpec> = {
-  "topk": {
-    estimator: "topk",
-    outputScale: false,
-    usesJitter: false,
-    estimatorOptions: { renormalize: true },
-    description: "GShard/Mixtral top-2: the two largest softmax probabilities, renormalised, gating-proxy gradient " +
-      "(GRIN's baseline).",
-  },
+  "topk": topkBaseline,
   "sparsemixer-v2": {
     estimator: "sparsemixer-v2",
     outputScale: false,
@@ -234,6 +291,7 @@ export const grinArms: Record<typeof GRIN_ARMS[number], ArmSpec> = {
     outputScale: false,
     description: "v2* of GRIN App. A: Heun's third-order rule, Bern(5/8) coin.",
   },
+  ...controlArms(topkBaseline, "topk"),
 };
 
 const grinSchema = z.strictObject(lmExperimentShape(GRIN_ARMS, "topk")).describe(
@@ -267,12 +325,14 @@ const grinModel = (dim: number, layers: number, heads: number, hidden: number) =
 const grinPresets: Record<string, GrinTop2Config> = {
   smoke: {
     ...smokeCommon,
-    arms: ["topk", "sparsemixer-v2"],
+    arms: ["topk", "sparsemixer-v2", ...CONTROL_ARMS],
     jitterEps: 0.01,
     model: grinModel(16, 1, 2, 16),
   },
   // Measured like switch-vs-sparsemixer's quick preset (loaded machine, one thread per run): ~0.5 s wall per
   // step with two runs in parallel, i.e. about 9 runs × 600 steps in ~15-20 minutes on an idle 2-core machine.
+  // With the three null controls (issue 15) it is 18 runs, twice that; `--arms=topk,sparsemixer-v2,sparsemixer-v2-heun`
+  // gives the old timing.
   quick: {
     seeds: 3,
     device: "auto",
@@ -319,6 +379,8 @@ export const grinTop2: LmExperiment = {
   } satisfies ExperimentDefinition<typeof grinSchema>,
   baseline: "topk",
   primary: { endpoint: "finalValidLoss", test: "paired-t" },
+  // GRIN's controlled comparison (ESTIMATORS.md §8.2) is an MMLU curve with no number for loss or speed.
+  claimedEffect: null,
   arms: grinArms,
   title: "GRIN top-2: does SparseMixer-v2 beat GShard/Mixtral top-2 routing?",
   question: "GRIN (Liu et al. 2024) reports that SparseMixer-v2 overtakes conventional top-2 routing (GShard) " +

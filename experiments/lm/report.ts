@@ -13,6 +13,13 @@ import { barChart, lineChart, type LineSeries as Series, PALETTE } from "../comm
 import type { Aggregate, ArmAggregate, Band, PairedDifference, Speedup, Summary } from "./aggregate.ts";
 import type { IncompleteRun } from "./completion.ts";
 import { describePrimaryTest, type PrimaryTest } from "./verdicts.ts";
+import {
+  diagnosticsPlots,
+  diagnosticsSection,
+  nullControlsSection,
+  primaryAndPowerSection,
+} from "./report_sections.ts";
+import { controlOutcome, controlsSummary } from "./control_verdicts.ts";
 
 /** What the report says around the numbers. */
 export interface ReportMeta {
@@ -203,6 +210,7 @@ export async function writeReport(outDir: string, agg: Aggregate, meta: ReportMe
     })),
   });
 
+  Object.assign(plots, diagnosticsPlots(agg, colors));
   await Promise.all(Object.entries(plots).map(([file, svg]) => writeTextAtomic(join(outDir, "plots", file), svg)));
   const img = (file: string, alt: string) => (plots[file] ? mdImage(alt, `plots/${file}`) : "");
 
@@ -218,6 +226,7 @@ export async function writeReport(outDir: string, agg: Aggregate, meta: ReportMe
     "",
   );
 
+  lines.push(...primaryAndPowerSection(agg));
   lines.push("## Headline", "");
   lines.push(`Primary test, declared before the runs: ${describePrimaryTest(agg.primaryTest)}.`, "");
   if (agg.comparisons.length === 0) lines.push(`No comparison: the baseline arm \`${agg.baseline}\` has no runs.`, "");
@@ -258,6 +267,7 @@ export async function writeReport(outDir: string, agg: Aggregate, meta: ReportMe
   );
   lines.push(`Target validation loss: **${fmt(agg.target.loss, 4)}** nats — ${agg.target.rule}.`, "");
   lines.push(img("valid_loss.svg", "validation loss per arm, mean and 95% CI band over seeds"), "");
+  lines.push(...nullControlsSection(agg));
 
   lines.push("## Arms", "");
   for (const a of arms) lines.push(`- \`${a.arm}\`: ${meta.armDescriptions[a.arm] ?? "(no description)"}`);
@@ -410,6 +420,8 @@ export async function writeReport(outDir: string, agg: Aggregate, meta: ReportMe
     ),
     "",
   );
+
+  lines.push(...diagnosticsSection(agg, img));
 
   lines.push("## Time per step", "");
   lines.push(
@@ -565,8 +577,25 @@ export interface ExperimentSummary {
     /** The secondary results' sentences (speed-up, Welch). */
     secondary: string[];
   }[];
-  /** Whether any arm separates from the baseline in the primary test. */
+  /** Whether any learned arm separates from the baseline in the primary test. */
   separates: boolean;
+  /** The null-control arms that ran. */
+  controlArms: string[];
+  /** Every learned arm against every null control (learned − control, primary metric, paired by seed). */
+  nullControls: (SummaryPairedDiff & { learned: string; control: string; n: number; outcome: string })[];
+  /** Whether learned routing beats the null controls, in one sentence. */
+  nullControlsVerdict: string;
+  /** Power of each comparison with the baseline (α = 0.05, power 0.8; NaN → null). */
+  power: {
+    arm: string;
+    n: number;
+    sd: number | null;
+    minDetectable: number | null;
+    seedsForReference: (number | null)[];
+    seedsForClaim: number | null;
+  }[];
+  /** The paper's claimed effect in nats of the primary metric (nats null: not translatable), and how it was obtained. */
+  claimedEffect: { nats: number | null; rule: string } | null;
 }
 
 /** The headline numbers (JSON-safe: NaN becomes null). */
@@ -626,5 +655,23 @@ export function summaryOf(
       secondary: [c.verdict.speedup, ...c.verdict.secondary],
     })),
     separates: agg.comparisons.some((c) => c.verdict.separates),
+    controlArms: agg.controlArms,
+    nullControls: agg.controls.map((c) => ({
+      learned: c.learned,
+      control: c.control,
+      n: c.paired.n,
+      outcome: controlOutcome(c),
+      ...pairedJson(c.paired),
+    })),
+    nullControlsVerdict: controlsSummary(agg.controls, agg.controlArms),
+    power: agg.power.map((p) => ({
+      arm: p.arm,
+      n: p.n,
+      sd: nanToNull(p.sd),
+      minDetectable: nanToNull(p.minDetectable),
+      seedsForReference: p.seedsForReference.map(nanToNull), // Infinity (beyond the search) → null too
+      seedsForClaim: p.seedsForClaim === null ? null : nanToNull(p.seedsForClaim),
+    })),
+    claimedEffect: agg.claimedEffect && { nats: nanToNull(agg.claimedEffect.nats), rule: agg.claimedEffect.rule },
   };
 }

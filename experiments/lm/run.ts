@@ -7,6 +7,8 @@
  * - `metrics.jsonl`: in step order, a `train` record every `logEvery` steps (losses and routing statistics
  *   averaged over those steps, learning rate, tokens, throughput) and, every `evalEvery` steps and at the last
  *   step, an `eval` record per split (`valid`, and `ood` when enabled) — see `run_metrics.ts`.
+ * - `routing_snapshots.jsonl`: at every evaluation, the eval-mode experts of every MoE layer on the first
+ *   validation batch (`eval_routing.ts`), for the report's router saturation.
  * - `ckpt/step-NNNNNN.safetensors`: every `checkpointEvery` steps and at the last; the newest two are kept.
  * - `final.json`: written (atomically) when the run completes.
  *
@@ -47,6 +49,7 @@ import { appendJsonl, environmentInfo, readJsonl, writeJsonAtomic, writeJsonlAto
 import { parseRunConfig, type RunConfig } from "./run_config.ts";
 import { DEFAULT_DATA_CACHE_DIR, makeEvalBatches, prepareLmData } from "./data.ts";
 import { buildLmModel, runGenerators } from "./run_model.ts";
+import { EvalRoutingProbe, type RoutingSnapshot } from "./eval_routing.ts";
 import {
   averageRouting,
   type EvalRecord,
@@ -175,6 +178,7 @@ export async function runLm(input: RunConfig, runDir: string, opts: RunLmOptions
 async function runLocked(config: RunConfig, runDir: string, opts: RunLmOptions): Promise<RunSummary> {
   const finalPath = join(runDir, "final.json");
   const metricsPath = join(runDir, "metrics.jsonl");
+  const snapshotsPath = join(runDir, "routing_snapshots.jsonl");
   const ckptDir = join(runDir, "ckpt");
 
   if (opts.resume) {
@@ -187,7 +191,7 @@ async function runLocked(config: RunConfig, runDir: string, opts: RunLmOptions):
       return done;
     }
   } else {
-    for (const p of [finalPath, metricsPath, ckptDir]) await removeIfExists(p);
+    for (const p of [finalPath, metricsPath, snapshotsPath, ckptDir]) await removeIfExists(p);
   }
 
   setCpuOptions({ threads: config.threads });
@@ -220,9 +224,12 @@ async function runLocked(config: RunConfig, runDir: string, opts: RunLmOptions):
       lastEval = restored.meta.lastEval;
       const kept = (await readJsonl<MetricsRecord>(metricsPath)).filter((r) => r.step <= step);
       await writeJsonlAtomic(metricsPath, kept);
+      const snapshots = (await readJsonl<RoutingSnapshot>(snapshotsPath)).filter((r) => r.step <= step);
+      await writeJsonlAtomic(snapshotsPath, snapshots);
       opts.onProgress?.({ kind: "resume", step, steps: config.steps, checkpoint: restored.path });
     } else {
       await removeIfExists(metricsPath);
+      await removeIfExists(snapshotsPath);
     }
   }
 
@@ -232,9 +239,13 @@ async function runLocked(config: RunConfig, runDir: string, opts: RunLmOptions):
     makeEvalBatches(data.valid, config.data.evalBatches, B, T),
   ]];
   if (data.ood) evalSets.push(["ood", makeEvalBatches(data.ood, config.data.evalBatches, B, T)]);
+  // The routing diagnostics of each evaluation read the validation batches' token ids once, here.
+  const validIds = await Promise.all(evalSets[0][1].map((b) => b.input.data()));
+  const probe = new EvalRoutingProbe(moeLayers, moeLayerIndices, validIds as ArrayLike<number>[]);
 
   const evaluate = async (): Promise<{ valid: EvalResult; ood: EvalResult | null }> => {
     model.eval();
+    probe.reset();
     // Evaluation must leave the training trajectory untouched, even for an estimator that draws in eval mode.
     const moeState = gens.moe.getState();
     const out: { valid: EvalResult; ood: EvalResult | null } = { valid: null!, ood: null };
@@ -242,9 +253,11 @@ async function runLocked(config: RunConfig, runDir: string, opts: RunLmOptions):
       for (const [split, batches] of evalSets) {
         let sum = 0, tokens = 0;
         for (const b of batches) {
-          sum += await scope(() =>
-            noGrad(() => crossEntropy(model.forward(b.input), b.target, { reduction: "sum" })).item()
-          );
+          sum += await scope(async () => {
+            const loss = noGrad(() => crossEntropy(model.forward(b.input), b.target, { reduction: "sum" })).item();
+            if (split === "valid") await probe.add();
+            return await loss;
+          });
           tokens += b.target.size;
         }
         const loss = sum / tokens;
@@ -279,6 +292,7 @@ async function runLocked(config: RunConfig, runDir: string, opts: RunLmOptions):
         if (o.clipNorm > 0) clipGradNorm(params, o.clipNorm);
         lr = applySchedule(optimizer, schedule, step - 1);
         optimizer.step();
+        for (const layer of moeLayers) layer.updateExpertBias(); // loss-free balancing; no-op without it
         optimizer.zeroGrad();
         return noGrad(() => {
           const vecs = moeLayers.map((l) => routingVector(l)!);
@@ -321,10 +335,13 @@ async function runLocked(config: RunConfig, runDir: string, opts: RunLmOptions):
         const e0 = performance.now();
         lastEval = await evaluate();
         evalSeconds += (performance.now() - e0) / 1000;
+        const diagnostics = probe.result(step);
+        await appendJsonl(snapshotsPath, diagnostics.snapshot);
         for (const split of ["valid", "ood"] as const) {
           const r = lastEval[split];
           if (!r) continue;
           const rec: EvalRecord = { kind: "eval", step, split, loss: r.loss, ppl: r.ppl, tokens: r.tokens };
+          if (split === "valid") rec.routing = diagnostics.routing;
           await appendJsonl(metricsPath, rec);
           opts.onProgress?.({ kind: "eval", step, steps: config.steps, split, loss: r.loss, ppl: r.ppl });
         }

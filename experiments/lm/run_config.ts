@@ -19,7 +19,10 @@
 import { z } from "../../deps.ts";
 import { estimatorDescriptor, estimatorDescriptors, parseEstimatorOptions } from "../../moe/estimators/registry.ts";
 
-/** The routing estimators a run may use: the sparse ones of the registry (see `docs/ESTIMATORS.md`). */
+/**
+ * The routing estimators a run may use: the sparse ones of the registry (see `docs/ESTIMATORS.md`), the null
+ * controls `random` and `hash` included.
+ */
 export const RUN_ESTIMATORS: readonly [string, ...string[]] = estimatorDescriptors().filter((d) =>
   d.routing === "sparse"
 ).map((d) => d.name) as [string, ...string[]];
@@ -74,6 +77,9 @@ const modelSchema = z.strictObject({
   balance: balanceSchema.default({ coef: 0.01, form: "switch", scope: "local" }),
   zLossCoef: num(0, 0, "Router z-loss coefficient (0 = off)."),
   routerBias: z.boolean().default(false).describe("Bias in the router's linear layer."),
+  frozenRouter: z.boolean().default(false).describe(
+    "Keep the routers at their initial weights (no gradient, never updated): the `frozen` null control.",
+  ),
   dropout: z.number().min(0).lt(1).default(0).describe("Dropout on embeddings, attention weights and residuals."),
   rope: z.boolean().default(true).describe("Rotary position embeddings (false = learned positions)."),
   norm: z.enum(["layer", "rms"]).default("layer").describe('Norm layers: "layer" or "rms".'),

@@ -10,6 +10,8 @@
  */
 import { concat, noGrad, softmax, stack, type Tensor, zeros } from "../../core/mod.ts";
 import type { MoELayer } from "../../moe/layer.ts";
+import type { EvalRoutingRecord } from "./eval_routing.ts";
+import { loadCv, maxVio } from "./routing_diagnostics.ts";
 
 /** Routing statistics of one MoE layer, averaged over the steps since the previous train record. */
 export interface RoutingRecord {
@@ -29,6 +31,10 @@ export interface RoutingRecord {
   unusedExperts: number;
   /** Fraction of assignments dropped by the capacity limit; null when dropless. */
   droppedFraction: number | null;
+  /** MaxVio of each step's batch (`max load / mean load − 1`), averaged over the steps (`routing_diagnostics.ts`). */
+  maxVio: number;
+  /** Coefficient of variation of each step's per-expert loads, averaged over the steps. */
+  loadCv: number;
 }
 
 /** A `kind: "train"` record. */
@@ -69,6 +75,8 @@ export interface EvalRecord {
   ppl: number;
   /** Tokens scored. */
   tokens: number;
+  /** Valid split only: MI between token id and expert per MoE layer, eval mode (`eval_routing.ts`). */
+  routing?: EvalRoutingRecord[];
 }
 
 /** One line of `metrics.jsonl`. */
@@ -124,6 +132,9 @@ export function averageRouting(layerIndex: number, shape: RoutingShape, vectors:
   const mean = new Float64Array(len);
   for (const v of vectors) for (let i = 0; i < len; i++) mean[i] += v[i] / n;
   const e = shape.experts;
+  // Per-batch balance, from each step's own loads (the interval mean would hide a batch's imbalance).
+  const perStep = (f: (load: readonly number[]) => number) =>
+    vectors.reduce((sum, v) => sum + f(Array.from(v.subarray(0, e))), 0) / n;
   return {
     layer: layerIndex,
     load: Array.from(mean.subarray(0, e)),
@@ -133,6 +144,8 @@ export function averageRouting(layerIndex: number, shape: RoutingShape, vectors:
     sampledNeArgmax: shape.sampled ? mean[e + 2] : null,
     unusedExperts: mean[e + 3],
     droppedFraction: shape.capacity ? mean[e + 4] : null,
+    maxVio: perStep(maxVio),
+    loadCv: perStep(loadCv),
   };
 }
 

@@ -13,6 +13,7 @@
 import { Generator } from "../../core/mod.ts";
 import { DecoderLM } from "../../nn/mod.ts";
 import { MoELayer } from "../../moe/layer.ts";
+import { estimatorDescriptor } from "../../moe/estimators/registry.ts";
 import { estimatorOptionsFor, type RunConfig } from "./run_config.ts";
 
 /** The random streams of one run (see the module docs). */
@@ -66,7 +67,10 @@ export interface LmModel {
  */
 export function buildLmModel(config: RunConfig, vocabSize: number, gens: RunGenerators): LmModel {
   const m = config.model;
-  const estimatorOptions = estimatorOptionsFor(m);
+  // A router that reads the token ids (the hash null control) gets a lookup table of exactly the vocabulary.
+  const estimatorOptions = estimatorDescriptor(m.estimator).needs.tokenIds
+    ? { ...estimatorOptionsFor(m), vocabSize }
+    : estimatorOptionsFor(m);
   const moeLayers: MoELayer[] = [];
   const moeLayerIndices: number[] = [];
   const model = new DecoderLM(vocabSize, m.dim, m.layers, m.heads, {
@@ -85,6 +89,7 @@ export function buildLmModel(config: RunConfig, vocabSize: number, gens: RunGene
         estimator: m.estimator,
         estimatorOptions,
         routerBias: m.routerBias,
+        frozenRouter: m.frozenRouter,
         outputScale: m.outputScale,
         capacityFactor: m.capacityFactor ?? undefined,
         balanceLoss: m.balance,

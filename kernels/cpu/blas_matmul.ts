@@ -43,6 +43,43 @@ export function useBlasMatmul(m: number, k: number, n: number): boolean {
 let threadsSet = 0;
 
 /**
+ * One row-major gemm, C = op(A)·op(B) (M×N, K summed), on arrays that start at the operands' first
+ * element; the leading dimensions are those of the arrays as stored (A: K if not transposed else M, and so
+ * on), so a block of rows of a larger matrix is a view with the whole matrix's leading dimension.
+ */
+export type BlasGemmCall<A extends Float32Array | Float64Array> = (
+  transA: boolean,
+  transB: boolean,
+  m: number,
+  n: number,
+  k: number,
+  a: A,
+  lda: number,
+  b: A,
+  ldb: number,
+  c: A,
+  ldc: number,
+) => void;
+
+/**
+ * The library's gemm for `out`'s dtype, its thread count first brought in line with `cpuOptions().threads`;
+ * null when no library is loaded or `elements` (the largest operand or result, in elements) exceeds the CBLAS
+ * `int` range. The caller handles empty products (M, N or K zero) itself: the library's leading-dimension
+ * checks reject K = 0 operands.
+ */
+export function blasGemm<A extends Float32Array | Float64Array>(out: A, elements: number): BlasGemmCall<A> | null {
+  const lib = blasHandle();
+  if (!lib || elements > MAX_INT) return null;
+  if (lib.setThreads && threadsSet !== liveCpuOptions.threads) {
+    lib.setThreads(liveCpuOptions.threads);
+    threadsSet = liveCpuOptions.threads;
+  }
+  const gemm = (out instanceof Float32Array ? lib.sgemm : lib.dgemm) as (...args: unknown[]) => void;
+  return (transA, transB, m, n, k, a, lda, b, ldb, c, ldc) =>
+    gemm(ROW_MAJOR, transA ? TRANS : NO_TRANS, transB ? TRANS : NO_TRANS, m, n, k, 1, a, lda, b, ldb, 0, c, ldc);
+}
+
+/**
  * out[t] = op(a[t])·op(b[t]) for t < batch through the BLAS: one gemm per batch item, or a single gemm
  * over [batch·M, K] when b is shared (stride 0) and a is not transposed, since then the items' rows are
  * contiguous. Strides are in elements (0: one operand for every item). Returns false, leaving `out`
@@ -61,43 +98,22 @@ export function blasMatmul<A extends Float32Array | Float64Array>(
   transA: boolean,
   transB: boolean,
 ): boolean {
-  const lib = blasHandle();
-  if (!lib || Math.max(batch * m * k, batch * k * n, batch * m * n) > MAX_INT) return false;
+  const gemm = blasGemm(out, Math.max(batch * m * k, batch * k * n, batch * m * n));
+  if (!gemm) return false;
   if (batch * m * n === 0) return true;
   if (k === 0) {
     // An empty sum; BLAS would also write zeros, but its leading-dimension checks reject K = 0 operands.
     out.fill(0, 0, batch * m * n);
     return true;
   }
-  if (lib.setThreads && threadsSet !== liveCpuOptions.threads) {
-    lib.setThreads(liveCpuOptions.threads);
-    threadsSet = liveCpuOptions.threads;
-  }
-  const gemm = (out instanceof Float32Array ? lib.sgemm : lib.dgemm) as (...args: unknown[]) => void;
-  const ta = transA ? TRANS : NO_TRANS, tb = transB ? TRANS : NO_TRANS;
   const lda = transA ? m : k, ldb = transB ? k : n;
   if (bStride === 0 && !transA && aStride !== 0) {
-    gemm(ROW_MAJOR, ta, tb, batch * m, n, k, 1, a, lda, b, ldb, 0, out, n);
+    gemm(false, transB, batch * m, n, k, a, lda, b, ldb, out, n);
     return true;
   }
-  const item = (x: A, off: number) => (off === 0 ? x : x.subarray(off));
+  const item = (x: A, off: number) => (off === 0 ? x : x.subarray(off) as A);
   for (let t = 0; t < batch; t++) {
-    gemm(
-      ROW_MAJOR,
-      ta,
-      tb,
-      m,
-      n,
-      k,
-      1,
-      item(a, t * aStride),
-      lda,
-      item(b, t * bStride),
-      ldb,
-      0,
-      item(out, t * m * n),
-      n,
-    );
+    gemm(transA, transB, m, n, k, item(a, t * aStride), lda, item(b, t * bStride), ldb, item(out, t * m * n), n);
   }
   return true;
 }

@@ -19,6 +19,11 @@
  * on its own values and its group's matrix: the grouped product gives the bits of that padded batched product
  * (which is what makes the MoE dispatch's grouped path equal its padded path bit for bit in f64).
  *
+ * A native BLAS, when the dense matmul would use one (`useBlasMatmul`, only with `--allow-ffi` and a library),
+ * takes precedence, decided once per call from the largest group's shape: one gemm per group on its rows in
+ * place (`./blas_grouped.ts`), with the library's rounding, so the bit-for-bit property above is the built-in
+ * kernels' only.
+ *
  * {@link groupedMatmulReference} and {@link groupedOuterReference} are the plain loops the fast paths are
  * tested against (and run for non-float buffers).
  *
@@ -27,6 +32,8 @@
 import { OpError } from "../../core/errors.ts";
 import type { KernelFamily } from "../registry.ts";
 import type { CpuBuffer } from "./buffer.ts";
+import { blasGroupedMatmul, blasGroupedOuter } from "./blas_grouped.ts";
+import { useBlasMatmul } from "./blas_matmul.ts";
 import { liveCpuOptions } from "./config.ts";
 import { type FloatBuffer, matmulBlocked } from "./matmul_blocked.ts";
 import { matmulReference, THREADS_MIN_FLOPS, useWasmMatmul, WASM_MAX_BYTES, wasmItemBytes } from "./matmul.ts";
@@ -114,6 +121,15 @@ function wasmFor(a: CpuBuffer, b: CpuBuffer, out: CpuBuffer, m: number, k: numbe
   return f32 && liveCpuOptions.wasm && useWasmMatmul(m, k, n) ? sharedWasmMatmul() : undefined;
 }
 
+/**
+ * Whether the grouped products should run on the BLAS: one float type for all three buffers and the largest
+ * group's shape (`m`×`k`×`n`) one the dense matmul would send there.
+ */
+function blasFor(a: CpuBuffer, b: CpuBuffer, out: CpuBuffer, m: number, k: number, n: number): out is FloatBuffer {
+  return isFloat(out) && a.constructor === out.constructor && b.constructor === out.constructor &&
+    useBlasMatmul(m, k, n);
+}
+
 /** The product every group of one call uses off the WebAssembly kernel (see the module docs). */
 function otherProduct(a: CpuBuffer, b: CpuBuffer, out: CpuBuffer, oneRowAsTwo: boolean): GroupProduct {
   return isFloat(a) && isFloat(b) && isFloat(out) ? blockedProduct(oneRowAsTwo) : matmulReference;
@@ -128,6 +144,9 @@ export const groupedMatmulKernels: KernelFamily<CpuBuffer, "groupedMatmul" | "gr
     out.buf.fill(0, 0, off[0] * n);
     out.buf.fill(0, off[groups] * n, rows * n);
     const most = largestGroup(off);
+    if (blasFor(x.buf, w.buf, out.buf, most, k, n)) {
+      if (blasGroupedMatmul(x.buf as typeof out.buf, w.buf as typeof out.buf, off, out.buf, k, n, transB)) return;
+    }
     const wasm = wasmFor(x.buf, w.buf, out.buf, most, k, n);
     if (wasm) {
       // Group g: rows off[g]…off[g + 1] of x times w[g] ([K, N], or [N, K] read transposed).
@@ -160,7 +179,11 @@ export const groupedMatmulKernels: KernelFamily<CpuBuffer, "groupedMatmul" | "gr
     const off = checkedOffsets("groupedOuter", offsets.buf, groups, rows);
     for (let g = 0; g < groups; g++) if (off[g + 1] === off[g]) out.buf.fill(0, g * m * n, (g + 1) * m * n);
     // out[g] = A_gᵀ·B_g: the group's rows of a read as a K×M operand (transA), K = the group's row count.
-    const wasm = wasmFor(a.buf, b.buf, out.buf, m, largestGroup(off), n);
+    const most = largestGroup(off);
+    if (blasFor(a.buf, b.buf, out.buf, m, most, n)) {
+      if (blasGroupedOuter(a.buf as typeof out.buf, b.buf as typeof out.buf, off, out.buf, m, n)) return;
+    }
+    const wasm = wasmFor(a.buf, b.buf, out.buf, m, most, n);
     if (wasm) {
       // op(A) = A_gᵀ (M × K_g) and op(B)ᵀ = B_gᵀ (N × K_g): both read down the group's rows.
       const lhs: MatmulOperand[] = [], rhs: MatmulOperand[] = [], products: MatmulProduct[] = [];

@@ -15,6 +15,8 @@ import { matmulKernels } from "./matmul.ts";
 import { groupedMatmulKernels } from "./grouped_matmul.ts";
 import { indexKernels } from "./index.ts";
 import { sortKernels } from "./sort.ts";
+import { layerNormKernels } from "./layer_norm.ts";
+import { crossEntropyKernels } from "./cross_entropy.ts";
 import { giveBuffer, takeBuffer } from "./pool.ts";
 
 /** Every CPU kernel. The annotation makes a missing or mistyped kernel a compile error. */
@@ -26,6 +28,8 @@ export const cpuKernels: KernelTable<CpuBuffer> = {
   ...groupedMatmulKernels,
   ...indexKernels,
   ...sortKernels,
+  ...layerNormKernels,
+  ...crossEntropyKernels,
 };
 
 /** The CPU backend object. */

@@ -15,6 +15,8 @@ import { reduceKernels } from "./reduce.ts";
 import { matmulKernels } from "./matmul.ts";
 import { groupedMatmulKernels } from "./grouped_matmul.ts";
 import { sortKernels } from "./sort.ts";
+import { layerNormKernels } from "./layer_norm.ts";
+import { crossEntropyKernels } from "./cross_entropy.ts";
 
 /** Options of {@link initWebGpu}. */
 export interface WebGpuOptions {
@@ -50,6 +52,8 @@ export function webGpuBackend(rt: WebGpuRuntime): Backend<GpuBuffer> {
     ...matmulKernels(rt),
     ...groupedMatmulKernels(rt),
     ...sortKernels(rt),
+    ...layerNormKernels(rt),
+    ...crossEntropyKernels(rt),
   };
   return {
     name: "webgpu",

@@ -132,7 +132,8 @@ function betterWgsl(op: "argmax" | "argmin", type: string): string {
 }`;
 }
 
-const SOFTMAX_HELPERS = `
+/** WGSL helpers of the softmax kernels (also used by `cross_entropy.ts`): a NaN-propagating max `comb`, −∞ and finiteness tests. */
+export const SOFTMAX_HELPERS = `
 fn comb(a: f32, b: f32) -> f32 {
   if (isnanf(a)) { return a; }
   if (isnanf(b)) { return b; }

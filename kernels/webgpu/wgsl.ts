@@ -16,6 +16,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         @builtin(local_invocation_id) lid: vec3<u32>) {
   let i = wgIndex(wid, nwg) * ${WG}u + lid.x;`;
 
+/**
+ * The opening of a kernel with one workgroup of `threads` threads per row of `params[1]` contiguous elements
+ * (`params[0]` rows): binds `n` (the row length), `row` (uniform in the workgroup, so barriers may follow),
+ * `base` (the row's first element) and `t` (the thread). The body follows and must close the function.
+ */
+export function rowKernelMain(threads: number): string {
+  return `@compute @workgroup_size(${threads})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_id) lid: vec3<u32>) {
+  let n = params[1];
+  let row = wgIndex(wid, nwg);
+  if (row >= params[0]) { return; }
+  let base = row * n;
+  let t = lid.x;`;
+}
+
 /** What {@link coordWalkWgsl} needs: where the walked shape lies in `params`, and the code around the walk. */
 export interface CoordWalk {
   /** WGSL expression of the rank (bound to `rank`). */

@@ -36,6 +36,11 @@ export interface LayerNeeds {
    * {@link Estimator.outputTerm}, whose state the layer owns as buffers.
    */
   readonly expertOutputs: boolean;
+  /**
+   * The token ids (`RouteOptions.tokenIds`, from `MoELayer.forward(x, { tokenIds })`): the `hash` null control
+   * routes by them. Absent = false.
+   */
+  readonly tokenIds?: boolean;
 }
 
 /** The parameter the estimator-bias grid sweeps for this estimator (`exp:estimator-bias`). */
@@ -154,8 +159,18 @@ export interface EstimatorDescriptor<
   readonly routing: "sparse" | "dense";
   /** How K is chosen. */
   readonly topK: TopKRule;
+  /**
+   * `"k"` (default): every token gets K experts; `"variable"`: a token gets 0…E (expert choice), its routing
+   * lists K = E slots and marks the unused ones in `Routing.active`.
+   */
+  readonly expertsPerToken?: "k" | "variable";
   /** What the layer must give it besides the logits. */
   readonly needs: LayerNeeds;
+  /**
+   * True for a null control (`random`, `hash`: `null_controls.ts`): its routing ignores the router, so no
+   * gradient reaches the logits. Absent = false (a learned router).
+   */
+  readonly nullControl?: boolean;
   /** What capacity dropping means for it, in words (shown in the docs). */
   readonly capacity: string;
   /**

@@ -97,6 +97,18 @@ export interface RouteOptions {
   training: boolean;
   /** The source of every random number. */
   draws: DrawSource;
+  /**
+   * A per-expert bias [E] (no gradient) added to the scores for the choice of experts only, never to the gates:
+   * loss-free balancing (`moe/loss_free_balance.ts`). Only estimators with {@link Estimator.acceptsSelectionBias}
+   * read it; the layer refuses the option for the others.
+   */
+  selectionBias?: Tensor;
+  /**
+   * The route context: the ids (i32) of the N tokens being routed, in the order of the logits' rows, when the
+   * caller has them (`MoELayer.forward(x, { tokenIds })`; `DecoderLM` passes them). Only an estimator whose
+   * descriptor says `needs.tokenIds` (the `hash` null control) reads them.
+   */
+  tokenIds?: Tensor;
 }
 
 /** What an estimator returns. */
@@ -111,6 +123,17 @@ export interface Routing {
   extra?: Record<string, Tensor>;
   /** Routing statistics for metrics, each [N]: e.g. `candidates` (i32), `sampledNotArgmax` (bool). */
   stats?: Record<string, Tensor>;
+  /**
+   * Which (token, slot) pairs are routed at all, bool [N, K] (absent: every pair). A routing with a variable
+   * number of experts per token (expert choice: 0…E) lists K = E slots and marks the unused ones false; the
+   * dispatch gives them no expert row and the combine no weight.
+   */
+  active?: Tensor;
+  /**
+   * The most pairs any expert receives, when the estimator knows it (expert choice: exactly C each): the layer
+   * sizes the experts' buffer by it instead of N (no pair is ever dropped by it).
+   */
+  maxPerExpert?: number;
 }
 
 /**
@@ -121,8 +144,10 @@ export interface ExpertOutputTerm extends Module {
   /**
    * The term added to the layer output, [N, d], for a routing dispatched by `plan`, whose pairs' expert outputs
    * are `rows` [N·K, d] (the dispatch's sorted order); in training the term may update its state first.
+   * `allExperts()` runs every expert on every token, [E, N, d], when the term needs it (DenseMixer); it is
+   * computed only when called, and records the tape unless called under `noGrad`.
    */
-  terms(rows: Tensor, routing: Routing, plan: DispatchPlan, training: boolean): Tensor;
+  terms(rows: Tensor, routing: Routing, plan: DispatchPlan, training: boolean, allExperts: () => Tensor): Tensor;
 }
 
 /** A routing-gradient estimator. */
@@ -133,6 +158,8 @@ export interface Estimator {
   readonly topK: number;
   /** True for estimators whose output needs every expert (straight-through, ReinMax): K = E. */
   readonly dense: boolean;
+  /** True when `route` reads {@link RouteOptions.selectionBias} (top-K selections: `topk`, `sigmoid-topk`). */
+  readonly acceptsSelectionBias?: boolean;
   /** Routes logits `z` [N, E]. */
   route(logits: Tensor, options: RouteOptions): Routing;
   /**

@@ -16,6 +16,11 @@
  * | `st-gumbel` | {@link StGumbelEstimator} dense (`tau`, `numExperts`) |
  * | `reinmax` | {@link ReinMaxEstimator} dense (`tau` ≥ 1, `numExperts`) |
  * | `default-moe` | {@link DefaultMoeEstimator} Default MoE (`topK`, `renormalize`, `beta`) |
+ * | `densemixer` | {@link DenseMixerEstimator} DenseMixer: top-K forward, dense router gradient (`topK`, `renormalize`) |
+ * | `expert-choice` | {@link ExpertChoiceEstimator} experts choose their top-C tokens (`topK`, `capacityFactor`, `evaluation`) |
+ * | `sigmoid-topk` | {@link SigmoidTopKEstimator} DeepSeek-V3 sigmoid scores (`topK`, `renormalize`, `routeScale`) |
+ * | `random` | null control: {@link RandomRoutingEstimator} (`topK`) |
+ * | `hash` | null control: {@link HashEstimator} Hash Layers (`topK`, `seed`, `vocabSize`) |
  *
  * Options are validated by the descriptor's zod schema: unknown fields and wrong values are one `OpError`
  * (op `"estimator"`) that names the estimator, the field and what is allowed.
@@ -33,6 +38,10 @@ import { sparseMixerV2Descriptor, sparseMixerV2HeunDescriptor } from "./sparsemi
 import { topKDescriptor } from "./topk.ts";
 import { reinMaxDescriptor, stGumbelDescriptor, straightThroughDescriptor } from "./straight_through.ts";
 import { defaultMoeDescriptor } from "./default_moe.ts";
+import { sigmoidTopKDescriptor } from "./sigmoid_topk.ts";
+import { denseMixerDescriptor } from "./densemixer.ts";
+import { expertChoiceDescriptor } from "./expert_choice.ts";
+import { hashRoutingDescriptor, randomRoutingDescriptor } from "./null_controls.ts";
 
 /** The built-in estimators, in report order: one line each. */
 const BUILTIN_ESTIMATORS = [
@@ -47,6 +56,12 @@ const BUILTIN_ESTIMATORS = [
   stGumbelDescriptor,
   reinMaxDescriptor,
   defaultMoeDescriptor,
+  sigmoidTopKDescriptor,
+  denseMixerDescriptor,
+  expertChoiceDescriptor,
+  // Null controls (routing that ignores the router), after the learned routers.
+  randomRoutingDescriptor,
+  hashRoutingDescriptor,
 ] as const;
 
 type Builtin = typeof BUILTIN_ESTIMATORS[number];

@@ -1,13 +1,15 @@
 /**
  * GShard / Mixtral top-k softmax routing (ESTIMATORS.md §7.1): `p = softmax(z)`, `(w, idx) = topk(p, K)`,
  * optionally `w ← w / Σ w`. The gradient is ordinary autograd through `p` at the selected indices (the
- * "gating proxy"); the choice of experts itself gets no gradient.
+ * "gating proxy"); the choice of experts itself gets no gradient. With loss-free balancing
+ * (`RouteOptions.selectionBias`, `moe/loss_free_balance.ts`) the choice is `topk(p + b)` and the gates stay `p`'s.
  *
  * @module
  */
 import type { Tensor } from "../../core/tensor.ts";
 import { OpError } from "../../core/errors.ts";
 import type { Estimator, RouteOptions, Routing } from "./estimator.ts";
+import { biasedTopK } from "./biased_topk.ts";
 import { schemaDefaults, topKOptionsSchema } from "./options.ts";
 import { defineEstimator, DROPS_SLOTS, type EstimatorDescriptor, LOGITS_ONLY, topKOption } from "./descriptor.ts";
 
@@ -49,6 +51,8 @@ export class TopKEstimator implements Estimator {
   readonly topK: number;
   /** Sparse: only the K selected experts run. */
   readonly dense = false;
+  /** Loss-free balancing may bias the choice (`RouteOptions.selectionBias`): `topk(p + b)`, gates from `p`. */
+  readonly acceptsSelectionBias = true;
   /** Whether the gates are renormalised over the K selected experts. */
   readonly renormalize: boolean;
 
@@ -65,12 +69,12 @@ export class TopKEstimator implements Estimator {
   }
 
   /** Routes logits `z` [N, E] (E ≥ K). */
-  route(logits: Tensor, _options?: RouteOptions): Routing {
+  route(logits: Tensor, options?: RouteOptions): Routing {
     if (logits.rank !== 2) throw new OpError("TopKEstimator", `logits must be [N, E], got rank ${logits.rank}`);
     const e = logits.shape[1];
     if (this.topK > e) throw new OpError("TopKEstimator", `topK = ${this.topK} exceeds the number of experts ${e}`);
     const probs = logits.softmax(-1);
-    const { values, indices } = probs.topk(this.topK);
+    const { values, indices } = biasedTopK(probs, this.topK, options?.selectionBias);
     const gates = this.renormalize ? values.div(values.sum(-1, true)) : values;
     return { experts: indices, gates, probs };
   }

@@ -111,7 +111,8 @@ export class DecoderLM extends Module {
     let h = this.tokEmb.forward(ids);
     if (this.posEmb) h = h.add(this.posEmb.forward(arange(0, t, 1, { device: ids.device })));
     h = this.drop.forward(h);
-    for (const block of this.blocks) h = block.forward(h, { keyPaddingMask: call.keyPaddingMask });
+    // The ids travel to every feed-forward as its route context (a MoE layer's hash router reads them).
+    for (const block of this.blocks) h = block.forward(h, { keyPaddingMask: call.keyPaddingMask, tokenIds: ids });
     h = this.normF.forward(h);
     return this.head ? this.head.forward(h) : h.matmul(this.tokEmb.weight.transpose());
   }

@@ -144,7 +144,7 @@ export class EncoderDecoder extends Module {
   /** Encodes `src` `[B, S]` into the memory `[B, S, dim]`. */
   encode(src: Tensor, call: EncoderDecoderCall = {}): Tensor {
     let h = this.#embed(src, this.srcEmb, this.srcPos, "source");
-    for (const block of this.encoder) h = block.forward(h, { keyPaddingMask: call.srcPaddingMask });
+    for (const block of this.encoder) h = block.forward(h, { keyPaddingMask: call.srcPaddingMask, tokenIds: src });
     return this.encNorm.forward(h);
   }
 
@@ -156,6 +156,7 @@ export class EncoderDecoder extends Module {
         memory,
         keyPaddingMask: call.tgtPaddingMask,
         memoryPaddingMask: call.srcPaddingMask,
+        tokenIds: tgtIn,
       });
     }
     h = this.decNorm.forward(h);

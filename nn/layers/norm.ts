@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { type Device, type FloatDType, ones, type Tensor, zeros } from "../../core/mod.ts";
+import { type Device, type FloatDType, layerNorm, ones, type Tensor, zeros } from "../../core/mod.ts";
 import { Module } from "../module.ts";
 
 /** Options of {@link LayerNorm}. */
@@ -32,7 +32,8 @@ function checkInput(cls: string, x: Tensor, dim: number): void {
 
 /**
  * Layer normalisation over the last axis: (x − mean) / √(var + eps) · weight + bias, with the biased
- * variance (as PyTorch). Weight starts at 1, bias at 0.
+ * variance (as PyTorch). Weight starts at 1, bias at 0. Runs the fused {@link layerNorm} op (one kernel
+ * forward, one backward).
  *
  * @example
  * ```ts
@@ -67,11 +68,7 @@ export class LayerNorm extends Module {
   /** Normalises `x` `[…, dim]`. */
   forward(x: Tensor): Tensor {
     checkInput("LayerNorm", x, this.dim);
-    const centered = x.sub(x.mean(-1, true));
-    let y = centered.mul(centered.square().mean(-1, true).add(this.eps).rsqrt());
-    if (this.weight) y = y.mul(this.weight);
-    if (this.bias) y = y.add(this.bias);
-    return y;
+    return layerNorm(x, { weight: this.weight, bias: this.bias, eps: this.eps });
   }
 }
 

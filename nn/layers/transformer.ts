@@ -17,7 +17,16 @@ import { LayerNorm, RMSNorm } from "./norm.ts";
  * same shape `[B, T, dim]`. If it produces an auxiliary loss (a MoE load-balancing loss), it overrides
  * `auxLoss()` (see {@link Module.auxLoss}) and the block, and every model around it, reports it.
  */
-export type FeedForward = Module & { forward(x: Tensor): Tensor };
+export type FeedForward = Module & { forward(x: Tensor, call?: FeedForwardCall): Tensor };
+
+/**
+ * The route context a {@link TransformerBlock} hands its feed-forward: the token ids of the sequence (a MoE
+ * layer's `hash` router reads them; a plain FFN ignores them).
+ */
+export interface FeedForwardCall {
+  /** i32 `[B, T]` ids of the tokens whose hidden states the feed-forward gets. */
+  tokenIds?: Tensor;
+}
 
 /** Options of {@link TransformerBlock}. */
 export interface TransformerBlockOptions extends InitOptions {
@@ -47,6 +56,8 @@ export interface TransformerBlockCall {
   keyPaddingMask?: Tensor | null;
   /** Bool `[B, S]`, true at padding positions of `memory` (masked as keys of the cross-attention). */
   memoryPaddingMask?: Tensor | null;
+  /** i32 `[B, T]` token ids of `x`, passed on to the feed-forward as its {@link FeedForwardCall} (optional). */
+  tokenIds?: Tensor;
 }
 
 /** A norm module of either kind. */
@@ -131,6 +142,7 @@ export class TransformerBlock extends Module {
         keyPaddingMask: call.memoryPaddingMask,
       })));
     }
-    return h.add(this.drop.forward(this.ffn.forward(this.norm2.forward(h))));
+    const ffnCall = call.tokenIds ? { tokenIds: call.tokenIds } : undefined;
+    return h.add(this.drop.forward(this.ffn.forward(this.norm2.forward(h), ffnCall)));
   }
 }

@@ -3,6 +3,8 @@
  * report's layout, a tiny moegrad child end to end (needs --allow-run and --allow-read), and — only where
  * `/usr/bin/python3` can import torch — that `bench/torch_step.py` builds a model with exactly moegrad's
  * parameter count and answers in the same protocol. CI machines have no PyTorch: that test is ignored there.
+ * The moegrad+BLAS column: its table layout, and a tiny child asked for the BLAS (which names the library it
+ * ran on, where the machine has one).
  */
 import assert from "node:assert/strict";
 import {
@@ -52,6 +54,8 @@ function side(r: StepReport): SideResult {
 
 Deno.test("step protocol: the request survives the command line, and a bad one is refused", () => {
   assert.deepEqual(parseRequestArgs(requestArgs(TINY)), TINY);
+  assert.deepEqual(parseRequestArgs(requestArgs({ ...TINY, matmul: "blas" })), { ...TINY, matmul: "blas" });
+  assert.throws(() => parseRequestArgs([...requestArgs(TINY), "--matmul", "fast"]), /--matmul must be/);
   assert.throws(() => parseRequestArgs([...requestArgs(TINY), "--speed", "9"]), /--speed/);
   assert.throws(() => parseRequestArgs(requestArgs(TINY).slice(2))); // --vocab missing
   assert.throws(() => parseRequestArgs(["--dim", "1.5"]), /integer/);
@@ -65,35 +69,67 @@ Deno.test("step protocol: the answer is the last stdout line, validated", () => 
   assert.throws(() => parseReport(JSON.stringify({ ...good, extra: 1 })), /malformed/);
 });
 
-Deno.test("step table: ratios are moegrad ÷ PyTorch; a skipped PyTorch says how to install it", () => {
-  const plan = { dims: [256], threads: [1, 2], rounds: 1, warmup: 1, repeats: 1 };
+/**
+ * A comparison at d = 256 on 1 and 2 threads: moegrad 300 / 200 ms (4 MiB), PyTorch 100 / 80 ms (2 MiB), and
+ * moegrad+BLAS 150 / 100 ms (3 MiB) when `blas` is a library.
+ */
+function comparison(blas: Comparison["blas"]): Comparison {
   const cells = [1, 2].map((threads) => ({
     dim: 256,
     threads,
     moegrad: side(report("moegrad", threads === 1 ? 300 : 200, 4096)),
+    moegradBlas: blas.ok ? side(report("moegrad", threads === 1 ? 150 : 100, 3072)) : null,
     torch: side(report("torch", threads === 1 ? 100 : 80, 2048)),
   }));
-  const ok: Comparison = {
-    plan,
+  return {
+    plan: { dims: [256], threads: [1, 2], rounds: 1, warmup: 1, repeats: 1 },
     machine: "test CPU",
     torch: { ok: true, python: "/usr/bin/python3", version: "1.13.0" },
+    blas,
     cells,
     seconds: 1,
   };
+}
+
+/** The comparison without PyTorch. */
+function withoutTorch(c: Comparison): Comparison {
+  const torch = { ok: false as const, python: "/usr/bin/python3", reason: "no torch" };
+  return { ...c, torch, cells: c.cells.map((cell) => ({ ...cell, torch: null })) };
+}
+
+Deno.test("step table: ratios are moegrad ÷ PyTorch; a skipped PyTorch says how to install it", () => {
+  const ok = comparison({ ok: false, reason: "the benchmark was run without --allow-ffi" });
   const text = formatComparison(ok);
   includes(text, "| 256 | 1 | 300 | 100 | 3.00× | 4 | 2 | 2.00× |");
   includes(text, "| 256 | 1.50× | 1.25× |"); // two threads vs one, each side
   includes(text, "step time at d = 256: 1 thread 3.00×, 2 threads 2.50×");
   includes(text, "BLAS loaded: /usr/lib/libopenblasp.so");
-  const skipped = formatComparison({
-    ...ok,
-    torch: { ok: false, python: "/usr/bin/python3", reason: "no torch" },
-    cells: cells.map((c) => ({ ...c, torch: null })),
-  });
+  const skipped = formatComparison(withoutTorch(ok));
   includes(skipped, "comparison skipped, no torch");
   includes(skipped, "apt-get install -y python3-torch libopenblas0-pthread");
   includes(skipped, "| 256 | 1 | 300 | — | — | 4 | — | — |");
   assert.ok(!skipped.includes("Headline"));
+  // No BLAS measured: no moegrad+BLAS columns, and the reason is given.
+  includes(text, "moegrad+BLAS: not measured, the benchmark was run without --allow-ffi");
+  assert.ok(!text.includes("moegrad+BLAS ms/step") && !text.includes("with moegrad on the native BLAS"));
+});
+
+Deno.test("step table: a moegrad+BLAS run adds its columns, ratios and two-threads speed-up", () => {
+  const withTorch = comparison({ ok: true, library: "OpenBLAS at /usr/lib/libopenblas.so.0" });
+  const text = formatComparison(withTorch);
+  includes(text, "| time moegrad ÷ PyTorch | moegrad peak RSS MiB | PyTorch peak RSS MiB | RSS moegrad ÷ PyTorch | ");
+  includes(text, "| moegrad+BLAS ms/step | time moegrad+BLAS ÷ PyTorch | moegrad+BLAS peak RSS MiB |");
+  includes(text, "| 256 | 1 | 300 | 100 | 3.00× | 4 | 2 | 2.00× | 150 | 1.50× | 3 |");
+  includes(text, "| 256 | 2 | 200 | 80 | 2.50× | 4 | 2 | 2.00× | 100 | 1.25× | 3 |");
+  includes(text, "| d | moegrad | moegrad+BLAS | PyTorch |");
+  includes(text, "| 256 | 1.50× | 1.50× | 1.25× |");
+  includes(text, "step time at d = 256: 1 thread 3.00×, 2 threads 2.50×");
+  includes(text, "with moegrad on the native BLAS, step time at d = 256: 1 thread 1.50×, 2 threads 1.25×");
+  includes(text, "on OpenBLAS at /usr/lib/libopenblas.so.0");
+  // Without PyTorch the BLAS columns still show moegrad's own numbers.
+  const alone = formatComparison(withoutTorch(withTorch));
+  includes(alone, "| 256 | 1 | 300 | — | — | 4 | — | — | 150 | — | 3 |");
+  assert.ok(!alone.includes("Headline"));
 });
 
 Deno.test({
@@ -112,6 +148,22 @@ Deno.test({
     const block = 4 * 16 + 4 * (16 * 16 + 16) + 16 * 2 + 2 * (16 * 64 + 64 + 64 * 16 + 16);
     assert.equal(r.parameters, 32 * 16 + block + 2 * 16 + 16 * 32);
     assert.ok(r.peakRssKiB > 0 && r.blas === null && ballast === null);
+  },
+});
+
+Deno.test({
+  name: "step child: asked for the BLAS, a tiny moegrad step names the library it ran on (where there is one)",
+  ignore: !canSpawn,
+  async fn() {
+    // "auto" with --allow-ffi: the BLAS where the machine has one, else WebAssembly (blas null), never an error.
+    const auto = await runSide("moegrad", { ...TINY, matmul: "auto" });
+    if (auto.blas === null) return; // no library here: the benchmark would not ask for "blas"
+    const [blas, wasm] = [await runSide("moegrad", { ...TINY, matmul: "blas" }), await runSide("moegrad", TINY)];
+    assert.equal(blas.blas, auto.blas);
+    assert.match(blas.blas!, / at \//);
+    assert.equal(wasm.blas, null);
+    assert.equal(blas.parameters, wasm.parameters);
+    assert.ok(Math.abs(blas.losses[0] - wasm.losses[0]) < 1e-4, `losses ${blas.losses[0]} vs ${wasm.losses[0]}`);
   },
 });
 

@@ -20,6 +20,7 @@ import {
   gradients,
   indexAdd,
   indexSelect,
+  layerNorm,
   log,
   logSoftmax,
   logsumexp,
@@ -337,6 +338,7 @@ Deno.test("second derivatives: gradgradcheck (central differences of the first d
       ["cumsum reverse", (a) => cumsum(a, 1, true), [x34]],
       ["matmul transposed operand", (a, b) => matmul(a.transpose(), b), [x34, randnF64([3, 2], 419)]],
       ["crossEntropy smoothing", (a) => crossEntropy(a, i32Tensor([3, -100, 1]), { labelSmoothing: 0.1 }), [x34]],
+      ["layerNorm", (a, b, c) => layerNorm(a, { weight: b, bias: c }), [x34, randnF64([4], 420), randnF64([4], 421)]],
     ];
     for (const [k, [name, op, inputs]] of cases.entries()) {
       const w = randnF64(op(...inputs).shape, 500 + k);

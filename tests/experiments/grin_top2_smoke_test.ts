@@ -22,10 +22,21 @@ Deno.test({
         dataCacheDir: `${out}/cache`,
       });
       assert.ok(result);
-      assert.equal(result.runs.length, 4);
-      const summary = await checkExperimentOutputs(out, ["topk", "sparsemixer-v2"], 2, 4);
+      assert.equal(result.runs.length, 10);
+      const summary = await checkExperimentOutputs(out, ["topk", "sparsemixer-v2", "random", "hash", "frozen"], 2, 4);
       assert.equal(summary.baseline, "topk");
       assert.deepEqual(summary.comparisons.map((c) => c.arm), ["sparsemixer-v2"]);
+      assert.equal(summary.nullControls.length, 6);
+      assert.equal(summary.claimedEffect, null); // GRIN gives no number for loss or speed
+
+      // The controls route top-2 like the baseline, without ε; frozen is topk with a frozen router.
+      for (const [arm, estimator] of [["random", "random"], ["hash", "hash"], ["frozen", "topk"]]) {
+        const c = JSON.parse(await Deno.readTextFile(`${out}/runs/${arm}-seed0/config.json`));
+        assert.equal(c.model.estimator, estimator, arm);
+        assert.equal(c.model.topK, 2, arm);
+        assert.equal(c.model.frozenRouter, arm === "frozen", arm);
+        assert.equal(c.model.estimatorOptions.jitterEps, undefined, arm);
+      }
 
       const run = JSON.parse(await Deno.readTextFile(`${out}/runs/sparsemixer-v2-seed1/config.json`));
       assert.equal(run.seed, 1);

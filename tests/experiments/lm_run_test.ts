@@ -15,6 +15,7 @@ import { makeEvalBatches, prepareLmData } from "../../experiments/lm/data.ts";
 import { buildLmModel, runGenerators } from "../../experiments/lm/run_model.ts";
 import { runLm } from "../../experiments/lm/run.ts";
 import { type MetricsRecord, withoutTiming } from "../../experiments/lm/run_metrics.ts";
+import type { RoutingSnapshot } from "../../experiments/lm/eval_routing.ts";
 
 const granted = (name: "read" | "write") => Deno.permissions.querySync({ name }).state === "granted";
 const ignore = !granted("read") || !granted("write");
@@ -106,11 +107,26 @@ Deno.test({
         assert.equal(typeof rt.candidateFraction, "number"); // SparseMixer reports its mask…
         assert.equal(typeof rt.sampledNeArgmax, "number"); // …and its samples
         assert.equal(rt.droppedFraction, null); // dropless
+        assert.ok(rt.maxVio >= 0 && rt.maxVio <= 3, `MaxVio ${rt.maxVio} in [0, E − 1]`);
+        assert.ok(rt.loadCv >= 0 && rt.loadCv <= Math.sqrt(3), `load CV ${rt.loadCv} in [0, √(E − 1)]`);
       }
       for (const r of evals) {
         assert.ok(r.kind === "eval");
         assert.ok(Math.abs(r.ppl - Math.exp(r.loss)) < 1e-9 * r.ppl);
         assert.equal(r.tokens, 2 * 4 * 16);
+        if (r.split === "ood") assert.equal(r.routing, undefined);
+        else {
+          const [m] = r.routing!;
+          assert.equal(m.layer, 0);
+          assert.ok(m.mi >= 0 && m.mi <= m.expertEntropy + 1e-12 && m.expertEntropy <= Math.log(4) + 1e-12);
+        }
+      }
+      // One routing snapshot per evaluation: layer 0's experts on the first validation batch (B·T tokens, K = 1).
+      const snapshots = await readJsonl<RoutingSnapshot>(`${dir}/routing_snapshots.jsonl`);
+      assert.deepEqual(snapshots.map((r) => r.step), [4, 8, 12]);
+      for (const r of snapshots) {
+        assert.deepEqual(r.layers.map((l) => [l.layer, l.topK, l.experts.length]), [[0, 1, 4 * 16]]);
+        assert.ok(r.layers[0].experts.every((e) => Number.isInteger(e) && e >= 0 && e < 4));
       }
       const ckpts = [...Deno.readDirSync(`${dir}/ckpt`)].map((e) => e.name).sort();
       assert.deepEqual(ckpts, ["step-000008.safetensors", "step-000012.safetensors"]); // the newest two
@@ -144,6 +160,8 @@ Deno.test({
       assert.deepEqual(resumedFrom, [4]);
       assert.equal(resumed.done, true);
       assert.deepEqual((await metrics(`${root}/c`)).map(withoutTiming), a);
+      const snapshots = (dir: string) => Deno.readTextFile(`${dir}/routing_snapshots.jsonl`);
+      assert.equal(await snapshots(`${root}/c`), await snapshots(`${root}/a`), "routing snapshots after resume");
 
       const ta = await checkpointTensors(`${root}/a/ckpt/step-000012.safetensors`);
       const tc = await checkpointTensors(`${root}/c/ckpt/step-000012.safetensors`);
@@ -194,6 +212,33 @@ Deno.test({
       model.dispose();
       optimizer.dispose();
       for (const b of batches) [b.input, b.target].forEach((t) => t.dispose());
+    });
+  },
+});
+
+Deno.test({
+  name: "runLm with frozenRouter: the routers in the final checkpoint are bit-identical to init, the rest trained",
+  ignore,
+  async fn() {
+    await withTempDir(async (root) => {
+      const config = parseRunConfig({ ...CONFIG, model: { ...CONFIG.model, estimator: "switch", frozenRouter: true } });
+      const cacheDir = `${root}/cache`;
+      await runLm(config, `${root}/run`, { resume: false, dataCacheDir: cacheDir });
+      const data = await prepareLmData(config, cacheDir);
+      const { model } = buildLmModel(config, data.vocabSize, runGenerators(config.seed));
+      const init = new Map(model.namedParameters().map(([n, p]) => [n, new Uint8Array(p.dataSync().buffer.slice(0))]));
+      const trained = await checkpointTensors(`${root}/run/ckpt/step-000012.safetensors`);
+      const routers = [...init.keys()].filter((n) => n.includes("router."));
+      assert.ok(routers.length > 0);
+      const saved = (n: string) => {
+        const bytes = trained.get(`model.${n}`) ?? trained.get(n);
+        assert.ok(bytes, `${n} is in the checkpoint`);
+        return bytes;
+      };
+      for (const n of routers) assert.deepEqual(saved(n), init.get(n), n);
+      const expert = [...init.keys()].find((n) => n.endsWith(".w1"))!;
+      assert.notDeepEqual(saved(expert), init.get(expert), "experts train");
+      model.dispose();
     });
   },
 });

@@ -23,17 +23,40 @@ Deno.test({
       const opts = { log: (l: string) => lines.push(l), dataCacheDir: `${out}/cache` };
       const result = await runLmExperiment(switchVsSparseMixer, argv, opts);
       assert.ok(result);
-      assert.deepEqual(result.runs.map((r) => r.name), [
-        "switch-seed0",
-        "switch-seed1",
-        "sparsemixer-seed0",
-        "sparsemixer-seed1",
-      ]);
+      const arms = ["switch", "sparsemixer", "random", "hash", "frozen"];
+      assert.deepEqual(result.runs.map((r) => r.name), arms.flatMap((a) => [`${a}-seed0`, `${a}-seed1`]));
       assert.ok(lines.some((l) => /\[switch-seed0\] step \d+\/4 .*loss .*tok\/s .*ETA/.test(l)), lines.join("\n"));
-      const summary = await checkExperimentOutputs(out, ["switch", "sparsemixer"], 2, 4);
+      const summary = await checkExperimentOutputs(out, arms, 2, 4);
       assert.equal(summary.baseline, "switch");
+      // The headline compares the learned routers; the null controls are compared with each of them.
       assert.equal(summary.comparisons.length, 1);
       assert.equal(summary.comparisons[0].arm, "sparsemixer");
+      assert.deepEqual(summary.controlArms, ["random", "hash", "frozen"]);
+      assert.deepEqual(
+        summary.nullControls.map((c) => `${c.learned}-${c.control}`),
+        [
+          "switch-random",
+          "switch-hash",
+          "switch-frozen",
+          "sparsemixer-random",
+          "sparsemixer-hash",
+          "sparsemixer-frozen",
+        ],
+      );
+      assert.ok(summary.nullControls.every((c) => c.n === 2));
+      assert.match(summary.nullControlsVerdict, /null control/);
+      assert.deepEqual(summary.power.map((p) => p.arm), ["sparsemixer"]);
+      assert.ok(summary.claimedEffect !== null && summary.claimedEffect.nats! > 0, "2× speed-up translated");
+      const report = await Deno.readTextFile(`${out}/report.md`);
+      const at = (heading: string) => report.indexOf(heading);
+      assert.ok(at("## Primary test (declared before the runs) and power") > 0, "the power section");
+      assert.ok(at("## Primary test (declared before the runs) and power") < at("## Headline"), "declared first");
+      assert.ok(at("## Null controls") > 0 && at("## Routing diagnostics") > 0);
+      assert.match(report, /plots\/routing_load_heatmap_layer0\.svg/);
+      // The frozen control's routers never moved: its final checkpoint holds the initial router weights.
+      const frozen = JSON.parse(await Deno.readTextFile(`${out}/runs/frozen-seed0/config.json`));
+      assert.equal(frozen.model.frozenRouter, true);
+      assert.equal(frozen.model.estimator, "switch");
 
       // --resume: every run has its final.json, so nothing is trained again and the numbers are unchanged.
       const again = await runLmExperiment(switchVsSparseMixer, [...argv, "--resume"], opts);

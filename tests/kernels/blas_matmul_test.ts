@@ -4,19 +4,13 @@
 import assert from "node:assert/strict";
 import { matmulBlocked, matmulKernels, matmulReference } from "../../kernels/cpu/matmul.ts";
 import { blasMatmul, useBlasMatmul } from "../../kernels/cpu/blas_matmul.ts";
-import { blasHandle } from "../../kernels/cpu/blas_library.ts";
 import { sharedWasmMatmul } from "../../kernels/cpu/wasm/matmul.ts";
-import { cpuOptions, matmul, setCpuOptions, tensor } from "../../mod.ts";
+import { cpuOptions, matmul, tensor } from "../../mod.ts";
 import { rngSigned } from "../helpers/host_rng.ts";
 import { alloc, type Float, type FloatArray, type MatmulCase, randomArray, ref } from "../helpers/matmul_case.ts";
-
-const ffi = Deno.permissions.querySync({ name: "ffi" }).state === "granted";
-const ignore = !ffi || blasHandle() === null;
+import { assertWithinDotBound, noBlas as ignore, sameBits, withOptions } from "../helpers/blas_checks.ts";
 
 const random = (dtype: Float, size: number, seed: number): FloatArray => randomArray(dtype, size, rngSigned(seed));
-
-/** Unit roundoff of each dtype. */
-const UNIT = { f32: 2 ** -24, f64: 2 ** -53 };
 
 type Case = MatmulCase;
 
@@ -35,10 +29,8 @@ function runKernel(c: Case, seed: number) {
 }
 
 /**
- * Runs a case through the kernel under `matmul: "blas"` and compares every element with matmulReference.
- * Tolerance: the difference of two dot products over K computed in any order, each within the classical
- * worst-case bound γ_K·Σ|a||b| of the exact value (γ_K = K·u / (1 − K·u), u the unit roundoff; the
- * reference rounds every step, the BLAS may fuse multiply-adds and block K), so at most 2·γ_K·Σ|a||b|.
+ * Runs a case through the kernel under `matmul: "blas"` and compares every element with matmulReference, within
+ * the bound of `tests/helpers/dot_bound.ts` (2·γ_K·Σ|a||b|).
  */
 function checkCase(c: Case, seed: number): void {
   const { dtype, ba, bb, m, k, n, transA, transB } = c;
@@ -50,33 +42,7 @@ function checkCase(c: Case, seed: number): void {
     matmulReference(a, aOff, b, bOff, expected, t * m * n, m, k, n, transA, transB);
     matmulReference(absA, aOff, absB, bOff, scale, t * m * n, m, k, n, transA, transB);
   }
-  const gamma = (k * UNIT[dtype]) / (1 - k * UNIT[dtype]);
-  for (let i = 0; i < out.length; i++) {
-    const err = Math.abs(out[i] - expected[i]);
-    if (!(err <= 2 * gamma * scale[i])) {
-      assert.fail(`${JSON.stringify(c)}: element ${i} is ${out[i]}, reference ${expected[i]} (error ${err})`);
-    }
-  }
-}
-
-/**
- * Asserts bit-identical arrays, naming the first difference (assert.deepEqual's diff of two large typed arrays
- * that differ takes gigabytes).
- */
-function sameBits(got: FloatArray, want: FloatArray, what: string): void {
-  assert.equal(got.length, want.length, `${what}: length`);
-  const i = got.findIndex((v, j) => !Object.is(v, want[j]));
-  assert.equal(i, -1, `${what}: element ${i} is ${got[i]}, expected ${want[i]}`);
-}
-
-/** Runs `fn` under the given CPU options, restoring the previous ones after. */
-function withOptions(options: Parameters<typeof setCpuOptions>[0], fn: () => void): void {
-  const saved = setCpuOptions(options);
-  try {
-    fn();
-  } finally {
-    setCpuOptions(saved);
-  }
+  assertWithinDotBound(out, expected, scale, dtype, () => k, JSON.stringify(c));
 }
 
 const TRANSPOSES: [boolean, boolean][] = [[false, false], [true, false], [false, true], [true, true]];

@@ -14,17 +14,9 @@ import { allocArray, type DType } from "../../core/dtype.ts";
 import { broadcastShapes, sizeOf } from "../../core/shape.ts";
 import type { BinaryOp, TensorRef, UnaryOp } from "../../kernels/registry.ts";
 import type { CpuBuffer } from "../../kernels/cpu/buffer.ts";
-import { AdamW, Generator, randn, setCpuOptions, type Tensor } from "../../mod.ts";
+import { AdamW, Generator, randn, type Tensor } from "../../mod.ts";
 import { Adam } from "../../nn/optim/mod.ts";
-
-function withFast<T>(fast: boolean, fn: () => T): T {
-  const prev = setCpuOptions({ fastKernels: fast });
-  try {
-    return fn();
-  } finally {
-    setCpuOptions(prev);
-  }
-}
+import { withFast } from "../helpers/cpu_options.ts";
 
 /** Deterministic values with some specials (0, −0, ±∞, NaN, repeats) for a dtype. */
 function values(dtype: DType, shape: number[], seed: number): TensorRef<CpuBuffer> {

@@ -17,6 +17,8 @@ import type { reduceKernels } from "../../kernels/webgpu/reduce.ts";
 import type { matmulKernels } from "../../kernels/webgpu/matmul.ts";
 import type { groupedMatmulKernels } from "../../kernels/webgpu/grouped_matmul.ts";
 import type { sortKernels } from "../../kernels/webgpu/sort.ts";
+import type { layerNormKernels } from "../../kernels/webgpu/layer_norm.ts";
+import type { crossEntropyKernels } from "../../kernels/webgpu/cross_entropy.ts";
 
 Deno.test("registry: a backend that misses a kernel does not type-check", () => {
   const { matmul: _dropped, ...rest } = cpuKernels;
@@ -51,7 +53,9 @@ Deno.test("registry: the WebGPU families cover exactly the kernel names (checked
     & ReturnType<typeof reduceKernels>
     & ReturnType<typeof matmulKernels>
     & ReturnType<typeof groupedMatmulKernels>
-    & ReturnType<typeof sortKernels>;
+    & ReturnType<typeof sortKernels>
+    & ReturnType<typeof layerNormKernels>
+    & ReturnType<typeof crossEntropyKernels>;
   type Missing = Exclude<KernelName, keyof Families>;
   type Unknown = Exclude<keyof Families, KernelName>;
   const none: [Missing, Unknown] extends [never, never] ? true : [Missing, Unknown] = true;

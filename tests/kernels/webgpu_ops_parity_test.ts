@@ -192,6 +192,27 @@ const CASES: readonly Case[] = [
     },
   },
   {
+    // Rows longer than a workgroup (70 > 64 threads), [B, T, C] logits, another ignore index, sum reduction.
+    ops: ["crossEntropy"],
+    inputs: [{ randn: [2, 3, 70] }],
+    fn: (x) => {
+      const y = tensor([[3, 69, 5], [0, 5, 41]], { dtype: "i32", device: x.device });
+      return [mg.crossEntropy(x, y, { ignoreIndex: 5, reduction: "sum" }), mg.crossEntropy(x.mul(3), y)];
+    },
+  },
+  {
+    // With weight and bias, weight only, bias only, neither; rows of 5 and of 70 (> 64 threads per row).
+    ops: ["layerNorm"],
+    inputs: [{ randn: [2, 3, 5] }, { randn: [5] }, { randn: [5] }, { randn: [4, 70] }, { randn: [70] }],
+    fn: (x, w, b, x2, w2) => [
+      mg.layerNorm(x, { weight: w, bias: b }),
+      mg.layerNorm(x.mul(2), { weight: w }),
+      mg.layerNorm(x, { bias: b, eps: 0.1 }),
+      mg.layerNorm(x2),
+      mg.layerNorm(x2, { weight: w2, bias: w2 }),
+    ],
+  },
+  {
     ops: ["dropout", "rand", "randn", "randint"],
     inputs: [{ randn: [4, 8] }],
     fn: (x) => {

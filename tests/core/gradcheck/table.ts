@@ -12,6 +12,7 @@ import { LAYOUT_ROWS, MATMUL_ROWS } from "./linalg_layout.ts";
 import { GROUPED_ROWS } from "./grouped.ts";
 import { INDEXING_ROWS, ORDER_SCAN_ROWS } from "./indexing.ts";
 import { CAST_DROPOUT_CUSTOM_ROWS, CROSS_ENTROPY_ROWS } from "./loss_cast_custom.ts";
+import { LAYER_NORM_ROWS } from "./norm.ts";
 import type { GradcheckFamily } from "./row.ts";
 
 /** Every family of rows, in the order the tests run. */
@@ -26,6 +27,7 @@ export const GRADCHECK_TABLE: readonly GradcheckFamily[] = [
   LAYOUT_ROWS,
   INDEXING_ROWS,
   ORDER_SCAN_ROWS,
+  LAYER_NORM_ROWS,
   CROSS_ENTROPY_ROWS,
   CAST_DROPOUT_CUSTOM_ROWS,
 ];
