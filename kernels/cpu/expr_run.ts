@@ -22,7 +22,7 @@ import type { ElementwiseProgram } from "../expr/ir.ts";
 import { JS_HELPERS, type JsMath, renderJsElement } from "../expr/js.ts";
 import { type CpuBuffer, stridedOffsets } from "./buffer.ts";
 import { erf } from "./math.ts";
-import { fastErf } from "./fast_math.ts";
+import { fastErf, fastExp, fastTanh } from "./fast_math.ts";
 import { forEachRun, planRuns } from "./runs.ts";
 import { runWasmElementwise } from "./wasm/elementwise.ts";
 
@@ -38,7 +38,7 @@ function compile<F>(key: string, params: string[], body: string): F {
   if (!f) {
     // The helpers are closure constants of the compiled loop, so its calls to them are monomorphic.
     const factory = new Function(...JS_HELPERS, `"use strict"; return function (${params.join(", ")}) {\n${body}\n};`);
-    f = factory(erf, fastErf) as RunFn | RefFn;
+    f = factory(erf, fastErf, fastExp, fastTanh) as RunFn | RefFn;
     compiled.set(key, f);
   }
   return f as F;

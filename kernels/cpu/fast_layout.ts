@@ -81,11 +81,27 @@ export function fastStridedScatter(
   });
 }
 
+/** Up to this many rows, a middle-axis sum walks the columns (no accumulator array; see fastSumMiddle). */
+export const FEW_ROWS = 8;
+
 /**
- * Sum over the middle of [outer, n, inner] with inner > 1: rows are added into a double accumulator in the
- * reference's order (i = 0…n−1 for every output), then stored once, so the result is bit-identical.
+ * Sum over the middle of [outer, n, inner] with inner > 1: every output adds its n values in the
+ * reference's order (i = 0…n−1) in double precision and is stored once, so the result is bit-identical.
+ * Few rows (n ≤ {@link FEW_ROWS}): one column at a time, its n values read down the rows (n streams the
+ * prefetcher follows). More rows: the rows are streamed into a double accumulator, one row at a time.
  */
 export function fastSumMiddle(src: CpuBuffer, dst: CpuBuffer, outer: number, n: number, inner: number): void {
+  if (n <= FEW_ROWS) {
+    for (let o = 0; o < outer; o++) {
+      const base = o * n * inner, ob = o * inner;
+      for (let j = 0; j < inner; j++) {
+        let a = 0;
+        for (let i = 0; i < n; i++) a += src[base + i * inner + j];
+        dst[ob + j] = a;
+      }
+    }
+    return;
+  }
   const acc = new Float64Array(inner);
   for (let o = 0; o < outer; o++) {
     acc.fill(0);
@@ -95,5 +111,33 @@ export function fastSumMiddle(src: CpuBuffer, dst: CpuBuffer, outer: number, n: 
     }
     const ob = o * inner;
     for (let j = 0; j < inner; j++) dst[ob + j] = acc[j];
+  }
+}
+
+/**
+ * Sum over the last axis of [outer, n]: each row is added in order (i = 0…n−1) in double, as in the
+ * reference, so the result is bit-identical — but four rows at a time, whose four independent chains of
+ * additions overlap (one chain is bound by the latency of an addition, not by the loads).
+ */
+export function fastSumLast(src: CpuBuffer, dst: CpuBuffer, outer: number, n: number): void {
+  let o = 0;
+  for (; o + 4 <= outer; o += 4) {
+    const b0 = o * n, b1 = b0 + n, b2 = b1 + n, b3 = b2 + n;
+    let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    for (let i = 0; i < n; i++) {
+      a0 += src[b0 + i];
+      a1 += src[b1 + i];
+      a2 += src[b2 + i];
+      a3 += src[b3 + i];
+    }
+    dst[o] = a0;
+    dst[o + 1] = a1;
+    dst[o + 2] = a2;
+    dst[o + 3] = a3;
+  }
+  for (; o < outer; o++) {
+    let a = 0;
+    for (let i = 0; i < n; i++) a += src[o * n + i];
+    dst[o] = a;
   }
 }

@@ -7,14 +7,18 @@
 import type { KernelFamily } from "../registry.ts";
 import { aroundAxis, type CpuBuffer } from "./buffer.ts";
 import { liveCpuOptions } from "./config.ts";
-import { fastSumMiddle } from "./fast_layout.ts";
+import { fastSumLast, fastSumMiddle } from "./fast_layout.ts";
+import { fastSoftmax } from "./fast_softmax.ts";
 
 /** The axis-wise family of the CPU backend. */
 export const reduceKernels: KernelFamily<CpuBuffer, "reduce" | "argReduce" | "softmax" | "cumsum"> = {
   reduce([x], [out], { op, axis }) {
     const [outer, n, inner] = aroundAxis(x.shape, axis);
     const src = x.buf, dst = out.buf;
-    if (op === "sum" && inner > 1 && liveCpuOptions.fastKernels) return fastSumMiddle(src, dst, outer, n, inner);
+    if (op === "sum" && liveCpuOptions.fastKernels) {
+      if (inner > 1) return fastSumMiddle(src, dst, outer, n, inner);
+      if (outer >= 4) return fastSumLast(src, dst, outer, n);
+    }
     for (let o = 0; o < outer; o++) {
       for (let j = 0; j < inner; j++) {
         const base = o * n * inner + j;
@@ -56,6 +60,9 @@ export const reduceKernels: KernelFamily<CpuBuffer, "reduce" | "argReduce" | "so
   softmax([x], [out], { axis, log }) {
     const [outer, n, inner] = aroundAxis(x.shape, axis);
     const src = x.buf, dst = out.buf;
+    if (liveCpuOptions.fastKernels && src instanceof Float32Array && dst instanceof Float32Array) {
+      return fastSoftmax(src, dst, outer, n, inner, log, liveCpuOptions.wasm);
+    }
     for (let o = 0; o < outer; o++) {
       for (let j = 0; j < inner; j++) {
         const base = o * n * inner + j;

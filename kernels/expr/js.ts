@@ -11,8 +11,10 @@
  * right, so a later use on the same branch always sees the binding.
  *
  * Two sets of math: `"reference"` calls the reference erf (`kernels/cpu/math.ts`, a series accurate to
- * ~1e-15) and `"fast"` calls the table-driven `fastErf` (`fast_math.ts`) for erf nodes of type f32, where
- * it agrees after rounding (see there); everything else is the same text.
+ * ~1e-15), `Math.exp` and `Math.tanh`; `"fast"` calls the table-driven `fastErf`, `fastExp` and
+ * `fastTanh` (`fast_math.ts`) for erf, exp and tanh nodes of type f32, where they agree after rounding (see there) and are built from IEEE-exact
+ * operations only, so the WebAssembly f64x2 kernels reproduce them bit for bit; everything else is the
+ * same text.
  *
  * @module
  */
@@ -28,11 +30,11 @@ import {
   useCounts,
 } from "./ir.ts";
 
-/** Which erf the rendering calls (see the module docs). */
+/** Which erf, exp and tanh the rendering calls (see the module docs). */
 export type JsMath = "reference" | "fast";
 
-/** The free names the rendered code uses besides `Math`: the erf implementations. */
-export const JS_HELPERS: readonly string[] = ["erf", "fastErf"];
+/** The free names the rendered code uses besides `Math`: the erf implementations and the fast exp, tanh. */
+export const JS_HELPERS: readonly string[] = ["erf", "fastErf", "fastExp", "fastTanh"];
 
 /** The code of one element: `body` binds the inputs and shared nodes; `value` is the output's value. */
 export interface JsElement {
@@ -58,13 +60,17 @@ function jsTarget(math: JsMath): TextTarget {
           return `(-${x})`;
         case "erf":
           return math === "fast" && e.type === "f32" ? `fastErf(${x})` : `erf(${x})`;
+        case "exp":
+          return math === "fast" && e.type === "f32" ? `fastExp(${x})` : `Math.exp(${x})`;
+        case "tanh":
+          return math === "fast" && e.type === "f32" ? `fastTanh(${x})` : `Math.tanh(${x})`;
         case "isnan":
           return `(${x} !== ${x})`;
         case "not":
           return `(!${x})`;
         case "round":
           return `Math.fround(${x})`;
-        default: // abs, sqrt, exp, log, tanh, sin, cos
+        default: // abs, sqrt, log, sin, cos
           return `Math.${op}(${x})`;
       }
     },

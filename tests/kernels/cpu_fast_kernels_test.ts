@@ -217,8 +217,19 @@ Deno.test("fast strided / stridedScatter are bit-identical to the reference (per
   }
 });
 
-Deno.test("fast sums over a non-last axis are bit-identical to the reference", () => {
-  for (const [shape, axis] of [[[7, 33], 0], [[3, 50, 6], 1], [[4, 5, 6], 0], [[2, 3], 1]] as [number[], number][]) {
+Deno.test("fast sums are bit-identical to the reference (middle axis: few or many rows; last axis)", () => {
+  const cases: [number[], number][] = [
+    [[7, 33], 0], // few rows: column by column
+    [[30, 33], 0], // many rows: a double accumulator
+    [[3, 50, 6], 1],
+    [[4, 5, 6], 0],
+    [[2, 3], 1], // last axis, fewer than four rows
+    [[9, 37], 1], // last axis: two groups of four rows and a tail
+    [[4, 3, 1001], 2],
+    [[8, 1], 1],
+    [[5, 0], 1],
+  ];
+  for (const [shape, axis] of cases) {
     for (const dtype of ["f32", "f64", "i32"] as DType[]) {
       const x = values(dtype, shape, 17);
       const outShape = shape.map((d, i) => (i === axis ? 1 : d));

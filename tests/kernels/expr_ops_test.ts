@@ -10,7 +10,7 @@ import { allocArray, type DType } from "../../core/dtype.ts";
 import type { BinaryOp, TensorRef, UnaryOp } from "../../kernels/registry.ts";
 import type { CpuBuffer } from "../../kernels/cpu/buffer.ts";
 import { erf, gelu, geluTanh, sigmoid } from "../../kernels/cpu/math.ts";
-import { fastErf } from "../../kernels/cpu/fast_math.ts";
+import { fastErf, fastExp, fastTanh } from "../../kernels/cpu/fast_math.ts";
 import { runFast, runReference } from "../../kernels/cpu/expr_run.ts";
 import { binaryProgram, unaryProgram, whereProgram } from "../../kernels/expr/ops.ts";
 import { add, exp, ge, input, lit, mul, program, round, select } from "../../kernels/expr/ir.ts";
@@ -40,6 +40,21 @@ const OLD_UNARY: Record<UnaryOp, F1> = {
   cos: Math.cos,
   not: (x) => (x ? 0 : 1),
   isnan: (x) => (x !== x ? 1 : 0),
+};
+/** The f32 fast path's versions: the table-driven erf, exp and tanh of fast_math.ts in the same formulas. */
+function fastSigmoid(x: number): number {
+  if (x >= 0) return 1 / (1 + fastExp(-x));
+  const e = fastExp(x);
+  return e / (1 + e);
+}
+const FAST_F32: Partial<Record<UnaryOp, F1>> = {
+  erf: fastErf,
+  exp: fastExp,
+  tanh: fastTanh,
+  gelu: (v) => 0.5 * v * (1 + fastErf(v * Math.SQRT1_2)),
+  gelu_tanh: (v) => 0.5 * v * (1 + fastTanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v))),
+  sigmoid: fastSigmoid,
+  silu: (v) => v * fastSigmoid(v),
 };
 const OLD_BINARY: Record<BinaryOp, F2> = {
   add: (a, b) => a + b,
@@ -95,12 +110,8 @@ Deno.test("every unary op's expression renders to loops bit-identical to the old
       const p = unaryProgram(op, dtype);
       const outType = p.out.type;
       const want = allocArray(outType, N);
-      // The old fast path used the table-driven erf for erf and GELU into f32 (the reference series elsewhere).
-      const f = dtype === "f32" && op === "erf"
-        ? fastErf
-        : dtype === "f32" && op === "gelu"
-        ? (v: number) => 0.5 * v * (1 + fastErf(v * Math.SQRT1_2))
-        : OLD_UNARY[op];
+      // The fast path into f32 uses the table-driven erf, exp and tanh (the reference functions elsewhere).
+      const f = (dtype === "f32" ? FAST_F32[op] : undefined) ?? OLD_UNARY[op];
       const wantRef = allocArray(outType, N);
       for (let i = 0; i < N; i++) {
         want[i] = f(x[i]);

@@ -125,6 +125,9 @@ const SimdOp = {
   f32x4Div: 0xe7,
   f64x2PromoteLowF32x4: 0x5f,
   f64x2Add: 0xf0,
+  i32x4ExtractLane: 0x1b,
+  v128Load64Lane: 0x57,
+  v128Store64Lane: 0x5b,
   /** Relaxed SIMD: a·b + c, fused or not as the hardware prefers (deterministic on one machine). */
   f32x4RelaxedMadd: 0x105,
 } as const;
@@ -156,6 +159,31 @@ export const SIMD_OPS = {
   "f32x4.sub": 0xe5,
   "f32x4.mul": 0xe6,
   "f32x4.div": 0xe7,
+  // f64x2 lanes and the integer/conversion ops the transcendental kernels use (`transcendental.ts`).
+  "i32x4.shl": 0xab,
+  "i32x4.shr_s": 0xac,
+  "i32x4.add": 0xae,
+  "i32x4.sub": 0xb1,
+  "i32x4.mul": 0xb5,
+  "i64x2.extend_low_i32x4_s": 0xc7,
+  "i64x2.shl": 0xcb,
+  "f64x2.eq": 0x47,
+  "f64x2.ne": 0x48,
+  "f64x2.lt": 0x49,
+  "f64x2.gt": 0x4a,
+  "f64x2.le": 0x4b,
+  "f64x2.ge": 0x4c,
+  "f64x2.trunc": 0x7a,
+  "f64x2.abs": 0xec,
+  "f64x2.neg": 0xed,
+  "f64x2.sqrt": 0xef,
+  "f64x2.add": 0xf0,
+  "f64x2.sub": 0xf1,
+  "f64x2.mul": 0xf2,
+  "f64x2.div": 0xf3,
+  "i32x4.trunc_sat_f64x2_s_zero": 0xfc,
+  "f32x4.demote_f64x2_zero": 0x5e,
+  "f64x2.promote_low_f32x4": 0x5f,
 } as const;
 /** The name of an instruction of {@link SIMD_OPS}. */
 export type SimdOpName = keyof typeof SIMD_OPS;
@@ -165,6 +193,9 @@ export const SIMD_LOADS = {
   "v128.load8_splat": 0x07,
   "v128.load32_splat": 0x09,
   "v128.load32_zero": 0x5c,
+  "v128.load16_splat": 0x08,
+  "v128.load64_zero": 0x5d,
+  "v128.load64_splat": 0x0a,
 } as const;
 /** The name of a load of {@link SIMD_LOADS}. */
 export type SimdLoadName = keyof typeof SIMD_LOADS;
@@ -282,6 +313,12 @@ export class FunctionBuilder {
   }
   set(l: Local): this {
     return this.op(Op.localSet, ...uleb128(l));
+  }
+  /** Declares a local of `type`, pops the stack top into it and returns it. */
+  setNew(type: ValType): Local {
+    const l = this.local(type);
+    this.set(l);
+    return l;
   }
   tee(l: Local): this {
     return this.op(Op.localTee, ...uleb128(l));
@@ -435,8 +472,26 @@ export class FunctionBuilder {
   }
   /** A SIMD load by name (see {@link SIMD_LOADS}): [addr] → v128, natural alignment by default. */
   simdLoad(name: SimdLoadName, offset = 0, alignLog2?: number): this {
-    const natural = name === "v128.load8_splat" ? 0 : 2;
+    const natural = name === "v128.load8_splat"
+      ? 0
+      : name === "v128.load16_splat"
+      ? 1
+      : name === "v128.load64_zero" || name === "v128.load64_splat"
+      ? 3
+      : 2;
     return this.simd(SIMD_LOADS[name], ...this.memarg(alignLog2 ?? natural, offset));
+  }
+  /** `i32x4.extract_lane`: [v] → the i32 in `lane`. */
+  i32x4ExtractLane(lane: number): this {
+    return this.simd(SimdOp.i32x4ExtractLane, lane);
+  }
+  /** `v128.load64_lane`: [addr, v] → v with the 64 bits at addr in `lane` (0 or 1). */
+  v128Load64Lane(lane: number, offset = 0, alignLog2 = 3): this {
+    return this.simd(SimdOp.v128Load64Lane, ...this.memarg(alignLog2, offset), lane);
+  }
+  /** `v128.store64_lane`: [addr, v] → stores the 64 bits of `lane` (e.g. two f32 values). */
+  v128Store64Lane(lane: number, offset = 0, alignLog2 = 3): this {
+    return this.simd(SimdOp.v128Store64Lane, ...this.memarg(alignLog2, offset), lane);
   }
   /** Relaxed SIMD `f32x4.relaxed_madd`: [a, b, c] → a·b + c (fused where the CPU has FMA). */
   f32x4RelaxedMadd(): this {

@@ -12,7 +12,9 @@
  * selects are exact. {@link f32Exact} checks that rule on a program: single arithmetic ops, `where`, relu,
  * maximum/minimum and fused chains that round between their steps (as the unfused ops did) qualify;
  * double-precision constants (x·√½), chains without rounding (1/√x) and transcendentals (exp, erf, tanh…)
- * do not, and keep their JavaScript loop — so results never change with the path.
+ * do not, and keep their JavaScript loop — so results never change with the path. Programs with erf, exp
+ * or tanh (GELU, SiLU, sigmoid, their fused chains) have a kernel on double lanes instead, bit-identical to
+ * the JavaScript fast loop: `elementwise_f64.ts`.
  *
  * ## Memory
  * CPU tensors are JavaScript typed arrays outside the module's memory, so each inner run is processed in
@@ -25,10 +27,12 @@
  */
 import type { TensorRef } from "../../registry.ts";
 import type { ElementwiseProgram, Expr } from "../../expr/ir.ts";
-import { postorder } from "../../expr/ir.ts";
+import { exp, input, postorder, program } from "../../expr/ir.ts";
 import type { CpuBuffer } from "../buffer.ts";
 import { forEachRun, type RunPlan } from "../runs.ts";
 import { type Local, ModuleBuilder, type SimdOpName, ValType } from "./assembler.ts";
+import { emitElementwiseF64Module, f64Renderable } from "./elementwise_f64.ts";
+import { TABLE_BYTES, writeTables } from "./transcendental.ts";
 
 /** Elements per chunk: 16 KB per f32 operand, so a program's operands and output stay in L1/L2. */
 export const CHUNK = 4096;
@@ -200,10 +204,21 @@ export function emitElementwiseModule(p: ElementwiseProgram, contiguous: readonl
 
 type RunExport = (bytes: number, out: number, ...inputs: number[]) => void;
 
-/** The modules compiled so far, their shared memory and views of it. */
+/** Which kernel computes a program: f32x4 lanes (`f32Exact`), f64x2 lanes (`f64Renderable`) or none. */
+function laneKind(p: ElementwiseProgram): "f32x4" | "f64x2" | null {
+  return f32Exact(p) ? "f32x4" : f64Renderable(p) ? "f64x2" : null;
+}
+
+/**
+ * The modules compiled so far, their shared memory and views of it. The memory starts with the tables of
+ * `transcendental.ts` (written once); the work areas follow at `TABLE_BYTES`.
+ */
 class Runtime {
-  readonly memory = new WebAssembly.Memory({ initial: 1 });
+  readonly memory = new WebAssembly.Memory({ initial: Math.ceil((TABLE_BYTES + 1) / 65536) });
   readonly modules = new Map<string, RunExport>();
+  constructor() {
+    writeTables(this.memory);
+  }
   f32 = new Float32Array(this.memory.buffer);
   u8 = new Uint8Array(this.memory.buffer);
   ensure(bytes: number): void {
@@ -218,7 +233,9 @@ class Runtime {
     const key = `${contiguous.map((c) => (c ? 1 : 0)).join("")}|${p.key}`;
     let run = this.modules.get(key);
     if (!run) {
-      const bytes = emitElementwiseModule(p, contiguous);
+      const bytes = laneKind(p) === "f32x4"
+        ? emitElementwiseModule(p, contiguous)
+        : emitElementwiseF64Module(p, contiguous);
       const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory: this.memory } });
       run = instance.exports.run as RunExport;
       this.modules.set(key, run);
@@ -235,7 +252,11 @@ function shared(): Runtime | null {
     runtime = null;
     try {
       const probe = { inputs: ["f32"], out: { kind: "input", index: 0, type: "f32" }, key: "probe" } as const;
-      if (typeof WebAssembly === "object" && WebAssembly.validate(emitElementwiseModule(probe, [true]))) {
+      const x = input(0, "f32"), probeF64 = program(["f32"], exp(x));
+      if (
+        typeof WebAssembly === "object" && WebAssembly.validate(emitElementwiseModule(probe, [true])) &&
+        WebAssembly.validate(emitElementwiseF64Module(probeF64, [true]))
+      ) {
         runtime = new Runtime();
       }
     } catch {
@@ -252,8 +273,9 @@ export function wasmElementwiseSupported(): boolean {
 
 /**
  * Runs `p` over `plan` (the collapsed broadcast of `inputs` to `out`, see `runs.ts`) on WebAssembly SIMD.
- * Returns false, having done nothing, when it does not apply: SIMD unavailable, a program that is not
- * {@link f32Exact}, or an inner run with a stride other than 0 or 1.
+ * Returns false, having done nothing, when it does not apply: SIMD unavailable, a program that is neither
+ * {@link f32Exact} nor `f64Renderable` (`elementwise_f64.ts`), or an inner run with a stride other than 0
+ * or 1.
  */
 export function runWasmElementwise(
   p: ElementwiseProgram,
@@ -262,16 +284,18 @@ export function runWasmElementwise(
   out: TensorRef<CpuBuffer>,
 ): boolean {
   const rt = shared();
-  if (!rt || !(out.buf instanceof Float32Array) || !f32Exact(p)) return false;
+  const lanes = rt && out.buf instanceof Float32Array ? laneKind(p) : null;
+  if (!rt || !lanes) return false;
   const r = plan.shape.length - 1;
   const steps = plan.strides.map((s) => s[r]);
   if (steps.some((s) => s !== 0 && s !== 1)) return false;
   const contiguous = steps.map((s) => s === 1);
   const run = rt.fn(p, contiguous);
-  // Regions of CHUNK·4 bytes: the output, then one per input.
+  // Regions of CHUNK·4 bytes after the tables: the output, then one per input.
   const region = CHUNK * 4, k = inputs.length;
-  rt.ensure(region * (k + 1));
-  const bases = inputs.map((_, q) => region * (q + 1));
+  rt.ensure(TABLE_BYTES + region * (k + 1));
+  const bases = inputs.map((_, q) => TABLE_BYTES + region * (q + 1));
+  const vector = lanes === "f32x4" ? 4 : 2, outAt = TABLE_BYTES >> 2;
   const o = out.buf, bufs = inputs.map((t) => t.buf);
   forEachRun(plan, (oo, offsets, n) => {
     const f32 = rt.f32, u8 = rt.u8;
@@ -289,8 +313,8 @@ export function runWasmElementwise(
         if (b instanceof Uint8Array) u8.set(b.subarray(from, from + len), bases[q]);
         else f32.set(b.subarray(from, from + len), bases[q] >> 2);
       }
-      run(Math.ceil(len / 4) * 16, 0, ...bases);
-      o.set(f32.subarray(0, len), oo + s);
+      run(Math.ceil(len / vector) * vector * 4, TABLE_BYTES, ...bases);
+      o.set(f32.subarray(outAt, outAt + len), oo + s);
     }
   });
   return true;

@@ -1,0 +1,220 @@
+/**
+ * Elementwise programs with transcendentals (erf, exp, tanh) on WebAssembly f64x2 lanes: the f32 fast path
+ * of GELU (exact and tanh), SiLU, sigmoid, exp, tanh and their fused bias/backward chains
+ * (`kernels/expr/fused.ts`).
+ *
+ * ## Bit-identical to the JavaScript fast loop
+ * The fast JavaScript loop (`kernels/expr/js.ts`, math `"fast"`) computes an f32 program in double
+ * precision: it widens the f32 inputs, applies IEEE +, −, ×, ÷, √ on doubles, rounds to f32 at `round`
+ * nodes (`Math.fround`) and once when it stores, and calls `fastErf` / `fastExp` / `fastTanh`, which are
+ * themselves built from IEEE-exact operations (`../fast_math.ts`). This kernel does the same on two double lanes:
+ * `f64x2.promote_low_f32x4` to widen, f64x2 arithmetic, `f32x4.demote_f64x2_zero` (round to nearest even,
+ * as `Math.fround`) to round, and `transcendental.ts` for erf, exp and tanh. Neither side fuses multiply-adds
+ * (JavaScript may not; base WebAssembly SIMD has none), so every operation rounds the same way and the two
+ * paths give the same bits. Selects compute both branches here (the JS loop skips one): no difference in
+ * the result, as no node has side effects.
+ *
+ * One rewrite saves work without changing a bit: sigmoid's `x ≥ 0 ? 1/(1 + e^(−x)) : eˣ/(1 + eˣ)` needs
+ * e^(−x) only where x ≥ 0 and eˣ only where x < 0, and in both places that is e^(−|x|) (the same double;
+ * ±0 give 1 either way), so the kernel computes one exponential of −|x| for both
+ * ({@link branchExclusiveExps}) where the JavaScript loop computes one of the two per element.
+ *
+ * Programs with other transcendentals (log, sin, cos, pow) or integer values keep their JS loop.
+ * Programs without erf, exp or tanh keep the f32x4 kernel (`elementwise.ts`) or the JS loop: there the double
+ * lanes would not pay.
+ *
+ * @module
+ */
+import type { ElementwiseProgram, Expr } from "../../expr/ir.ts";
+import { children, postorder } from "../../expr/ir.ts";
+import { type Local, ModuleBuilder, type SimdOpName, ValType } from "./assembler.ts";
+import { emitErf, emitExp, emitTanh, f64x2Bytes, hoistConstants } from "./transcendental.ts";
+
+const ARITH: Record<string, SimdOpName> = {
+  add: "f64x2.add",
+  sub: "f64x2.sub",
+  mul: "f64x2.mul",
+  div: "f64x2.div",
+  lt: "f64x2.lt",
+  le: "f64x2.le",
+  gt: "f64x2.gt",
+  ge: "f64x2.ge",
+  eq: "f64x2.eq",
+  ne: "f64x2.ne",
+};
+const UNARY_OK: ReadonlySet<string> = new Set(["neg", "abs", "sqrt", "round", "isnan", "not", "exp", "erf", "tanh"]);
+const TRANSCENDENTAL: ReadonlySet<string> = new Set(["exp", "erf", "tanh"]);
+
+function nodeOk(e: Expr): boolean {
+  if (e.type !== "f32" && e.type !== "bool") return false;
+  switch (e.kind) {
+    case "input":
+    case "const":
+      return true;
+    case "unary":
+      return UNARY_OK.has(e.op) && (e.op === "not" ? e.x.type === "bool" : e.x.type === "f32");
+    case "binary":
+      if (e.op === "and" || e.op === "or") return e.a.type === "bool";
+      return e.op in ARITH && e.a.type === "f32";
+    case "select":
+      return true;
+  }
+}
+
+/**
+ * Whether the f64x2 kernel takes `p`: an f32 output, f32 or bool inputs, only the operations above, and
+ * at least one erf, exp or tanh (where the kernel pays).
+ */
+export function f64Renderable(p: ElementwiseProgram): boolean {
+  let ok = cache.get(p.key);
+  if (ok === undefined) {
+    const nodes = postorder(p.out);
+    ok = p.out.type === "f32" && nodes.every(nodeOk) &&
+      nodes.some((e) => e.kind === "unary" && TRANSCENDENTAL.has(e.op));
+    cache.set(p.key, ok);
+  }
+  return ok;
+}
+const cache = new Map<string, boolean>();
+
+/** Whether every path from `root` to `target` passes through `gate` (so `target` serves only `gate`). */
+function onlyThrough(root: Expr, gate: Expr, target: Expr): boolean {
+  const seen = new Set<Expr>();
+  const reaches = (e: Expr): boolean => {
+    if (e === gate || seen.has(e)) return false;
+    seen.add(e);
+    return e === target || children(e).some(reaches);
+  };
+  return !reaches(root);
+}
+
+/**
+ * The pairs e^(−x), eˣ of `root` that a select on x ≥ 0 (or x > 0) uses only in its first and second
+ * branch respectively: each maps to x, and the kernel computes e^(−|x|) once for both (see the module
+ * docs).
+ */
+export function branchExclusiveExps(root: Expr): Map<Expr, Expr> {
+  const out = new Map<Expr, Expr>();
+  const nodes = postorder(root);
+  for (const s of nodes) {
+    if (s.kind !== "select" || s.cond.kind !== "binary" || (s.cond.op !== "ge" && s.cond.op !== "gt")) continue;
+    const x = s.cond.a, zero = s.cond.b;
+    if (zero.kind !== "const" || zero.value !== 0) continue;
+    const inA = new Set(postorder(s.a)), inB = new Set(postorder(s.b));
+    const expNeg = nodes.find((e) =>
+      e.kind === "unary" && e.op === "exp" && e.x.kind === "unary" && e.x.op === "neg" && e.x.x === x && inA.has(e)
+    );
+    const expPos = nodes.find((e) => e.kind === "unary" && e.op === "exp" && e.x === x && inB.has(e));
+    if (!expNeg || !expPos || out.has(expNeg) || out.has(expPos)) continue;
+    if (onlyThrough(root, s.a, expNeg) && onlyThrough(root, s.b, expPos)) {
+      out.set(expNeg, x);
+      out.set(expPos, x);
+    }
+  }
+  return out;
+}
+
+/**
+ * Emits the f64x2 module of `p` for one stride pattern (`contiguous[k]`: input k advances with the run,
+ * else it is broadcast). It imports `env.memory` (holding the tables of `transcendental.ts`) and exports
+ * `run(bytes, out, in0, in1, …)`, which computes `bytes / 8` pairs of elements (byte addresses of f32
+ * arrays; bool inputs hold one byte per element).
+ */
+export function emitElementwiseF64Module(
+  p: ElementwiseProgram,
+  contiguous: readonly boolean[],
+): Uint8Array<ArrayBuffer> {
+  if (!f64Renderable(p)) throw new Error("wasm elementwise f64: the program has no f64x2 rendering");
+  const { i32, v128 } = ValType;
+  const mod = new ModuleBuilder().setMemory({ kind: "import", module: "env", name: "memory", initialPages: 1 });
+  const f = mod.addFunction("run", [i32, i32, ...p.inputs.map(() => i32)]);
+  const bytes = 0, out = 1, inPtr = (k: number) => 2 + k;
+  const i = f.local(i32);
+  const zero = f.local(v128);
+  const locals = new Map<Expr, Local>();
+  const nodes = postorder(p.out);
+  const invariant = new Set<Expr>();
+  for (const e of nodes) {
+    if (e.kind === "input" ? !contiguous[e.index] : children(e).every((k) => invariant.has(k))) invariant.add(e);
+  }
+  const get = (x: Expr) => f.get(locals.get(x)!);
+  const merged = branchExclusiveExps(p.out), expOfMinusAbs = new Map<Expr, Local>();
+  const emit = (e: Expr) => {
+    switch (e.kind) {
+      case "input": {
+        const at = () => (contiguous[e.index] ? f.get(inPtr(e.index)).get(i) : f.get(inPtr(e.index)));
+        if (e.type === "bool") {
+          // Two bytes (or one, splat) → i64x2 masks of all-ones / zeros.
+          if (contiguous[e.index]) {
+            f.get(inPtr(e.index)).get(i).i32Const(2).i32ShrU().i32Add().simdLoad("v128.load16_splat");
+          } else f.get(inPtr(e.index)).simdLoad("v128.load8_splat");
+          f.get(zero).simdOp("i8x16.ne").simdOp("i16x8.extend_low_i8x16_s").simdOp("i32x4.extend_low_i16x8_s")
+            .simdOp("i64x2.extend_low_i32x4_s");
+        } else {
+          if (contiguous[e.index]) at().i32Add().simdLoad("v128.load64_zero");
+          else at().simdLoad("v128.load32_splat");
+          f.simdOp("f64x2.promote_low_f32x4");
+        }
+        break;
+      }
+      case "const":
+        f.v128Const(e.type === "bool" ? new Uint8Array(16).fill(e.value ? 0xff : 0) : f64x2Bytes(e.value));
+        break;
+      case "unary": {
+        const x = locals.get(e.x)!;
+        const of = merged.get(e);
+        if (of) {
+          let l = expOfMinusAbs.get(of);
+          if (l === undefined) {
+            const arg = f.local(v128);
+            get(of).simdOp("f64x2.abs").simdOp("f64x2.neg").set(arg);
+            expOfMinusAbs.set(of, l = emitExp(f, arg, consts));
+          }
+          locals.set(e, l);
+          return;
+        }
+        if (TRANSCENDENTAL.has(e.op)) {
+          const fn = e.op === "exp" ? emitExp : e.op === "erf" ? emitErf : emitTanh;
+          locals.set(e, fn(f, x, consts));
+          return;
+        }
+        get(e.x);
+        if (e.op === "neg") f.simdOp("f64x2.neg");
+        else if (e.op === "abs") f.simdOp("f64x2.abs");
+        else if (e.op === "sqrt") f.simdOp("f64x2.sqrt");
+        else if (e.op === "round") f.simdOp("f32x4.demote_f64x2_zero").simdOp("f64x2.promote_low_f32x4");
+        else if (e.op === "isnan") get(e.x).simdOp("f64x2.ne");
+        else f.simdOp("v128.not");
+        break;
+      }
+      case "binary":
+        get(e.a);
+        get(e.b);
+        f.simdOp(e.op === "and" ? "v128.and" : e.op === "or" ? "v128.or" : ARITH[e.op]);
+        break;
+      case "select":
+        get(e.a);
+        get(e.b);
+        get(e.cond);
+        f.simdOp("v128.bitselect");
+        break;
+    }
+    const l = f.local(v128);
+    f.set(l);
+    locals.set(e, l);
+  };
+  f.v128Zero().set(zero);
+  const has = (op: string) => nodes.some((e) => e.kind === "unary" && e.op === op);
+  const consts = hoistConstants(f, { exp: has("exp"), erf: has("erf"), tanh: has("tanh") });
+  for (const e of nodes) if (invariant.has(e)) emit(e);
+  f.i32Const(0).set(i);
+  f.block(() => {
+    f.get(i).get(bytes).i32GeU().brIf(0);
+    f.loop(() => {
+      for (const e of nodes) if (!invariant.has(e)) emit(e);
+      f.get(out).get(i).i32Add().get(locals.get(p.out)!).simdOp("f32x4.demote_f64x2_zero").v128Store64Lane(0);
+      f.get(i).i32Const(8).i32Add().tee(i).get(bytes).i32LtU().brIf(0);
+    });
+  });
+  return mod.encode();
+}
