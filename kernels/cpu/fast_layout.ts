@@ -83,17 +83,29 @@ export function fastStridedScatter(
 
 /**
  * Sum over the middle of [outer, n, inner] with inner > 1: rows are added into a double accumulator in the
- * reference's order (i = 0…n−1 for every output), then stored once, so the result is bit-identical.
+ * reference's order (i = 0…n−1 for every output), then stored once, so the result is bit-identical. The
+ * optional bounds restrict it to outer rows [o0, o1) and columns [j0, j1) (a thread's share: every output
+ * is still summed whole, in the same order).
  */
-export function fastSumMiddle(src: CpuBuffer, dst: CpuBuffer, outer: number, n: number, inner: number): void {
-  const acc = new Float64Array(inner);
-  for (let o = 0; o < outer; o++) {
+export function fastSumMiddle(
+  src: CpuBuffer,
+  dst: CpuBuffer,
+  outer: number,
+  n: number,
+  inner: number,
+  o0 = 0,
+  o1 = outer,
+  j0 = 0,
+  j1 = inner,
+): void {
+  const w = j1 - j0, acc = new Float64Array(w);
+  for (let o = o0; o < o1; o++) {
     acc.fill(0);
     for (let i = 0; i < n; i++) {
-      const base = (o * n + i) * inner;
-      for (let j = 0; j < inner; j++) acc[j] += src[base + j];
+      const base = (o * n + i) * inner + j0;
+      for (let j = 0; j < w; j++) acc[j] += src[base + j];
     }
-    const ob = o * inner;
-    for (let j = 0; j < inner; j++) dst[ob + j] = acc[j];
+    const ob = o * inner + j0;
+    for (let j = 0; j < w; j++) dst[ob + j] = acc[j];
   }
 }

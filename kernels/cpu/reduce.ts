@@ -8,32 +8,25 @@ import type { KernelFamily } from "../registry.ts";
 import { aroundAxis, type CpuBuffer } from "./buffer.ts";
 import { liveCpuOptions } from "./config.ts";
 import { fastSumMiddle } from "./fast_layout.ts";
+import { runParallel } from "./threads/pool.ts";
 
 /** The axis-wise family of the CPU backend. */
 export const reduceKernels: KernelFamily<CpuBuffer, "reduce" | "argReduce" | "softmax" | "cumsum"> = {
   reduce([x], [out], { op, axis }) {
     const [outer, n, inner] = aroundAxis(x.shape, axis);
-    const src = x.buf, dst = out.buf;
-    if (op === "sum" && inner > 1 && liveCpuOptions.fastKernels) return fastSumMiddle(src, dst, outer, n, inner);
-    for (let o = 0; o < outer; o++) {
-      for (let j = 0; j < inner; j++) {
-        const base = o * n * inner + j;
-        let acc = op === "sum" ? 0 : src[base];
-        if (op === "sum") { for (let i = 0; i < n; i++) acc += src[base + i * inner]; }
-        else if (op === "max") {
-          for (let i = 1; i < n && acc === acc; i++) {
-            const v = src[base + i * inner];
-            if (v > acc || v !== v) acc = v;
-          }
-        } else {
-          for (let i = 1; i < n && acc === acc; i++) {
-            const v = src[base + i * inner];
-            if (v < acc || v !== v) acc = v;
-          }
-        }
-        dst[o * inner + j] = acc;
+    const src = x.buf, dst = out.buf, fast = liveCpuOptions.fastKernels;
+    const threads = liveCpuOptions.threads;
+    if (op === "sum" && fast && threads > 1 && src.length >= ROWS_THREADS_MIN) {
+      const cut = cutRows(outer, inner > 1 ? inner : 1, threads);
+      const desc: SumDesc = { middle: inner > 1 };
+      if (
+        runParallel("sum", String(desc.middle), desc, sumUnit, [src, dst], [outer, n, inner, ...cut], cut[2], threads)
+      ) {
+        return;
       }
     }
+    if (op === "sum" && inner > 1 && fast) return fastSumMiddle(src, dst, outer, n, inner);
+    reduceRows(op, src, dst, n, inner, 0, outer);
   },
   argReduce([x], [out], { op, axis }) {
     const [outer, n, inner] = aroundAxis(x.shape, axis);
@@ -55,22 +48,25 @@ export const reduceKernels: KernelFamily<CpuBuffer, "reduce" | "argReduce" | "so
   },
   softmax([x], [out], { axis, log }) {
     const [outer, n, inner] = aroundAxis(x.shape, axis);
-    const src = x.buf, dst = out.buf;
-    for (let o = 0; o < outer; o++) {
-      for (let j = 0; j < inner; j++) {
-        const base = o * n * inner + j;
-        let m = -Infinity;
-        for (let i = 0; i < n; i++) m = Math.max(m, src[base + i * inner]);
-        let total = 0;
-        for (let i = 0; i < n; i++) total += Math.exp(src[base + i * inner] - m);
-        if (log) {
-          const lse = m + Math.log(total);
-          for (let i = 0; i < n; i++) dst[base + i * inner] = src[base + i * inner] - lse;
-        } else {
-          for (let i = 0; i < n; i++) dst[base + i * inner] = Math.exp(src[base + i * inner] - m) / total;
-        }
+    const threads = liveCpuOptions.threads;
+    if (threads > 1 && x.buf.length >= ROWS_THREADS_MIN) {
+      const cut = cutRows(outer, 1, threads);
+      if (
+        runParallel(
+          "softmax",
+          String(log),
+          { log },
+          softmaxUnit,
+          [x.buf, out.buf],
+          [outer, n, inner, ...cut],
+          cut[2],
+          threads,
+        )
+      ) {
+        return;
       }
     }
+    softmaxRows(x.buf, out.buf, n, inner, log, 0, outer);
   },
   cumsum([x], [out], { axis, reverse }) {
     const [outer, n, inner] = aroundAxis(x.shape, axis);
@@ -88,3 +84,109 @@ export const reduceKernels: KernelFamily<CpuBuffer, "reduce" | "argReduce" | "so
     }
   },
 };
+
+/** The reference reduction of outer rows [o0, o1) (see `reduce`). */
+function reduceRows(
+  op: "sum" | "max" | "min",
+  src: CpuBuffer,
+  dst: CpuBuffer,
+  n: number,
+  inner: number,
+  o0: number,
+  o1: number,
+): void {
+  for (let o = o0; o < o1; o++) {
+    for (let j = 0; j < inner; j++) {
+      const base = o * n * inner + j;
+      let acc = op === "sum" ? 0 : src[base];
+      if (op === "sum") { for (let i = 0; i < n; i++) acc += src[base + i * inner]; }
+      else if (op === "max") {
+        for (let i = 1; i < n && acc === acc; i++) {
+          const v = src[base + i * inner];
+          if (v > acc || v !== v) acc = v;
+        }
+      } else {
+        for (let i = 1; i < n && acc === acc; i++) {
+          const v = src[base + i * inner];
+          if (v < acc || v !== v) acc = v;
+        }
+      }
+      dst[o * inner + j] = acc;
+    }
+  }
+}
+
+/** Softmax (or log-softmax) of outer rows [o0, o1) (see `softmax`). */
+function softmaxRows(
+  src: CpuBuffer,
+  dst: CpuBuffer,
+  n: number,
+  inner: number,
+  log: boolean,
+  o0: number,
+  o1: number,
+): void {
+  for (let o = o0; o < o1; o++) {
+    for (let j = 0; j < inner; j++) {
+      const base = o * n * inner + j;
+      let m = -Infinity;
+      for (let i = 0; i < n; i++) m = Math.max(m, src[base + i * inner]);
+      let total = 0;
+      for (let i = 0; i < n; i++) total += Math.exp(src[base + i * inner] - m);
+      if (log) {
+        const lse = m + Math.log(total);
+        for (let i = 0; i < n; i++) dst[base + i * inner] = src[base + i * inner] - lse;
+      } else {
+        for (let i = 0; i < n; i++) dst[base + i * inner] = Math.exp(src[base + i * inner] - m) / total;
+      }
+    }
+  }
+}
+
+/**
+ * Inputs of at least this many elements are split over the kernel Workers when `threads` > 1
+ * (`threads/pool.ts`): by independent outer rows (and, for sums over a middle axis, columns), never
+ * inside one output's summation, so the bits do not depend on the thread count.
+ */
+export const ROWS_THREADS_MIN = 1 << 15;
+
+/**
+ * How a threaded row job is cut: [rows per unit, column blocks per row, units], about four units per
+ * thread; columns (of `inner`, at least 64 each) are cut only when there are too few rows.
+ */
+function cutRows(outer: number, inner: number, threads: number): [number, number, number] {
+  const want = 4 * threads;
+  const rows = Math.max(1, Math.floor(outer / want));
+  const blocks = outer >= want ? 1 : Math.max(1, Math.min(Math.ceil(want / outer), Math.floor(inner / 64)));
+  return [rows, blocks, Math.ceil(outer / rows) * blocks];
+}
+
+/** The outer rows [o0, o1) and columns [j0, j1) of unit `unit` (args: outer, n, inner, rows, blocks, units). */
+function unitRows(args: ArrayLike<number>, unit: number): [number, number, number, number] {
+  const outer = args[0], inner = args[2], rows = args[3], blocks = args[4];
+  const r = Math.floor(unit / blocks), b = unit - r * blocks, width = Math.ceil(inner / blocks);
+  return [r * rows, Math.min(outer, (r + 1) * rows), b * width, Math.min(inner, (b + 1) * width)];
+}
+
+/** What a Worker needs to run a share of a sum: whether it is the fast middle-axis sum. */
+interface SumDesc {
+  middle: boolean;
+}
+
+/** Unit `unit` of a threaded sum: `views` = [x, out]; see {@link cutRows}. */
+export function sumUnit(desc: SumDesc, views: readonly CpuBuffer[], args: ArrayLike<number>, unit: number): void {
+  const [o0, o1, j0, j1] = unitRows(args, unit);
+  if (desc.middle) fastSumMiddle(views[0], views[1], args[0], args[1], args[2], o0, o1, j0, j1);
+  else reduceRows("sum", views[0], views[1], args[1], args[2], o0, o1);
+}
+
+/** Unit `unit` of a threaded softmax: `views` = [x, out]; whole rows (see {@link cutRows}). */
+export function softmaxUnit(
+  desc: { log: boolean },
+  views: readonly CpuBuffer[],
+  args: ArrayLike<number>,
+  unit: number,
+): void {
+  const [o0, o1] = unitRows(args, unit);
+  softmaxRows(views[0], views[1], args[1], args[2], desc.log, o0, o1);
+}

@@ -27,7 +27,7 @@ import type { TensorRef } from "../../registry.ts";
 import type { ElementwiseProgram, Expr } from "../../expr/ir.ts";
 import { postorder } from "../../expr/ir.ts";
 import type { CpuBuffer } from "../buffer.ts";
-import { forEachRun, type RunPlan } from "../runs.ts";
+import { forEachRun, forEachRunIn, type RunPlan } from "../runs.ts";
 import { type Local, ModuleBuilder, type SimdOpName, ValType } from "./assembler.ts";
 
 /** Elements per chunk: 16 KB per f32 operand, so a program's operands and output stay in L1/L2. */
@@ -253,13 +253,15 @@ export function wasmElementwiseSupported(): boolean {
 /**
  * Runs `p` over `plan` (the collapsed broadcast of `inputs` to `out`, see `runs.ts`) on WebAssembly SIMD.
  * Returns false, having done nothing, when it does not apply: SIMD unavailable, a program that is not
- * {@link f32Exact}, or an inner run with a stride other than 0 or 1.
+ * {@link f32Exact}, or an inner run with a stride other than 0 or 1. With `range`, only the output
+ * elements [range[0], range[1]) (a thread's share, see `../threads/pool.ts`).
  */
 export function runWasmElementwise(
   p: ElementwiseProgram,
   plan: RunPlan,
   inputs: readonly TensorRef<CpuBuffer>[],
   out: TensorRef<CpuBuffer>,
+  range?: readonly [number, number],
 ): boolean {
   const rt = shared();
   if (!rt || !(out.buf instanceof Float32Array) || !f32Exact(p)) return false;
@@ -273,7 +275,7 @@ export function runWasmElementwise(
   rt.ensure(region * (k + 1));
   const bases = inputs.map((_, q) => region * (q + 1));
   const o = out.buf, bufs = inputs.map((t) => t.buf);
-  forEachRun(plan, (oo, offsets, n) => {
+  const each = (oo: number, offsets: number[], n: number) => {
     const f32 = rt.f32, u8 = rt.u8;
     for (let q = 0; q < k; q++) {
       if (contiguous[q]) continue;
@@ -292,6 +294,8 @@ export function runWasmElementwise(
       run(Math.ceil(len / 4) * 16, 0, ...bases);
       o.set(f32.subarray(0, len), oo + s);
     }
-  });
+  };
+  if (range) forEachRunIn(plan, range[0], range[1], each);
+  else forEachRun(plan, each);
   return true;
 }
