@@ -22,7 +22,7 @@
 import { liveCpuOptions } from "./config.ts";
 import type { TypedArray } from "../../core/dtype.ts";
 import { sharedWasmAdam } from "./wasm/adam.ts";
-import { runParallel } from "./threads/pool.ts";
+import { runParallel, threadMinimums } from "./threads/pool.ts";
 
 /** How the weight decay λ enters an Adam update. */
 export type AdamDecay = "none" | "decoupled" | "l2";
@@ -72,7 +72,7 @@ export type AdamUpdate = (
 export const adamStep: (...args: Parameters<AdamUpdate>) => "wasm-simd" | "js" = (p, g, m, v, n, s) => {
   const wasm = liveCpuOptions.wasm && sharedWasmAdam() !== undefined;
   const threads = liveCpuOptions.threads;
-  if (threads > 1 && n >= ADAM_THREADS_MIN) {
+  if (threads > 1 && n >= threadMinimums.adam) {
     const size = Math.max(ADAM_UNIT_MIN, Math.ceil(n / (4 * threads) / 16) * 16), units = Math.ceil(n / size);
     const desc: AdamDesc = { wasm, decay: s.decay };
     const args = [size, n, s.wd, s.shrink, s.b1, s.c1, s.b2, s.c2, s.bc2, s.eps, s.step];
@@ -102,12 +102,8 @@ function adamRange(
   return "wasm-simd";
 }
 
-/**
- * Updates of at least this many elements are split over the kernel Workers when `threads` > 1
- * (`threads/pool.ts`); every element's update is the same whichever thread runs it.
- */
-export const ADAM_THREADS_MIN = 1 << 15;
-const ADAM_UNIT_MIN = 8192;
+/** Elements per unit of a threaded update at least (a unit is a few wasm chunks). */
+const ADAM_UNIT_MIN = 4096;
 
 /** What a Worker needs to run a share of an Adam update. */
 interface AdamDesc {

@@ -25,8 +25,8 @@ import { type CpuBuffer, stridedOffsets } from "./buffer.ts";
 import { erf } from "./math.ts";
 import { fastErf } from "./fast_math.ts";
 import { forEachRun, forEachRunIn, planRuns, type RunPlan } from "./runs.ts";
-import { runParallel } from "./threads/pool.ts";
-import { runWasmElementwise } from "./wasm/elementwise.ts";
+import { runParallel, threadMinimums } from "./threads/pool.ts";
+import { f32Exact, runWasmElementwise } from "./wasm/elementwise.ts";
 
 /** A compiled fast inner run: (out, outOffset, n, then per operand: buffer, offset, stride). */
 type RunFn = (o: CpuBuffer, oo: number, n: number, ...operands: (CpuBuffer | number)[]) => void;
@@ -110,8 +110,8 @@ export const WASM_MIN_ELEMENTS = 256;
 
 /**
  * The fast loops: collapsed broadcast runs, one compiled loop per stride pattern — or, with `wasm` and a
- * program the SIMD kernel computes exactly (`wasm/elementwise.ts`), that kernel. With `threads` > 1 and an
- * output of at least {@link THREADS_MIN_ELEMENTS}, contiguous shares of the output run on the kernel
+ * program the SIMD kernel computes exactly (`wasm/elementwise.ts`), that kernel. With `threads` > 1 and a
+ * large enough output (`threadMinimums`), contiguous shares of the output run on the kernel
  * Workers (`threads/pool.ts`), each with the same loops, so the bits do not depend on the thread count.
  */
 export function runFast(
@@ -123,7 +123,7 @@ export function runFast(
 ): void {
   const plan = planRuns(inputs.map((t) => t.shape), out.shape);
   const total = out.buf.length;
-  if (threads > 1 && total >= THREADS_MIN_ELEMENTS) {
+  if (threads > 1 && total >= (wasm && f32Exact(p) ? threadMinimums.elementwiseSimd : threadMinimums.elementwiseJs)) {
     const size = unitSize(total, threads);
     const args = [size, total, plan.shape.length, ...plan.shape, ...plan.strides.flat()];
     const desc: ElementwiseDesc = { program: p, wasm };
@@ -171,15 +171,9 @@ function runRange(
   else forEachRun(plan, each);
 }
 
-/**
- * Outputs smaller than this stay on the calling thread with several threads (waking a Worker and waiting
- * for it costs more than the loop saves; measured with `bench/threads_threshold.ts --elementwise`).
- */
-export const THREADS_MIN_ELEMENTS = 1 << 15;
-
-/** Elements per unit of a threaded elementwise job: about four units per thread, none under 8192. */
+/** Elements per unit of a threaded elementwise job: about four units per thread. */
 function unitSize(total: number, threads: number): number {
-  return Math.max(8192, Math.ceil(total / (4 * threads) / 16) * 16);
+  return Math.max(16, Math.ceil(total / (4 * threads) / 16) * 16);
 }
 
 /** What a Worker needs to run a share of an elementwise job. */

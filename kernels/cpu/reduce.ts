@@ -8,7 +8,7 @@ import type { KernelFamily } from "../registry.ts";
 import { aroundAxis, type CpuBuffer } from "./buffer.ts";
 import { liveCpuOptions } from "./config.ts";
 import { fastSumMiddle } from "./fast_layout.ts";
-import { runParallel } from "./threads/pool.ts";
+import { runParallel, threadMinimums } from "./threads/pool.ts";
 
 /** The axis-wise family of the CPU backend. */
 export const reduceKernels: KernelFamily<CpuBuffer, "reduce" | "argReduce" | "softmax" | "cumsum"> = {
@@ -16,7 +16,7 @@ export const reduceKernels: KernelFamily<CpuBuffer, "reduce" | "argReduce" | "so
     const [outer, n, inner] = aroundAxis(x.shape, axis);
     const src = x.buf, dst = out.buf, fast = liveCpuOptions.fastKernels;
     const threads = liveCpuOptions.threads;
-    if (op === "sum" && fast && threads > 1 && src.length >= ROWS_THREADS_MIN) {
+    if (op === "sum" && fast && threads > 1 && src.length >= threadMinimums.sum) {
       const cut = cutRows(outer, inner > 1 ? inner : 1, threads);
       const desc: SumDesc = { middle: inner > 1 };
       if (
@@ -49,7 +49,7 @@ export const reduceKernels: KernelFamily<CpuBuffer, "reduce" | "argReduce" | "so
   softmax([x], [out], { axis, log }) {
     const [outer, n, inner] = aroundAxis(x.shape, axis);
     const threads = liveCpuOptions.threads;
-    if (threads > 1 && x.buf.length >= ROWS_THREADS_MIN) {
+    if (threads > 1 && x.buf.length >= threadMinimums.softmax) {
       const cut = cutRows(outer, 1, threads);
       if (
         runParallel(
@@ -142,13 +142,6 @@ function softmaxRows(
     }
   }
 }
-
-/**
- * Inputs of at least this many elements are split over the kernel Workers when `threads` > 1
- * (`threads/pool.ts`): by independent outer rows (and, for sums over a middle axis, columns), never
- * inside one output's summation, so the bits do not depend on the thread count.
- */
-export const ROWS_THREADS_MIN = 1 << 15;
 
 /**
  * How a threaded row job is cut: [rows per unit, column blocks per row, units], about four units per

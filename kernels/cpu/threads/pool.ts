@@ -48,7 +48,44 @@ import {
   MAX_BUFS,
   UNIT_MASK,
   type UnitFn,
+  viewOf,
 } from "./layout.ts";
+
+/**
+ * Smallest jobs (in elements of the input or output that sets the work) split over threads, per kind.
+ * Waking a Worker and waiting for it costs tens of microseconds, more than a short loop saves. Indicative
+ * (shared 2-vCPU VM, `bench/threads_elementwise.ts`): a JavaScript elementwise loop (transcendentals,
+ * ≈ 10 ns per element) and a softmax pay from a few 10⁴ elements; a WebAssembly SIMD elementwise loop, an
+ * Adam update or a sum (≈ 0.5–3 ns per element, bound by memory) only from about 10⁵.
+ */
+export interface ThreadMinimums {
+  /** Elementwise programs on the JavaScript loops. */
+  elementwiseJs: number;
+  /** Elementwise programs on the WebAssembly SIMD loop. */
+  elementwiseSimd: number;
+  /** The Adam/AdamW update. */
+  adam: number;
+  /** Softmax and log-softmax. */
+  softmax: number;
+  /** Sums along an axis. */
+  sum: number;
+}
+
+/** The live minimums (read by the kernels; change them with {@link setThreadMinimums}). */
+export const threadMinimums: Readonly<ThreadMinimums> = {
+  elementwiseJs: 1 << 15,
+  elementwiseSimd: 1 << 18,
+  adam: 1 << 16,
+  softmax: 1 << 14,
+  sum: 1 << 17,
+};
+
+/** Changes some minimums (tests use 1 to split every job; benchmarks measure them); returns the previous. */
+export function setThreadMinimums(values: Partial<ThreadMinimums>): ThreadMinimums {
+  const previous = { ...threadMinimums };
+  Object.assign(threadMinimums, values);
+  return previous;
+}
 
 /** Most Workers the pool creates (the calling thread is one more). */
 export const MAX_KERNEL_WORKERS = 63;
@@ -159,14 +196,60 @@ class KernelPool {
     args: readonly number[],
     units: number,
     threads: number,
-    local: (unit: number) => void,
+    local: (views: readonly TypedArray[], unit: number) => void,
   ): boolean {
     if (!this.usable || views.length > MAX_BUFS || args.length > MAX_ARGS || units > UNIT_MASK - 1) return false;
-    if (!views.every((v) => v.buffer instanceof SharedArrayBuffer)) return false;
     const workers = Math.min(threads - 1, units - 1, MAX_KERNEL_WORKERS);
     if (workers < 1) return false;
+    const staged = this.#stage(views);
+    if (!staged) return false;
     this.#ensure(workers);
     if (!this.usable) return false;
+    this.#job(kind, key, desc, staged, args, units, workers, local);
+    // Copy staged buffers back (unchanged inputs included: harmless, and cheaper than knowing which).
+    staged.forEach((s, i) => {
+      if (s !== views[i]) bytesOf(views[i]).set(bytesOf(s));
+    });
+    return true;
+  }
+
+  #scratch = new SharedArrayBuffer(0);
+
+  /**
+   * The job's buffers as shared views: shared ones as they are, small unshared ones (outputs under the
+   * pool's smallest class, like a sum's result) copied into a shared scratch buffer; null if a large
+   * one is not shared (made while threads was 1: the caller runs the job itself).
+   */
+  #stage(views: readonly TypedArray[]): TypedArray[] | null {
+    let bytes = 0;
+    for (const v of views) {
+      if (v.buffer instanceof SharedArrayBuffer) continue;
+      if (v.byteLength > STAGE_MAX_BYTES) return null;
+      bytes += Math.ceil(v.byteLength / 16) * 16;
+    }
+    if (bytes > this.#scratch.byteLength) {
+      this.#scratch = new SharedArrayBuffer(Math.max(bytes, 2 * this.#scratch.byteLength));
+    }
+    let at = 0;
+    return views.map((v) => {
+      if (v.buffer instanceof SharedArrayBuffer) return v;
+      const s = viewOf(dtypeOf(v), this.#scratch, at, v.length);
+      bytesOf(s).set(bytesOf(v));
+      at += Math.ceil(v.byteLength / 16) * 16;
+      return s;
+    });
+  }
+
+  #job(
+    kind: string,
+    key: string,
+    desc: unknown,
+    views: readonly TypedArray[],
+    args: readonly number[],
+    units: number,
+    workers: number,
+    local: (views: readonly TypedArray[], unit: number) => void,
+  ): void {
     const ctl = this.#ctl;
     const kernel = this.#kernelId(kind, key, desc);
     // Close the counter before rewriting the descriptor (see layout.ts).
@@ -193,7 +276,7 @@ class KernelPool {
     let mine = 0;
     const error = claimUnits(ctl, head, (unit) => {
       mine++;
-      local(unit);
+      local(views, unit);
     });
     // Every unit was claimed; wait for the ones Workers are still running (even after an error: the
     // buffers must not be reused under them).
@@ -201,8 +284,14 @@ class KernelPool {
     if (error !== undefined) throw error;
     this.workerUnits += units - mine;
     if (ctl[Ctl.failed]) throw new Error(`moegrad ${kind} worker: a unit failed (see the error above)`);
-    return true;
   }
+}
+
+/** Unshared buffers up to this size are copied through shared scratch memory instead of refusing the job. */
+export const STAGE_MAX_BYTES = 1 << 16;
+
+function bytesOf(v: TypedArray): Uint8Array {
+  return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
 }
 
 function dtypeOf(v: TypedArray): (typeof DTYPE_CODES)[number] {
@@ -258,7 +347,7 @@ export function runParallel<D>(
 ): boolean {
   if (threads < 2 || units < 2) return false;
   const p = kernelPool();
-  return p !== null && p.run(kind, key, desc, views, args, units, threads, (u) => unit(desc, views, args, u));
+  return p !== null && p.run(kind, key, desc, views, args, units, threads, (v, u) => unit(desc, v, args, u));
 }
 
 export type { UnitFn };
