@@ -127,26 +127,16 @@ export function runFast(
     const size = unitSize(total, threads);
     const args = [size, total, plan.shape.length, ...plan.shape, ...plan.strides.flat()];
     const desc: ElementwiseDesc = { program: p, wasm };
-    const views = [out.buf, ...inputs.map((t) => t.buf)];
-    if (
-      runParallel(
-        "elementwise",
-        `${wasm}|${p.key}`,
-        desc,
-        elementwiseUnit,
-        views,
-        args,
-        Math.ceil(total / size),
-        threads,
-      )
-    ) {
-      return;
-    }
+    const views = [out.buf, ...inputs.map((t) => t.buf)], units = Math.ceil(total / size);
+    if (runParallel("elementwise", `${wasm}|${p.key}`, desc, elementwiseUnit, views, args, units, threads)) return;
   }
-  runRange(p, plan, inputs, out, wasm);
+  runRange(p, plan, inputs, out, wasm && total >= WASM_MIN_ELEMENTS);
 }
 
-/** The fast loops over the output elements [from, to) (all of them by default). */
+/**
+ * The fast loops over the output elements [from, to) (all of them by default); `wasm`: try the SIMD kernel
+ * (decided from the whole output's size, so a thread's share takes the path the whole would).
+ */
 function runRange(
   p: ElementwiseProgram,
   plan: RunPlan,
@@ -155,8 +145,7 @@ function runRange(
   wasm: boolean,
   range?: readonly [number, number],
 ): void {
-  const n = range ? range[1] - range[0] : out.buf.length;
-  if (wasm && n >= WASM_MIN_ELEMENTS && runWasmElementwise(p, plan, inputs, out, range)) return;
+  if (wasm && runWasmElementwise(p, plan, inputs, out, range)) return;
   const r = plan.shape.length - 1;
   const steps = plan.strides.map((s) => s[r]);
   const fn = runFn(p, steps.map((s) => (s === 1 ? "1" : s === 0 ? "0" : "s")), "fast");
@@ -201,5 +190,6 @@ export function elementwiseUnit(
   const p = desc.program, from = unit * size;
   const ref = (buf: CpuBuffer, dtype: DType): TensorRef<CpuBuffer> => ({ buf, shape: [buf.length], dtype });
   const inputs = views.slice(1).map((buf, q) => ref(buf, p.inputs[q]));
-  runRange(p, { shape, strides }, inputs, ref(views[0], p.out.type), desc.wasm, [from, Math.min(total, from + size)]);
+  const wasm = desc.wasm && total >= WASM_MIN_ELEMENTS;
+  runRange(p, { shape, strides }, inputs, ref(views[0], p.out.type), wasm, [from, Math.min(total, from + size)]);
 }
