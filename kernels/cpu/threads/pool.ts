@@ -63,7 +63,7 @@ export interface ThreadMinimums {
   elementwiseJs: number;
   /** Elementwise programs on the WebAssembly SIMD loop. */
   elementwiseSimd: number;
-  /** The Adam/AdamW update. */
+  /** The Adam/AdamW update (and gradient clipping's in-place scaling). */
   adam: number;
   /** Softmax and log-softmax. */
   softmax: number;

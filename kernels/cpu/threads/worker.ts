@@ -12,6 +12,7 @@ import { SPIN_MS } from "../wasm/threads.ts";
 import { elementwiseUnit } from "../expr_run.ts";
 import { adamUnit } from "../adam.ts";
 import { softmaxUnit, sumUnit } from "../reduce.ts";
+import { scaleUnit } from "../sum_squares.ts";
 import { ARGS_BYTE, claimUnits, Ctl, DTYPE_CODES, GEN_SHIFT, MAX_ARGS, UNIT_MASK, viewOf } from "./layout.ts";
 import type { Registration } from "./pool.ts";
 
@@ -25,6 +26,7 @@ export const UNITS: Record<
   adam: adamUnit,
   softmax: softmaxUnit,
   sum: sumUnit,
+  scale: scaleUnit,
 };
 
 /** What the pool passes a Worker in `workerData`. */
