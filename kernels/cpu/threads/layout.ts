@@ -30,6 +30,8 @@ export const Ctl = {
   nargs: 7,
   /** Set by a Worker that could not load the kernels (so the pool stops using Workers). */
   broken: 8,
+  /** Workers that have loaded the kernels (nothing is posted to the Workers before one has). */
+  ready: 9,
   /** Buffer i: id, byte offset, length, dtype code at BUFS + 4i. */
   bufs: 16,
 } as const;

@@ -93,9 +93,11 @@ export const MAX_KERNEL_WORKERS = 63;
 /** The Worker program: load the kernels from the package, then serve jobs forever (see `worker.ts`). */
 const WORKER_SOURCE = `
 const { workerData } = require("node:worker_threads");
-import(workerData.url).then((m) => m.serve(workerData), () => {
-  Atomics.store(new Int32Array(workerData.ctl), ${Ctl.broken}, 1);
-});
+const ctl = new Int32Array(workerData.ctl);
+import(workerData.url).then((m) => {
+  Atomics.add(ctl, ${Ctl.ready}, 1);
+  m.serve(workerData);
+}, () => Atomics.store(ctl, ${Ctl.broken}, 1));
 `;
 
 /** One registration message (see `worker.ts`). */
@@ -201,10 +203,12 @@ class KernelPool {
     if (!this.usable || views.length > MAX_BUFS || args.length > MAX_ARGS || units > UNIT_MASK - 1) return false;
     const workers = Math.min(threads - 1, units - 1, MAX_KERNEL_WORKERS);
     if (workers < 1) return false;
+    this.#ensure(workers);
+    // Until a Worker has loaded the kernels, jobs stay on the calling thread and nothing is posted (so a
+    // Worker that cannot load them is never sent a buffer).
+    if (!this.usable || Atomics.load(this.#ctl, Ctl.ready) === 0) return false;
     const staged = this.#stage(views);
     if (!staged) return false;
-    this.#ensure(workers);
-    if (!this.usable) return false;
     this.#job(kind, key, desc, staged, args, units, workers, local);
     // Copy staged buffers back (unchanged inputs included: harmless, and cheaper than knowing which).
     staged.forEach((s, i) => {
