@@ -7,7 +7,7 @@
  * `deno run --allow-read --allow-env bench/train_moe.ts [--steps N] [--plain] [--dispatch grouped|padded]
  * [--matmul auto|wasm|blas] [--threads N]` profiles a few steps and prints the per-op table (used while optimising
  * the kernels); with `--allow-ffi` the default `auto` runs the matmuls on a native BLAS if one is found (see
- * `kernels/cpu/blas_matmul.ts`); `--threads` sets the CPU backend's matmul threads (default: one per core).
+ * `kernels/cpu/blas_matmul.ts`); `--threads` sets the CPU backend's threads (matmuls, and the large elementwise, softmax, sum and AdamW kernels; default: one per core).
  */
 import { parseArgs } from "node:util";
 import {

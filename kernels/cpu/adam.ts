@@ -20,7 +20,9 @@
  * @module
  */
 import { liveCpuOptions } from "./config.ts";
+import type { TypedArray } from "../../core/dtype.ts";
 import { sharedWasmAdam } from "./wasm/adam.ts";
+import { runParallel, threadMinimums } from "./threads/pool.ts";
 
 /** How the weight decay λ enters an Adam update. */
 export type AdamDecay = "none" | "decoupled" | "l2";
@@ -68,14 +70,58 @@ export type AdamUpdate = (
  * Returns which ran (`"wasm-simd"` or `"js"`, the kernel name a profile shows).
  */
 export const adamStep: (...args: Parameters<AdamUpdate>) => "wasm-simd" | "js" = (p, g, m, v, n, s) => {
-  const wasm = liveCpuOptions.wasm ? sharedWasmAdam() : undefined;
-  if (!wasm) {
+  const wasm = liveCpuOptions.wasm && sharedWasmAdam() !== undefined;
+  const threads = liveCpuOptions.threads;
+  if (threads > 1 && n >= threadMinimums.adam) {
+    const size = Math.max(ADAM_UNIT_MIN, Math.ceil(n / (4 * threads) / 16) * 16), units = Math.ceil(n / size);
+    const desc: AdamDesc = { wasm, decay: s.decay };
+    const args = [size, n, s.wd, s.shrink, s.b1, s.c1, s.b2, s.c2, s.bc2, s.eps, s.step];
+    if (runParallel("adam", `${wasm}|${s.decay}`, desc, adamUnit, [p, g, m, v], args, units, threads)) {
+      return wasm ? "wasm-simd" : "js";
+    }
+  }
+  return adamRange(wasm, p, g, m, v, n, s);
+};
+
+/** Updates the first `n` elements (see {@link adamStep}); `wasm`: on the WebAssembly kernel. */
+function adamRange(
+  wasm: boolean,
+  p: Float32Array,
+  g: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  n: number,
+  s: AdamScalars,
+): "wasm-simd" | "js" {
+  const kernel = wasm ? sharedWasmAdam() : undefined;
+  if (!kernel) {
     adamStepJs(p, g, m, v, n, s);
     return "js";
   }
-  wasm.update(p, g, m, v, n, s);
+  kernel.update(p, g, m, v, n, s);
   return "wasm-simd";
-};
+}
+
+/** Elements per unit of a threaded update at least (a unit is a few wasm chunks). */
+const ADAM_UNIT_MIN = 4096;
+
+/** What a Worker needs to run a share of an Adam update. */
+interface AdamDesc {
+  wasm: boolean;
+  decay: AdamDecay;
+}
+
+/**
+ * Unit `unit` of a threaded Adam update: `views` = [p, g, m, v], `args` = [unit size, n, then the scalars
+ * wd, shrink, b1, c1, b2, c2, bc2, eps, step]. Updates the unit's element range in place.
+ */
+export function adamUnit(desc: AdamDesc, views: readonly TypedArray[], args: ArrayLike<number>, unit: number): void {
+  const size = args[0], from = unit * size, to = Math.min(args[1], from + size);
+  const [wd, shrink, b1, c1, b2, c2, bc2, eps, step] = Array.from({ length: 9 }, (_, i) => args[2 + i]);
+  const s: AdamScalars = { decay: desc.decay, wd, shrink, b1, c1, b2, c2, bc2, eps, step };
+  const part = (k: number) => (views[k] as Float32Array).subarray(from, to);
+  adamRange(desc.wasm, part(0), part(1), part(2), part(3), to - from, s);
+}
 
 /** The plain-TypeScript in-place update (the fallback without WebAssembly SIMD; see the module docs). */
 export const adamStepJs: AdamUpdate = (p, g, m, v, n, s) => {

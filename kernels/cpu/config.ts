@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { DEFAULT_POOL_BYTES, setPoolLimit } from "./pool.ts";
+import { DEFAULT_POOL_BYTES, setPoolLimit, setPoolShared } from "./pool.ts";
 import { blasHandle, detectBlas } from "./blas_library.ts";
 
 /**
@@ -30,7 +30,11 @@ export interface CpuOptions {
    * true; it falls back when SIMD is missing). Elementwise results are the same either way.
    */
   wasm: boolean;
-  /** Workers (including the calling thread) a large matmul may be split over; 1 = the calling thread only. */
+  /**
+   * Threads (including the calling thread) a large matmul, elementwise program, Adam update, softmax or sum
+   * may be split over; 1 = the calling thread only. Results are the same for every value. Above 1, new CPU
+   * buffers are shared memory (see `threads/pool.ts`).
+   */
   threads: number;
   /** Specialised fast paths of the non-matmul kernels (contiguous elementwise, fused rows, …) (default true). */
   fastKernels: boolean;
@@ -56,6 +60,9 @@ const current: CpuOptions = {
   poolBytes: DEFAULT_POOL_BYTES,
   matmul: "auto",
 };
+
+// With several threads, pooled buffers are shared memory the kernel Workers can see (pool.ts).
+setPoolShared(current.threads > 1);
 
 /** The live options object, for kernels' hot paths (read-only; change it with {@link setCpuOptions}). */
 export const liveCpuOptions: Readonly<CpuOptions> = current;
@@ -86,7 +93,10 @@ export function setCpuOptions(options: Partial<CpuOptions>): CpuOptions {
   if (m === "blas" && blasHandle() === null) {
     throw new Error(`setCpuOptions: matmul "blas" needs a BLAS library; detection said: ${detectBlas().message}`);
   }
-  if (t !== undefined) current.threads = t;
+  if (t !== undefined) {
+    current.threads = t;
+    setPoolShared(t > 1);
+  }
   if (m !== undefined) current.matmul = m;
   if (options.wasm !== undefined) current.wasm = options.wasm;
   if (options.fastKernels !== undefined) current.fastKernels = options.fastKernels;

@@ -14,7 +14,7 @@ import { liveCpuOptions } from "./config.ts";
 import { runFast, runReference } from "./expr_run.ts";
 
 function run(p: ElementwiseProgram, inputs: readonly TensorRef<CpuBuffer>[], out: TensorRef<CpuBuffer>): void {
-  if (liveCpuOptions.fastKernels) runFast(p, inputs, out, liveCpuOptions.wasm);
+  if (liveCpuOptions.fastKernels) runFast(p, inputs, out, liveCpuOptions.wasm, liveCpuOptions.threads);
   else runReference(p, inputs, out);
 }
 

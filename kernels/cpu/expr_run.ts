@@ -16,6 +16,7 @@
  *
  * @module
  */
+import type { DType } from "../../core/dtype.ts";
 import { broadcastStrides, shapesEqual } from "../../core/shape.ts";
 import type { TensorRef } from "../registry.ts";
 import type { ElementwiseProgram } from "../expr/ir.ts";
@@ -23,8 +24,9 @@ import { JS_HELPERS, type JsMath, renderJsElement } from "../expr/js.ts";
 import { type CpuBuffer, stridedOffsets } from "./buffer.ts";
 import { erf } from "./math.ts";
 import { fastErf, fastExp, fastTanh } from "./fast_math.ts";
-import { forEachRun, planRuns } from "./runs.ts";
-import { runWasmElementwise } from "./wasm/elementwise.ts";
+import { forEachRun, forEachRunIn, planRuns, type RunPlan } from "./runs.ts";
+import { runParallel, threadMinimums } from "./threads/pool.ts";
+import { f32Exact, runWasmElementwise } from "./wasm/elementwise.ts";
 
 /** A compiled fast inner run: (out, outOffset, n, then per operand: buffer, offset, stride). */
 type RunFn = (o: CpuBuffer, oo: number, n: number, ...operands: (CpuBuffer | number)[]) => void;
@@ -108,24 +110,86 @@ export const WASM_MIN_ELEMENTS = 256;
 
 /**
  * The fast loops: collapsed broadcast runs, one compiled loop per stride pattern — or, with `wasm` and a
- * program the SIMD kernel computes exactly (`wasm/elementwise.ts`), that kernel.
+ * program the SIMD kernel computes exactly (`wasm/elementwise.ts`), that kernel. With `threads` > 1 and a
+ * large enough output (`threadMinimums`), contiguous shares of the output run on the kernel
+ * Workers (`threads/pool.ts`), each with the same loops, so the bits do not depend on the thread count.
  */
 export function runFast(
   p: ElementwiseProgram,
   inputs: readonly TensorRef<CpuBuffer>[],
   out: TensorRef<CpuBuffer>,
   wasm = false,
+  threads = 1,
 ): void {
   const plan = planRuns(inputs.map((t) => t.shape), out.shape);
-  if (wasm && out.buf.length >= WASM_MIN_ELEMENTS && runWasmElementwise(p, plan, inputs, out)) return;
+  const total = out.buf.length;
+  if (threads > 1 && total >= (wasm && f32Exact(p) ? threadMinimums.elementwiseSimd : threadMinimums.elementwiseJs)) {
+    const size = unitSize(total, threads);
+    const args = [size, total, plan.shape.length, ...plan.shape, ...plan.strides.flat()];
+    const desc: ElementwiseDesc = { program: p, wasm };
+    const views = [out.buf, ...inputs.map((t) => t.buf)], units = Math.ceil(total / size);
+    if (runParallel("elementwise", `${wasm}|${p.key}`, desc, elementwiseUnit, views, args, units, threads)) return;
+  }
+  runRange(p, plan, inputs, out, wasm && total >= WASM_MIN_ELEMENTS);
+}
+
+/**
+ * The fast loops over the output elements [from, to) (all of them by default); `wasm`: try the SIMD kernel
+ * (decided from the whole output's size, so a thread's share takes the path the whole would).
+ */
+function runRange(
+  p: ElementwiseProgram,
+  plan: RunPlan,
+  inputs: readonly TensorRef<CpuBuffer>[],
+  out: TensorRef<CpuBuffer>,
+  wasm: boolean,
+  range?: readonly [number, number],
+): void {
+  if (wasm && runWasmElementwise(p, plan, inputs, out, range)) return;
   const r = plan.shape.length - 1;
   const steps = plan.strides.map((s) => s[r]);
   const fn = runFn(p, steps.map((s) => (s === 1 ? "1" : s === 0 ? "0" : "s")), "fast");
   const o = out.buf, bufs = inputs.map((t) => t.buf);
   const args: (CpuBuffer | number)[] = [];
   for (let k = 0; k < bufs.length; k++) args.push(bufs[k], 0, steps[k]);
-  forEachRun(plan, (oo, offsets, n) => {
+  const each = (oo: number, offsets: number[], n: number) => {
     for (let k = 0; k < bufs.length; k++) args[3 * k + 1] = offsets[k];
     fn(o, oo, n, ...args);
-  });
+  };
+  if (range) forEachRunIn(plan, range[0], range[1], each);
+  else forEachRun(plan, each);
+}
+
+/** Elements per unit of a threaded elementwise job: about four units per thread. */
+function unitSize(total: number, threads: number): number {
+  return Math.max(16, Math.ceil(total / (4 * threads) / 16) * 16);
+}
+
+/** What a Worker needs to run a share of an elementwise job. */
+interface ElementwiseDesc {
+  program: ElementwiseProgram;
+  wasm: boolean;
+}
+
+/**
+ * Unit `unit` of a threaded elementwise job: `views` = [out, ...inputs], `args` = [unit size, total, rank,
+ * plan shape, plan strides per input]. Runs the fast loops on the unit's output range.
+ */
+export function elementwiseUnit(
+  desc: ElementwiseDesc,
+  views: readonly CpuBuffer[],
+  args: ArrayLike<number>,
+  unit: number,
+): void {
+  const size = args[0], total = args[1], rank = args[2], k = views.length - 1;
+  const shape = Array.from({ length: rank }, (_, d) => args[3 + d]);
+  const strides = Array.from(
+    { length: k },
+    (_, q) => Array.from({ length: rank }, (_, d) => args[3 + rank + q * rank + d]),
+  );
+  const p = desc.program, from = unit * size;
+  const ref = (buf: CpuBuffer, dtype: DType): TensorRef<CpuBuffer> => ({ buf, shape: [buf.length], dtype });
+  const inputs = views.slice(1).map((buf, q) => ref(buf, p.inputs[q]));
+  const wasm = desc.wasm && total >= WASM_MIN_ELEMENTS;
+  runRange(p, { shape, strides }, inputs, ref(views[0], p.out.type), wasm, [from, Math.min(total, from + size)]);
 }

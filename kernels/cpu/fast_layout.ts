@@ -88,13 +88,25 @@ export const FEW_ROWS = 8;
  * Sum over the middle of [outer, n, inner] with inner > 1: every output adds its n values in the
  * reference's order (i = 0…n−1) in double precision and is stored once, so the result is bit-identical.
  * Few rows (n ≤ {@link FEW_ROWS}): one column at a time, its n values read down the rows (n streams the
- * prefetcher follows). More rows: the rows are streamed into a double accumulator, one row at a time.
+ * prefetcher follows). More rows: the rows are streamed into a double accumulator, one row at a time. The
+ * optional bounds restrict it to outer rows [o0, o1) and columns [j0, j1) (a thread's share: every output
+ * is still summed whole, in the same order).
  */
-export function fastSumMiddle(src: CpuBuffer, dst: CpuBuffer, outer: number, n: number, inner: number): void {
+export function fastSumMiddle(
+  src: CpuBuffer,
+  dst: CpuBuffer,
+  outer: number,
+  n: number,
+  inner: number,
+  o0 = 0,
+  o1 = outer,
+  j0 = 0,
+  j1 = inner,
+): void {
   if (n <= FEW_ROWS) {
-    for (let o = 0; o < outer; o++) {
+    for (let o = o0; o < o1; o++) {
       const base = o * n * inner, ob = o * inner;
-      for (let j = 0; j < inner; j++) {
+      for (let j = j0; j < j1; j++) {
         let a = 0;
         for (let i = 0; i < n; i++) a += src[base + i * inner + j];
         dst[ob + j] = a;
@@ -102,26 +114,27 @@ export function fastSumMiddle(src: CpuBuffer, dst: CpuBuffer, outer: number, n: 
     }
     return;
   }
-  const acc = new Float64Array(inner);
-  for (let o = 0; o < outer; o++) {
+  const w = j1 - j0, acc = new Float64Array(w);
+  for (let o = o0; o < o1; o++) {
     acc.fill(0);
     for (let i = 0; i < n; i++) {
-      const base = (o * n + i) * inner;
-      for (let j = 0; j < inner; j++) acc[j] += src[base + j];
+      const base = (o * n + i) * inner + j0;
+      for (let j = 0; j < w; j++) acc[j] += src[base + j];
     }
-    const ob = o * inner;
-    for (let j = 0; j < inner; j++) dst[ob + j] = acc[j];
+    const ob = o * inner + j0;
+    for (let j = 0; j < w; j++) dst[ob + j] = acc[j];
   }
 }
 
 /**
  * Sum over the last axis of [outer, n]: each row is added in order (i = 0…n−1) in double, as in the
  * reference, so the result is bit-identical — but four rows at a time, whose four independent chains of
- * additions overlap (one chain is bound by the latency of an addition, not by the loads).
+ * additions overlap (one chain is bound by the latency of an addition, not by the loads). The optional bounds
+ * restrict it to rows [o0, o1) (a thread's share).
  */
-export function fastSumLast(src: CpuBuffer, dst: CpuBuffer, outer: number, n: number): void {
-  let o = 0;
-  for (; o + 4 <= outer; o += 4) {
+export function fastSumLast(src: CpuBuffer, dst: CpuBuffer, outer: number, n: number, o0 = 0, o1 = outer): void {
+  let o = o0;
+  for (; o + 4 <= o1; o += 4) {
     const b0 = o * n, b1 = b0 + n, b2 = b1 + n, b3 = b2 + n;
     let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
     for (let i = 0; i < n; i++) {
@@ -135,7 +148,7 @@ export function fastSumLast(src: CpuBuffer, dst: CpuBuffer, outer: number, n: nu
     dst[o + 2] = a2;
     dst[o + 3] = a3;
   }
-  for (; o < outer; o++) {
+  for (; o < o1; o++) {
     let a = 0;
     for (let i = 0; i < n; i++) a += src[o * n + i];
     dst[o] = a;

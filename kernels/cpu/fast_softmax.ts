@@ -48,7 +48,11 @@ function finishRow(
   }
 }
 
-/** Softmax (or log-softmax) of `src` viewed as [outer, n, inner] along the middle axis, into `dst`. */
+/**
+ * Softmax (or log-softmax) of `src` viewed as [outer, n, inner] along the middle axis, into `dst`: the outer
+ * rows [o0, o1) (all by default; a thread's share otherwise — each row is computed whole, so the bits do not
+ * depend on how rows are shared out).
+ */
 export function fastSoftmax(
   src: Float32Array,
   dst: Float32Array,
@@ -57,13 +61,15 @@ export function fastSoftmax(
   inner: number,
   log: boolean,
   wasm: boolean,
+  o0 = 0,
+  o1 = outer,
 ): void {
   const simd = wasm && inner === 1 && n >= WASM_MIN_ROW ? sharedWasmSoftmaxExp() : undefined;
   if (simd) {
     const per = Math.max(1, Math.floor(SOFTMAX_CHUNK / n));
     if (maxima.length < per) maxima = new Float64Array(per);
-    for (let r0 = 0; r0 < outer; r0 += per) {
-      const rows = Math.min(per, outer - r0);
+    for (let r0 = o0; r0 < o1; r0 += per) {
+      const rows = Math.min(per, o1 - r0);
       for (let r = 0; r < rows; r++) maxima[r] = rowMax(src, (r0 + r) * n, n, 1);
       const e = simd.exps(src, r0 * n, rows, n, maxima);
       for (let r = 0; r < rows; r++) finishRow(src, dst, (r0 + r) * n, n, 1, maxima[r], e, r * n, log);
@@ -72,7 +78,7 @@ export function fastSoftmax(
   }
   if (scratch.length < n) scratch = new Float64Array(n);
   const e = scratch;
-  for (let o = 0; o < outer; o++) {
+  for (let o = o0; o < o1; o++) {
     for (let j = 0; j < inner; j++) {
       const base = o * n * inner + j;
       const m = rowMax(src, base, n, inner);

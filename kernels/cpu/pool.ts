@@ -19,6 +19,12 @@
  * buffer is handed out as it is. {@link setPoolPoison} fills reused buffers with garbage instead, which
  * is how tests check that rule.
  *
+ * With more than one CPU thread ({@link setPoolShared}), new buffers are `SharedArrayBuffer`s, so the
+ * kernel Workers (`threads/pool.ts`) can run on tensors in place. Shared and unshared buffers are pooled
+ * apart, and a request takes only the kind currently asked for, so one thread keeps ordinary
+ * `ArrayBuffer`s (today's path exactly) and many threads get buffers every Worker can see. Shared storage
+ * never leaves the backend: reads hand out `slice()`d copies, which are ordinary `ArrayBuffer`s.
+ *
  * @module
  */
 import type { DType, TypedArray } from "../../core/dtype.ts";
@@ -31,10 +37,22 @@ export const MIN_POOLED_BYTES = 4096;
 /** Default cap on the bytes the pool holds (the CPU option `poolBytes`). */
 export const DEFAULT_POOL_BYTES: number = 2 ** 30;
 
-/** Free buffers by class size in bytes. */
-const pool = new Map<number, ArrayBuffer[]>();
+/** Free buffers by class size in bytes: ordinary ones, and shared ones. */
+const plainPool = new Map<number, ArrayBufferLike[]>();
+const sharedPool = new Map<number, ArrayBufferLike[]>();
 let limit = DEFAULT_POOL_BYTES;
 let poison = false;
+let shared = false;
+
+/**
+ * Whether new pooled buffers are `SharedArrayBuffer`s (set by the CPU options: on when `threads` > 1 and
+ * the runtime has shared memory). Returns the previous setting.
+ */
+export function setPoolShared(on: boolean): boolean {
+  const previous = shared;
+  shared = on && typeof SharedArrayBuffer === "function";
+  return previous;
+}
 
 /** The size class of a request of `bytes` (≥ {@link MIN_POOLED_BYTES}): the next m·2^(e−3), m = 8…16. */
 export function sizeClass(bytes: number): number {
@@ -42,7 +60,7 @@ export function sizeClass(bytes: number): number {
   return Math.ceil(bytes / step) * step;
 }
 
-function view(dtype: DType, buffer: ArrayBuffer, size: number): TypedArray {
+function view(dtype: DType, buffer: ArrayBufferLike, size: number): TypedArray {
   switch (dtype) {
     case "f32":
       return new Float32Array(buffer, 0, size);
@@ -64,7 +82,7 @@ export function takeBuffer(dtype: DType, size: number): TypedArray {
     return allocArray(dtype, size);
   }
   const cls = sizeClass(bytes);
-  const reused = pool.get(cls)?.pop();
+  const reused = (shared ? sharedPool : plainPool).get(cls)?.pop();
   if (reused) {
     memoryStats.pooledBytes -= cls;
     memoryStats.reusedBuffers++;
@@ -74,7 +92,7 @@ export function takeBuffer(dtype: DType, size: number): TypedArray {
   }
   memoryStats.allocatedBuffers++;
   memoryStats.allocatedBytes += cls;
-  return view(dtype, new ArrayBuffer(cls), size);
+  return view(dtype, shared ? new SharedArrayBuffer(cls) : new ArrayBuffer(cls), size);
 }
 
 /**
@@ -82,10 +100,11 @@ export function takeBuffer(dtype: DType, size: number): TypedArray {
  * Only buffers {@link takeBuffer} made whole-class views of are pooled; others go to the collector.
  */
 export function giveBuffer(buf: TypedArray): void {
-  const buffer = buf.buffer;
-  if (!(buffer instanceof ArrayBuffer) || buf.byteOffset !== 0) return;
+  const buffer = buf.buffer, isShared = typeof SharedArrayBuffer === "function" && buffer instanceof SharedArrayBuffer;
+  if (!(isShared || buffer instanceof ArrayBuffer) || buf.byteOffset !== 0) return;
   const cls = buffer.byteLength;
   if (cls < MIN_POOLED_BYTES || cls !== sizeClass(cls) || memoryStats.pooledBytes + cls > limit) return;
+  const pool = isShared ? sharedPool : plainPool;
   let list = pool.get(cls);
   if (!list) pool.set(cls, list = []);
   list.push(buffer);
@@ -94,7 +113,8 @@ export function giveBuffer(buf: TypedArray): void {
 
 /** Empties the pool (its buffers go to the garbage collector). */
 export function clearPool(): void {
-  pool.clear();
+  plainPool.clear();
+  sharedPool.clear();
   memoryStats.pooledBytes = 0;
 }
 

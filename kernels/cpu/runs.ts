@@ -73,3 +73,39 @@ export function forEachRun(plan: RunPlan, run: (o: number, offsets: number[], n:
     }
   }
 }
+
+/**
+ * Like {@link forEachRun}, restricted to the output elements [from, to) (row-major): the runs that range
+ * cuts are visited in part, with the offsets of their first element in it. How the threaded kernels give
+ * each thread a contiguous share of the output.
+ */
+export function forEachRunIn(
+  plan: RunPlan,
+  from: number,
+  to: number,
+  run: (o: number, offsets: number[], n: number) => void,
+): void {
+  const { shape, strides } = plan;
+  const rank = shape.length, n = shape[rank - 1], k = strides.length;
+  if (n === 0 || from >= to) return;
+  // The odometer position of the run holding `from`.
+  let r = Math.floor(from / n), start = from - r * n;
+  const idx = new Array<number>(rank).fill(0);
+  const offsets = new Array<number>(k).fill(0);
+  for (let d = rank - 2, rest = r; d >= 0; d--) {
+    idx[d] = rest % shape[d];
+    rest = Math.floor(rest / shape[d]);
+    for (let q = 0; q < k; q++) offsets[q] += idx[d] * strides[q][d];
+  }
+  const here = new Array<number>(k);
+  for (let o = r * n; o < to; r++, o += n, start = 0) {
+    for (let q = 0; q < k; q++) here[q] = offsets[q] + start * strides[q][rank - 1];
+    run(o + start, here, Math.min(n, to - o) - start);
+    for (let d = rank - 2; d >= 0; d--) {
+      for (let q = 0; q < k; q++) offsets[q] += strides[q][d];
+      if (++idx[d] < shape[d]) break;
+      for (let q = 0; q < k; q++) offsets[q] -= strides[q][d] * shape[d];
+      idx[d] = 0;
+    }
+  }
+}

@@ -12,7 +12,9 @@
  * @module
  */
 import { liveCpuOptions } from "./config.ts";
+import type { TypedArray } from "../../core/dtype.ts";
 import { sharedWasmClip } from "./wasm/clip.ts";
+import { runParallel, threadMinimums } from "./threads/pool.ts";
 
 /** Column sums of the TypeScript path; grown on demand and reused, so a steady-state call allocates nothing. */
 let scratch = new Float64Array(0);
@@ -67,8 +69,26 @@ export function sumOfSquaresF32(g: Float32Array, shape: readonly number[]): numb
   return acc[0];
 }
 
-/** g[i] ← f32(g[i]·s) for i < n, in place, as `mul`'s kernel rounds (`s` an f32 value). */
+/**
+ * g[i] ← f32(g[i]·s) for i < n, in place, as `mul`'s kernel rounds (`s` an f32 value). Large arrays are
+ * split over the kernel Workers when `threads` > 1 (each element's product is the same on any thread).
+ */
 export function scaleF32(g: Float32Array, n: number, s: number): void {
+  const threads = liveCpuOptions.threads;
+  if (threads > 1 && n >= threadMinimums.adam) {
+    const size = Math.max(4096, Math.ceil(n / (4 * threads) / 16) * 16);
+    if (runParallel("scale", "", null, scaleUnit, [g], [size, n, s], Math.ceil(n / size), threads)) return;
+  }
+  scaleRange(g, n, s);
+}
+
+/** Unit `unit` of a threaded scaling: `views` = [g], `args` = [unit size, n, s]. */
+export function scaleUnit(_desc: null, views: readonly TypedArray[], args: ArrayLike<number>, unit: number): void {
+  const from = unit * args[0], to = Math.min(args[1], from + args[0]);
+  scaleRange((views[0] as Float32Array).subarray(from, to), to - from, args[2]);
+}
+
+function scaleRange(g: Float32Array, n: number, s: number): void {
   const wasm = liveCpuOptions.wasm ? sharedWasmClip() : undefined;
   if (wasm) return wasm.scale(g, n, s);
   for (let i = 0; i < n; i++) g[i] = g[i] * s; // the f32 store rounds the exact double product

@@ -29,7 +29,7 @@ import type { TensorRef } from "../../registry.ts";
 import type { ElementwiseProgram, Expr } from "../../expr/ir.ts";
 import { exp, input, postorder, program } from "../../expr/ir.ts";
 import type { CpuBuffer } from "../buffer.ts";
-import { forEachRun, type RunPlan } from "../runs.ts";
+import { forEachRun, forEachRunIn, type RunPlan } from "../runs.ts";
 import { type Local, ModuleBuilder, type SimdOpName, ValType } from "./assembler.ts";
 import { emitElementwiseF64Module, f64Renderable } from "./elementwise_f64.ts";
 import { TABLE_BYTES, writeTables } from "./transcendental.ts";
@@ -275,13 +275,15 @@ export function wasmElementwiseSupported(): boolean {
  * Runs `p` over `plan` (the collapsed broadcast of `inputs` to `out`, see `runs.ts`) on WebAssembly SIMD.
  * Returns false, having done nothing, when it does not apply: SIMD unavailable, a program that is neither
  * {@link f32Exact} nor `f64Renderable` (`elementwise_f64.ts`), or an inner run with a stride other than 0
- * or 1.
+ * or 1. With `range`, only the output elements [range[0], range[1]) (a thread's share, see
+ * `../threads/pool.ts`).
  */
 export function runWasmElementwise(
   p: ElementwiseProgram,
   plan: RunPlan,
   inputs: readonly TensorRef<CpuBuffer>[],
   out: TensorRef<CpuBuffer>,
+  range?: readonly [number, number],
 ): boolean {
   const rt = shared();
   const lanes = rt && out.buf instanceof Float32Array ? laneKind(p) : null;
@@ -297,7 +299,7 @@ export function runWasmElementwise(
   const bases = inputs.map((_, q) => TABLE_BYTES + region * (q + 1));
   const vector = lanes === "f32x4" ? 4 : 2, outAt = TABLE_BYTES >> 2;
   const o = out.buf, bufs = inputs.map((t) => t.buf);
-  forEachRun(plan, (oo, offsets, n) => {
+  const each = (oo: number, offsets: number[], n: number) => {
     const f32 = rt.f32, u8 = rt.u8;
     for (let q = 0; q < k; q++) {
       if (contiguous[q]) continue;
@@ -316,6 +318,8 @@ export function runWasmElementwise(
       run(Math.ceil(len / vector) * vector * 4, TABLE_BYTES, ...bases);
       o.set(f32.subarray(outAt, outAt + len), oo + s);
     }
-  });
+  };
+  if (range) forEachRunIn(plan, range[0], range[1], each);
+  else forEachRun(plan, each);
   return true;
 }
