@@ -10,7 +10,7 @@ import { lineChart, type LineSeries } from "../common/svg.ts";
 import { heatmap } from "../common/svg_heatmap.ts";
 import type { Aggregate, ArmAggregate, Band } from "./aggregate.ts";
 import { MAX_SEEDS_SEARCHED, POWER_ALPHA, POWER_TARGET, REFERENCE_EFFECTS } from "./aggregate_controls.ts";
-import { controlOutcome, controlSentence, controlsSummary } from "./control_verdicts.ts";
+import { controlOutcome, controlSentence, controlsSummary } from "../common/control_verdicts.ts";
 import { describePrimaryTest } from "./verdicts.ts";
 
 const seeds = (n: number) => (n === Infinity ? `> ${MAX_SEEDS_SEARCHED}` : Number.isFinite(n) ? String(n) : "—");

@@ -28,6 +28,8 @@ export async function executeRun(config: RoutingRecoveryConfig, out: string, run
       id: run.id,
       cell: run.cell.id,
       arm: run.arm.name,
+      estimator: run.arm.estimator,
+      role: run.arm.role,
       seed: run.seed,
       k: run.arm.k,
       experts: run.cell.experts,
