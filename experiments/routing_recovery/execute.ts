@@ -74,15 +74,6 @@ export async function runInProcess(
 
 const WORKER = fileURLToPath(new URL("./worker.ts", import.meta.url));
 
-/** Whether this process may start `deno` subprocesses (`--allow-run`); never prompts. */
-export function mayRunSubprocesses(): boolean {
-  try {
-    return Deno.permissions.querySync({ name: "run", command: Deno.execPath() }).state === "granted";
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Runs the folder's missing runs in `jobs` worker subprocesses (shard i/jobs each, of the runs the worker finds
  * missing in `out`; the config is read from `out/config.json`). Returns the exit code of each worker; a worker's
