@@ -5,8 +5,9 @@
  *   `hash`, `frozen`; ESTIMATORS.md §12) on the primary endpoint, paired by seed (learned − control; below 0:
  *   the learned router ends lower). Only finished runs count, and only seeds finished in both arms pair.
  * - **Power** ({@link powerRows}): for each comparison with the baseline, the SD of its per-seed differences, the
- *   minimum difference its seeds could detect (α = 0.05, power 0.8; `power.ts`) and the seeds needed for the
- *   effect the paper claims, translated into the primary endpoint.
+ *   minimum difference its seeds could detect and the seeds needed for the effect the paper claims, translated into
+ *   the primary endpoint: exact power of the paired two-sided t-test (noncentral t; α = 0.05, power 0.8;
+ *   `experiments/common/power.ts`).
  *
  * @module
  */
@@ -14,13 +15,15 @@ import { interpolate, type PairedDifference, pairedDifference } from "./aggregat
 import type { ArmAggregate, Summary } from "./aggregate.ts";
 import type { ClaimedEffect } from "./experiment_schema.ts";
 import type { PrimaryTest } from "./verdicts.ts";
-import { minDetectableDiff, seedsNeeded } from "./power.ts";
+import { minDetectableDifference, seedsNeeded } from "../common/power.ts";
 import { sampleStd } from "../common/stats.ts";
 
 /** The significance level and power of the power section. */
 export const POWER_ALPHA = 0.05;
 /** See {@link POWER_ALPHA}. */
 export const POWER_TARGET = 0.8;
+/** The most seeds the power section searches; a larger need is shown as "> MAX_SEEDS_SEARCHED". */
+export const MAX_SEEDS_SEARCHED = 100_000;
 /** Reference effects (nats) for which the report lists the seeds needed, besides the paper's. */
 export const REFERENCE_EFFECTS: readonly number[] = [0.01, 0.02, 0.05];
 
@@ -70,9 +73,12 @@ export interface PowerRow {
   sd: number;
   /** The minimum paired difference these seeds detect at α = 0.05 with power 0.8 (NaN: no SD). */
   minDetectable: number;
-  /** Seeds needed for each of {@link REFERENCE_EFFECTS} (same order). */
+  /**
+   * Seeds needed for each of {@link REFERENCE_EFFECTS} (same order): Infinity beyond {@link MAX_SEEDS_SEARCHED},
+   * NaN without an SD.
+   */
   seedsForReference: number[];
-  /** Seeds needed for the paper's claimed effect (null: no claim, or it could not be translated). */
+  /** Seeds needed for the paper's claimed effect (null: no claim, or it could not be translated; else as above). */
   seedsForClaim: number | null;
 }
 
@@ -139,12 +145,15 @@ export function powerRows(
       .map((v) => v.value - baseValues.get(v.seed)!);
     const sd = diffs.length >= 2 ? sampleStd(diffs) : NaN;
     const ok = Number.isFinite(sd);
-    const need = (effect: number) => ok ? seedsNeeded(sd, effect, POWER_ALPHA, POWER_TARGET) : NaN;
+    const opts = { alpha: POWER_ALPHA, power: POWER_TARGET };
+    // null from seedsNeeded: more than the search's maximum (the effects here are finite and nonzero).
+    const need = (effect: number) =>
+      ok ? seedsNeeded(effect, sd, { ...opts, max: MAX_SEEDS_SEARCHED }) ?? Infinity : NaN;
     return {
       arm: a.arm,
       n: diffs.length,
       sd,
-      minDetectable: ok ? minDetectableDiff(sd, diffs.length, POWER_ALPHA, POWER_TARGET) : NaN,
+      minDetectable: ok ? minDetectableDifference(sd, diffs.length, opts) : NaN,
       seedsForReference: REFERENCE_EFFECTS.map(need),
       seedsForClaim: claim && ok && Number.isFinite(claim.nats) ? need(claim.nats) : null,
     };

@@ -72,15 +72,6 @@ export interface JobResult {
   error?: string;
 }
 
-/** Whether this process may start `deno` subprocesses (`--allow-run`); never prompts. */
-export function canRunSubprocesses(): boolean {
-  try {
-    return Deno.permissions.querySync({ name: "run", command: Deno.execPath() }).state === "granted";
-  } catch {
-    return false;
-  }
-}
-
 const RUN_ONE = fileURLToPath(new URL("./run_one.ts", import.meta.url));
 
 /** Runs every job (see the module docs); never throws for a failed run, it reports it in the results. */

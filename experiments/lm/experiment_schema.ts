@@ -132,7 +132,8 @@ export interface LmExperiment {
 
 /**
  * A claimed effect, as the paper states it: a speed-up factor to the same loss (translated into a difference of
- * the final validation loss from the baseline's own curve, see `power.ts`), or a loss difference in nats.
+ * the final validation loss from the baseline's own curve, see `claimedEffectNats` in `aggregate_controls.ts`), or a
+ * loss difference in nats.
  */
 export type ClaimedEffect =
   | { kind: "speedup"; factor: number; source: string }

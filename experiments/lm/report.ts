@@ -19,7 +19,7 @@ import {
   nullControlsSection,
   primaryAndPowerSection,
 } from "./report_sections.ts";
-import { controlOutcome, controlsSummary } from "./control_verdicts.ts";
+import { controlOutcome, controlsSummary } from "../common/control_verdicts.ts";
 
 /** What the report says around the numbers. */
 export interface ReportMeta {

@@ -9,11 +9,11 @@ import { fmt, mdTable } from "../common/markdown.ts";
 import { lineChart, type LineSeries } from "../common/svg.ts";
 import { heatmap } from "../common/svg_heatmap.ts";
 import type { Aggregate, ArmAggregate, Band } from "./aggregate.ts";
-import { POWER_ALPHA, POWER_TARGET, REFERENCE_EFFECTS } from "./aggregate_controls.ts";
-import { controlOutcome, controlSentence, controlsSummary } from "./control_verdicts.ts";
+import { MAX_SEEDS_SEARCHED, POWER_ALPHA, POWER_TARGET, REFERENCE_EFFECTS } from "./aggregate_controls.ts";
+import { controlOutcome, controlSentence, controlsSummary } from "../common/control_verdicts.ts";
 import { describePrimaryTest } from "./verdicts.ts";
 
-const seeds = (n: number) => (Number.isFinite(n) ? (n === Infinity ? "> 100000" : String(n)) : "—");
+const seeds = (n: number) => (n === Infinity ? `> ${MAX_SEEDS_SEARCHED}` : Number.isFinite(n) ? String(n) : "—");
 
 /** "## Primary test and power": the declared test, then what its seeds could detect. */
 export function primaryAndPowerSection(agg: Aggregate): string[] {
@@ -25,8 +25,9 @@ export function primaryAndPowerSection(agg: Aggregate): string[] {
         .join(", ") || "none"
     }; null controls (their own section): ${agg.controlArms.map((a) => `\`${a}\``).join(", ") || "none"}.`,
     `- Power: the minimum paired difference the finished seeds could detect (two-sided α = ${POWER_ALPHA}, power ` +
-      `${POWER_TARGET}, from the observed SD of the per-seed differences: \`experiments/lm/power.ts\`), and the ` +
-      "seeds it would take to detect a given effect. The SD comes from the same few seeds, so these are rough.",
+      `${POWER_TARGET}, from the observed SD of the per-seed differences; exact power of the paired t-test, ` +
+      "noncentral t: `experiments/common/power.ts`), and the seeds it would take to detect a given effect. The SD " +
+      "comes from the same few seeds, so these are rough.",
     "",
   );
   if (agg.claimedEffect) {

@@ -4,18 +4,32 @@
  * differences from the declared baseline arm (over the seeds both finished), with t intervals, p-values (and
  * Holm-adjusted p over the arms of the cell for the primary metric), and the power of the primary test: the
  * minimum detectable difference of those seeds and their observed SD, and the seeds needed to detect the
- * declared effect size. Runs that did not finish are never in any number; they are listed instead.
+ * declared effect size. The baseline comparisons are over the learned arms; every learned arm (the baseline
+ * included) is also compared with every control arm (`plan.ts`) on the primary metric, paired by seed, to say
+ * whether learned routing beats routing that ignores what the router learns. The reference arm (`oracle`) is
+ * summarised but in no comparison. Runs that did not finish are never in any number; they are listed instead.
  *
  * @module
  */
 import { clampInterval, mean, meanCI, pairedTTest, sampleStd, type ValueRange } from "../common/stats.ts";
 import { minDetectableDifference, seedsNeeded } from "../common/power.ts";
-import { baselineNames, type PrimaryMetric, type RoutingRecoveryConfig } from "./config.ts";
-import type { Cell, PlannedRun, SkippedArm } from "./plan.ts";
+import type { ControlPair, ControlScale } from "../common/control_verdicts.ts";
+import { baselineNames, PRIMARY_METRICS, type PrimaryMetric, type RoutingRecoveryConfig } from "./config.ts";
+import type { ArmRole, Cell, PlannedRun, SkippedArm } from "./plan.ts";
 import type { RunRecord } from "./store.ts";
 
 /** The final metrics aggregated per arm. */
-export const FINAL_METRICS = ["heldLoss", "nmi", "accuracy", "mi", "purity", "trainLoss", "unrouted"] as const;
+export const FINAL_METRICS = [
+  "heldLoss",
+  "nmi",
+  "accuracy",
+  "mi",
+  "purity",
+  "trainLoss",
+  "unrouted",
+  "nmiArgmax",
+  "accuracyArgmax",
+] as const;
 
 /** A final metric name. */
 export type FinalMetric = typeof FINAL_METRICS[number];
@@ -29,7 +43,14 @@ export const METRIC_RANGES: Record<FinalMetric, ValueRange> = {
   purity: { min: 0, max: 1 },
   mi: { min: 0, max: Infinity },
   unrouted: { min: 0, max: 1 },
+  nmiArgmax: { min: 0, max: 1 },
+  accuracyArgmax: { min: 0, max: 1 },
 };
+
+/** How a primary metric's numbers are read in the control comparisons: a loss is better lower, recovery higher. */
+export function metricScale(metric: PrimaryMetric): ControlScale {
+  return { better: metric === "heldLoss" ? "lower" : "higher", unit: "", digits: 3 };
+}
 
 /** A mean with its 95% interval (NaN edges with fewer than 2 seeds). */
 export interface Interval {
@@ -43,8 +64,10 @@ export interface Interval {
 
 /** One arm of one cell, over its finished seeds. */
 export interface ArmSummary {
-  /** Arm (registry name). */
+  /** Arm name. */
   arm: string;
+  /** Learned, control or reference (`plan.ts`). */
+  role: ArmRole;
   /** Its K. */
   k: number;
   /** Finished seeds. */
@@ -54,7 +77,7 @@ export interface ArmSummary {
   /** Steps to the target loss: seeds that reached it, and the mean (interval) over those. */
   toTarget: { reached: number; steps: Interval };
   /** Mean curves at the evaluation steps. */
-  curve: { step: number[]; heldLoss: number[]; nmi: number[]; accuracy: number[] };
+  curve: { step: number[]; heldLoss: number[]; nmi: number[]; accuracy: number[]; nmiArgmax: number[] };
 }
 
 /** A paired difference arm − baseline on one metric. */
@@ -71,6 +94,12 @@ export interface PairedDiff {
   p: number;
   /** SD of the per-seed differences. */
   sd: number;
+}
+
+/** A learned arm against a control arm on the primary metric (learned − control, paired by seed). */
+export interface ControlComparison extends ControlPair {
+  /** The paired difference. */
+  paired: PairedDiff;
 }
 
 /** An arm compared with the baseline in a cell. */
@@ -93,8 +122,12 @@ export interface CellSummary {
   cell: Cell;
   /** Its arms, in order. */
   arms: ArmSummary[];
-  /** Each non-baseline arm vs the baseline (empty when the baseline has no finished runs). */
+  /** Each learned non-baseline arm vs the baseline (empty when the baseline has no finished runs). */
   comparisons: Comparison[];
+  /** The control arms planned in this cell. */
+  controlArms: string[];
+  /** Every learned arm vs every control arm with finished runs, on the primary metric. */
+  controls: ControlComparison[];
   /** This cell's baseline: the first arm of `primary.baseline` that runs in it (null: none does). */
   baseline: string | null;
 }
@@ -132,17 +165,18 @@ export function holmAdjust(ps: readonly number[]): number[] {
   return out;
 }
 
-function meanCurve(runs: RunRecord[], key: "heldLoss" | "nmi" | "accuracy"): number[] {
+function meanCurve(runs: RunRecord[], key: "heldLoss" | "nmi" | "accuracy" | "nmiArgmax"): number[] {
   return runs[0].step.map((_, i) => mean(runs.map((r) => r[key][i])));
 }
 
-function summariseArm(arm: string, runs: RunRecord[]): ArmSummary {
+function summariseArm(arm: string, role: ArmRole, runs: RunRecord[]): ArmSummary {
   const final = Object.fromEntries(
     FINAL_METRICS.map((m) => [m, interval(runs.map((r) => r.final[m]), METRIC_RANGES[m])]),
   ) as Record<FinalMetric, Interval>;
   const reached = runs.map((r) => r.stepsToTarget).filter((s): s is number => s !== null);
   return {
     arm,
+    role,
     k: runs[0].k,
     seeds: runs.map((r) => r.seed),
     final,
@@ -152,6 +186,7 @@ function summariseArm(arm: string, runs: RunRecord[]): ArmSummary {
       heldLoss: meanCurve(runs, "heldLoss"),
       nmi: meanCurve(runs, "nmi"),
       accuracy: meanCurve(runs, "accuracy"),
+      nmiArgmax: meanCurve(runs, "nmiArgmax"),
     },
   };
 }
@@ -179,19 +214,20 @@ export function aggregate(
   for (const r of planned) if (!cellOrder.some((c) => c.id === r.cell.id)) cellOrder.push(r.cell);
   const cells = cellOrder.map((cell): CellSummary => {
     const inCell = planned.filter((r) => r.cell.id === cell.id);
-    const armNames = [...new Set(inCell.map((r) => r.arm.name))];
+    const roleOf = new Map(inCell.map((r) => [r.arm.name, r.arm.role]));
+    const armNames = [...roleOf.keys()];
     const runsOf = (arm: string) =>
       inCell.filter((r) => r.arm.name === arm && records.has(r.id)).map((r) => records.get(r.id)!);
-    const arms = armNames.filter((a) => runsOf(a).length > 0).map((a) => summariseArm(a, runsOf(a)));
-    const baseline = baselineNames(config.primary.baseline).find((b) => armNames.includes(b)) ?? null;
+    const arms = armNames.filter((a) => runsOf(a).length > 0).map((a) => summariseArm(a, roleOf.get(a)!, runsOf(a)));
+    const learned = arms.filter((a) => a.role === "learned");
+    const baseline = baselineNames(config.primary.baseline).find((b) => roleOf.get(b) === "learned") ?? null;
     const base = baseline === null ? [] : runsOf(baseline);
-    const raw = base.length === 0 ? [] : arms.filter((a) => a.arm !== baseline).map((a) => {
+    const raw = base.length === 0 ? [] : learned.filter((a) => a.arm !== baseline).map((a) => {
       const runs = runsOf(a.arm);
-      const diffs = {
-        nmi: paired(runs, base, "nmi"),
-        accuracy: paired(runs, base, "accuracy"),
-        heldLoss: paired(runs, base, "heldLoss"),
-      };
+      const diffs = Object.fromEntries(PRIMARY_METRICS.map((m) => [m, paired(runs, base, m)])) as Record<
+        PrimaryMetric,
+        PairedDiff
+      >;
       const primary = diffs[metric];
       return {
         arm: a.arm,
@@ -201,7 +237,22 @@ export function aggregate(
       };
     });
     const holm = holmAdjust(raw.map((c) => c.diffs[metric].p));
-    return { cell, arms, comparisons: raw.map((c, i) => ({ ...c, holmP: holm[i] })), baseline };
+    const controlArms = armNames.filter((a) => roleOf.get(a) === "control");
+    const controls = learned.flatMap((l) =>
+      arms.filter((c) => c.role === "control").map((c) => ({
+        learned: l.arm,
+        control: c.arm,
+        paired: paired(runsOf(l.arm), runsOf(c.arm), metric),
+      }))
+    );
+    return {
+      cell,
+      arms,
+      comparisons: raw.map((c, i) => ({ ...c, holmP: holm[i] })),
+      baseline,
+      controlArms,
+      controls,
+    };
   });
   const finished = planned.filter((r) => records.has(r.id)).map((r) => records.get(r.id)!);
   return {

@@ -10,8 +10,12 @@ import { z } from "../../deps.ts";
 import { baseConfigShape, type ExperimentDefinition } from "../common/config.ts";
 import { estimatorDescriptors } from "../../moe/mod.ts";
 
-/** The metrics a primary test can be declared on (final values, see `recovery.ts` and `train.ts`). */
-export const PRIMARY_METRICS = ["nmi", "accuracy", "heldLoss"] as const;
+/**
+ * The metrics a primary test can be declared on (final values, see `recovery.ts` and `train.ts`): recovery of the
+ * routing the layer uses (`nmi`, `accuracy`), recovery of the argmax of the router's probabilities (`nmiArgmax`,
+ * `accuracyArgmax`: free of the sampling the dense estimators do in evaluation), and the held-out loss.
+ */
+export const PRIMARY_METRICS = ["nmi", "accuracy", "heldLoss", "nmiArgmax", "accuracyArgmax"] as const;
 
 /** A primary metric name. */
 export type PrimaryMetric = typeof PRIMARY_METRICS[number];
@@ -19,6 +23,13 @@ export type PrimaryMetric = typeof PRIMARY_METRICS[number];
 function registered(): string[] {
   return estimatorDescriptors().map((d) => d.name);
 }
+
+/**
+ * The arms beyond the registered estimators: `frozen`, the cell's baseline estimator with its router frozen at
+ * its initial weights (a null control), and `oracle`, the `hash` router keyed on the true cluster so that cluster
+ * c goes to expert c mod E (a reference: the routing the task rewards, given from step 0). See `plan.ts`.
+ */
+export const EXTRA_ARMS = ["frozen", "oracle"] as const;
 
 /** The estimator names of an `estimators` field: `"all"` (every registered one) or a comma-separated list. */
 export function estimatorNames(field: string): string[] {
@@ -52,6 +63,10 @@ export const routingRecoverySchema = z.strictObject({
   estimators: z.string().min(1).describe(
     'Arms: "all" (every registered estimator the layer can train with) or a comma-separated list of registry names.',
   ),
+  extraArms: z.array(z.enum(EXTRA_ARMS)).default([...EXTRA_ARMS]).describe(
+    'Arms beyond the registered estimators: "frozen" (the cell\'s baseline with its router frozen at init, a null ' +
+      'control) and "oracle" (hash routing on the true cluster: cluster c → expert c mod E, a reference); [] for none.',
+  ),
   model: z.strictObject({
     expert: z.enum(["linear", "ffn"]).describe(
       'Expert architecture: "linear" (one d×d map: exactly one cluster\'s target) or "ffn".',
@@ -72,7 +87,8 @@ export const routingRecoverySchema = z.strictObject({
   targetLoss: z.number().positive().describe("Held-out MSE whose first crossing is reported as steps to target."),
   primary: z.strictObject({
     metric: z.enum(PRIMARY_METRICS).describe(
-      'The primary metric (final value): "nmi" (normalised MI), "accuracy" (best assignment) or "heldLoss".',
+      'The primary metric (final value): "nmi" (normalised MI), "accuracy" (best assignment), "heldLoss", or ' +
+        '"nmiArgmax" / "accuracyArgmax" (recovery of the argmax of the router probabilities).',
     ),
     baseline: z.string().min(1).describe(
       "The baseline arm every other arm is compared with (paired by seed); a comma-separated list is a fallback " +
@@ -110,6 +126,7 @@ const common = {
   device: "auto" as const,
   targetNoise: 0,
   estimators: "all",
+  extraArms: [...EXTRA_ARMS],
   model: { expert: "linear" as const, hidden: 16, balanceCoef: 0.01 },
   optim: { lr: 0.01, weightDecay: 0 },
   primary: { metric: "nmi" as const, baseline: "switch", effect: 0.1 },
@@ -133,7 +150,7 @@ export const routingRecoveryDefinition: ExperimentDefinition<typeof routingRecov
       noise: [0.5],
       topK: [1],
       dim: 6,
-      estimators: "topk,switch,straight-through",
+      estimators: "topk,switch,straight-through,random,hash",
       steps: 40,
       batchSize: 64,
       evalEvery: 20,

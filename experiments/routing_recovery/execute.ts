@@ -28,6 +28,8 @@ export async function executeRun(config: RoutingRecoveryConfig, out: string, run
       id: run.id,
       cell: run.cell.id,
       arm: run.arm.name,
+      estimator: run.arm.estimator,
+      role: run.arm.role,
       seed: run.seed,
       k: run.arm.k,
       experts: run.cell.experts,
@@ -71,15 +73,6 @@ export async function runInProcess(
 }
 
 const WORKER = fileURLToPath(new URL("./worker.ts", import.meta.url));
-
-/** Whether this process may start `deno` subprocesses (`--allow-run`); never prompts. */
-export function mayRunSubprocesses(): boolean {
-  try {
-    return Deno.permissions.querySync({ name: "run", command: Deno.execPath() }).state === "granted";
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Runs the folder's missing runs in `jobs` worker subprocesses (shard i/jobs each, of the runs the worker finds

@@ -12,10 +12,26 @@
  * - an estimator the layer cannot train with (building the layer and one training step fail: `probeTrainable`)
  *   is left out, with the reason, and the report lists it.
  *
+ * Roles: an arm is **learned** (its router is trained), a **control** (routing that ignores what the router
+ * learns: the registry's null controls `random` and `hash`, and `frozen`) or a **reference** (`oracle`). The
+ * report compares every learned arm with every control (does learned routing matter here at all?) and shows the
+ * reference beside them.
+ * - `hash` routes on each sample's id (`task.ts`): uniform, independent of the cluster, so its routing carries no
+ *   information about the cluster — a fixed random assignment (each held-out sample keeps its expert across
+ *   evaluations; training samples are fresh, so in training it is as uninformative as `random`).
+ * - `frozen` (config `extraArms`): the cell's baseline arm (same estimator and K) with `frozenRouter: true`: the
+ *   routing a random linear router gives, never improved.
+ * - `oracle` (config `extraArms`): the `hash` router keyed on the true cluster, with keys chosen so that cluster c
+ *   goes to expert c mod E (`oracleKeys` in `route_keys.ts`): each expert gets m clusters, which for linear experts is the
+ *   optimal routing at k = 1 (for k > 1 its K experts include c mod E, with gates 1/K). Its recovery is 1 by
+ *   construction; its loss and steps to target show what learning the experts alone costs when routing is given.
+ *
  * @module
  */
 import { estimatorDescriptor } from "../../moe/mod.ts";
-import { estimatorNames, type RoutingRecoveryConfig } from "./config.ts";
+import { baselineNames, estimatorNames, type RoutingRecoveryConfig } from "./config.ts";
+import { SAMPLE_ID_VOCAB } from "./task.ts";
+import type { RouteKey } from "./route_keys.ts";
 import { probeTrainable, type RunSpec } from "./train.ts";
 
 /** One cell of the grid. */
@@ -32,14 +48,25 @@ export interface Cell {
   k: number;
 }
 
+/** What an arm is for (module docs). */
+export type ArmRole = "learned" | "control" | "reference";
+
 /** An arm of a cell. */
 export interface Arm {
-  /** Registry name (also the arm's name). */
+  /** The arm's name: its registry name, or `frozen` / `oracle`. */
   name: string;
+  /** The registry estimator it runs. */
+  estimator: string;
   /** Experts per token of this arm (E for a dense estimator). */
   k: number;
   /** Registry options. */
   options: Record<string, unknown>;
+  /** Learned, control or reference. */
+  role: ArmRole;
+  /** Whether the router stays at its initial weights (`frozen`). */
+  frozenRouter: boolean;
+  /** The key handed to the layer as `tokenIds`: each sample's id, its true cluster's oracle key, or none. */
+  routeKey: RouteKey;
 }
 
 /** One run. */
@@ -85,8 +112,10 @@ export function gridCells(config: RoutingRecoveryConfig): Cell[] {
 export function runSpec(config: RoutingRecoveryConfig, cell: Cell, arm: Arm, seed: number): RunSpec {
   return {
     seed,
-    estimator: arm.name,
+    estimator: arm.estimator,
     estimatorOptions: arm.options,
+    frozenRouter: arm.frozenRouter,
+    routeKey: arm.routeKey,
     experts: cell.experts,
     clusters: cell.clustersPerExpert * cell.experts,
     noise: cell.noise,
@@ -105,25 +134,59 @@ export function runSpec(config: RoutingRecoveryConfig, cell: Cell, arm: Arm, see
   };
 }
 
-/** The arms of a cell, and the registered estimators left out of it (see the module docs). */
-export function cellArms(config: RoutingRecoveryConfig, cell: Cell): { arms: Arm[]; skipped: SkippedArm[] } {
+/** The hash router's options: K, and ids below the sample-id vocabulary (a small lookup table). */
+function hashOptions(k: number): Record<string, unknown> {
+  return { topK: k, vocabSize: SAMPLE_ID_VOCAB };
+}
+
+/** The registry arms of a cell (module docs), before probing; estimators not allowed here go to `skipped`. */
+function registryArms(config: RoutingRecoveryConfig, cell: Cell, skipped: SkippedArm[]): Arm[] {
   const arms: Arm[] = [];
-  const skipped: SkippedArm[] = [];
   const smallestK = Math.min(...config.topK);
   for (const name of estimatorNames(config.estimators)) {
     const d = estimatorDescriptor(name);
-    let arm: Arm | null = null;
+    const base = { name, estimator: name, frozenRouter: false, routeKey: null };
+    const role = d.nullControl ? "control" : "learned";
     if (d.routing === "dense") {
       if (cell.k !== smallestK) continue; // run once, in the cells of the smallest k
-      arm = { name, k: cell.experts, options: {} };
+      arms.push({ ...base, role, k: cell.experts, options: {} });
     } else if (!d.topK.allows(cell.k, cell.experts)) {
       skipped.push({ cell: cell.id, arm: name, reason: `K = ${cell.k} not allowed (allows ${d.topK.words})` });
-      continue;
+    } else if (name === "hash") {
+      arms.push({ ...base, role, k: cell.k, options: hashOptions(cell.k), routeKey: "sample" });
     } else {
-      arm = { name, k: cell.k, options: d.topK.option === "topK" ? { topK: cell.k } : {} };
+      arms.push({ ...base, role, k: cell.k, options: d.topK.option === "topK" ? { topK: cell.k } : {} });
     }
+  }
+  return arms;
+}
+
+/** The arms of a cell, and the estimators left out of it (see the module docs). */
+export function cellArms(config: RoutingRecoveryConfig, cell: Cell): { arms: Arm[]; skipped: SkippedArm[] } {
+  const skipped: SkippedArm[] = [];
+  const candidates = registryArms(config, cell, skipped);
+  const extra = new Set(config.extraArms);
+  if (extra.has("frozen")) {
+    const base = baselineNames(config.primary.baseline)
+      .map((b) => candidates.find((a) => a.name === b && a.role === "learned")).find((a) => a !== undefined);
+    if (base) candidates.push({ ...base, name: "frozen", role: "control", frozenRouter: true });
+    else skipped.push({ cell: cell.id, arm: "frozen", reason: "no baseline arm runs in this cell to freeze" });
+  }
+  if (extra.has("oracle")) {
+    candidates.push({
+      name: "oracle",
+      estimator: "hash",
+      k: cell.k,
+      options: hashOptions(cell.k),
+      role: "reference",
+      frozenRouter: false,
+      routeKey: "cluster",
+    });
+  }
+  const arms: Arm[] = [];
+  for (const arm of candidates) {
     const why = probeTrainable(runSpec(config, cell, arm, 0));
-    if (why !== null) skipped.push({ cell: cell.id, arm: name, reason: `the layer cannot train with it: ${why}` });
+    if (why !== null) skipped.push({ cell: cell.id, arm: arm.name, reason: `the layer cannot train with it: ${why}` });
     else arms.push(arm);
   }
   return { arms, skipped };

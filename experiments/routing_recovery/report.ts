@@ -10,8 +10,17 @@
  */
 import { lineChart, type LineSeries, PALETTE } from "../common/svg.ts";
 import { fmt, mdImage, mdTable } from "../common/markdown.ts";
+import { controlOutcome, controlSentence, controlsSummary } from "../common/control_verdicts.ts";
 import { estimatorNames, type PrimaryMetric, type RoutingRecoveryConfig } from "./config.ts";
-import type { Aggregate, ArmSummary, CellSummary, Comparison, Interval, PairedDiff } from "./aggregate.ts";
+import {
+  type Aggregate,
+  type ArmSummary,
+  type CellSummary,
+  type Comparison,
+  type Interval,
+  metricScale,
+  type PairedDiff,
+} from "./aggregate.ts";
 
 /** A file of the report (path relative to the output folder). */
 export interface ReportFile {
@@ -25,6 +34,8 @@ const METRIC_WORDS: Record<PrimaryMetric, string> = {
   nmi: "final normalised mutual information I(cluster; expert) / min(H(cluster), ln E) on the held-out set",
   accuracy: "final best-assignment accuracy on the held-out set",
   heldLoss: "final held-out MSE",
+  nmiArgmax: "final normalised MI of the argmax of the router probabilities on the held-out set (secondary recovery)",
+  accuracyArgmax: "final best-assignment accuracy of the argmax of the router probabilities (secondary recovery)",
 };
 
 function ci(x: Interval, digits = 3): string {
@@ -51,14 +62,16 @@ function verdict(x: Comparison, metric: PrimaryMetric): string {
   return better ? "better than the baseline" : "worse than the baseline";
 }
 
-/** One colour per arm, by its position among the config's estimators, so an arm looks the same in every plot. */
+/** One colour per arm, by its position among the config's arms, so an arm looks the same in every plot. */
 function colorOf(config: RoutingRecoveryConfig): (arm: string) => string {
-  const names = estimatorNames(config.estimators);
+  const names = [...estimatorNames(config.estimators), ...config.extraArms];
   return (arm) => PALETTE[Math.max(0, names.indexOf(arm)) % PALETTE.length];
 }
 
 function armLabel(a: ArmSummary, cell: CellSummary): string {
-  return a.k === cell.cell.experts && a.k > 1 ? `${a.arm} (dense)` : a.k > 1 ? `${a.arm} (top-${a.k})` : a.arm;
+  const k = a.k === cell.cell.experts && a.k > 1 ? " (dense)" : a.k > 1 ? ` (top-${a.k})` : "";
+  const role = a.role === "control" ? " [control]" : a.role === "reference" ? " [reference]" : "";
+  return `${a.arm}${k}${role}`;
 }
 
 function cellTitle(c: CellSummary): string {
@@ -91,9 +104,21 @@ function setup(config: RoutingRecoveryConfig): string[] {
       ],
       [
         "evaluation",
-        `every ${c.evalEvery} steps on ${c.heldOut} fixed held-out samples, eval mode: MSE; each sample's expert = ` +
-        "the one with the largest gate (the dense estimators sample in evaluation too, so their recovery includes " +
-        "that sampling: near chance at step 0); target loss " + `${c.targetLoss}`,
+        `every ${c.evalEvery} steps on ${c.heldOut} fixed held-out samples, eval mode: MSE and two recoveries. ` +
+        "**Primary** (NMI, accuracy): each sample's expert = the one with the largest gate of the routing the " +
+        "layer uses (the dense estimators sample in evaluation too, so theirs includes that sampling: near chance " +
+        "at step 0). **Secondary** (argmax p): each sample's expert = the argmax of the router's probabilities, " +
+        "what the router learned, free of sampling (for `random`, `hash` and `oracle`, whose routing ignores the " +
+        "router, the same as the primary). Target loss " + `${c.targetLoss}`,
+      ],
+      [
+        "arms",
+        "learned: every registered estimator whose router trains; null controls [control] — `random` (uniform " +
+        "experts redrawn every forward), `hash` (Hash Layers on each sample's id, uniform and independent of the " +
+        "cluster: a fixed random assignment), `frozen` (the cell's baseline with its router frozen at init); " +
+        "reference — `oracle` (`hash` keyed on the true cluster: cluster c → expert c mod E from step 0; recovery " +
+        "1 by construction, not a control). Arms missing from a run: not in the config (`estimators`, " +
+        `\`extraArms\` = ${JSON.stringify(c.extraArms)}) or left out below`,
       ],
       ["seeds", `${c.seeds} per arm (0…${c.seeds - 1}), paired across arms`],
     ]),
@@ -191,6 +216,8 @@ function cellSection(
       "held-out loss",
       "NMI",
       "accuracy",
+      "NMI (argmax p)",
+      "accuracy (argmax p)",
       "MI (nats)",
       "purity",
       `steps to ${config.targetLoss}`,
@@ -202,6 +229,8 @@ function cellSection(
       ci(a.final.heldLoss),
       ci(a.final.nmi),
       ci(a.final.accuracy),
+      ci(a.final.nmiArgmax),
+      ci(a.final.accuracyArgmax),
       ci(a.final.mi),
       fmt(a.final.purity.mean),
       a.toTarget.reached ? `${ci(a.toTarget.steps, 0)} (${a.toTarget.reached}/${a.seeds.length})` : "never",
@@ -209,7 +238,9 @@ function cellSection(
     ]),
   ));
   md.push(
-    "Means with 95% t intervals across seeds; steps to target: mean over the seeds that reached it (how many).",
+    "Means with 95% t intervals across seeds; NMI and accuracy: primary recovery (the routing used); argmax p: " +
+      "secondary (the router's most probable expert); steps to target: mean over the seeds that reached it (how " +
+      "many).",
     "",
   );
   if (baseline === null) {
@@ -217,14 +248,32 @@ function cellSection(
   } else if (!c.comparisons.length) {
     md.push(`The baseline \`${baseline}\` has no finished run here: no comparisons.`, "");
   } else {
-    md.push(`Paired differences arm − \`${baseline}\` (95% t interval, two-sided p; primary: \`${metric}\`):`, "");
+    md.push(
+      `Paired differences learned arm − \`${baseline}\` (95% t interval, two-sided p; primary: \`${metric}\`):`,
+      "",
+    );
     md.push(mdTable(
-      ["arm", "pairs", "Δ NMI", "p", "Δ accuracy", "p", "Δ held-out loss", "p", `Holm p (${metric})`, "verdict"],
+      [
+        "arm",
+        "pairs",
+        "Δ NMI",
+        "p",
+        "Δ NMI (argmax p)",
+        "p",
+        "Δ accuracy",
+        "p",
+        "Δ held-out loss",
+        "p",
+        `Holm p (${metric})`,
+        "verdict",
+      ],
       c.comparisons.map((x) => [
         x.arm,
         x.diffs[metric].n,
         diffText(x.diffs.nmi),
         pText(x.diffs.nmi.p),
+        diffText(x.diffs.nmiArgmax),
+        pText(x.diffs.nmiArgmax.p),
         diffText(x.diffs.accuracy),
         pText(x.diffs.accuracy.p),
         diffText(x.diffs.heldLoss),
@@ -234,7 +283,7 @@ function cellSection(
       ]),
     ));
   }
-  const series = (key: "heldLoss" | "nmi"): LineSeries[] =>
+  const series = (key: "heldLoss" | "nmi" | "nmiArgmax"): LineSeries[] =>
     c.arms.map((a) => ({
       label: armLabel(a, c),
       color: color(a.arm),
@@ -244,6 +293,7 @@ function cellSection(
     }));
   const lossPath = `plots/loss_${index + 1}.svg`;
   const recPath = `plots/recovery_${index + 1}.svg`;
+  const argmaxPath = `plots/recovery_argmax_${index + 1}.svg`;
   files.push({
     path: lossPath,
     text: lineChart({
@@ -264,7 +314,55 @@ function cellSection(
       series: series("nmi"),
     }),
   });
-  md.push(mdImage("held-out loss over steps", lossPath), "", mdImage("NMI over steps", recPath), "");
+  files.push({
+    path: argmaxPath,
+    text: lineChart({
+      title: `Routing recovery, argmax of the router probabilities — ${cellTitle(c)}`,
+      xLabel: "step",
+      yLabel: "normalised MI (mean over seeds)",
+      series: series("nmiArgmax"),
+    }),
+  });
+  md.push(
+    mdImage("held-out loss over steps", lossPath),
+    "",
+    mdImage("NMI over steps (primary recovery)", recPath),
+    "",
+    mdImage("NMI of the argmax of the router probabilities over steps (secondary)", argmaxPath),
+    "",
+  );
+  return md;
+}
+
+/** Whether the learned routers beat the null controls, per cell (see `experiments/common/control_verdicts.ts`). */
+function controlsSection(agg: Aggregate, config: RoutingRecoveryConfig): string[] {
+  const { metric } = config.primary;
+  const scale = metricScale(metric);
+  const md = [
+    "## Null controls",
+    "",
+    `Every learned arm against every null control on the primary metric (\`${metric}\`), learned − control paired ` +
+    `by seed, finished runs only (${scale.better} is better: "beats" means the 95% interval lies entirely on that ` +
+    "side of 0). If the learned routers do not beat the controls, a difference between learned routers here says " +
+    "little about routing.",
+    "",
+  ];
+  for (const c of agg.cells) {
+    md.push(`**${cellTitle(c)}**: ${controlsSummary(c.controls, c.controlArms, scale)}`, "");
+    if (!c.controls.length) continue;
+    md.push(mdTable(
+      ["learned", "control", `Δ ${metric} [95% CI]`, "p", "pairs", "outcome"],
+      c.controls.map((x) => [
+        x.learned,
+        x.control,
+        diffText(x.paired),
+        pText(x.paired.p),
+        x.paired.n,
+        controlOutcome(x, scale),
+      ]),
+    ));
+    md.push(...c.controls.map((x) => `- ${controlSentence(x, scale)}`), "");
+  }
   return md;
 }
 
@@ -298,8 +396,9 @@ export function buildReport(config: RoutingRecoveryConfig, agg: Aggregate, prese
     "",
     "Which routers learn the known optimal routing? Inputs come from latent clusters, each with its own linear " +
     "target, so low loss needs each cluster routed to an expert of its own. Every registered estimator the layer " +
-    "can train with is an arm; the report gives loss, routing recovery against the true clusters and steps to a " +
-    "target loss, with paired comparisons against the baseline.",
+    "can train with is an arm, beside null controls (routing that ignores what the router learns) and an oracle " +
+    "reference; the report gives loss, routing recovery against the true clusters and steps to a target loss, " +
+    "with paired comparisons against the baseline and against the controls.",
     "",
     ...incompleteSection(agg),
     ...primarySection(config),
@@ -318,6 +417,7 @@ export function buildReport(config: RoutingRecoveryConfig, agg: Aggregate, prese
     for (const g of groups.values()) md.push(`- \`${g.arm}\`: ${g.reason} (${g.cells.join(", ")})`);
     md.push("");
   }
+  md.push(...controlsSection(agg, config));
   md.push("## Results", "");
   if (agg.cells.length > 1) md.push(...overview(agg, config));
   agg.cells.forEach((c, i) => md.push(...cellSection(c, i, config, files)));
@@ -337,7 +437,13 @@ export function buildReport(config: RoutingRecoveryConfig, agg: Aggregate, prese
         primary: { ...config.primary, test: "paired two-sided t by seed", alpha: 0.05, power: 0.8 },
         runs: { planned: agg.planned, finished: agg.records.length, missing: agg.missing, failed: agg.failed },
         skipped: agg.skipped,
-        cells: agg.cells.map((c) => ({ cell: c.cell, arms: c.arms.map(strip), comparisons: c.comparisons })),
+        cells: agg.cells.map((c) => ({
+          cell: c.cell,
+          arms: c.arms.map(strip),
+          comparisons: c.comparisons,
+          controls: c.controls.map((x) => ({ ...x, outcome: controlOutcome(x, metricScale(config.primary.metric)) })),
+          controlsVerdict: controlsSummary(c.controls, c.controlArms, metricScale(config.primary.metric)),
+        })),
       },
       null,
       2,

@@ -29,7 +29,8 @@ import { formatDuration } from "../common/progress.ts";
 import type { RoutingRecoveryConfig } from "./config.ts";
 import { type PlannedRun, planRuns, type Shard, shardRuns } from "./plan.ts";
 import { countRunFiles, readFailed, readRun, type RunRecord } from "./store.ts";
-import { mayRunSubprocesses, runInProcess, runWorkers } from "./execute.ts";
+import { runInProcess, runWorkers } from "./execute.ts";
+import { canRunSubprocesses } from "../common/subprocess.ts";
 import { type Aggregate, aggregate } from "./aggregate.ts";
 import { buildReport } from "./report.ts";
 import { configPath, ensureStoredConfig, readStoredConfig, type StoredConfig } from "./outputs.ts";
@@ -188,7 +189,7 @@ export async function runRoutingRecovery(
     else await writeJsonAtomic(configPath(out), stored(config, cli));
     const { runs, skipped } = planRuns(config);
     const todo = await missingRuns(out, runs);
-    const subprocesses = mayRunSubprocesses();
+    const subprocesses = canRunSubprocesses();
     // Default: one worker per core, as the LM experiments do (--jobs 1 runs in this process).
     const jobs = Math.max(1, Math.min(cli.jobs ?? cores(), todo.length));
     const parallel = subprocesses && jobs > 1;

@@ -8,7 +8,7 @@
  * @module
  */
 import { joinPath, writeJsonAtomic } from "../common/io.ts";
-import type { PlannedRun } from "./plan.ts";
+import type { ArmRole, PlannedRun } from "./plan.ts";
 import type { RunMetrics } from "./train.ts";
 
 /** A finished run (its file, and a line of `metrics.jsonl`). */
@@ -19,8 +19,12 @@ export interface RunRecord extends RunMetrics {
   id: string;
   /** Cell id. */
   cell: string;
-  /** Arm (registry name). */
+  /** Arm name (a registry name, or `frozen` / `oracle`). */
   arm: string;
+  /** The registry estimator it ran. */
+  estimator: string;
+  /** Learned, control or reference (`plan.ts`). */
+  role: ArmRole;
   /** Seed. */
   seed: number;
   /** Experts per token of the arm. */

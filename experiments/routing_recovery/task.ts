@@ -12,9 +12,14 @@
  * Larger σ makes the clusters overlap (the router cannot tell them apart), larger m and E make the assignment
  * harder to find.
  *
+ * Each sample also carries an integer **id** drawn uniformly from [0, {@link SAMPLE_ID_VOCAB}), independently of
+ * its cluster and of everything else: the key the `hash` null control routes on (a fixed random assignment that
+ * carries no information about the cluster; `plan.ts`).
+ *
  * Every number comes from the seeded PRNG of `common/stats.ts` (Box–Muller normals), through independent streams
- * derived from (seed, purpose): the task's parameters, the held-out set and the training batches. The same seed
- * therefore gives every arm the same task, held-out set and batches (common random numbers).
+ * derived from (seed, purpose): the task's parameters, the held-out set and the training batches (the ids from a
+ * stream of their own, so adding them changed no other number). The same seed therefore gives every arm the same
+ * task, held-out set and batches (common random numbers).
  *
  * @module
  */
@@ -41,7 +46,10 @@ export interface Task extends TaskSpec {
   maps: Float64Array[];
 }
 
-/** A labelled sample set: inputs and targets row-major [n, d] (f32), true clusters [n]. */
+/** The sample ids are in [0, SAMPLE_ID_VOCAB). */
+export const SAMPLE_ID_VOCAB = 4096;
+
+/** A labelled sample set: inputs and targets row-major [n, d] (f32), true clusters [n], sample ids [n]. */
 export interface Samples {
   /** Number of samples. */
   n: number;
@@ -51,6 +59,8 @@ export interface Samples {
   y: Float32Array;
   /** The true cluster of each sample. */
   cluster: Int32Array;
+  /** Each sample's id: uniform in [0, SAMPLE_ID_VOCAB), independent of its cluster. */
+  id: Int32Array;
 }
 
 /** The task instance of `seed` (independent of everything but the spec and the seed). */
@@ -68,11 +78,13 @@ export function sampler(task: Task, seed: number, purpose: string): (n: number) 
   const stream = mixSeed("samples", purpose, seed);
   const normal = normalSampler(stream);
   const uniform = seededRandom(mixSeed("clusters", stream));
+  const idStream = seededRandom(mixSeed("ids", stream));
   const d = task.dim;
   return (n) => {
     const x = new Float32Array(n * d);
     const y = new Float32Array(n * d);
     const cluster = new Int32Array(n);
+    const id = Int32Array.from({ length: n }, () => Math.floor(idStream() * SAMPLE_ID_VOCAB));
     const row = new Float64Array(d);
     for (let i = 0; i < n; i++) {
       const c = Math.min(task.clusters - 1, Math.floor(uniform() * task.clusters));
@@ -87,6 +99,6 @@ export function sampler(task: Task, seed: number, purpose: string): (n: number) 
         x[i * d + r] = row[r];
       }
     }
-    return { n, x, y, cluster };
+    return { n, x, y, cluster, id };
   };
 }

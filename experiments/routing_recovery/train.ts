@@ -9,10 +9,19 @@
  *
  * Loss: mean squared error over the d outputs, plus the layer's auxiliary loss (balance, when α > 0) in training.
  *
- * Evaluation (eval mode, the same held-out set for every arm of a seed): the held-out MSE, and the routing
- * recovery of `recovery.ts` where each sample's expert is the one with the largest gate of the layer's routing
- * (the only expert for top-1; the heaviest for top-k; the sampled one-hot for the dense estimators, which sample
- * in evaluation too). Evaluation restores the layer's random stream afterwards, so it never changes training.
+ * Evaluation (eval mode, the same held-out set for every arm of a seed): the held-out MSE, and two routing
+ * recoveries (`recovery.ts`):
+ * - **primary** (`nmi`, `accuracy`, …): each sample's expert is the one with the largest gate of the routing the
+ *   layer uses (the only expert for top-1; the heaviest for top-k; the sampled one-hot for the dense estimators,
+ *   which sample in evaluation too, so their recovery includes that sampling noise);
+ * - **secondary** (`nmiArgmax`, `accuracyArgmax`): each sample's expert is the argmax of the router's
+ *   probabilities (`routing.probs`), what the router has learned, free of any sampling. The null controls' and
+ *   the oracle's routing ignores the router (their probabilities are the constant 1/E), so for them the
+ *   secondary is their routing itself, the same as the primary.
+ * Evaluation restores the layer's random stream afterwards, so it never changes training.
+ *
+ * Route context: arms that route on a key (`route_keys.ts`) get it as `forward(x, { tokenIds })` in training,
+ * evaluation and the probe; the key streams are separate from the data, so every arm still sees the same data.
  *
  * Random streams of seed s: the task, the held-out set and the batches come from `task.ts`'s seeded PRNG; the
  * layer's weights (router first, then experts) and then the estimator's draws from `Generator(8s + 1)`. The same
@@ -23,9 +32,11 @@
 import { Generator, keep, noGrad, scope, type Tensor, tensor } from "../../core/mod.ts";
 import { AdamW } from "../../nn/optim/mod.ts";
 import { MoELayer } from "../../moe/layer.ts";
+import { estimatorDescriptor } from "../../moe/mod.ts";
 import { stepsToTarget } from "../common/stats.ts";
 import { makeTask, sampler, type Samples } from "./task.ts";
 import { type Recovery, recovery } from "./recovery.ts";
+import { oracleKeys, type RouteKey, sampleKeys } from "./route_keys.ts";
 
 /** Everything one run needs (derived from the config and the run's cell, arm and seed). */
 export interface RunSpec {
@@ -35,6 +46,10 @@ export interface RunSpec {
   estimator: string;
   /** Registry options (topK for the estimators that take it). */
   estimatorOptions: Record<string, unknown>;
+  /** Keep the router at its initial weights (the `frozen` control). */
+  frozenRouter: boolean;
+  /** The key handed to the layer as `tokenIds` (null: none). */
+  routeKey: RouteKey;
   /** Experts E. */
   experts: number;
   /** Clusters C = m·E. */
@@ -83,8 +98,12 @@ export interface RunMetrics {
   accuracy: number[];
   /** Purity. */
   purity: number[];
+  /** Secondary: normalised MI of the argmax of the router probabilities. */
+  nmiArgmax: number[];
+  /** Secondary: best-assignment accuracy of the argmax of the router probabilities. */
+  accuracyArgmax: number[];
   /** Final held-out values (the last evaluation) and per-expert load. */
-  final: { heldLoss: number; trainLoss: number } & Recovery;
+  final: { heldLoss: number; trainLoss: number; nmiArgmax: number; accuracyArgmax: number } & Recovery;
   /** First step (interpolated) at which the held-out loss reached the target, or null. */
   stepsToTarget: number | null;
   /** Held-out MSE of predicting 0 (the scale of the task). */
@@ -100,12 +119,49 @@ export function buildLayer(spec: RunSpec, generator: Generator): MoELayer {
     estimator: spec.estimator,
     estimatorOptions: spec.estimatorOptions,
     balanceLoss: spec.balanceCoef > 0 ? { coef: spec.balanceCoef, form: "topk" } : undefined,
+    frozenRouter: spec.frozenRouter,
     generator,
   });
 }
 
-function asTensors(s: Samples, dim: number): { x: Tensor; y: Tensor } {
-  return { x: tensor(s.x, { shape: [s.n, dim] }), y: tensor(s.y, { shape: [s.n, dim] }) };
+/** Whether the arm's router is trained (not a null control's, the oracle's or a frozen one). */
+function routerLearns(spec: RunSpec): boolean {
+  return !spec.frozenRouter && !estimatorDescriptor(spec.estimator).nullControl;
+}
+
+/** A batch as tensors: inputs, targets and (for an arm routing on a key) the keys. */
+interface Batch {
+  x: Tensor;
+  y: Tensor;
+  keys: Tensor | undefined;
+}
+
+function asTensors(s: Samples, spec: RunSpec, oracle: Int32Array): Batch {
+  const keys = sampleKeys(s, spec.routeKey, oracle);
+  return {
+    x: tensor(s.x, { shape: [s.n, spec.dim] }),
+    y: tensor(s.y, { shape: [s.n, spec.dim] }),
+    keys: keys ? tensor(keys, { shape: [s.n], dtype: "i32" }) : undefined,
+  };
+}
+
+function disposeBatch(b: Batch): void {
+  b.x.dispose();
+  b.y.dispose();
+  b.keys?.dispose();
+}
+
+/** Each row's argmax of the router probabilities ([N, E] → [N]). */
+async function argmaxExperts(probs: Tensor): Promise<Int32Array> {
+  const [n, e] = probs.shape;
+  const p = await probs.data();
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let j = 1; j < e; j++) if (p[i * e + j] > p[i * e + best]) best = j;
+    out[i] = best;
+  }
+  return out;
 }
 
 /** Each row's expert with the largest gate ([N, K] routing → [N]); −1 when no gate is positive (no expert). */
@@ -131,11 +187,21 @@ export function probeTrainable(spec: RunSpec): string | null {
   try {
     scope(() => {
       const layer = buildLayer({ ...spec, steps: 1 }, new Generator(0));
-      const x = tensor(new Float32Array(8 * spec.dim).map((_, i) => Math.sin(i)), { shape: [8, spec.dim] });
-      const loss = layer.forward(x).square().mean();
+      const n = 8;
+      const probe: Samples = {
+        n,
+        x: new Float32Array(n * spec.dim).map((_, i) => Math.sin(i)),
+        y: new Float32Array(n * spec.dim),
+        cluster: Int32Array.from({ length: n }, (_, i) => i % spec.clusters),
+        id: Int32Array.from({ length: n }, (_, i) => i),
+      };
+      const b = asTensors(probe, spec, oracleKeys(spec.clusters, spec.experts, layer.topK));
+      const loss = layer.forward(b.x, { tokenIds: b.keys }).square().mean();
       const aux = layer.auxLoss();
       (aux ? loss.add(aux) : loss).backward();
-      if (!layer.router.weight.grad) throw new Error("the router received no gradient");
+      // A control's router gets no gradient by design; its experts must still learn.
+      if (routerLearns(spec) && !layer.router.weight.grad) throw new Error("the router received no gradient");
+      if (!layer.experts.namedParameters().some(([, p]) => p.grad)) throw new Error("the experts received no gradient");
       layer.dispose();
     });
     return null;
@@ -154,9 +220,12 @@ export async function trainRun(spec: RunSpec): Promise<RunMetrics> {
   const nextBatch = sampler(task, spec.seed, "train");
   const generator = new Generator(8 * spec.seed + 1);
   const layer = buildLayer(spec, generator);
-  const params = layer.namedParameters();
+  // A frozen router's weights have no gradient: the optimizer gets only the parameters that learn.
+  const params = layer.namedParameters().filter(([, p]) => p.requiresGrad);
   const optimizer = new AdamW(params, { lr: spec.lr, weightDecay: spec.weightDecay });
-  const heldT = asTensors(held, spec.dim);
+  const oracle = oracleKeys(spec.clusters, spec.experts, layer.topK);
+  const heldT = asTensors(held, spec, oracle);
+  const ownRouting = !routerLearns(spec) && !spec.frozenRouter; // null controls and the oracle
   let zeroLoss = 0;
   for (const v of held.y) zeroLoss += v * v;
   zeroLoss /= held.y.length;
@@ -169,8 +238,11 @@ export async function trainRun(spec: RunSpec): Promise<RunMetrics> {
     nmi: [],
     accuracy: [],
     purity: [],
+    nmiArgmax: [],
+    accuracyArgmax: [],
   };
   let last: Recovery | null = null;
+  let lastArgmax: Recovery | null = null;
   const evaluate = async (step: number, trainLoss: number) => {
     layer.eval();
     const state = generator.getState();
@@ -178,15 +250,17 @@ export async function trainRun(spec: RunSpec): Promise<RunMetrics> {
       // The routing's tensors are kept past the scope (which disposes everything else it created), read, freed.
       const kept = scope(() =>
         noGrad(() => {
-          const loss = layer.forward(heldT.x).sub(heldT.y).square().mean();
-          const { gates, experts } = layer.lastRouting!;
-          return { loss: keep(loss), gates: keep(gates), experts: keep(experts) };
+          const loss = layer.forward(heldT.x, { tokenIds: heldT.keys }).sub(heldT.y).square().mean();
+          const { gates, experts, probs } = layer.lastRouting!;
+          return { loss: keep(loss), gates: keep(gates), experts: keep(experts), probs: keep(probs) };
         })
       );
       const chosen = await chosenExperts(kept, spec.experts);
+      const argmax = ownRouting ? chosen : await argmaxExperts(kept.probs);
       const heldLoss = (await kept.loss.data())[0];
-      for (const t of [kept.loss, kept.gates, kept.experts]) t.dispose();
+      for (const t of [kept.loss, kept.gates, kept.experts, kept.probs]) t.dispose();
       last = recovery(held.cluster, chosen, spec.clusters, spec.experts);
+      lastArgmax = ownRouting ? last : recovery(held.cluster, argmax, spec.clusters, spec.experts);
       m.step.push(step);
       m.trainLoss.push(trainLoss);
       m.heldLoss.push(heldLoss);
@@ -194,6 +268,8 @@ export async function trainRun(spec: RunSpec): Promise<RunMetrics> {
       m.nmi.push(last.nmi);
       m.accuracy.push(last.accuracy);
       m.purity.push(last.purity);
+      m.nmiArgmax.push(lastArgmax.nmi);
+      m.accuracyArgmax.push(lastArgmax.accuracy);
     } finally {
       generator.setState(state);
       layer.lastRouting = null;
@@ -207,17 +283,16 @@ export async function trainRun(spec: RunSpec): Promise<RunMetrics> {
     await evaluate(0, NaN);
     let sum = 0, count = 0;
     for (let step = 1; step <= spec.steps; step++) {
-      const batch = asTensors(nextBatch(spec.batchSize), spec.dim);
+      const batch = asTensors(nextBatch(spec.batchSize), spec, oracle);
       const loss = scope(() => {
-        const mse = layer.forward(batch.x).sub(batch.y).square().mean();
+        const mse = layer.forward(batch.x, { tokenIds: batch.keys }).sub(batch.y).square().mean();
         const aux = layer.auxLoss();
         (aux ? mse.add(aux) : mse).backward();
         optimizer.step();
         optimizer.zeroGrad();
         return keep(mse.detach());
       });
-      batch.x.dispose();
-      batch.y.dispose();
+      disposeBatch(batch);
       sum += (await loss.data())[0];
       loss.dispose();
       count++;
@@ -228,15 +303,20 @@ export async function trainRun(spec: RunSpec): Promise<RunMetrics> {
       }
     }
   } finally {
-    heldT.x.dispose();
-    heldT.y.dispose();
+    disposeBatch(heldT);
     optimizer.dispose();
     layer.dispose();
   }
   const n = m.step.length - 1;
   return {
     ...m,
-    final: { heldLoss: m.heldLoss[n], trainLoss: m.trainLoss[n], ...last! },
+    final: {
+      heldLoss: m.heldLoss[n],
+      trainLoss: m.trainLoss[n],
+      nmiArgmax: m.nmiArgmax[n],
+      accuracyArgmax: m.accuracyArgmax[n],
+      ...last!,
+    },
     stepsToTarget: stepsToTarget(m.step, m.heldLoss, spec.targetLoss),
     zeroLoss,
   };

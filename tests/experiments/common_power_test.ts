@@ -6,7 +6,7 @@ import {
   pairedTPower,
   seedsNeeded,
 } from "../../experiments/common/power.ts";
-import { tCdf } from "../../experiments/common/stats.ts";
+import { pairedTTest, seededRandom, tCdf, tCritical } from "../../experiments/common/stats.ts";
 
 const close = (a: number, b: number, tol: number, what: string) =>
   assert.ok(Math.abs(a - b) <= tol, `${what}: ${a} vs ${b} (tol ${tol})`);
@@ -60,4 +60,35 @@ Deno.test("minimum detectable difference: has the asked power, scales with σ, t
   assert.ok(Number.isNaN(minDetectableDifference(1, 1)), "one pair: no test");
   assert.equal(minDetectableDifference(0, 8), 0);
   assert.throws(() => pairedTPower(1, 8, { alpha: 0 }), /alpha must be in \(0, 1\)/);
+});
+
+Deno.test("minimum detectable difference: above the shifted-central-t approximation, which it meets for many seeds", () => {
+  // The common approximation MDD ≈ (t_{1−α/2, n−1} + t_{power, n−1}) σ/√n ignores the noncentral t's skew and is
+  // optimistic for few seeds; the exact value must lie above it and converge to it as n grows.
+  // (tCritical(df, L) is the (1 + L)/2 quantile: L = 0.95 gives t_0.975, L = 0.6 gives t_0.8.)
+  const approx = (sd: number, n: number) => (tCritical(n - 1, 0.95) + tCritical(n - 1, 0.6)) * sd / Math.sqrt(n);
+  close(approx(0.1, 3), (4.302653 + 1.060660) * 0.1 / Math.sqrt(3), 1e-5, "approximation at n = 3");
+  for (const n of [3, 5, 8, 16]) {
+    assert.ok(minDetectableDifference(0.1, n) > approx(0.1, n), `n = ${n}: exact above the approximation`);
+  }
+  close(minDetectableDifference(1, 400) / approx(1, 400), 1, 2e-3, "n = 400");
+  // The seeds needed are consistent with the MDD: the smallest n whose MDD is at most the effect.
+  const n = seedsNeeded(0.05, 0.1)!;
+  assert.ok(minDetectableDifference(0.1, n) <= 0.05 && minDetectableDifference(0.1, n - 1) > 0.05, `n = ${n}`);
+});
+
+Deno.test("power: at the stated n and effect, a simulated paired t-test rejects as often as pairedTPower says", () => {
+  const sd = 1, effect = 0.8, n = seedsNeeded(effect, sd)!;
+  const rand = seededRandom(4);
+  const normal = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+  let rejected = 0;
+  const trials = 4000;
+  for (let i = 0; i < trials; i++) {
+    const t = pairedTTest(Array.from({ length: n }, () => effect + sd * normal()));
+    if (t.lo > 0 || t.hi < 0) rejected++;
+  }
+  // Exact power at n (≥ 0.8); the simulation's SE is √(0.8·0.2/4000) ≈ 0.0063: allow 4 SE.
+  const want = pairedTPower(effect, n);
+  assert.ok(want >= 0.8);
+  close(rejected / trials, want, 0.026, `simulated power at n = ${n}`);
 });

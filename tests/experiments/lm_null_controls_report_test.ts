@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { aggregateRuns, type RunData } from "../../experiments/lm/aggregate.ts";
-import { controlsSummary } from "../../experiments/lm/control_verdicts.ts";
+import { controlsSummary } from "../../experiments/common/control_verdicts.ts";
 
 /** A finished run whose validation loss falls linearly from 6 to `final` at step 400. */
 function run(arm: string, seed: number, final: number, opts: { done?: boolean; load?: number[] } = {}): RunData {

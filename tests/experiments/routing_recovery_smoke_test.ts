@@ -72,7 +72,7 @@ Deno.test("a fallback baseline list gives each cell the first listed arm that ru
   assert.equal(agg.missing.length, runs.length, "nothing finished: every run missing, none in any number");
   const report = buildReport(config, agg, "test").find((f) => f.path === "report.md")!.text;
   assert.match(report, /### Overview: final `nmi` \(mean over seeds\) by cell/);
-  assert.match(report, /Incomplete:\*\* 0 of 6 runs finished/);
+  assert.match(report, /Incomplete:\*\* 0 of 14 runs finished/);
   assert.match(report, /`switch`: K = 2 not allowed \(allows 1\) \(E4-m1-s0.5-k2\)/);
 });
 
@@ -102,15 +102,17 @@ Deno.test({
         assert.ok(Number.isFinite(r.final.heldLoss), r.id);
       }
       const report = await Deno.readTextFile(`${whole}/report.md`);
-      const order = ["## Primary test", "## Power of the primary test", "## Results"].map((h) => report.indexOf(h));
+      const order = ["## Primary test", "## Power of the primary test", "## Null controls", "## Results"]
+        .map((h) => report.indexOf(h));
       assert.ok(order.every((i, j) => i >= 0 && (j === 0 || i > order[j - 1])), `section order ${order}`);
       assert.match(report, /Baseline arm:\*\* `switch`/);
       const images = [...report.matchAll(/!\[[^\]]*\]\(([^)]+)\)/g)].map((m) => m[1]);
-      assert.equal(images.length, 2);
+      assert.equal(images.length, 3);
       for (const img of images) assert.deepEqual(svgProblems(await Deno.readTextFile(`${whole}/${img}`)), [], img);
       const summary = JSON.parse(await Deno.readTextFile(`${whole}/summary.json`));
       assert.equal(summary.runs.finished, runs.length);
-      assert.equal(summary.cells[0].comparisons.length, 2, "two arms compared with the baseline");
+      assert.equal(summary.cells[0].comparisons.length, 2, "two learned arms compared with the baseline");
+      assert.equal(summary.cells[0].controls.length, 9, "three learned arms × three controls");
       for (const name of ["config.json", "env.json", "timing.json"]) {
         JSON.parse(await Deno.readTextFile(`${whole}/${name}`));
       }
@@ -131,10 +133,10 @@ Deno.test({
         /1 run\(s\) failed and 0 are missing/,
       );
       const partial = await Deno.readTextFile(`${whole}/report.md`);
-      assert.match(partial, /\*\*Incomplete:\*\* 5 of 6 runs finished/);
+      assert.match(partial, /\*\*Incomplete:\*\* 13 of 14 runs finished/);
       assert.match(partial, new RegExp(`\`${runs[1].id}\`: boom`));
       const summary5 = JSON.parse(await Deno.readTextFile(`${whole}/summary.json`));
-      assert.equal(summary5.runs.finished, 5);
+      assert.equal(summary5.runs.finished, 13);
       const armRow = summary5.cells[0].arms.find((a: { arm: string }) => a.arm === runs[1].arm.name);
       assert.deepEqual(armRow.seeds, [0, 1].filter((s) => s !== runs[1].seed));
       // --resume trains it again, to the same bytes, and removes the failure record.
@@ -144,7 +146,7 @@ Deno.test({
       // Refusals: a folder with runs without --resume/--force; --resume with another config.
       await assert.rejects(
         () => main(["--preset=smoke", `--out=${whole}`], quiet),
-        /holds 6 run file\(s\) \(6 finished\)/,
+        /holds 14 run file\(s\) \(14 finished\)/,
       );
       await assert.rejects(
         () => main(["--preset=smoke", `--out=${whole}`, "--resume", "--steps=20"], quiet),
@@ -155,11 +157,11 @@ Deno.test({
       const sharded = `${dir}/sharded`;
       await main(["--preset=smoke", `--out=${sharded}`, "--shard", "1/2"], quiet);
       const lines: string[] = [];
-      await assert.rejects(() => main(["--aggregate-only", "--out", sharded], (l) => lines.push(l)), /3 are missing/);
-      assert.match(await Deno.readTextFile(`${sharded}/report.md`), /Missing runs .*: 3/);
+      await assert.rejects(() => main(["--aggregate-only", "--out", sharded], (l) => lines.push(l)), /7 are missing/);
+      assert.match(await Deno.readTextFile(`${sharded}/report.md`), /Missing runs .*: 7/);
       await assert.rejects(
         () => main(["--preset=smoke", `--out=${sharded}`, "--shard=1/2"], quiet),
-        /already holds 3 of the 3 runs of shard 1\/2; pass --resume/,
+        /already holds 7 of the 7 runs of shard 1\/2; pass --resume/,
       );
       await assert.rejects(
         () => main(["--preset=smoke", `--out=${sharded}`, "--shard=2/2", "--seeds=3"], quiet),

@@ -1,45 +1,15 @@
 /**
- * The LM report's power (`experiments/lm/power.ts`) and routing diagnostics (`routing_diagnostics.ts`, the
- * heatmap SVG) from their definitions, on hand-computed cases.
+ * The LM report's routing diagnostics (`routing_diagnostics.ts`, the heatmap SVG) from their definitions, on
+ * hand-computed cases. (The power section's numbers come from `experiments/common/power.ts`, tested in
+ * `common_power_test.ts`.)
  */
 import assert from "node:assert/strict";
-import { MAX_SEEDS, minDetectableDiff, seedsNeeded } from "../../experiments/lm/power.ts";
 import { loadCv, maxVio, routingAgreement, runLoad, tokenExpertMI } from "../../experiments/lm/routing_diagnostics.ts";
 import { heatmap } from "../../experiments/common/svg_heatmap.ts";
 import { svgProblems } from "../../experiments/common/svg_check.ts";
-import { pairedTTest, seededRandom } from "../../experiments/common/stats.ts";
 
 const close = (a: number, b: number, tol: number, what: string) =>
   assert.ok(Math.abs(a - b) <= tol, `${what}: ${a} vs ${b}`);
-
-Deno.test("power: minimum detectable difference and seeds needed match the paired-t formula", () => {
-  // n = 3: t_{0.975, 2} = 4.3027, t_{0.8, 2} = 1.0607.
-  close(minDetectableDiff(0.1, 3), (4.302653 + 1.060660) * 0.1 / Math.sqrt(3), 1e-5, "MDD(0.1, 3)");
-  // Many seeds: the normal quantiles 1.95996 + 0.84162.
-  close(minDetectableDiff(1, 100_000) * Math.sqrt(100_000), 1.95996 + 0.84162, 1e-3, "MDD as n → ∞");
-  assert.ok(Number.isNaN(minDetectableDiff(0.1, 1)));
-  const n = seedsNeeded(0.1, 0.05);
-  assert.ok(minDetectableDiff(0.1, n) <= 0.05 && minDetectableDiff(0.1, n - 1) > 0.05, `smallest n: ${n}`);
-  assert.equal(seedsNeeded(0.1, -0.05), n, "either sign");
-  assert.equal(seedsNeeded(0, 0.01), 2);
-  assert.equal(seedsNeeded(1, 1e-9), Infinity, `beyond ${MAX_SEEDS}`);
-  assert.throws(() => minDetectableDiff(-1, 3), /sd must be/);
-  assert.throws(() => seedsNeeded(1, 1, 0.05, 0.3), /power must be in \(0\.5, 1\)/);
-});
-
-Deno.test("power: at the stated n and effect, a simulated paired t-test rejects about 80% of the time", () => {
-  const sd = 1, effect = 0.8, n = seedsNeeded(sd, effect);
-  const rand = seededRandom(4);
-  const normal = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
-  let rejected = 0;
-  const trials = 2000;
-  for (let i = 0; i < trials; i++) {
-    const t = pairedTTest(Array.from({ length: n }, () => effect + sd * normal()));
-    if (t.lo > 0 || t.hi < 0) rejected++;
-  }
-  // The approximation is slightly optimistic at small n: the true power is a little under 0.8, never far.
-  assert.ok(rejected / trials > 0.72 && rejected / trials < 0.9, `power ${rejected / trials} at n = ${n}`);
-});
 
 Deno.test("routing diagnostics: MaxVio, load CV, MI, agreement and run loads from their definitions", () => {
   assert.equal(maxVio([0.25, 0.25, 0.25, 0.25]), 0);
