@@ -182,18 +182,17 @@ const switchPresets: Record<string, SwitchVsSparseMixerConfig> = {
     jitterEps: 0.1,
     model: { ...switchModel(16, 2, 2) },
   },
-  // Sized from measurements on the 2-core development machine, taken while other jobs loaded it (load ≈ 5), so
-  // upper bounds: one thread per run, ~0.26 s (switch) / ~0.29 s (sparsemixer) of CPU per training step, ≲ 0.15 s
-  // per evaluation batch, ~4 s of set-up per run, 2 s to build the data cache. Two runs in parallel, three after
-  // another on each core: ≈ 3 × (800 × 0.28 s + 17 evaluations × 12 batches × 0.15 s + 4 s) ≈ 13 minutes on an
-  // otherwise idle machine, inside the 20-minute target with a margin. 800 steps × 512 tokens ≈ 12% of an epoch.
-  // The three null controls (issue 15: every LM experiment has them) cost about one learned arm each, so with
-  // them the preset runs 2.5× as many runs; drop them with `--arms=switch,sparsemixer` for the old timing.
+  // Re-sized after issue 14's kernels (measured on the idle 2-vCPU development machine, AMD EPYC Zen 5, two runs in
+  // parallel with one thread each): a step of the d = 128 model takes ~0.18 s (d = 64: ~0.10 s), an evaluation
+  // (6 valid + 6 out-of-domain batches) about four steps' worth, the null controls ~0.75 of a learned arm. With
+  // 2 learned arms + 3 controls × 3 seeds: ≈ (6 × 700 × 0.19 s + 9 × 0.75 × 700 × 0.19 s) / 2 ≈ 15 minutes. The model
+  // is 2× wider than before issue 14 (4× the expert parameters); 700 steps × 512 tokens ≈ 10% of an epoch.
+  // `--arms=switch,sparsemixer` drops the controls (~6 minutes).
   quick: {
     seeds: 3,
     device: "auto",
     arms: ["switch", "sparsemixer", ...CONTROL_ARMS],
-    steps: 800,
+    steps: 700,
     logEvery: 10,
     evalEvery: 50,
     checkpointEvery: 100,
@@ -201,7 +200,7 @@ const switchPresets: Record<string, SwitchVsSparseMixerConfig> = {
     jitterEps: 0.1,
     targetLoss: "auto",
     targetFraction: 0.8,
-    model: switchModel(64, 4, 4),
+    model: switchModel(128, 4, 4),
     data: data(1024, 64, 8, 6, null),
     optim: optim(3e-3, 50),
   },
