@@ -65,7 +65,7 @@ export interface ThreadMinimums {
   elementwiseSimd: number;
   /** The Adam/AdamW update (and gradient clipping's in-place scaling). */
   adam: number;
-  /** Softmax and log-softmax. */
+  /** Softmax and log-softmax, and the other row kernels: layer norm and cross-entropy (each way). */
   softmax: number;
   /** Sums along an axis. */
   sum: number;
@@ -85,6 +85,14 @@ export function setThreadMinimums(values: Partial<ThreadMinimums>): ThreadMinimu
   const previous = { ...threadMinimums };
   Object.assign(threadMinimums, values);
   return previous;
+}
+
+/**
+ * Rows per unit when `rows` independent rows are split over `threads` threads: about four units per
+ * thread, so a late Worker only means the others take more.
+ */
+export function rowsPerUnit(rows: number, threads: number): number {
+  return Math.max(1, Math.ceil(rows / (4 * threads)));
 }
 
 /** Most Workers the pool creates (the calling thread is one more). */
