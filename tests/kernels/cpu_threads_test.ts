@@ -168,6 +168,19 @@ Deno.test("gradient clipping and AdamW over several steps are bit-identical for 
   });
 });
 
+Deno.test("strided gathers (permute, slice, broadcast) are bit-identical for 1, 2 and 3 threads", () => {
+  sameForAnyThreads("strided", () => {
+    const x = randn([1, 29, 3, 41, 7], { generator: new Generator(16) });
+    return [
+      x.permute(0, 3, 1, 4, 2).mul(1),
+      x.narrow(3, 5, 30).mul(1),
+      x.slice(3, 1, 40, 3).mul(1),
+      x.narrow(1, 2, 20).permute(1, 0, 2, 3, 4).mul(1),
+      x.sum(1, true).expand(1, 29, 3, 41, 7).mul(1),
+    ];
+  });
+});
+
 Deno.test("layer norm forward and backward are bit-identical for 1, 2 and 3 threads", () => {
   sameForAnyThreads("layerNorm", () => {
     const g = new Generator(13);

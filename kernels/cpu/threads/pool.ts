@@ -140,6 +140,8 @@ class KernelPool {
 
   /** Units Workers have run (for tests: proof that they share work). */
   workerUnits = 0;
+  /** Jobs run and buffers or kernels posted to the Workers (for benchmarks: the pool's traffic). */
+  readonly traffic = { jobs: 0, posted: 0 };
 
   #ensure(count: number): void {
     const want = Math.min(count, MAX_KERNEL_WORKERS);
@@ -167,6 +169,7 @@ class KernelPool {
   }
 
   #post(message: Registration): void {
+    this.traffic.posted++;
     for (const port of this.#ports) port.postMessage(message);
   }
 
@@ -264,6 +267,7 @@ class KernelPool {
   ): void {
     const ctl = this.#ctl;
     const kernel = this.#kernelId(kind, key, desc);
+    this.traffic.jobs++;
     // Close the counter before rewriting the descriptor (see layout.ts).
     this.#gen = (this.#gen + 1) & ((1 << (31 - GEN_SHIFT)) - 1);
     const head = this.#gen << GEN_SHIFT;

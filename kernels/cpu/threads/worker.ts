@@ -15,6 +15,7 @@ import { softmaxUnit, sumUnit } from "../reduce.ts";
 import { scaleUnit, sumSquaresUnit } from "../sum_squares.ts";
 import { layerNormBackwardUnit, layerNormUnit } from "../layer_norm.ts";
 import { crossEntropyUnit } from "../cross_entropy.ts";
+import { stridedUnit } from "../layout.ts";
 import { ARGS_BYTE, claimUnits, Ctl, DTYPE_CODES, GEN_SHIFT, MAX_ARGS, UNIT_MASK, viewOf } from "./layout.ts";
 import type { Registration } from "./pool.ts";
 
@@ -33,6 +34,7 @@ export const UNITS: Record<
   layerNorm: layerNormUnit,
   layerNormBackward: layerNormBackwardUnit,
   crossEntropy: crossEntropyUnit,
+  strided: stridedUnit,
 };
 
 /** What the pool passes a Worker in `workerData`. */
