@@ -1,6 +1,7 @@
 /**
  * Worker threads for the CPU's non-matmul kernels (elementwise programs, the Adam update, softmax and sums
- * along an axis): a job's units — disjoint parts of its outputs — are claimed by the calling thread and
+ * along an axis, layer norm and cross-entropy each way, gradient clipping's sums of squares and scaling,
+ * strided gathers): a job's units — disjoint parts of its outputs — are claimed by the calling thread and
  * the Workers together, each running the same TypeScript kernel on its part.
  *
  * ## Design
@@ -28,8 +29,10 @@
  *   itself by compare-and-swap and waits until every unit is done. A Worker that is late or busy only
  *   means the others take more units. Workers spin briefly between jobs, then sleep in `Atomics.wait`;
  *   they are `unref()`ed so they never keep a program alive.
- * - **Bits.** A unit is a contiguous range of output elements (elementwise, Adam) or of independent rows
- *   (softmax, sums): every output element is computed by the same code in the same order whatever the
+ * - **Bits.** A unit is a contiguous range of output elements (elementwise, Adam, gathers), of independent
+ *   rows (softmax, sums, layer norm, cross-entropy), of columns each summed over every row in order (layer
+ *   norm's dweight and dbias) or one whole array (a gradient's sum of squares, combined afterwards in a
+ *   fixed order): every output element is computed by the same code in the same order whatever the
  *   thread count, so results are bit-identical for any `threads`. One thread never enters this module.
  *
  * @module
@@ -59,7 +62,7 @@ import {
  * Adam update or a sum (≈ 0.5–3 ns per element, bound by memory) only from about 10⁵.
  */
 export interface ThreadMinimums {
-  /** Elementwise programs on the JavaScript loops. */
+  /** Elementwise programs on the JavaScript loops, and strided gathers (permute, slice, expand). */
   elementwiseJs: number;
   /** Elementwise programs on the WebAssembly SIMD loop. */
   elementwiseSimd: number;
@@ -67,7 +70,7 @@ export interface ThreadMinimums {
   adam: number;
   /** Softmax and log-softmax, and the other row kernels: layer norm and cross-entropy (each way). */
   softmax: number;
-  /** Sums along an axis. */
+  /** Sums along an axis, and gradient clipping's sums of squares (all gradients' elements together). */
   sum: number;
 }
 
