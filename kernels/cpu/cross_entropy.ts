@@ -14,8 +14,11 @@
  * @module
  */
 import { fmtShape, OpError } from "../../core/errors.ts";
-import type { KernelFamily } from "../registry.ts";
+import type { KernelFamily, TensorRef } from "../registry.ts";
 import type { CpuBuffer } from "./buffer.ts";
+import type { TypedArray } from "../../core/dtype.ts";
+import { liveCpuOptions } from "./config.ts";
+import { rowsPerUnit, runParallel, threadMinimums } from "./threads/pool.ts";
 
 /** The target of row r, or −1 for an ignored row; throws for a class outside [0, c). */
 function target(t: number, ignoreIndex: number, c: number, tShape: readonly number[], xShape: readonly number[]) {
@@ -29,41 +32,85 @@ function target(t: number, ignoreIndex: number, c: number, tShape: readonly numb
   return t;
 }
 
+/** Operands of both kernels: logits, targets, then [loss, lse] (forward) or [lse, g, dx] (backward). */
+type Rows = readonly TypedArray[];
+
+/** Forward rows [r0, r1): views = [x, targets, loss, lse]; targets already checked (see {@link checkTargets}). */
+function forwardRows(v: Rows, c: number, ignoreIndex: number, eps: number, r0: number, r1: number): void {
+  const [x, tg, loss, lseOut] = v;
+  for (let r = r0, base = r0 * c; r < r1; r++, base += c) {
+    const t = tg[r];
+    if (t === ignoreIndex) {
+      loss[r] = lseOut[r] = 0;
+      continue;
+    }
+    let m = -Infinity;
+    for (let j = 0; j < c; j++) m = Math.max(m, x[base + j]);
+    let total = 0, sumX = 0;
+    for (let j = 0; j < c; j++) {
+      total += Math.exp(x[base + j] - m);
+      sumX += x[base + j];
+    }
+    const lse = m + Math.log(total);
+    lseOut[r] = lse;
+    const nll = lse - x[base + t];
+    loss[r] = eps === 0 ? nll : nll * (1 - eps) - eps * (sumX / c - lse);
+  }
+}
+
+/** Backward rows [r0, r1): views = [x, targets, lse, g, dx]; targets already checked. */
+function backwardRows(v: Rows, c: number, ignoreIndex: number, eps: number, r0: number, r1: number): void {
+  const [x, tg, l, gr, dx] = v, hit = 1 - eps, off = eps / c;
+  for (let r = r0, base = r0 * c; r < r1; r++, base += c) {
+    const t = tg[r];
+    if (t === ignoreIndex) {
+      dx.fill(0, base, base + c);
+      continue;
+    }
+    const s = l[r], gg = gr[r];
+    for (let j = 0; j < c; j++) dx[base + j] = (Math.exp(x[base + j] - s) - off) * gg;
+    dx[base + t] = (Math.exp(x[base + t] - s) - hit - off) * gg;
+  }
+}
+
+/** Throws, on the calling thread, for a target outside [0, c) that is not the ignored index. */
+function checkTargets(logits: TensorRef<CpuBuffer>, targets: TensorRef<CpuBuffer>, ignoreIndex: number): void {
+  const tg = targets.buf, c = logits.shape[logits.shape.length - 1];
+  for (let r = 0; r < tg.length; r++) target(tg[r], ignoreIndex, c, targets.shape, logits.shape);
+}
+
+/** Unit `unit` of a threaded forward or backward: `args` = [c, ignoreIndex, eps, rows per unit, rows]. */
+export function crossEntropyUnit(backward: boolean, v: Rows, args: ArrayLike<number>, unit: number): void {
+  const r0 = unit * args[3], r1 = Math.min(args[4], r0 + args[3]);
+  (backward ? backwardRows : forwardRows)(v, args[0], args[1], args[2], r0, r1);
+}
+
+/**
+ * Runs rows [0, rows) of the forward or backward over `views`, split over the kernel Workers when the
+ * logits are large enough (each row is computed whole by one thread: the same bits for any thread count).
+ */
+function runRows(backward: boolean, views: Rows, c: number, ignoreIndex: number, eps: number, rows: number): void {
+  const threads = liveCpuOptions.threads;
+  if (threads > 1 && rows * c >= threadMinimums.softmax) {
+    const per = rowsPerUnit(rows, threads), args = [c, ignoreIndex, eps, per, rows];
+    const key = String(backward);
+    if (runParallel("crossEntropy", key, backward, crossEntropyUnit, views, args, Math.ceil(rows / per), threads)) {
+      return;
+    }
+  }
+  (backward ? backwardRows : forwardRows)(views, c, ignoreIndex, eps, 0, rows);
+}
+
 /** The cross-entropy family of the CPU backend. */
 export const crossEntropyKernels: KernelFamily<CpuBuffer, "crossEntropy" | "crossEntropyBackward"> = {
   crossEntropy([logits, targets], [loss, lseOut], { ignoreIndex, labelSmoothing: eps }) {
-    const x = logits.buf, tg = targets.buf, c = logits.shape[logits.shape.length - 1];
-    for (let r = 0, base = 0; r < tg.length; r++, base += c) {
-      const t = target(tg[r], ignoreIndex, c, targets.shape, logits.shape);
-      if (t < 0) {
-        loss.buf[r] = lseOut.buf[r] = 0;
-        continue;
-      }
-      let m = -Infinity;
-      for (let j = 0; j < c; j++) m = Math.max(m, x[base + j]);
-      let total = 0, sumX = 0;
-      for (let j = 0; j < c; j++) {
-        total += Math.exp(x[base + j] - m);
-        sumX += x[base + j];
-      }
-      const lse = m + Math.log(total);
-      lseOut.buf[r] = lse;
-      const nll = lse - x[base + t];
-      loss.buf[r] = eps === 0 ? nll : nll * (1 - eps) - eps * (sumX / c - lse);
-    }
+    checkTargets(logits, targets, ignoreIndex);
+    const c = logits.shape[logits.shape.length - 1];
+    runRows(false, [logits.buf, targets.buf, loss.buf, lseOut.buf], c, ignoreIndex, eps, targets.buf.length);
   },
   crossEntropyBackward([logits, targets, lse, g], [out], { ignoreIndex, labelSmoothing: eps }) {
-    const x = logits.buf, tg = targets.buf, l = lse.buf, gr = g.buf, dx = out.buf;
-    const c = logits.shape[logits.shape.length - 1], hit = 1 - eps, off = eps / c;
-    for (let r = 0, base = 0; r < tg.length; r++, base += c) {
-      const t = target(tg[r], ignoreIndex, c, targets.shape, logits.shape);
-      if (t < 0) {
-        dx.fill(0, base, base + c);
-        continue;
-      }
-      const s = l[r], gg = gr[r];
-      for (let j = 0; j < c; j++) dx[base + j] = (Math.exp(x[base + j] - s) - off) * gg;
-      dx[base + t] = (Math.exp(x[base + t] - s) - hit - off) * gg;
-    }
+    checkTargets(logits, targets, ignoreIndex);
+    const c = logits.shape[logits.shape.length - 1];
+    runRows(true, [logits.buf, targets.buf, lse.buf, g.buf, out.buf], c, ignoreIndex, eps, targets.buf.length);
   },
 };

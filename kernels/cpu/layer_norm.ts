@@ -18,6 +18,7 @@ import type { TypedArray } from "../../core/dtype.ts";
 import type { KernelFamily } from "../registry.ts";
 import type { CpuBuffer } from "./buffer.ts";
 import { liveCpuOptions } from "./config.ts";
+import { rowsPerUnit, runParallel, threadMinimums } from "./threads/pool.ts";
 
 /** Computes row r's mean and rstd (the row is x[base, base + d)) and stores them, rounded to their dtype. */
 function rowStats(x: TypedArray, base: number, d: number, eps: number, mean: TypedArray, rstd: TypedArray, r: number) {
@@ -59,9 +60,9 @@ function forwardReference({ x, w, b, y, mean, rstd, d, eps }: Forward): void {
   }
 }
 
-/** The forward with one branch-free inner loop per combination of weight and bias. */
-function forwardFast({ x, w, b, y, mean, rstd, d, eps }: Forward): void {
-  for (let r = 0, base = 0; r < mean.length; r++, base += d) {
+/** The forward with one branch-free inner loop per combination of weight and bias, on rows [r0, r1). */
+function forwardFast({ x, w, b, y, mean, rstd, d, eps }: Forward, r0 = 0, r1 = mean.length): void {
+  for (let r = r0, base = r0 * d; r < r1; r++, base += d) {
     rowStats(x, base, d, eps, mean, rstd, r);
     const m = mean[r], s = rstd[r];
     if (w && b) { for (let j = 0; j < d; j++) y[base + j] = (x[base + j] - m) * s * w[j] + b[j]; }
@@ -115,6 +116,24 @@ function backwardReference(o: Backward): void {
   }
 }
 
+/**
+ * dweight and dbias of columns [j0, j1): each column's rows in order from the first, into double
+ * accumulators — the operations {@link backwardFast} does for those columns, so the same bits.
+ */
+function columnGrads(o: Backward, j0: number, j1: number): void {
+  const { g, x, mean, rstd, dw, db, d } = o, rows = mean.length, w = j1 - j0;
+  const aw = new Float64Array(w), ab = new Float64Array(w);
+  for (let r = 0, base = j0; r < rows; r++, base += d) {
+    const m = mean[r], s = rstd[r];
+    for (let j = 0; j < w; j++) {
+      aw[j] += g[base + j] * ((x[base + j] - m) * s);
+      ab[j] += g[base + j];
+    }
+  }
+  dw.set(aw, j0);
+  db.set(ab, j0);
+}
+
 /** dx, dweight and dbias in one pass over the rows (double accumulators, row-major). */
 function backwardFast(o: Backward): void {
   const { g, x, mean, rstd, dw, db, d } = o, rows = mean.length;
@@ -131,12 +150,81 @@ function backwardFast(o: Backward): void {
   db.set(ab);
 }
 
+/** Which of the optional operands a threaded job passes (absent ones are stand-in views, never read). */
+interface Present {
+  w: boolean;
+  b: boolean;
+}
+
+/**
+ * Unit `unit` of a threaded forward (the fast path on a block of rows): `views` = [x, w, b, y, mean,
+ * rstd], `args` = [d, eps, rows per unit].
+ */
+export function layerNormUnit(p: Present, v: readonly TypedArray[], args: ArrayLike<number>, unit: number): void {
+  const o: Forward = {
+    x: v[0],
+    w: p.w ? v[1] : null,
+    b: p.b ? v[2] : null,
+    y: v[3],
+    mean: v[4],
+    rstd: v[5],
+    d: args[0],
+    eps: args[1],
+  };
+  const r0 = unit * args[2];
+  forwardFast(o, r0, Math.min(o.mean.length, r0 + args[2]));
+}
+
+/**
+ * Unit `unit` of a threaded backward: `views` = [g, x, mean, rstd, w, dx, dw, db], `args` = [d, rows per
+ * unit, row units, columns per unit]. The first units compute dx on blocks of rows, the rest dweight and
+ * dbias on blocks of columns (each column summed over every row in order, as one thread sums it).
+ */
+export function layerNormBackwardUnit(
+  p: Present,
+  v: readonly TypedArray[],
+  args: ArrayLike<number>,
+  unit: number,
+): void {
+  const d = args[0], per = args[1], rowUnits = args[2], cols = args[3];
+  const o: Backward = {
+    g: v[0],
+    x: v[1],
+    mean: v[2],
+    rstd: v[3],
+    w: p.w ? v[4] : null,
+    dx: v[5],
+    dw: v[6],
+    db: v[7],
+    d,
+  };
+  if (unit < rowUnits) {
+    const r1 = Math.min(o.mean.length, (unit + 1) * per);
+    for (let r = unit * per; r < r1; r++) rowDx(o, r, r * d);
+  } else {
+    const j0 = (unit - rowUnits) * cols;
+    columnGrads(o, j0, Math.min(d, j0 + cols));
+  }
+}
+
+/** Threads for a layer-norm job of `size` elements (1: run it here; the fast path only). */
+function layerNormThreads(size: number): number {
+  const t = liveCpuOptions.threads;
+  return t > 1 && liveCpuOptions.fastKernels && size >= threadMinimums.softmax ? t : 1;
+}
+
 /** The layer-norm family of the CPU backend. */
 export const layerNormKernels: KernelFamily<CpuBuffer, "layerNorm" | "layerNormBackward"> = {
   layerNorm(inputs, [y, mean, rstd], { eps, hasWeight, hasBias }) {
     const x = inputs[0], d = x.shape[x.shape.length - 1];
     const w = hasWeight ? inputs[1].buf : null, b = hasBias ? inputs[hasWeight ? 2 : 1].buf : null;
     const o: Forward = { x: x.buf, w, b, y: y.buf, mean: mean.buf, rstd: rstd.buf, d, eps };
+    const threads = layerNormThreads(x.buf.length), rows = mean.buf.length, per = rowsPerUnit(rows, threads);
+    if (threads > 1) {
+      const p: Present = { w: w !== null, b: b !== null }, views = [o.x, w ?? o.x, b ?? o.x, o.y, o.mean, o.rstd];
+      const key = `${p.w}|${p.b}`;
+      if (runParallel("layerNorm", key, p, layerNormUnit, views, [d, eps, per], Math.ceil(rows / per), threads)) return;
+    }
     (liveCpuOptions.fastKernels ? forwardFast : forwardReference)(o);
   },
   layerNormBackward(inputs, [dx, dw, db], { hasWeight }) {
@@ -152,6 +240,15 @@ export const layerNormKernels: KernelFamily<CpuBuffer, "layerNorm" | "layerNormB
       db: db.buf,
       d,
     };
+    const threads = layerNormThreads(o.x.length), rows = o.mean.length, per = rowsPerUnit(rows, threads);
+    if (threads > 1) {
+      const rowUnits = Math.ceil(rows / per), cols = Math.max(16, Math.ceil(d / (2 * threads)));
+      const views = [o.g, o.x, o.mean, o.rstd, o.w ?? o.g, o.dx, o.dw, o.db];
+      const units = rowUnits + Math.ceil(d / cols);
+      const p: Present = { w: o.w !== null, b: true };
+      const args = [d, per, rowUnits, cols];
+      if (runParallel("layerNormBackward", String(p.w), p, layerNormBackwardUnit, views, args, units, threads)) return;
+    }
     (liveCpuOptions.fastKernels ? backwardFast : backwardReference)(o);
   },
 };

@@ -15,6 +15,7 @@ import { liveCpuOptions } from "./config.ts";
 import type { TypedArray } from "../../core/dtype.ts";
 import { sharedWasmClip } from "./wasm/clip.ts";
 import { runParallel, threadMinimums } from "./threads/pool.ts";
+import { MAX_ARGS, MAX_BUFS } from "./threads/layout.ts";
 
 /** Column sums of the TypeScript path; grown on demand and reused, so a steady-state call allocates nothing. */
 let scratch = new Float64Array(0);
@@ -39,7 +40,7 @@ function columnSumsJs(g: Float32Array, rows: number, inner: number): Float64Arra
  * Σ g² over the f32 array `g` of shape `shape`, computed exactly as `g.square().sum()` computes it on the CPU
  * (the same f32 roundings, the same order of summation; see the module docs). Returns an f32 value.
  */
-export function sumOfSquaresF32(g: Float32Array, shape: readonly number[]): number {
+export function sumOfSquaresF32(g: Float32Array, shape: readonly number[], useWasm = liveCpuOptions.wasm): number {
   const f = Math.fround;
   let n = 1;
   for (const d of shape) n *= d;
@@ -52,7 +53,7 @@ export function sumOfSquaresF32(g: Float32Array, shape: readonly number[]): numb
   }
   // Axis 0, fused with the squaring, then rounded to f32 as the reduction stores it.
   let len = n / shape[0];
-  const wasm = liveCpuOptions.wasm ? sharedWasmClip() : undefined;
+  const wasm = useWasm ? sharedWasmClip() : undefined;
   const acc = wasm ? wasm.columnSumsOfSquares(g, shape[0], len) : columnSumsJs(g, shape[0], len);
   for (let j = 0; j < len; j++) acc[j] = f(acc[j]);
   // Axes 1, 2, …: each sums the rows of the previous result, in place (output j only overwrites input j,
@@ -67,6 +68,64 @@ export function sumOfSquaresF32(g: Float32Array, shape: readonly number[]): numb
     len = inner;
   }
   return acc[0];
+}
+
+/** Gradients from this many elements go to the kernel Workers (smaller ones cost less than a unit's claim). */
+const SUM_SQUARES_UNIT_MIN = 1 << 12;
+
+/**
+ * {@link sumOfSquaresF32} of every array of `gs` (shapes `shapes`), in order: the same values, bit for bit,
+ * however many threads run. With `threads` > 1 and enough elements in all, the large arrays are shared out
+ * whole to the kernel Workers (an array's sum is one thread's sequential loop, so its bits never depend on
+ * the split), largest first so the last claims are short; the calling thread takes units too, then does
+ * the small arrays itself.
+ */
+export function sumsOfSquaresF32(gs: readonly Float32Array[], shapes: readonly (readonly number[])[]): Float64Array {
+  const out = new Float64Array(gs.length), useWasm = liveCpuOptions.wasm, threads = liveCpuOptions.threads;
+  const done = new Uint8Array(gs.length);
+  if (threads > 1 && gs.reduce((n, g) => n + g.length, 0) >= threadMinimums.sum) {
+    const large = gs.map((_, i) => i).filter((i) => gs[i].length >= SUM_SQUARES_UNIT_MIN);
+    large.sort((a, b) => gs[b].length - gs[a].length || a - b);
+    const per = MAX_BUFS - 1;
+    for (let at = 0; at < large.length; at += per) {
+      const batch = large.slice(at, at + per);
+      const result = new Float64Array(batch.length);
+      const args = batch.map(() => 0);
+      batch.forEach((i, u) => {
+        args[u] = args.length;
+        args.push(shapes[i].length, ...shapes[i]);
+      });
+      const views = [...batch.map((i) => gs[i]), result];
+      if (
+        args.length <= MAX_ARGS && batch.length > 1 &&
+        runParallel("sumSquares", String(useWasm), { useWasm }, sumSquaresUnit, views, args, batch.length, threads)
+      ) {
+        batch.forEach((i, u) => {
+          out[i] = result[u];
+          done[i] = 1;
+        });
+      }
+    }
+  }
+  gs.forEach((g, i) => {
+    if (!done[i]) out[i] = sumOfSquaresF32(g, shapes[i], useWasm);
+  });
+  return out;
+}
+
+/**
+ * Unit `unit` of a threaded {@link sumsOfSquaresF32}: `views` = [g₀, …, gₖ₋₁, out (f64, k)], `args` = [the
+ * start of each array's shape in args, then per array its rank and dimensions]; out[unit] ← Σ g_unit².
+ */
+export function sumSquaresUnit(
+  desc: { useWasm: boolean },
+  views: readonly TypedArray[],
+  args: ArrayLike<number>,
+  unit: number,
+): void {
+  const at = args[unit], rank = args[at], shape: number[] = [];
+  for (let d = 0; d < rank; d++) shape.push(args[at + 1 + d]);
+  views[views.length - 1][unit] = sumOfSquaresF32(views[unit] as Float32Array, shape, desc.useWasm);
 }
 
 /**

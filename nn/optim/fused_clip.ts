@@ -9,7 +9,7 @@
  */
 import { full, keep, type Tensor } from "../../core/mod.ts";
 import { activeRecorder } from "../../core/profile.ts";
-import { scaleF32, sumOfSquaresF32 } from "../../kernels/cpu/sum_squares.ts";
+import { scaleF32, sumsOfSquaresF32 } from "../../kernels/cpu/sum_squares.ts";
 
 /**
  * Clips the f32 CPU gradients of `params` (all with a `.grad`) as {@link clipGradNorm} does and returns the
@@ -22,12 +22,11 @@ export function fusedClipGradNorm(params: readonly Tensor[], maxNorm: number, ep
   const rec = activeRecorder();
   const t0 = rec ? performance.now() : 0;
   const f = Math.fround;
+  const grads = params.map((p) => p.grad!);
+  const sums = sumsOfSquaresF32(grads.map((g) => g.storage.buf as Float32Array), grads.map((g) => g.shape));
+  // Combined in the parameters' order, whatever thread computed each sum.
   let sumSq = 0;
-  params.forEach((p, i) => {
-    const g = p.grad!;
-    const s = sumOfSquaresF32(g.storage.buf as Float32Array, g.shape);
-    sumSq = i === 0 ? s : f(sumSq + s);
-  });
+  sums.forEach((s, i) => sumSq = i === 0 ? s : f(sumSq + s));
   const total = f(Math.sqrt(sumSq));
   const q = f(f(maxNorm) / f(total + f(eps)));
   const scale = q !== q ? NaN : q < 1 ? q : 1; // minimum(q, 1), NaN propagating as the kernel does

@@ -11,13 +11,16 @@ import {
   actGrad,
   AdamW,
   biasAct,
+  crossEntropy,
   decodeCheckpoint,
   encodeCheckpoint,
   exp,
   gelu,
   Generator,
+  layerNorm,
   Linear,
   logSoftmax,
+  randint,
   randn,
   setCpuOptions,
   softmax,
@@ -162,6 +165,57 @@ Deno.test("gradient clipping and AdamW over several steps are bit-identical for 
       opt.step();
     }
     return [w, b];
+  });
+});
+
+Deno.test("strided gathers (permute, slice, broadcast) are bit-identical for 1, 2 and 3 threads", () => {
+  sameForAnyThreads("strided", () => {
+    const x = randn([1, 29, 3, 41, 7], { generator: new Generator(16) });
+    return [
+      x.permute(0, 3, 1, 4, 2).mul(1),
+      x.narrow(3, 5, 30).mul(1),
+      x.slice(3, 1, 40, 3).mul(1),
+      x.narrow(1, 2, 20).permute(1, 0, 2, 3, 4).mul(1),
+      x.sum(1, true).expand(1, 29, 3, 41, 7).mul(1),
+    ];
+  });
+});
+
+Deno.test("layer norm forward and backward are bit-identical for 1, 2 and 3 threads", () => {
+  sameForAnyThreads("layerNorm", () => {
+    const g = new Generator(13);
+    const x = randn([37, 3, 71], { generator: g }).requiresGrad_();
+    const w = randn([71], { generator: g }).requiresGrad_(), b = randn([71], { generator: g }).requiresGrad_();
+    const y = layerNorm(x, { weight: w, bias: b }), plain = layerNorm(x.detach().requiresGrad_());
+    y.mul(y.sin()).sum().backward();
+    const wOnly = layerNorm(x, { weight: w });
+    return [y, plain, wOnly, x.grad!, w.grad!, b.grad!];
+  });
+});
+
+Deno.test("cross-entropy forward and backward are bit-identical for 1, 2 and 3 threads", () => {
+  sameForAnyThreads("crossEntropy", () => {
+    const g = new Generator(14);
+    const logits = randn([173, 59], { generator: g }).requiresGrad_();
+    const targets = randint(0, 59, [173], { generator: g, dtype: "i32" });
+    const ignored = where(randn([173], { generator: g }).gt(1), -100, targets);
+    const loss = crossEntropy(logits, ignored, { labelSmoothing: 0.1 });
+    loss.add(crossEntropy(logits, targets, { reduction: "sum" })).backward();
+    return [loss, crossEntropy(logits, targets, { reduction: "none" }), logits.grad!];
+  });
+});
+
+Deno.test("gradient clipping's norm over many gradients of every rank is bit-identical for 1, 2 and 3 threads", () => {
+  sameForAnyThreads("clip", () => {
+    const g = new Generator(15);
+    // 14 gradients of 4096+ elements (more than one job's worth) and a few small ones, ranks 0 to 3.
+    const shapes = [[3, 41, 37], [4099], [64, 65], [5, 900], [7, 8, 80], [9000], [61, 67], [2, 2, 1100], [4100, 1]];
+    const params = [...shapes, [3], [], [17, 5], [70, 70], [4097], [8193], [3, 1400], [1, 5000], [2]].map((s) =>
+      randn(s, { generator: g }).requiresGrad_()
+    );
+    params.forEach((p, i) => p.mul(p.sin()).sum().mul(i + 1).backward());
+    const norm = clipGradNorm(params, 0.5);
+    return [norm, ...params.map((p) => p.grad!)];
   });
 });
 

@@ -1,6 +1,7 @@
 /**
  * Worker threads for the CPU's non-matmul kernels (elementwise programs, the Adam update, softmax and sums
- * along an axis): a job's units — disjoint parts of its outputs — are claimed by the calling thread and
+ * along an axis, layer norm and cross-entropy each way, gradient clipping's sums of squares and scaling,
+ * strided gathers): a job's units — disjoint parts of its outputs — are claimed by the calling thread and
  * the Workers together, each running the same TypeScript kernel on its part.
  *
  * ## Design
@@ -28,8 +29,10 @@
  *   itself by compare-and-swap and waits until every unit is done. A Worker that is late or busy only
  *   means the others take more units. Workers spin briefly between jobs, then sleep in `Atomics.wait`;
  *   they are `unref()`ed so they never keep a program alive.
- * - **Bits.** A unit is a contiguous range of output elements (elementwise, Adam) or of independent rows
- *   (softmax, sums): every output element is computed by the same code in the same order whatever the
+ * - **Bits.** A unit is a contiguous range of output elements (elementwise, Adam, gathers), of independent
+ *   rows (softmax, sums, layer norm, cross-entropy), of columns each summed over every row in order (layer
+ *   norm's dweight and dbias) or one whole array (a gradient's sum of squares, combined afterwards in a
+ *   fixed order): every output element is computed by the same code in the same order whatever the
  *   thread count, so results are bit-identical for any `threads`. One thread never enters this module.
  *
  * @module
@@ -59,15 +62,15 @@ import {
  * Adam update or a sum (≈ 0.5–3 ns per element, bound by memory) only from about 10⁵.
  */
 export interface ThreadMinimums {
-  /** Elementwise programs on the JavaScript loops. */
+  /** Elementwise programs on the JavaScript loops, and strided gathers (permute, slice, expand). */
   elementwiseJs: number;
   /** Elementwise programs on the WebAssembly SIMD loop. */
   elementwiseSimd: number;
   /** The Adam/AdamW update (and gradient clipping's in-place scaling). */
   adam: number;
-  /** Softmax and log-softmax. */
+  /** Softmax and log-softmax, and the other row kernels: layer norm and cross-entropy (each way). */
   softmax: number;
-  /** Sums along an axis. */
+  /** Sums along an axis, and gradient clipping's sums of squares (all gradients' elements together). */
   sum: number;
 }
 
@@ -85,6 +88,14 @@ export function setThreadMinimums(values: Partial<ThreadMinimums>): ThreadMinimu
   const previous = { ...threadMinimums };
   Object.assign(threadMinimums, values);
   return previous;
+}
+
+/**
+ * Rows per unit when `rows` independent rows are split over `threads` threads: about four units per
+ * thread, so a late Worker only means the others take more.
+ */
+export function rowsPerUnit(rows: number, threads: number): number {
+  return Math.max(1, Math.ceil(rows / (4 * threads)));
 }
 
 /** Most Workers the pool creates (the calling thread is one more). */
@@ -132,6 +143,8 @@ class KernelPool {
 
   /** Units Workers have run (for tests: proof that they share work). */
   workerUnits = 0;
+  /** Jobs run and buffers or kernels posted to the Workers (for benchmarks: the pool's traffic). */
+  readonly traffic = { jobs: 0, posted: 0 };
 
   #ensure(count: number): void {
     const want = Math.min(count, MAX_KERNEL_WORKERS);
@@ -159,6 +172,7 @@ class KernelPool {
   }
 
   #post(message: Registration): void {
+    this.traffic.posted++;
     for (const port of this.#ports) port.postMessage(message);
   }
 
@@ -256,6 +270,7 @@ class KernelPool {
   ): void {
     const ctl = this.#ctl;
     const kernel = this.#kernelId(kind, key, desc);
+    this.traffic.jobs++;
     // Close the counter before rewriting the descriptor (see layout.ts).
     this.#gen = (this.#gen + 1) & ((1 << (31 - GEN_SHIFT)) - 1);
     const head = this.#gen << GEN_SHIFT;

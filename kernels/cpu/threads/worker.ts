@@ -12,7 +12,10 @@ import { SPIN_MS } from "../wasm/threads.ts";
 import { elementwiseUnit } from "../expr_run.ts";
 import { adamUnit } from "../adam.ts";
 import { softmaxUnit, sumUnit } from "../reduce.ts";
-import { scaleUnit } from "../sum_squares.ts";
+import { scaleUnit, sumSquaresUnit } from "../sum_squares.ts";
+import { layerNormBackwardUnit, layerNormUnit } from "../layer_norm.ts";
+import { crossEntropyUnit } from "../cross_entropy.ts";
+import { stridedUnit } from "../layout.ts";
 import { ARGS_BYTE, claimUnits, Ctl, DTYPE_CODES, GEN_SHIFT, MAX_ARGS, UNIT_MASK, viewOf } from "./layout.ts";
 import type { Registration } from "./pool.ts";
 
@@ -27,6 +30,11 @@ export const UNITS: Record<
   softmax: softmaxUnit,
   sum: sumUnit,
   scale: scaleUnit,
+  sumSquares: sumSquaresUnit,
+  layerNorm: layerNormUnit,
+  layerNormBackward: layerNormBackwardUnit,
+  crossEntropy: crossEntropyUnit,
+  strided: stridedUnit,
 };
 
 /** What the pool passes a Worker in `workerData`. */
