@@ -1,7 +1,7 @@
 /**
  * How an LM experiment executes its runs in this process (parallel subprocesses or in-process, threads per run),
- * and the execution itself with progress lines and a `failed.json` per failed run. Shared by the whole run and
- * the shards.
+ * and the execution itself with progress lines and a `failed.json` per failed run (removed when the run later
+ * succeeds). Shared by the whole run and the shards.
  *
  * @module
  */
@@ -76,7 +76,13 @@ export async function executeJobs(
     ...progressPrinter(todo, log),
   });
   for (const [i, r] of results.entries()) {
-    if (!r.ok) await writeJsonAtomic(join(todo[i].dir, FAILED_FILE), { error: r.error ?? "failed" });
+    const file = join(todo[i].dir, FAILED_FILE);
+    if (!r.ok) await writeJsonAtomic(file, { error: r.error ?? "failed" });
+    else {
+      await Deno.remove(file).catch((e) => {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      });
+    }
   }
   return results;
 }

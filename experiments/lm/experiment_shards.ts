@@ -117,7 +117,8 @@ export async function aggregateLmOnly(
   const jobs = await planJobs(exp, config, out, 1, true);
   const existing = new Set(await listRunDirs(out));
   const notStarted = jobs.filter((j) => !existing.has(j.name));
-  const threads = [...new Set(jobs.filter((j) => existing.has(j.name)).map((j) => j.config.threads))].sort();
+  const threads = [...new Set(jobs.filter((j) => existing.has(j.name)).map((j) => j.config.threads))]
+    .sort((a, b) => a - b);
   const data = await prepareLmData(jobs[0].config, dataCacheDir);
   const { agg, report } = await reportFolder(exp, config, out, jobs, data, {
     preset: stored.preset,

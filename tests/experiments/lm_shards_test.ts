@@ -134,6 +134,16 @@ Deno.test({
         if (f === "report.md") assert.equal(comparableReport(b), comparableReport(a));
         else assert.deepEqual(comparableSummary(b), comparableSummary(a));
       }
+      // Every plot but the timing one is byte-identical.
+      const plots = [...Deno.readDirSync(`${whole}/plots`)].map((e) => e.name).sort();
+      assert.deepEqual([...Deno.readDirSync(`${sharded}/plots`)].map((e) => e.name).sort(), plots);
+      for (const f of plots.filter((f) => f !== "ms_per_step.svg")) {
+        assert.equal(
+          await Deno.readTextFile(`${sharded}/plots/${f}`),
+          await Deno.readTextFile(`${whole}/plots/${f}`),
+          f,
+        );
+      }
       // The stored command is the sweep's, without --shard.
       const stored = JSON.parse(await Deno.readTextFile(`${sharded}/config.json`));
       assert.doesNotMatch(stored.command, /--shard/);
