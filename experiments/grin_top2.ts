@@ -1,6 +1,6 @@
 /**
  * `deno task exp:grin-top2 [--preset smoke|quick|paper] [--out DIR] [--seeds N] [--device D]
- * [--resume | --force] [--jobs N] [--field.path=value …]`: 16 GLU experts, top-2, dropless, global balance;
+ * [--resume | --force] [--jobs N] [--shard i/n] [--field.path=value …]` (or `--aggregate-only --out DIR`): 16 GLU experts, top-2, dropless, global balance;
  * GShard/Mixtral top-k vs SparseMixer-v2 and v2*. See `experiments/lm/presets.ts` for the arms and presets and `--help` for every field.
  *
  * @module

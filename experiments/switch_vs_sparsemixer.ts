@@ -1,6 +1,6 @@
 /**
  * `deno task exp:switch-vs-sparsemixer [--preset smoke|quick|paper] [--out DIR] [--seeds N] [--device D]
- * [--resume | --force] [--jobs N] [--field.path=value …]`: does SparseMixer make a Switch Transformer converge faster than
+ * [--resume | --force] [--jobs N] [--shard i/n] [--field.path=value …]` (or `--aggregate-only --out DIR`): does SparseMixer make a Switch Transformer converge faster than
  * Switch routing? See `experiments/lm/presets.ts` for the arms and presets and `--help` for every field.
  *
  * @module

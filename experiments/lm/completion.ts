@@ -44,6 +44,9 @@ export function finalEvalAt(run: RunData, split: "valid" | "ood", steps: number)
 /** Null when the run finished `steps` steps; otherwise the reason it did not. */
 export function unfinishedReason(run: RunData, steps: number): string | null {
   const f = run.final;
+  if (!f && run.train.length === 0 && run.evals.length === 0) {
+    return "no records (not started, or stopped before its first record)";
+  }
   if (!f) return "no final.json (stopped before the end)";
   if (f.done !== true) return "final.json does not say done";
   if (f.steps !== steps) return `final.json reports ${f.steps} steps, the config ${steps}`;

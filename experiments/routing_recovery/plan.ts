@@ -32,6 +32,7 @@ import { estimatorDescriptor } from "../../moe/mod.ts";
 import { baselineNames, estimatorNames, type RoutingRecoveryConfig } from "./config.ts";
 import { SAMPLE_ID_VOCAB } from "./task.ts";
 import type { RouteKey } from "./route_keys.ts";
+import { inShard, type Shard } from "../common/shard.ts";
 import { probeTrainable, type RunSpec } from "./train.ts";
 
 /** One cell of the grid. */
@@ -208,26 +209,7 @@ export function planRuns(config: RoutingRecoveryConfig): { runs: PlannedRun[]; s
   return { runs, skipped };
 }
 
-/** A shard `i/n` (1 ≤ i ≤ n). */
-export interface Shard {
-  /** This shard, 1-based. */
-  index: number;
-  /** Number of shards. */
-  count: number;
-}
-
-/** Parses `i/n` (1 ≤ i ≤ n); throws a RangeError naming the problem. */
-export function parseShard(text: string): Shard {
-  const m = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(text);
-  const index = m ? Number(m[1]) : NaN;
-  const count = m ? Number(m[2]) : NaN;
-  if (!m || count < 1 || index < 1 || index > count) {
-    throw new RangeError(`--shard must be i/n with 1 ≤ i ≤ n (e.g. 3/16), got ${JSON.stringify(text)}`);
-  }
-  return { index, count };
-}
-
-/** The runs of shard `i/n`: those whose canonical index is i − 1 modulo n. */
+/** The runs of shard `i/n` (`common/shard.ts`): those whose canonical index is i − 1 modulo n. */
 export function shardRuns(runs: readonly PlannedRun[], shard: Shard): PlannedRun[] {
-  return runs.filter((r) => r.index % shard.count === shard.index - 1);
+  return runs.filter((r) => inShard(r.index, shard));
 }

@@ -27,7 +27,8 @@ import { assertUnlocked } from "../common/lock.ts";
 import { environmentInfo, joinPath, writeJsonAtomic, writeTextAtomic } from "../common/io.ts";
 import { formatDuration } from "../common/progress.ts";
 import type { RoutingRecoveryConfig } from "./config.ts";
-import { type PlannedRun, planRuns, type Shard, shardRuns } from "./plan.ts";
+import { type PlannedRun, planRuns, shardRuns } from "./plan.ts";
+import { openShardFolder, type Shard, shardLabel, writeShardEnv } from "../common/shard.ts";
 import { countRunFiles, readFailed, readRun, type RunRecord } from "./store.ts";
 import { runInProcess, runWorkers } from "./execute.ts";
 import { canRunSubprocesses } from "../common/subprocess.ts";
@@ -121,19 +122,10 @@ async function runShard(
 ): Promise<RoutingRecoveryResult> {
   const t0 = performance.now();
   const out = cli.out;
-  if (cli.force) throw new ConfigError("--force cannot be combined with --shard: other shards share the folder");
   if ((cli.jobs ?? 1) > 1) throw new ConfigError("--jobs cannot be combined with --shard: use more shards instead");
-  await Deno.mkdir(out, { recursive: true }).catch((e) => {
-    throw new UserError(`--out ${out}: ${e instanceof Error ? e.message : String(e)}`);
-  });
-  // A whole-mode process holds the folder's lock while it runs; a shard must not write beside it.
-  assertUnlocked(out);
-  await ensureStoredConfig(out, stored(config, cli), `--shard ${shard.index}/${shard.count}`);
-  // Each shard may run on another machine: each records its own environment.
-  await writeJsonAtomic(joinPath(out, `env.shard-${shard.index}-of-${shard.count}.json`), {
-    ...environmentInfo({ name: "cpu", adapter: "none (tiny model on the CPU)" }),
-    shard: `${shard.index}/${shard.count}`,
-  });
+  await openShardFolder(out, cli.force ?? false);
+  await ensureStoredConfig(out, stored(config, cli), `--shard ${shardLabel(shard)}`);
+  await writeShardEnv(out, shard, { name: "cpu", adapter: "none (tiny model on the CPU)" });
   const mine = shardRuns(planRuns(config).runs, shard);
   const todo = await missingRuns(out, mine);
   if (todo.length < mine.length && !cli.resume) {

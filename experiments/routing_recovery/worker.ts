@@ -16,7 +16,8 @@ import { parseArgs } from "node:util";
 import { exitWhenStdinCloses } from "../common/shutdown.ts";
 import { userErrorMessage } from "../common/errors.ts";
 import { readStoredConfig } from "./outputs.ts";
-import { parseShard, planRuns, shardRuns } from "./plan.ts";
+import { planRuns, shardRuns } from "./plan.ts";
+import { parseShard } from "../common/shard.ts";
 import { readRun } from "./store.ts";
 import { runInProcess } from "./execute.ts";
 

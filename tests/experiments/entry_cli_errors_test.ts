@@ -33,6 +33,10 @@ Deno.test({
         ["routing_recovery.ts", ["--shard=1/2", "--force"], /--force cannot be combined with --shard/],
         ["routing_recovery.ts", ["--aggregate-only", "--out", "nowhere"], /nowhere\/config.json not found/],
         ["routing_recovery.ts", ["--aggregate-only", "--seeds=3"], /--aggregate-only takes only --out DIR/],
+        ["switch_vs_sparsemixer.ts", ["--shard", "3/2"], /--shard must be i\/n with 1 ≤ i ≤ n/],
+        ["grin_top2.ts", ["--preset", "smoke", "--shard=1/2", "--force"], /--force cannot be combined with --shard/],
+        ["grin_top2.ts", ["--aggregate-only", "--out", "nowhere"], /nowhere\/config.json not found/],
+        ["switch_vs_sparsemixer.ts", ["--aggregate-only", "--shard=1/2"], /--aggregate-only and --shard exclude/],
         ["routing_recovery.ts", ["--estimators=nope"], /field "estimators" must be "all" or a comma-separated/],
       ];
       for (const [entry, args, pattern] of cases) {

@@ -3,19 +3,13 @@ import { Device, noGrad, randn, type Tensor, tensor } from "../../mod.ts";
 import type { Backend } from "../../internals.ts";
 import { webGpuBackend } from "../../kernels/webgpu/mod.ts";
 import { gpuTest } from "../helpers/webgpu.ts";
+import { compareLayerOnWebGpu } from "./webgpu_layer_parity.ts";
 import { Generator } from "../../core/random/generator.ts";
-import {
-  type DrawKind,
-  type DrawSource,
-  GeneratorDraws,
-  type LoggedDraw,
-  ReplayDraws,
-} from "../../moe/estimators/estimator.ts";
+import { GeneratorDraws } from "../../moe/estimators/estimator.ts";
 import { type ExpertKind, MoELayer } from "../../moe/layer.ts";
 import { moeLoopReference } from "../../moe/reference.ts";
 import { replayLayerVector } from "../../moe/vectors/layer_replay.ts";
 import { routerZLoss, topkBalanceLoss } from "../../moe/aux_losses.ts";
-import type { FloatDType } from "../../core/dtype.ts";
 
 import layerSwitch from "../../vectors/layer_switch_train_8tok_d4_e4.json" with { type: "json" };
 import layerV1 from "../../vectors/layer_v1_train_8tok_d4_e4.json" with { type: "json" };
@@ -204,17 +198,6 @@ Deno.test("aux loss: balance (topk and switch forms) plus z-loss, stored per for
   );
 });
 
-/** Logs every draw of an inner source so another device can replay it. */
-class Recorder implements DrawSource {
-  readonly log: LoggedDraw[] = [];
-  constructor(readonly inner: DrawSource) {}
-  draw(kind: DrawKind, shape: readonly number[], call: string, like: { dtype: FloatDType; device: Device }): Tensor {
-    const t = this.inner.draw(kind, shape, call, like);
-    this.log.push({ call, shape: [...shape], values: values(t) });
-    return t;
-  }
-}
-
 gpuTest("MoE layer forward + backward on WebGPU (f32) matches the CPU with the same weights and draws", async (rt) => {
   const gpu = new Device("webgpu-moe", webGpuBackend(rt) as Backend);
   for (
@@ -226,53 +209,23 @@ gpuTest("MoE layer forward + backward on WebGPU (f32) matches the CPU with the s
       ["ffn", "topk", { topK: 2 }, 0.5, "padded"], // the static padded buffer on the GPU
     ] as const
   ) {
-    const make = (device?: Device) =>
-      new MoELayer(4, {
-        numExperts: 4,
-        hidden: 6,
-        expert,
-        estimator,
-        estimatorOptions: options,
-        outputScale: true,
-        routerBias: true,
-        capacityFactor,
-        balanceLoss: { coef: 0.1, form: "topk" },
-        device,
-        dispatch,
-      });
-    const cpuLayer = make();
-    const gpuLayer = make(gpu);
-    noGrad(() => {
-      const src = cpuLayer.namedParameters();
-      gpuLayer.namedParameters().forEach(([, p], i) =>
-        p.assign_(tensor(src[i][1].dataSync(), { device: gpu, shape: [...p.shape] }))
-      );
+    await compareLayerOnWebGpu(gpu, {
+      what: `${expert}/${estimator}/cf ${capacityFactor}/${dispatch}`,
+      steps: 1,
+      make: (device?: Device) =>
+        new MoELayer(4, {
+          numExperts: 4,
+          hidden: 6,
+          expert,
+          estimator,
+          estimatorOptions: options,
+          outputScale: true,
+          routerBias: true,
+          capacityFactor,
+          balanceLoss: { coef: 0.1, form: "topk" },
+          device,
+          dispatch,
+        }),
     });
-    const xc = randn([10, 4], { generator: new Generator(7) });
-    const upc = randn([10, 4], { generator: new Generator(8) });
-    const rec = new Recorder(new GeneratorDraws(new Generator(9)));
-    const xg = tensor(xc.dataSync(), { device: gpu, shape: [10, 4] }).requiresGrad_();
-    xc.requiresGrad_();
-    const yc = cpuLayer.forward(xc, { draws: rec });
-    yc.mul(upc).sum().add(cpuLayer.auxLoss()!).backward();
-    const yg = gpuLayer.forward(xg, { draws: new ReplayDraws(rec.log) });
-    yg.mul(tensor(upc.dataSync(), { device: gpu, shape: [10, 4] })).sum().add(gpuLayer.auxLoss()!).backward();
-    const what = `${expert}/${estimator}/cf ${capacityFactor}/${dispatch}`;
-    assert.deepEqual(
-      Array.from(await gpuLayer.lastRouting!.experts.data()),
-      Array.from(cpuLayer.lastRouting!.experts.dataSync()),
-    );
-    close(`${what} y`, Array.from(await yg.data()), values(yc), 1e-4);
-    close(
-      `${what} dropped`,
-      Array.from(await gpuLayer.lastMetrics!.dropped.data()),
-      values(cpuLayer.lastMetrics!.dropped),
-      0,
-    );
-    close(`${what} grad x`, Array.from(await xg.grad!.data()), values(xc.grad!), 1e-4);
-    const cp = cpuLayer.namedParameters();
-    for (const [i, [n, p]] of gpuLayer.namedParameters().entries()) {
-      close(`${what} grad ${n}`, Array.from(await p.grad!.data(), Number), values(cp[i][1].grad!), 1e-4);
-    }
   }
 });
