@@ -129,8 +129,10 @@ export function heatmap(opts: HeatmapOptions): string {
         `fill="${shade((i + 0.5) / 10)}"/>`,
     );
   }
-  out.push(`<text x="${barX + 18}" y="${c(barTop + 8)}" fill="#333333">${tickLabel(hi)}</text>`);
-  out.push(`<text x="${barX + 18}" y="${c(barTop + barH)}" fill="#333333">${tickLabel(lo)}</text>`);
+  // The bar's ends are data values, not nice ticks: three significant digits keep the label inside the image.
+  const end = (v: number) => tickLabel(Number(v.toPrecision(3)));
+  out.push(`<text x="${barX + 18}" y="${c(barTop + 8)}" fill="#333333">${end(hi)}</text>`);
+  out.push(`<text x="${barX + 18}" y="${c(barTop + barH)}" fill="#333333">${end(lo)}</text>`);
   out.push("</svg>");
   return out.join("\n") + "\n";
 }
