@@ -216,10 +216,19 @@ function yAxis(out: string[], axis: Axis, left: number, right: number, top: numb
   out.push(`<line x1="${c(left)}" y1="${c(bottom)}" x2="${c(right)}" y2="${c(bottom)}" stroke="#000000"/>`);
 }
 
-function legend(out: string[], items: { label: string; color: string; dashed?: boolean }[], x: number, y: number) {
+/**
+ * The stroke pattern of series `i`: dashed when asked; otherwise dotted once the palette has come round (a
+ * series past the 12th without a colour of its own), so two series never share both colour and line style.
+ */
+function dashOf(s: { dashed?: boolean; color?: string }, i: number): string {
+  if (s.dashed) return ` stroke-dasharray="6 4"`;
+  return !s.color && i >= PALETTE.length ? ` stroke-dasharray="1.5 3"` : "";
+}
+
+function legend(out: string[], items: { label: string; color: string; dash?: string }[], x: number, y: number) {
   items.forEach((it, i) => {
     const yy = y + i * 18;
-    const dash = it.dashed ? ` stroke-dasharray="6 4"` : "";
+    const dash = it.dash ?? "";
     out.push(
       `<line x1="${c(x)}" y1="${c(yy)}" x2="${c(x + 22)}" y2="${
         c(yy)
@@ -283,7 +292,7 @@ export function lineChart(opts: LineChartOptions): string {
         );
       }
     }
-    const dash = s.dashed ? ` stroke-dasharray="6 4"` : "";
+    const dash = dashOf(s, si);
     let seg: string[] = [];
     const flush = () => {
       if (seg.length >= 2) {
@@ -311,7 +320,7 @@ export function lineChart(opts: LineChartOptions): string {
   }
   legend(
     out,
-    opts.series.map((s, i) => ({ label: s.label, color: s.color ?? PALETTE[i % PALETTE.length], dashed: s.dashed })),
+    opts.series.map((s, i) => ({ label: s.label, color: s.color ?? PALETTE[i % PALETTE.length], dash: dashOf(s, i) })),
     right + 16,
     top + 8,
   );
