@@ -218,11 +218,12 @@ function yAxis(out: string[], axis: Axis, left: number, right: number, top: numb
 
 /**
  * The stroke pattern of series `i`: dashed when asked; otherwise dotted once the palette has come round (a
- * series past the 12th without a colour of its own), so two series never share both colour and line style.
+ * series past the 12th: the reports colour arms by their index in the palette), so that two series do not share
+ * both colour and line style.
  */
-function dashOf(s: { dashed?: boolean; color?: string }, i: number): string {
+function dashOf(s: { dashed?: boolean }, i: number): string {
   if (s.dashed) return ` stroke-dasharray="6 4"`;
-  return !s.color && i >= PALETTE.length ? ` stroke-dasharray="1.5 3"` : "";
+  return i >= PALETTE.length ? ` stroke-dasharray="1.5 3"` : "";
 }
 
 function legend(out: string[], items: { label: string; color: string; dash?: string }[], x: number, y: number) {
