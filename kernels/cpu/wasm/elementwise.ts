@@ -30,7 +30,8 @@ import type { ElementwiseProgram, Expr } from "../../expr/ir.ts";
 import { exp, input, postorder, program } from "../../expr/ir.ts";
 import type { CpuBuffer } from "../buffer.ts";
 import { forEachRun, forEachRunIn, type RunPlan } from "../runs.ts";
-import { type Local, ModuleBuilder, type SimdOpName, ValType } from "./assembler.ts";
+import type { SimdOpName } from "./assembler.ts";
+import { emitLoopModule, type LaneEmitter } from "./elementwise_loop.ts";
 import { emitElementwiseF64Module, f64Renderable } from "./elementwise_f64.ts";
 import { TABLE_BYTES, writeTables } from "./transcendental.ts";
 
@@ -124,31 +125,13 @@ function constBytes(e: Expr & { kind: "const" }): Uint8Array {
  */
 export function emitElementwiseModule(p: ElementwiseProgram, contiguous: readonly boolean[]): Uint8Array<ArrayBuffer> {
   if (!f32Exact(p)) throw new Error("wasm elementwise: the program is not exact in f32x4");
-  const { i32, v128 } = ValType;
-  const mod = new ModuleBuilder().setMemory({ kind: "import", module: "env", name: "memory", initialPages: 1 });
-  const f = mod.addFunction("run", [i32, i32, ...p.inputs.map(() => i32)]);
-  const bytes = 0, out = 1, inPtr = (k: number) => 2 + k;
-  const i = f.local(i32);
-  const zero = f.local(v128);
-  const locals = new Map<Expr, Local>();
-  const nodes = postorder(p.out);
-  // A node is loop-invariant if it reads no contiguous input: computed once, before the loop.
-  const invariant = new Set<Expr>();
-  for (const e of nodes) {
-    const kids = e.kind === "unary"
-      ? [e.x]
-      : e.kind === "binary"
-      ? [e.a, e.b]
-      : e.kind === "select"
-      ? [e.cond, e.a, e.b]
-      : [];
-    if (e.kind === "input" ? !contiguous[e.index] : kids.every((k) => invariant.has(k))) invariant.add(e);
-  }
-  /** 4 bytes (or one, splat) of bools → an i32x4 mask of all-ones / zeros. */
-  const maskFromBytes = () =>
-    f.get(zero).simdOp("i8x16.ne").simdOp("i16x8.extend_low_i8x16_s").simdOp("i32x4.extend_low_i16x8_s");
-  const emit = (e: Expr) => {
-    const get = (x: Expr) => f.get(locals.get(x)!);
+  return emitLoopModule(p, contiguous, F32X4_LANES);
+}
+
+/** f32x4 lanes: every node is one SIMD instruction on f32 values (or i32x4 masks for bools). */
+const F32X4_LANES: LaneEmitter = {
+  step: 16,
+  node(e, { f, i, zero, contiguous, inPtr, get }) {
     switch (e.kind) {
       case "input": {
         const bool = e.type === "bool";
@@ -157,7 +140,8 @@ export function emitElementwiseModule(p: ElementwiseProgram, contiguous: readonl
         } else if (bool) {
           f.get(inPtr(e.index)).get(i).i32Const(2).i32ShrU().i32Add().simdLoad("v128.load32_zero", 0, 0);
         } else f.get(inPtr(e.index)).get(i).i32Add().v128Load(0, 2);
-        if (bool) maskFromBytes();
+        // 4 bytes (or one, splat) of bools → an i32x4 mask of all-ones / zeros.
+        if (bool) f.get(zero).simdOp("i8x16.ne").simdOp("i16x8.extend_low_i8x16_s").simdOp("i32x4.extend_low_i16x8_s");
         break;
       }
       case "const":
@@ -184,23 +168,11 @@ export function emitElementwiseModule(p: ElementwiseProgram, contiguous: readonl
         f.simdOp("v128.bitselect");
         break;
     }
-    const l = f.local(v128);
-    f.set(l);
-    locals.set(e, l);
-  };
-  f.v128Zero().set(zero);
-  for (const e of nodes) if (invariant.has(e)) emit(e);
-  f.i32Const(0).set(i);
-  f.block(() => {
-    f.get(i).get(bytes).i32GeU().brIf(0);
-    f.loop(() => {
-      for (const e of nodes) if (!invariant.has(e)) emit(e);
-      f.get(out).get(i).i32Add().get(locals.get(p.out)!).v128Store(0, 2);
-      f.get(i).i32Const(16).i32Add().tee(i).get(bytes).i32LtU().brIf(0);
-    });
-  });
-  return mod.encode();
-}
+  },
+  store({ f, i }, out, value) {
+    f.get(out).get(i).i32Add().get(value).v128Store(0, 2);
+  },
+};
 
 type RunExport = (bytes: number, out: number, ...inputs: number[]) => void;
 

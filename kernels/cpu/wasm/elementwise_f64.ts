@@ -27,7 +27,8 @@
  */
 import type { ElementwiseProgram, Expr } from "../../expr/ir.ts";
 import { children, postorder } from "../../expr/ir.ts";
-import { type Local, ModuleBuilder, type SimdOpName, ValType } from "./assembler.ts";
+import { type Local, type SimdOpName, ValType } from "./assembler.ts";
+import { emitLoopModule } from "./elementwise_loop.ts";
 import { emitErf, emitExp, emitTanh, f64x2Bytes, hoistConstants } from "./transcendental.ts";
 
 const ARITH: Record<string, SimdOpName> = {
@@ -125,96 +126,75 @@ export function emitElementwiseF64Module(
   contiguous: readonly boolean[],
 ): Uint8Array<ArrayBuffer> {
   if (!f64Renderable(p)) throw new Error("wasm elementwise f64: the program has no f64x2 rendering");
-  const { i32, v128 } = ValType;
-  const mod = new ModuleBuilder().setMemory({ kind: "import", module: "env", name: "memory", initialPages: 1 });
-  const f = mod.addFunction("run", [i32, i32, ...p.inputs.map(() => i32)]);
-  const bytes = 0, out = 1, inPtr = (k: number) => 2 + k;
-  const i = f.local(i32);
-  const zero = f.local(v128);
-  const locals = new Map<Expr, Local>();
   const nodes = postorder(p.out);
-  const invariant = new Set<Expr>();
-  for (const e of nodes) {
-    if (e.kind === "input" ? !contiguous[e.index] : children(e).every((k) => invariant.has(k))) invariant.add(e);
-  }
-  const get = (x: Expr) => f.get(locals.get(x)!);
-  const merged = branchExclusiveExps(p.out), expOfMinusAbs = new Map<Expr, Local>();
-  const emit = (e: Expr) => {
-    switch (e.kind) {
-      case "input": {
-        const at = () => (contiguous[e.index] ? f.get(inPtr(e.index)).get(i) : f.get(inPtr(e.index)));
-        if (e.type === "bool") {
-          // Two bytes (or one, splat) → i64x2 masks of all-ones / zeros.
-          if (contiguous[e.index]) {
-            f.get(inPtr(e.index)).get(i).i32Const(2).i32ShrU().i32Add().simdLoad("v128.load16_splat");
-          } else f.get(inPtr(e.index)).simdLoad("v128.load8_splat");
-          f.get(zero).simdOp("i8x16.ne").simdOp("i16x8.extend_low_i8x16_s").simdOp("i32x4.extend_low_i16x8_s")
-            .simdOp("i64x2.extend_low_i32x4_s");
-        } else {
-          if (contiguous[e.index]) at().i32Add().simdLoad("v128.load64_zero");
-          else at().simdLoad("v128.load32_splat");
-          f.simdOp("f64x2.promote_low_f32x4");
-        }
-        break;
-      }
-      case "const":
-        f.v128Const(e.type === "bool" ? new Uint8Array(16).fill(e.value ? 0xff : 0) : f64x2Bytes(e.value));
-        break;
-      case "unary": {
-        const x = locals.get(e.x)!;
-        const of = merged.get(e);
-        if (of) {
-          let l = expOfMinusAbs.get(of);
-          if (l === undefined) {
-            const arg = f.local(v128);
-            get(of).simdOp("f64x2.abs").simdOp("f64x2.neg").set(arg);
-            expOfMinusAbs.set(of, l = emitExp(f, arg, consts));
-          }
-          locals.set(e, l);
-          return;
-        }
-        if (TRANSCENDENTAL.has(e.op)) {
-          const fn = e.op === "exp" ? emitExp : e.op === "erf" ? emitErf : emitTanh;
-          locals.set(e, fn(f, x, consts));
-          return;
-        }
-        get(e.x);
-        if (e.op === "neg") f.simdOp("f64x2.neg");
-        else if (e.op === "abs") f.simdOp("f64x2.abs");
-        else if (e.op === "sqrt") f.simdOp("f64x2.sqrt");
-        else if (e.op === "round") f.simdOp("f32x4.demote_f64x2_zero").simdOp("f64x2.promote_low_f32x4");
-        else if (e.op === "isnan") get(e.x).simdOp("f64x2.ne");
-        else f.simdOp("v128.not");
-        break;
-      }
-      case "binary":
-        get(e.a);
-        get(e.b);
-        f.simdOp(e.op === "and" ? "v128.and" : e.op === "or" ? "v128.or" : ARITH[e.op]);
-        break;
-      case "select":
-        get(e.a);
-        get(e.b);
-        get(e.cond);
-        f.simdOp("v128.bitselect");
-        break;
-    }
-    const l = f.local(v128);
-    f.set(l);
-    locals.set(e, l);
-  };
-  f.v128Zero().set(zero);
   const has = (op: string) => nodes.some((e) => e.kind === "unary" && e.op === op);
-  const consts = hoistConstants(f, { exp: has("exp"), erf: has("erf"), tanh: has("tanh") });
-  for (const e of nodes) if (invariant.has(e)) emit(e);
-  f.i32Const(0).set(i);
-  f.block(() => {
-    f.get(i).get(bytes).i32GeU().brIf(0);
-    f.loop(() => {
-      for (const e of nodes) if (!invariant.has(e)) emit(e);
-      f.get(out).get(i).i32Add().get(locals.get(p.out)!).simdOp("f32x4.demote_f64x2_zero").v128Store64Lane(0);
-      f.get(i).i32Const(8).i32Add().tee(i).get(bytes).i32LtU().brIf(0);
-    });
+  const merged = branchExclusiveExps(p.out), expOfMinusAbs = new Map<Expr, Local>();
+  let consts!: ReturnType<typeof hoistConstants>;
+  return emitLoopModule(p, contiguous, {
+    step: 8,
+    prologue({ f }) {
+      consts = hoistConstants(f, { exp: has("exp"), erf: has("erf"), tanh: has("tanh") });
+    },
+    node(e, { f, i, zero, inPtr, get, local }) {
+      switch (e.kind) {
+        case "input": {
+          const at = () => (contiguous[e.index] ? f.get(inPtr(e.index)).get(i) : f.get(inPtr(e.index)));
+          if (e.type === "bool") {
+            // Two bytes (or one, splat) → i64x2 masks of all-ones / zeros.
+            if (contiguous[e.index]) {
+              f.get(inPtr(e.index)).get(i).i32Const(2).i32ShrU().i32Add().simdLoad("v128.load16_splat");
+            } else f.get(inPtr(e.index)).simdLoad("v128.load8_splat");
+            f.get(zero).simdOp("i8x16.ne").simdOp("i16x8.extend_low_i8x16_s").simdOp("i32x4.extend_low_i16x8_s")
+              .simdOp("i64x2.extend_low_i32x4_s");
+          } else {
+            if (contiguous[e.index]) at().i32Add().simdLoad("v128.load64_zero");
+            else at().simdLoad("v128.load32_splat");
+            f.simdOp("f64x2.promote_low_f32x4");
+          }
+          break;
+        }
+        case "const":
+          f.v128Const(e.type === "bool" ? new Uint8Array(16).fill(e.value ? 0xff : 0) : f64x2Bytes(e.value));
+          break;
+        case "unary": {
+          const of = merged.get(e);
+          if (of) {
+            let l = expOfMinusAbs.get(of);
+            if (l === undefined) {
+              const arg = f.local(ValType.v128);
+              get(of).simdOp("f64x2.abs").simdOp("f64x2.neg").set(arg);
+              expOfMinusAbs.set(of, l = emitExp(f, arg, consts));
+            }
+            return l;
+          }
+          if (TRANSCENDENTAL.has(e.op)) {
+            const fn = e.op === "exp" ? emitExp : e.op === "erf" ? emitErf : emitTanh;
+            return fn(f, local(e.x), consts);
+          }
+          get(e.x);
+          if (e.op === "neg") f.simdOp("f64x2.neg");
+          else if (e.op === "abs") f.simdOp("f64x2.abs");
+          else if (e.op === "sqrt") f.simdOp("f64x2.sqrt");
+          else if (e.op === "round") f.simdOp("f32x4.demote_f64x2_zero").simdOp("f64x2.promote_low_f32x4");
+          else if (e.op === "isnan") get(e.x).simdOp("f64x2.ne");
+          else f.simdOp("v128.not");
+          break;
+        }
+        case "binary":
+          get(e.a);
+          get(e.b);
+          f.simdOp(e.op === "and" ? "v128.and" : e.op === "or" ? "v128.or" : ARITH[e.op]);
+          break;
+        case "select":
+          get(e.a);
+          get(e.b);
+          get(e.cond);
+          f.simdOp("v128.bitselect");
+          break;
+      }
+    },
+    store({ f, i }, out, value) {
+      f.get(out).get(i).i32Add().get(value).simdOp("f32x4.demote_f64x2_zero").v128Store64Lane(0);
+    },
   });
-  return mod.encode();
 }
