@@ -226,7 +226,9 @@ export class FunctionBuilder {
   /** Index of this function in its module (what {@link FunctionBuilder.call} takes). */
   readonly index: number;
   private readonly locals: ValType[] = [];
-  private readonly code: number[] = [];
+  private code: number[] = [];
+  /** While {@link FunctionBuilder.interleaved} captures a body: the code offsets where its statements end. */
+  private statementEnds: number[] | null = null;
   /** Open structured blocks, so `end` mismatches are caught at build time. */
   private depth = 0;
 
@@ -307,12 +309,44 @@ export class FunctionBuilder {
     return this.op(Op.select);
   }
 
+  /**
+   * Emits `bodies` — straight-line code on disjoint locals — with their statements interleaved round-robin:
+   * the first statement of every body, then the second of every body, and so on. A statement ends at each
+   * `local.set`, which inside the bodies must leave the operand stack empty (the callers' code is written
+   * that way: every value is computed from `local.get`s and set into a local); each body's statements keep their
+   * order, and code after its last `set` (a store) is its last statement. Independent dependency chains side by side let the CPU
+   * overlap their latencies; the values computed are the same in any such order.
+   */
+  interleaved(bodies: readonly (() => void)[]): this {
+    if (this.statementEnds) throw new Error("interleaved bodies do not nest");
+    const saved = this.code, depth = this.depth, parts: number[][][] = [];
+    try {
+      for (const body of bodies) {
+        this.code = [];
+        this.statementEnds = [];
+        body();
+        if (this.depth !== depth) throw new Error("an interleaved body must not open blocks");
+        const cuts = [0, ...this.statementEnds];
+        if (cuts[cuts.length - 1] !== this.code.length) cuts.push(this.code.length);
+        parts.push(cuts.slice(1).map((end, k) => this.code.slice(cuts[k], end)));
+      }
+    } finally {
+      this.code = saved;
+      this.statementEnds = null;
+    }
+    const rounds = Math.max(0, ...parts.map((p) => p.length));
+    for (let r = 0; r < rounds; r++) for (const p of parts) if (r < p.length) this.op(...p[r]);
+    return this;
+  }
+
   // Locals.
   get(l: Local): this {
     return this.op(Op.localGet, ...uleb128(l));
   }
   set(l: Local): this {
-    return this.op(Op.localSet, ...uleb128(l));
+    this.op(Op.localSet, ...uleb128(l));
+    this.statementEnds?.push(this.code.length);
+    return this;
   }
   /** Declares a local of `type`, pops the stack top into it and returns it. */
   setNew(type: ValType): Local {

@@ -32,7 +32,7 @@ import type { CpuBuffer } from "../buffer.ts";
 import { forEachRun, forEachRunIn, type RunPlan } from "../runs.ts";
 import type { SimdOpName } from "./assembler.ts";
 import { emitLoopModule, type LaneEmitter } from "./elementwise_loop.ts";
-import { emitElementwiseF64Module, f64Renderable } from "./elementwise_f64.ts";
+import { emitElementwiseF64Module, f64Renderable, F64X2_UNROLL } from "./elementwise_f64.ts";
 import { TABLE_BYTES, writeTables } from "./transcendental.ts";
 
 /** Elements per chunk: 16 KB per f32 operand, so a program's operands and output stay in L1/L2. */
@@ -269,7 +269,8 @@ export function runWasmElementwise(
   const region = CHUNK * 4, k = inputs.length;
   rt.ensure(TABLE_BYTES + region * (k + 1));
   const bases = inputs.map((_, q) => TABLE_BYTES + region * (q + 1));
-  const vector = lanes === "f32x4" ? 4 : 2, outAt = TABLE_BYTES >> 2;
+  // Elements one loop iteration computes: `run` takes whole iterations (lanes past the end are garbage).
+  const vector = lanes === "f32x4" ? 4 : 2 * F64X2_UNROLL, outAt = TABLE_BYTES >> 2;
   const o = out.buf, bufs = inputs.map((t) => t.buf);
   const each = (oo: number, offsets: number[], n: number) => {
     const f32 = rt.f32, u8 = rt.u8;

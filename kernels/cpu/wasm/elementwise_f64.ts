@@ -116,6 +116,14 @@ export function branchExclusiveExps(root: Expr): Map<Expr, Expr> {
 }
 
 /**
+ * Vectors per loop iteration of the f64x2 kernel: a transcendental is a long chain of dependent operations
+ * (~100 cycles of latency for erf), which one vector at a time leaves the CPU waiting on; interleaving the
+ * chains of several vectors (`emitLoopModule`) keeps its pipelines busy. `run`'s byte count must be a
+ * multiple of `8 · F64X2_UNROLL`.
+ */
+export const F64X2_UNROLL = 4;
+
+/**
  * Emits the f64x2 module of `p` for one stride pattern (`contiguous[k]`: input k advances with the run,
  * else it is broadcast). It imports `env.memory` (holding the tables of `transcendental.ts`) and exports
  * `run(bytes, out, in0, in1, …)`, which computes `bytes / 8` pairs of elements (byte addresses of f32
@@ -128,10 +136,12 @@ export function emitElementwiseF64Module(
   if (!f64Renderable(p)) throw new Error("wasm elementwise f64: the program has no f64x2 rendering");
   const nodes = postorder(p.out);
   const has = (op: string) => nodes.some((e) => e.kind === "unary" && e.op === op);
-  const merged = branchExclusiveExps(p.out), expOfMinusAbs = new Map<Expr, Local>();
+  // e^(−|x|) by the local holding x: each unrolled copy of the body has its own (see emitLoopModule).
+  const merged = branchExclusiveExps(p.out), expOfMinusAbs = new Map<Local, Local>();
   let consts!: ReturnType<typeof hoistConstants>;
   return emitLoopModule(p, contiguous, {
     step: 8,
+    unroll: F64X2_UNROLL,
     prologue({ f }) {
       consts = hoistConstants(f, { exp: has("exp"), erf: has("erf"), tanh: has("tanh") });
     },
@@ -159,11 +169,11 @@ export function emitElementwiseF64Module(
         case "unary": {
           const of = merged.get(e);
           if (of) {
-            let l = expOfMinusAbs.get(of);
+            let l = expOfMinusAbs.get(local(of));
             if (l === undefined) {
               const arg = f.local(ValType.v128);
               get(of).simdOp("f64x2.abs").simdOp("f64x2.neg").set(arg);
-              expOfMinusAbs.set(of, l = emitExp(f, arg, consts));
+              expOfMinusAbs.set(local(of), l = emitExp(f, arg, consts));
             }
             return l;
           }

@@ -15,7 +15,7 @@ import { type FunctionBuilder, type Local, ModuleBuilder, ValType } from "./asse
 export interface LoopContext {
   /** The function being emitted. */
   f: FunctionBuilder;
-  /** The byte offset of the current iteration (into the output; a contiguous input's offset derives from it). */
+  /** The byte offset of the current vector (into the output; a contiguous input's offset derives from it). */
   i: Local;
   /** An all-zero vector (for turning bool bytes into masks). */
   zero: Local;
@@ -31,8 +31,15 @@ export interface LoopContext {
 
 /** How one lane kind computes and stores a program's values. */
 export interface LaneEmitter {
-  /** Output bytes one iteration writes. */
+  /** Output bytes one vector holds. */
   step: number;
+  /**
+   * Vectors per loop iteration (default 1): the body is emitted this many times, on consecutive vectors,
+   * with the copies' statements interleaved (`FunctionBuilder.interleaved`), so that long dependency
+   * chains (a transcendental's polynomial) of different vectors overlap. `run`'s byte count must then be a
+   * multiple of `step · unroll`.
+   */
+  unroll?: number;
   /** Emitted once, before the loop-invariant nodes (e.g. hoisted constants). */
   prologue?(ctx: LoopContext): void;
   /**
@@ -54,40 +61,49 @@ export function emitLoopModule(
   const mod = new ModuleBuilder().setMemory({ kind: "import", module: "env", name: "memory", initialPages: 1 });
   const f = mod.addFunction("run", [i32, i32, ...p.inputs.map(() => i32)]);
   const bytes = 0, out = 1;
-  const locals = new Map<Expr, Local>();
-  const ctx: LoopContext = {
+  const invariantLocals = new Map<Expr, Local>();
+  /** The context of one copy of the body: its vector's byte offset and its nodes' locals. */
+  const context = (i: Local, locals: Map<Expr, Local>): LoopContext & { locals: Map<Expr, Local> } => ({
     f,
-    i: f.local(i32),
-    zero: f.local(v128),
+    i,
+    zero,
     contiguous,
     inPtr: (k) => 2 + k,
     get: (x) => f.get(locals.get(x)!),
     local: (x) => locals.get(x)!,
-  };
+    locals,
+  });
+  const zero = f.local(v128), i = f.local(i32);
   const nodes = postorder(p.out);
   // A node is loop-invariant if it reads no contiguous input: computed once, before the loop.
   const invariant = new Set<Expr>();
   for (const e of nodes) {
     if (e.kind === "input" ? !contiguous[e.index] : children(e).every((k) => invariant.has(k))) invariant.add(e);
   }
-  const emit = (e: Expr) => {
+  const emit = (e: Expr, ctx: ReturnType<typeof context>) => {
     const held = lane.node(e, ctx);
-    if (held !== undefined) return void locals.set(e, held);
+    if (held !== undefined) return void ctx.locals.set(e, held);
     const l = f.local(v128);
     f.set(l);
-    locals.set(e, l);
+    ctx.locals.set(e, l);
   };
-  f.v128Zero().set(ctx.zero);
-  lane.prologue?.(ctx);
-  for (const e of nodes) if (invariant.has(e)) emit(e);
-  const i = ctx.i;
+  const outer = context(i, invariantLocals);
+  f.v128Zero().set(zero);
+  lane.prologue?.(outer);
+  for (const e of nodes) if (invariant.has(e)) emit(e, outer);
+  const unroll = lane.unroll ?? 1;
+  const offsets = Array.from({ length: unroll }, (_, u) => (u === 0 ? i : f.local(i32)));
   f.i32Const(0).set(i);
   f.block(() => {
     f.get(i).get(bytes).i32GeU().brIf(0);
     f.loop(() => {
-      for (const e of nodes) if (!invariant.has(e)) emit(e);
-      lane.store(ctx, out, locals.get(p.out)!);
-      f.get(i).i32Const(lane.step).i32Add().tee(i).get(bytes).i32LtU().brIf(0);
+      f.interleaved(offsets.map((iu, u) => () => {
+        if (u > 0) f.get(i).i32Const(u * lane.step).i32Add().set(iu);
+        const ctx = context(iu, new Map(invariantLocals));
+        for (const e of nodes) if (!invariant.has(e)) emit(e, ctx);
+        lane.store(ctx, out, ctx.locals.get(p.out)!);
+      }));
+      f.get(i).i32Const(lane.step * unroll).i32Add().tee(i).get(bytes).i32LtU().brIf(0);
     });
   });
   return mod.encode();
