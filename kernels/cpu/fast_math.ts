@@ -13,7 +13,7 @@
  * ## erf The reference `erf` (`math.ts`) sums a
  * series of up to dozens of terms per call, which made exact GELU the most expensive elementwise op of an
  * MoE training step. Here erf is a degree-6 Taylor polynomial around the nearest point of a 1/64 grid on
- * [0, 6]; the coefficients come from the reference erf and the closed form of its derivatives,
+ * [0, 6] (ties to even); the coefficients come from the reference erf and the closed form of its derivatives,
  * erf⁽ᵏ⁺¹⁾(x) = (2/√π)·(−1)ᵏ·Hₖ(x)·e^(−x²) (Hₖ: physicists' Hermite polynomials). The truncation error is
  * below 1e-16 and the coefficients are accurate to about 1e-16, so after rounding to f32 the result equals
  * the reference's except in rare ties of the last bit (tests check within 1 ulp).
@@ -63,29 +63,35 @@ function buildTable(): Float64Array {
 }
 
 /**
- * `Math.round(v)` for 0 ≤ v < 2³⁰, without calling it: V8 does not inline `Math.round` on doubles, and the
- * call cost half of fastErf's time. `(v + 0.5) | 0` is the same except where the sum rounds up to the next
- * integer (v just below k − ½); `i − ½ > v` (exact for such i) detects that case.
+ * Adding and subtracting 1.5·2⁵² rounds a double of magnitude below 2⁵¹ to the nearest integer, ties to
+ * even — exactly, with two IEEE additions (no `Math.round`, which V8 does not inline on doubles, and which
+ * the SIMD rendering would need a longer sequence for). The sum's low 32 bits hold that integer, which the
+ * SIMD rendering reads as the table index instead of converting the double.
  */
-export function roundHalfUp(v: number): number {
-  const i = (v + 0.5) | 0;
-  return i - 0.5 > v ? i - 1 : i;
-}
+export const ROUND_SHIFT = 1.5 * 2 ** 52;
 
 /** The erf table: Taylor coefficients c₀…c₆ of every point of the 1/64 grid on [0, 6], 7 doubles each. */
 export function erfTable(): Float64Array {
-  return table ?? (table = buildTable());
+  if (table) return table;
+  const t = buildTable();
+  // The SIMD rendering relies on the last point's value being exactly 1 (see fastErf).
+  if (t[MAX * STEPS * WIDTH] !== 1) throw new Error("fast_math: erf(6) in the table is not 1");
+  return table = t;
 }
 
 /** Layout of {@link erfTable} and of fastErf's argument reduction (for the SIMD rendering). */
 export const ERF_GRID = { steps: STEPS, max: MAX, width: WIDTH } as const;
 
-/** erf(x) to ~1e-16 (see the module docs); NaN for NaN, ±1 beyond |x| = 6 (as the reference). */
+/**
+ * erf(x) to ~1e-16 (see the module docs); NaN for NaN, ±1 from |x| = 6 on (as the reference; the grid's
+ * last point is 6, whose value in the table is exactly 1, so the SIMD rendering clamps |x| to 6 instead).
+ */
 export function fastErf(x: number): number {
   const t = table ?? erfTable();
   const ax = Math.abs(x);
   if (!(ax < MAX)) return ax === ax ? (x < 0 ? -1 : 1) : NaN;
-  const i = roundHalfUp(ax * STEPS), d = ax - i / STEPS, o = i * WIDTH;
+  // i: the grid point nearest ax (ties to even); i/64 and d are exact.
+  const i = (ax * STEPS + ROUND_SHIFT) - ROUND_SHIFT, d = ax - i * (1 / STEPS), o = (i | 0) * WIDTH;
   const r = t[o] + d * (t[o + 1] + d * (t[o + 2] + d * (t[o + 3] + d * (t[o + 4] + d * (t[o + 5] + d * t[o + 6])))));
   return x < 0 ? -r : r;
 }
@@ -112,7 +118,7 @@ export const EXP_CONST = (() => {
     min: -745.1332191019412,
     max: 709.782712893384,
     invL: EXP_STEPS / Math.LN2,
-    shift: 1.5 * 2 ** 52,
+    shift: ROUND_SHIFT,
     lHi: hi,
     lLo: (Math.LN2 - EXP_STEPS * hi + ln2Tail) / EXP_STEPS,
     c2: 1 / 2,

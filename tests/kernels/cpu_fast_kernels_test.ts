@@ -8,7 +8,7 @@ import { elementwiseKernels } from "../../kernels/cpu/elementwise.ts";
 import { layoutKernels } from "../../kernels/cpu/layout.ts";
 import { reduceKernels } from "../../kernels/cpu/reduce.ts";
 import { planRuns } from "../../kernels/cpu/runs.ts";
-import { fastErf, fastGelu, roundHalfUp } from "../../kernels/cpu/fast_math.ts";
+import { fastErf, fastGelu, ROUND_SHIFT } from "../../kernels/cpu/fast_math.ts";
 import { erf, gelu } from "../../kernels/cpu/math.ts";
 import { allocArray, type DType } from "../../core/dtype.ts";
 import { broadcastShapes, sizeOf } from "../../core/shape.ts";
@@ -159,7 +159,13 @@ Deno.test("the fused CPU Adam/AdamW update is bit-identical to the op-by-op upda
   assert.notDeepEqual(trainSteps(true, true, 0.1)[0], before);
 });
 
-Deno.test("roundHalfUp is Math.round on [0, 2^30), ties and the doubles next to them included", () => {
+/** Math.round with ties to even (what adding and subtracting ROUND_SHIFT must give). */
+function roundHalfEven(v: number): number {
+  const r = Math.round(v);
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+Deno.test("adding and subtracting ROUND_SHIFT rounds to the nearest integer, ties to even, on [0, 2^30)", () => {
   const cases = [0, 0.49999999999999994, 0.5, 1.5, 2.5, 383.5, 383.49999999999994, 1e-300, 2 ** 30 - 0.5];
   for (let k = 1; k < 400; k++) {
     for (const v of [k, k - 0.5]) cases.push(v, v + Number.EPSILON * v, v - Number.EPSILON * v, v - 2 ** -60);
@@ -169,7 +175,9 @@ Deno.test("roundHalfUp is Math.round on [0, 2^30), ties and the doubles next to 
     s = (Math.imul(s, 1103515245) + 12345) >>> 0;
     cases.push((s / 2 ** 32) * 384);
   }
-  for (const v of cases) if (v >= 0) assert.equal(roundHalfUp(v), Math.round(v), `v = ${v}`);
+  for (const v of cases) {
+    if (v >= 0) assert.equal((v + ROUND_SHIFT) - ROUND_SHIFT, roundHalfEven(v), `v = ${v}`);
+  }
 });
 
 Deno.test("fastErf matches the reference erf to ~1e-15 and after f32 rounding", () => {

@@ -4,14 +4,15 @@
  * the same IEEE-exact operations in the same order on the same tables, written into the module's memory
  * at {@link EXP_TABLE_AT} and {@link ERF_TABLE_AT}. A lane outside the functions' range (NaN, ±∞, |x| ≥ 6
  * for erf) is computed on a clamped stand-in — so its table index stays in bounds — and its result is then
- * replaced by the special value, as the scalar functions return early.
+ * replaced by the special value where the stand-in's is not already it, as the scalar functions return
+ * early.
  *
  * The elementwise kernel of `elementwise_f64.ts` calls these for the `erf`, `exp` and `tanh` nodes of a
  * program; the softmax kernel (`softmax_exp.ts`) calls {@link emitExp}.
  *
  * @module
  */
-import { ERF_GRID, erfTable, EXP_CONST, EXP_STEPS, expTable, TANH_SATURATES } from "../fast_math.ts";
+import { ERF_GRID, erfTable, EXP_CONST, EXP_STEPS, expTable, ROUND_SHIFT, TANH_SATURATES } from "../fast_math.ts";
 import type { FunctionBuilder, Local, SimdOpName } from "./assembler.ts";
 import { ValType } from "./assembler.ts";
 
@@ -54,7 +55,7 @@ const EXP_F64 = (() => {
   const c = EXP_CONST;
   return [0, c.min, c.max, c.shift, c.invL, c.lHi, c.lLo, c.c2, c.c3, c.c4, c.c5, c.c6, Infinity];
 })();
-const ERF_F64 = [0, 0.5, 1, NaN, ERF_GRID.steps, ERF_GRID.max];
+const ERF_F64 = [0, NaN, ROUND_SHIFT, ERF_GRID.steps, 1 / ERF_GRID.steps, ERF_GRID.max];
 const TANH_F64 = [...EXP_F64, 1, -1, 2, TANH_SATURATES];
 
 /** Emits, before a loop, the constants of {@link emitExp}, {@link emitErf}, {@link emitTanh} (`ops` says which). */
@@ -112,10 +113,10 @@ class Lanes {
     this.f.get(a1).get(a0).simdLoad("v128.load64_zero", offset).v128Load64Lane(1, offset);
     return this.keep();
   }
-  /** The two low i32 lanes of `v` as byte addresses in i32 locals. */
-  addresses(v: Local): [Local, Local] {
+  /** The i32 lanes 0 and `second` (1, or 2 for the low halves of i64 lanes) of `v` as byte addresses. */
+  addresses(v: Local, second = 1): [Local, Local] {
     const a0 = this.f.local(ValType.i32), a1 = this.f.local(ValType.i32);
-    this.f.get(v).i32x4ExtractLane(0).set(a0).get(v).i32x4ExtractLane(1).set(a1);
+    this.f.get(v).i32x4ExtractLane(0).set(a0).get(v).i32x4ExtractLane(second).set(a1);
     return [a0, a1];
   }
 }
@@ -138,19 +139,24 @@ export function emitExp(f: FunctionBuilder, x: Local, consts?: LaneConstants): L
   return l.sel(res, special, inRange);
 }
 
-/** 2ᵉ per lane for the i32 lanes 0 and 1 of `e` (−1022 ≤ e ≤ 1023), built from its bits. */
+/**
+ * 2ᵉ per lane for e (−1022 ≤ e ≤ 1023) in the i32 lanes 0 and 2 — the low halves of the i64 lanes — built
+ * from its bits: shifting the i64 lanes left by 52 drops whatever the high halves hold.
+ */
 function pow2(l: Lanes, e: Local): Local {
-  return l.shift("i64x2.shl", l.op("i64x2.extend_low_i32x4_s", l.op("i32x4.add", e, l.ci(1023))), 52);
+  return l.shift("i64x2.shl", l.op("i32x4.add", e, l.ci(1023)), 52);
 }
 
 /**
- * The reduction fastExp and fastTanh share, of an in-range `y`: k (i32 lanes 0, 1), 2^((k & 63)/64) from
- * the table and p = e^r − 1 (`expK`, `expM1Reduced` of `fast_math.ts`).
+ * The reduction fastExp and fastTanh share, of an in-range `y`: k, 2^((k & 63)/64) from the table and
+ * p = e^r − 1 (`expK`, `expM1Reduced` of `fast_math.ts`). k is read from the bits of y·64/ln 2 + 1.5·2⁵²,
+ * whose low 32 bits hold it (as a signed i32, in the i32 lanes 0 and 2).
  */
 function reducedExp(l: Lanes, y: Local): { p: Local; k: Local; tj: Local } {
   const c = EXP_CONST;
   const shift = l.c(c.shift);
-  const kf = l.op("f64x2.sub", l.op("f64x2.add", l.op("f64x2.mul", y, l.c(c.invL)), shift), shift);
+  const k = l.op("f64x2.add", l.op("f64x2.mul", y, l.c(c.invL)), shift);
+  const kf = l.op("f64x2.sub", k, shift);
   const r = l.op(
     "f64x2.sub",
     l.op("f64x2.sub", y, l.op("f64x2.mul", kf, l.c(c.lHi))),
@@ -160,8 +166,7 @@ function reducedExp(l: Lanes, y: Local): { p: Local; k: Local; tj: Local } {
   for (const coef of [c.c5, c.c4, c.c3]) q = l.op("f64x2.mul", r, l.op("f64x2.add", l.c(coef), q));
   q = l.op("f64x2.add", l.c(c.c2), q);
   const p = l.op("f64x2.add", r, l.op("f64x2.mul", l.op("f64x2.mul", r, r), q));
-  const k = l.op("i32x4.trunc_sat_f64x2_s_zero", kf);
-  const [a0, a1] = l.addresses(l.shift("i32x4.shl", l.op("v128.and", k, l.ci(EXP_STEPS - 1)), 3));
+  const [a0, a1] = l.addresses(l.shift("i32x4.shl", l.op("v128.and", k, l.ci(EXP_STEPS - 1)), 3), 2);
   return { p, k, tj: l.gather(a0, a1, EXP_TABLE_AT) };
 }
 
@@ -183,24 +188,25 @@ export function emitTanh(f: FunctionBuilder, x: Local, consts?: LaneConstants): 
   return l.sel(signed, special, inRange);
 }
 
-/** Emits erf(x) of the f64x2 local `x` as `fastErf` computes it (`consts` as for {@link emitExp}). */
+/**
+ * Emits erf(x) of the f64x2 local `x` as `fastErf` computes it (`consts` as for {@link emitExp}). |x| is
+ * clamped to 6 (NaN to 6 too: `pmin` keeps its first operand unless the second is smaller), where the table
+ * gives exactly 1 — fastErf's value beyond — so only NaN needs replacing afterwards (by the canonical NaN,
+ * which is what the JavaScript loop stores). The grid index is read
+ * from the low 32 bits of |x|·64 + 1.5·2⁵² (i32 lanes 0 and 2), which hold the rounded integer.
+ */
 export function emitErf(f: FunctionBuilder, x: Local, consts?: LaneConstants): Local {
-  const l = new Lanes(f, consts), g = ERF_GRID;
-  const zero = l.c(0), steps = l.c(g.steps), half = l.c(0.5);
-  const ax = l.op("f64x2.abs", x);
-  const inRange = l.op("f64x2.lt", ax, l.c(g.max));
-  const axc = l.sel(ax, zero, inRange);
-  // roundHalfUp(axc·64): i = trunc(v + ½), minus one where i − ½ > v.
-  const v = l.op("f64x2.mul", axc, steps);
-  const i0 = l.op("f64x2.trunc", l.op("f64x2.add", v, half));
-  const i = l.sel(l.op("f64x2.sub", i0, l.c(1)), i0, l.op("f64x2.gt", l.op("f64x2.sub", i0, half), v));
-  const d = l.op("f64x2.sub", axc, l.op("f64x2.div", i, steps));
-  const offsets = l.op("i32x4.mul", l.op("i32x4.trunc_sat_f64x2_s_zero", i), l.ci(g.width * 8));
-  const [a0, a1] = l.addresses(offsets);
+  const l = new Lanes(f, consts), g = ERF_GRID, shift = l.c(ROUND_SHIFT);
+  const axc = l.op("f64x2.pmin", l.c(g.max), l.op("f64x2.abs", x));
+  const shifted = l.op("f64x2.add", l.op("f64x2.mul", axc, l.c(g.steps)), shift);
+  const i = l.op("f64x2.sub", shifted, shift);
+  const d = l.op("f64x2.sub", axc, l.op("f64x2.mul", i, l.c(1 / g.steps)));
+  const offsets = l.op("i32x4.mul", shifted, l.ci(g.width * 8));
+  const [a0, a1] = l.addresses(offsets, 2);
   let r = l.gather(a0, a1, ERF_TABLE_AT + (g.width - 1) * 8);
   for (let c = g.width - 2; c >= 0; c--) {
     r = l.op("f64x2.add", l.gather(a0, a1, ERF_TABLE_AT + c * 8), l.op("f64x2.mul", d, r));
   }
-  const magnitude = l.sel(r, l.sel(l.c(1), l.c(NaN), l.op("f64x2.eq", ax, ax)), inRange);
-  return l.sel(l.op("f64x2.neg", magnitude), magnitude, l.op("f64x2.lt", x, zero));
+  const signed = l.sel(l.op("f64x2.neg", r), r, l.op("f64x2.lt", x, l.c(0)));
+  return l.sel(l.c(NaN), signed, l.op("f64x2.ne", x, x));
 }
