@@ -152,8 +152,9 @@ export class FfnExperts extends Module implements Experts {
   /** See {@link Experts.runGrouped}. */
   runGrouped(x: Tensor, groups: ExpertGroups): Tensor {
     const { offsets, rowExpert } = groups;
-    const a = groupedMatmul(x, this.w1, offsets).add(this.b1.indexSelect(0, rowExpert));
-    return groupedMatmul(act(a, this.activation), this.w2, offsets).add(this.b2.indexSelect(0, rowExpert));
+    // As in run(): the bias add and the activation are one kernel (bit-identical to add, then act).
+    const h = biasAct(groupedMatmul(x, this.w1, offsets), this.b1.indexSelect(0, rowExpert), this.activation);
+    return groupedMatmul(h, this.w2, offsets).add(this.b2.indexSelect(0, rowExpert));
   }
 }
 

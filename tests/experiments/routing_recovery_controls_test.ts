@@ -78,11 +78,7 @@ Deno.test("controls train: hash ignores the cluster, oracle recovers it exactly,
   // (C − 1)(E − 1)/(2N) = 0.0011 nats and its SD about √18/(2N) = 0.0005 for N = 4096.
   const run = (name: string) =>
     trainRun({ ...runSpec(smoke, cell, arms.find((a) => a.name === name)!, 0), heldOut: 4096 });
-  // One after another: a run's evaluation switches autograd off (noGrad) around its awaits, which would leak into
-  // runs interleaved with it in the same process (the experiment itself runs each run alone in a process).
-  const results = [];
-  for (const name of ["hash", "oracle", "frozen", "switch"]) results.push(await run(name));
-  const [hash, oracle, frozen, learned] = results;
+  const [hash, oracle, frozen, learned] = await Promise.all(["hash", "oracle", "frozen", "switch"].map(run));
   assert.ok(hash.final.mi < 0.005, `hash MI ${hash.final.mi}`);
   assert.equal(oracle.final.nmi, 1);
   assert.equal(oracle.final.accuracy, 1);

@@ -29,6 +29,8 @@
  *   itself by compare-and-swap and waits until every unit is done. A Worker that is late or busy only
  *   means the others take more units. Workers spin briefly between jobs, then sleep in `Atomics.wait`;
  *   they are `unref()`ed so they never keep a program alive.
+ * - **Started without re-entering the caller.** The first Worker is started inside some kernel call;
+ *   `../start_worker.ts` makes sure that starting it runs no other pending JavaScript there.
  * - **Bits.** A unit is a contiguous range of output elements (elementwise, Adam, gathers), of independent
  *   rows (softmax, sums, layer norm, cross-entropy), of columns each summed over every row in order (layer
  *   norm's dweight and dbias) or one whole array (a gradient's sum of squares, combined afterwards in a
@@ -37,9 +39,10 @@
  *
  * @module
  */
-import { MessageChannel, type MessagePort, Worker } from "node:worker_threads";
+import { MessageChannel, type MessagePort } from "node:worker_threads";
 import type { TypedArray } from "../../../core/dtype.ts";
 import { SPIN_MS, threadsSupported } from "../wasm/threads.ts";
+import { startWorker } from "../start_worker.ts";
 import {
   ARGS_BYTE,
   claimUnits,
@@ -158,12 +161,7 @@ class KernelPool {
     while (this.#ports.length < want) {
       try {
         const { port1, port2 } = new MessageChannel();
-        const worker = new Worker(WORKER_SOURCE, {
-          eval: true,
-          workerData: { url, ctl: this.#ctlBuffer, id: this.#ports.length, port: port2 },
-          transferList: [port2],
-        });
-        worker.unref();
+        startWorker(WORKER_SOURCE, { url, ctl: this.#ctlBuffer, id: this.#ports.length, port: port2 }, [port2]);
         port1.unref?.();
         this.#ports.push(port1);
       } catch {

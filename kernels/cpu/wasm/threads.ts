@@ -22,13 +22,15 @@
  *   being copied, and the calling thread copies finished results out while Workers finish the last ones.
  * - **Never keeps a program alive.** Every Worker is `unref()`ed right after it is created: the process
  *   exits when the main program is done even though the Workers are blocked in `Atomics.wait`, and Deno's
- *   test sanitizers see no pending op or resource. Nothing has to be terminated on unload.
+ *   test sanitizers see no pending op or resource. Nothing has to be terminated on unload. Workers are
+ *   started by `../start_worker.ts`, so that starting one inside a kernel runs no other pending JavaScript.
  * - **Bounded.** One pool per memory; it only grows, to at most `threads − 1` Workers for the largest
  *   `threads` asked for (capped at {@link MAX_WORKERS}); a job tells how many of them may join.
  *
  * @module
  */
 import { Worker } from "node:worker_threads";
+import { startWorker } from "../start_worker.ts";
 import { Ctl, Rec, UNIT_MASK } from "./emit.ts";
 
 /** Most Workers one pool creates (the calling thread makes one more thread). */
@@ -126,12 +128,8 @@ export class MatmulPool {
     const want = Math.min(count, MAX_WORKERS);
     while (!this.#refused && this.#workers.length < want) {
       try {
-        const worker = new Worker(WORKER_SOURCE, {
-          eval: true,
-          workerData: { memory: this.#memory, bytes: this.#bytes, id: this.#workers.length, ctlPtr: this.#ctlPtr },
-        });
-        worker.unref();
-        this.#workers.push(worker);
+        const workerData = { memory: this.#memory, bytes: this.#bytes, id: this.#workers.length, ctlPtr: this.#ctlPtr };
+        this.#workers.push(startWorker(WORKER_SOURCE, workerData));
       } catch {
         this.#refused = true;
       }
