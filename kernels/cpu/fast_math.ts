@@ -17,6 +17,9 @@
  * erf⁽ᵏ⁺¹⁾(x) = (2/√π)·(−1)ᵏ·Hₖ(x)·e^(−x²) (Hₖ: physicists' Hermite polynomials). The truncation error is
  * below 1e-16 and the coefficients are accurate to about 1e-16, so after rounding to f32 the result equals
  * the reference's except in rare ties of the last bit (tests check within 1 ulp).
+ * The nearest grid point is found with the 1.5·2⁵² shifter ({@link ROUND_SHIFT}), ties to even; until
+ * 2026-12-07 ties rounded up, and the two differ only at the exact ties |x|·64 = k + ½, where either
+ * neighbour's polynomial is accurate (they differ by ~1e-16 at most in double; within 1 f32 ulp after rounding).
  *
  * ## exp
  * eˣ = 2ᵐ · 2^(j/64) · eʳ with k = m·64 + j the integer nearest x·64/ln 2 and r = x − k·ln2/64

@@ -55,7 +55,8 @@ function uniforms(seed: number): () => number {
 /** Inputs that probe the tables' edges: exact erf grid ties, exp's reduction boundaries, ranges' ends. */
 function edgeValues(): number[] {
   const v = [0, -0, Infinity, -Infinity, NaN, 1e-45, -1e-45, 1e-40, 1e-30, 3.4e38, -3.4e38, 1, -1];
-  for (let k = 0; k <= 6 * 64; k += 7) v.push((k + 0.5) / 64, -(k + 0.5) / 64, k / 64, ((k + 0.5) / 64) * Math.SQRT2);
+  // Every erf grid tie (the index rounds ties to even) and grid point, and the ties of GELU's x/√2.
+  for (let k = 0; k <= 6 * 64; k++) v.push((k + 0.5) / 64, -(k + 0.5) / 64, k / 64, ((k + 0.5) / 64) * Math.SQRT2);
   for (let k = -140 * 64; k <= 90 * 64; k += 97) v.push((k + 0.5) * (Math.LN2 / 64), k * (Math.LN2 / 64));
   v.push(88.72, 88.73, -87.3, -103.97, -104, 5.99999, 6, -6, 8.49, -8.49, 20, -20, 50, -50);
   return v.map(Math.fround);
@@ -102,6 +103,40 @@ Deno.test("fastErf on the grid ties and its range ends matches the reference aft
   for (const x of edgeValues()) {
     assert.ok(ulps32(Math.fround(fastErf(x)), Math.fround(erf(x))) <= 1, `erf(${x})`);
   }
+  // From |x| = 6 on, ±1 exactly (the SIMD rendering clamps |x| to 6, whose table value must be 1).
+  for (const x of [6, -6, 6.000001, 7, 1e30, Infinity, -Infinity]) assert.equal(fastErf(x), x < 0 ? -1 : 1);
+});
+
+Deno.test("fastErf: 600k samples within 1e-14 of the reference erf and within 1 f32 ulp", () => {
+  const u = uniforms(13);
+  let maxAbs = 0, f32Diff = 0;
+  for (let i = 0; i < 200000; i++) {
+    for (const x of [(u() - 0.5) * 14, (u() - 0.5) * 1e-3, Math.fround((u() - 0.5) * 8)]) {
+      const a = fastErf(x), b = erf(x);
+      maxAbs = Math.max(maxAbs, Math.abs(a - b));
+      f32Diff = Math.max(f32Diff, ulps32(Math.fround(a), Math.fround(b)));
+    }
+  }
+  assert.ok(maxAbs < 1e-14, `max |fastErf − erf| = ${maxAbs}`);
+  assert.ok(f32Diff <= 1, `max ${f32Diff} f32 ulp`);
+});
+
+Deno.test({
+  name: "f64x2 erf stores the JS loop's canonical NaN, whatever NaN comes in",
+  ignore: !wasmElementwiseSupported(),
+  fn() {
+    const bits = new Uint32Array([0x7fc00000, 0xffc00000, 0x7f800001, 0xffffffff, 0x7fc12345]);
+    for (const op of ["erf"] as UnaryOp[]) {
+      const n = 1000, x = new Float32Array(n);
+      for (let i = 0; i < n; i++) x[i] = i % 3 === 0 ? 0 : i / 100 - 5;
+      const xb = new Uint32Array(x.buffer);
+      for (let i = 0; i < n; i += 3) xb[i] = bits[(i / 3) % bits.length];
+      const r = runAll(unaryProgram(op, "f32"), [{ buf: x, shape: [n], dtype: "f32" }]);
+      assert.ok(r.applied);
+      const simd = new Uint32Array(r.simd.buffer), js = new Uint32Array(r.js.buffer);
+      for (let i = 0; i < n; i++) assert.equal(simd[i], js[i], `${op}: element ${i}`);
+    }
+  },
 });
 
 /** Runs `p` on `inputs` through the JS fast loop, the SIMD kernel (directly) and the reference loop. */
