@@ -182,6 +182,7 @@ export const SIMD_OPS = {
   "f64x2.mul": 0xf2,
   "f64x2.div": 0xf3,
   "f64x2.pmin": 0xf6,
+  "f64x2.pmax": 0xf7,
   "i32x4.trunc_sat_f64x2_s_zero": 0xfc,
   "f32x4.demote_f64x2_zero": 0x5e,
   "f64x2.promote_low_f32x4": 0x5f,

@@ -127,16 +127,16 @@ class Lanes {
  */
 export function emitExp(f: FunctionBuilder, x: Local, consts?: LaneConstants): Local {
   const l = new Lanes(f, consts), c = EXP_CONST;
-  const zero = l.c(0);
-  const inRange = l.op("v128.and", l.op("f64x2.ge", x, l.c(c.min)), l.op("f64x2.le", x, l.c(c.max)));
-  const { p, k, tj } = reducedExp(l, l.sel(x, zero, inRange));
+  // x clamped to [min, max] (NaN to max: `pmin(a, b)` is b < a ? b : a, `pmax(a, b)` is a < b ? b : a).
+  const xc = l.op("f64x2.pmax", l.c(c.min), l.op("f64x2.pmin", l.c(c.max), x));
+  const { p, k, tj } = reducedExp(l, xc);
   // 2ᵐ as 2^(m>>1) · 2^(m − (m>>1)), m = k >> 6, so that the product may be subnormal.
   const m = l.shift("i32x4.shr_s", k, 6), e1 = l.shift("i32x4.shr_s", m, 1);
   const scaled = l.op("f64x2.add", tj, l.op("f64x2.mul", tj, p));
   const res = l.op("f64x2.mul", l.op("f64x2.mul", scaled, pow2(l, e1)), pow2(l, l.op("i32x4.sub", m, e1)));
-  // Outside the range: x itself for NaN, +∞ above, 0 below.
-  const special = l.sel(x, l.sel(l.c(Infinity), zero, l.op("f64x2.gt", x, zero)), l.op("f64x2.ne", x, x));
-  return l.sel(res, special, inRange);
+  // Where the clamp moved x (or x is NaN): +∞ above, 0 below, x itself for NaN — pmax(x·∞, 0) is all three.
+  const special = l.op("f64x2.pmax", l.op("f64x2.mul", x, l.c(Infinity)), l.c(0));
+  return l.sel(special, res, l.op("f64x2.ne", x, xc));
 }
 
 /**
