@@ -16,13 +16,15 @@ import { emitExp, hoistConstants, TABLE_BYTES, writeTables } from "./transcenden
 
 /** Elements per block of rows (a longer row is a block of its own). */
 export const SOFTMAX_CHUNK = 4096;
+/** Pairs of elements per inner iteration: the exponentials of several pairs overlap their latencies. */
+const PAIRS = 4;
 const PAGE = 65536;
 
 /**
  * Emits the module: an exported growable memory and `exps(rows, n, x, e, max)`: for r < rows and i < n
- * (rounded up to even), the f64 at `e + 8(r·n + i)` becomes fastExp(f32 at `x + 4(r·n + i)` − f64 at
- * `max + 8r`). Rows are written in order, so a row's odd last pair, which spills one slot into the next
- * row, is overwritten there; the last row spills one slot past the block.
+ * (rounded up to a multiple of 2·PAIRS), the f64 at `e + 8(r·n + i)` becomes fastExp(f32 at `x + 4(r·n + i)`
+ * − f64 at `max + 8r`). Rows are written in order, so the slots a row's last iteration spills into the next
+ * row (up to 2·PAIRS − 1) are overwritten there; the last row spills as many past the block.
  */
 export function emitSoftmaxExpModule(): Uint8Array<ArrayBuffer> {
   const mod = new ModuleBuilder().setMemory({ kind: "export", name: "memory", initialPages: 1, maxPages: 16384 });
@@ -30,7 +32,6 @@ export function emitSoftmaxExpModule(): Uint8Array<ArrayBuffer> {
   const f = mod.addFunction("exps", [i32, i32, i32, i32, i32]);
   const rows = 0, n = 1, x = 2, e = 3, max = 4;
   const r = f.local(i32), px = f.local(i32), pe = f.local(i32), end = f.local(i32), m = f.local(v128);
-  const v = f.local(v128);
   const consts = hoistConstants(f, { exp: true, erf: false });
   f.i32Const(0).set(r);
   f.block(() => {
@@ -43,11 +44,16 @@ export function emitSoftmaxExpModule(): Uint8Array<ArrayBuffer> {
       f.block(() => {
         f.get(px).get(end).i32GeU().brIf(0);
         f.loop(() => {
-          f.get(px).simdLoad("v128.load64_zero").simdOp("f64x2.promote_low_f32x4").get(m).simdOp("f64x2.sub").set(v);
-          const ex = emitExp(f, v, consts);
-          f.get(pe).get(ex).v128Store(0, 3);
-          f.get(pe).i32Const(16).i32Add().set(pe);
-          f.get(px).i32Const(8).i32Add().tee(px).get(end).i32LtU().brIf(0);
+          // PAIRS pairs per iteration, their exponentials interleaved (see F64X2_UNROLL in elementwise_f64.ts).
+          f.interleaved(Array.from({ length: PAIRS }, (_, u) => () => {
+            const v = f.local(v128);
+            f.get(px).simdLoad("v128.load64_zero", 8 * u).simdOp("f64x2.promote_low_f32x4").get(m).simdOp("f64x2.sub")
+              .set(v);
+            const ex = emitExp(f, v, consts);
+            f.get(pe).get(ex).v128Store(16 * u, 3);
+          }));
+          f.get(pe).i32Const(16 * PAIRS).i32Add().set(pe);
+          f.get(px).i32Const(8 * PAIRS).i32Add().tee(px).get(end).i32LtU().brIf(0);
         });
       });
       f.get(r).i32Const(1).i32Add().tee(r).get(rows).i32LtU().brIf(0);
@@ -72,8 +78,8 @@ function createSoftmaxExp(): WasmSoftmaxExp {
   let capacity = 0, xAt = 0, eAt = 0, maxAt = 0;
   let f32: Float32Array = new Float32Array(0), f64: Float64Array = new Float64Array(0);
   const layout = (elements: number) => {
-    // Tables, then x (f32), e (f64) and the maxima (f64), each with a vector of slack, 16-byte aligned.
-    const slack = 4, align = (b: number) => Math.ceil(b / 16) * 16;
+    // Tables, then x (f32), e (f64) and the maxima (f64), each with an iteration's slack, 16-byte aligned.
+    const slack = 2 * PAIRS, align = (b: number) => Math.ceil(b / 16) * 16;
     xAt = TABLE_BYTES;
     eAt = align(xAt + (elements + slack) * 4);
     maxAt = align(eAt + (elements + slack) * 8);
