@@ -142,6 +142,8 @@ export { cumsum } from "./ops/scan.ts";
 export { crossEntropy, type CrossEntropyOptions } from "./ops/loss.ts";
 export { layerNorm, type LayerNormFnOptions } from "./ops/norm.ts";
 export { actGrad, biasAct, type FusedActivation } from "./ops/fused.ts";
+export { type MaskedSoftmaxOptions, scaledMaskedSoftmax } from "./ops/masked_softmax.ts";
+export { rotaryEmbedding, type RotaryOptions } from "./ops/rotary.ts";
 export { cpu } from "../kernels/cpu/mod.ts";
 export { type CpuOptions, cpuOptions, type MatmulChoice, setCpuOptions } from "../kernels/cpu/config.ts";
 export {

@@ -138,6 +138,23 @@ export interface KernelDefs {
   /** Softmax (or log-softmax) along `axis`, max-shifted; −∞ entries give 0 (or −∞). */
   softmax: { inputs: 1; outputs: 1; attrs: { axis: number; log: boolean } };
   /**
+   * softmax(where(allowed, x·scale, −∞)) over the last axis of x [..., Tq, Tk]; inputs x [, mask]. A key is
+   * allowed where the bool mask (any shape that broadcasts to x; present when `hasMask`) is true and, with
+   * `causal`, where key j ≤ query i (i the index along axis −2). A row with no allowed key gives 0.
+   */
+  maskedSoftmax: { inputs: number; outputs: 1; attrs: { scale: number; causal: boolean; hasMask: boolean } };
+  /**
+   * maskedSoftmax's backward: inputs g, y (the forward's output) [, mask]; output dx = (y ⊙ (g − Σ g ⊙ y))·scale
+   * at allowed keys, 0·scale elsewhere and in rows with no allowed key.
+   */
+  maskedSoftmaxBackward: { inputs: number; outputs: 1; attrs: { scale: number; causal: boolean; hasMask: boolean } };
+  /**
+   * Rotary position embedding (rotate-half) of x [..., T, D] with cos and sin [T, D/2]: for i < D/2 and
+   * h = D/2, out[i] = x[i]·cos[i] − x[i + h]·sin[i] and out[i + h] = x[i + h]·cos[i] + x[i]·sin[i] (each
+   * product rounded, then the sum); `inverse` rotates the other way (sin negated), which is the backward.
+   */
+  rotary: { inputs: 3; outputs: 1; attrs: { inverse: boolean } };
+  /**
    * Layer normalisation over the last axis, one row at a time: inputs x [..., D] then, as the attributes say,
    * weight [D] and bias [D]; outputs y (x's shape), mean and rstd (x's shape without the last axis). Per row:
    * mean = Σx / D, var = Σ(x − mean)² / D (biased, as PyTorch), rstd = 1 / √(var + eps), and
@@ -253,6 +270,9 @@ const NAMES: Record<KernelName, true> = {
   reduce: true,
   argReduce: true,
   softmax: true,
+  maskedSoftmax: true,
+  maskedSoftmaxBackward: true,
+  rotary: true,
   layerNorm: true,
   layerNormBackward: true,
   crossEntropy: true,

@@ -28,9 +28,11 @@ import type * as index from "./index.ts";
 import type * as layout from "./layout.ts";
 import type * as linalg from "./linalg.ts";
 import type * as loss from "./loss.ts";
+import type * as maskedSoftmax from "./masked_softmax.ts";
 import type * as norm from "./norm.ts";
 import type * as random from "./random.ts";
 import type * as reduce from "./reduce.ts";
+import type * as rotary from "./rotary.ts";
 import type * as scan from "./scan.ts";
 import type * as softmax from "./softmax.ts";
 import type * as sort from "./sort.ts";
@@ -47,9 +49,11 @@ export type OpModules =
   & typeof layout
   & typeof linalg
   & typeof loss
+  & typeof maskedSoftmax
   & typeof norm
   & typeof random
   & typeof reduce
+  & typeof rotary
   & typeof scan
   & typeof softmax
   & typeof sort
@@ -221,6 +225,15 @@ export const OPS = {
   layerNorm: {
     grad: "vjp",
     noTensorMethod: "takes a layer's weight and bias, like torch.nn.functional.layer_norm; nn.LayerNorm wraps it",
+  },
+  // ---- attention (one fused kernel per direction; bit-identical to the composed chain on the CPU) ----------
+  rotaryEmbedding: {
+    grad: "vjp",
+    noTensorMethod: "takes cos and sin tables like transformers' apply_rotary_pos_emb; applyRope wraps it",
+  },
+  scaledMaskedSoftmax: {
+    grad: "vjp",
+    noTensorMethod: "attention's scale, mask and softmax in one op, a building block of scaledDotProductAttention",
   },
   // ---- losses ---------------------------------------------------------------------------------------
   crossEntropy: {

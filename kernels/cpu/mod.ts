@@ -17,6 +17,8 @@ import { indexKernels } from "./index.ts";
 import { sortKernels } from "./sort.ts";
 import { layerNormKernels } from "./layer_norm.ts";
 import { crossEntropyKernels } from "./cross_entropy.ts";
+import { maskedSoftmaxKernels } from "./masked_softmax.ts";
+import { rotaryKernels } from "./rotary.ts";
 import { giveBuffer, takeBuffer } from "./pool.ts";
 
 /** Every CPU kernel. The annotation makes a missing or mistyped kernel a compile error. */
@@ -30,6 +32,8 @@ export const cpuKernels: KernelTable<CpuBuffer> = {
   ...sortKernels,
   ...layerNormKernels,
   ...crossEntropyKernels,
+  ...maskedSoftmaxKernels,
+  ...rotaryKernels,
 };
 
 /** The CPU backend object. */

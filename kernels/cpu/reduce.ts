@@ -125,14 +125,14 @@ function reduceRows(
  * How a softmax runs: log or not, and the caller's kernel path (the f32 fast path of `fast_softmax.ts`, with
  * or without its SIMD exponentials) — passed to the Workers so that their shares take the same path.
  */
-interface SoftmaxDesc {
+export interface SoftmaxDesc {
   log: boolean;
   fast: boolean;
   wasm: boolean;
 }
 
-/** Softmax (or log-softmax) of outer rows [o0, o1) (see `softmax`). */
-function softmaxRows(
+/** Softmax (or log-softmax) of outer rows [o0, o1) (see `softmax`); `src` may be `dst` (each row reads before it writes). */
+export function softmaxRows(
   desc: SoftmaxDesc,
   src: CpuBuffer,
   dst: CpuBuffer,

@@ -17,6 +17,7 @@ import { groupedMatmulKernels } from "./grouped_matmul.ts";
 import { sortKernels } from "./sort.ts";
 import { layerNormKernels } from "./layer_norm.ts";
 import { crossEntropyKernels } from "./cross_entropy.ts";
+import { attentionKernels } from "./attention.ts";
 
 /** Options of {@link initWebGpu}. */
 export interface WebGpuOptions {
@@ -54,6 +55,7 @@ export function webGpuBackend(rt: WebGpuRuntime): Backend<GpuBuffer> {
     ...sortKernels(rt),
     ...layerNormKernels(rt),
     ...crossEntropyKernels(rt),
+    ...attentionKernels(rt),
   };
   return {
     name: "webgpu",

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { arange, type Device, dropout, type Generator, type Tensor } from "../../core/mod.ts";
+import { arange, type Device, dropout, type Generator, scaledMaskedSoftmax, type Tensor } from "../../core/mod.ts";
 import { Module } from "../module.ts";
 import type { InitOptions } from "../init.ts";
 import { Linear } from "./linear.ts";
@@ -22,11 +22,15 @@ export interface AttentionOptions {
   generator?: Generator;
   /** The score scale (default 1/√headDim). */
   scale?: number;
+  /** Also mask key j > query i, without a mask tensor (default false). */
+  causal?: boolean;
 }
 
 /**
  * softmax(q·kᵀ·scale, masked) · v for `q` `[…, Tq, hd]`, `k` `[…, Tk, hd]`, `v` `[…, Tk, hdv]`. Masked scores
- * become −∞ (weight exactly 0). A query whose every key is masked outputs zeros (not NaN).
+ * become −∞ (weight exactly 0). A query whose every key is masked outputs zeros (not NaN). The scale, the
+ * masks and the softmax are one fused op ({@link scaledMaskedSoftmax}); `causal` masks future keys through it
+ * without building a mask.
  *
  * @example
  * ```ts
@@ -39,11 +43,8 @@ export interface AttentionOptions {
 export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor {
   const hd = q.shape[q.rank - 1];
   const scale = options.scale ?? 1 / Math.sqrt(hd);
-  let scores = q.matmul(k.transpose(-2, -1)).mul(scale);
-  const mask = options.mask ?? null;
-  if (mask) scores = scores.where(mask, -Infinity);
-  let probs = scores.softmax(-1);
-  if (mask) probs = probs.where(mask.astype(q.dtype).max(-1, true).gt(0), 0);
+  const scores = q.matmul(k.transpose(-2, -1));
+  let probs = scaledMaskedSoftmax(scores, { scale, mask: options.mask ?? null, causal: options.causal ?? false });
   const p = options.dropout ?? 0;
   if (p > 0) probs = dropout(probs, p, { training: options.training ?? true, generator: options.generator });
   return probs.matmul(v);
@@ -84,7 +85,7 @@ export interface MultiHeadAttentionCall {
  * Multi-head scaled dot-product attention. `forward(qIn [B, Tq, dim], kvIn = qIn [B, Tk, kvDim])` projects
  * with `wq`, `wk`, `wv` (each `Linear`, weights `[in, dim]`), splits `heads` heads of `dim / heads`, applies
  * RoPE to queries and keys if enabled (see {@link applyRope}), attends, merges the heads and projects with
- * `wo`. Causal masking uses a bool mask and `where(−∞)`.
+ * `wo`. Causal masking is an attribute of the fused masked softmax (no mask tensor).
  *
  * @example
  * ```ts
@@ -167,9 +168,8 @@ export class MultiHeadAttention extends Module {
       k = applyRope(k, ro);
     }
     const masks: Tensor[] = [];
-    if (this.causal) {
-      if (tq !== tk) throw new RangeError(`MultiHeadAttention: causal attention needs Tq = Tk, got ${tq} and ${tk}`);
-      masks.push(causalMask(tq, tk, qIn.device));
+    if (this.causal && tq !== tk) {
+      throw new RangeError(`MultiHeadAttention: causal attention needs Tq = Tk, got ${tq} and ${tk}`);
     }
     const pad = call.keyPaddingMask;
     if (pad) {
@@ -183,6 +183,7 @@ export class MultiHeadAttention extends Module {
     if (call.attnMask) masks.push(call.attnMask);
     const out = scaledDotProductAttention(q, k, v, {
       mask: masks.length ? masks.reduce((m, n) => m.logicalAnd(n)) : null,
+      causal: this.causal,
       dropout: this.attnDrop.p,
       training: this.attnDrop.training,
       generator: this.attnDrop.generator,

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { concat, type Tensor, tensor } from "../../core/mod.ts";
+import { rotaryEmbedding, type Tensor, tensor } from "../../core/mod.ts";
 
 /** Options of {@link applyRope}. */
 export interface RopeOptions {
@@ -24,7 +24,7 @@ export interface RopeOptions {
  *
  * where cos and sin repeat their h angles twice along the last axis. Each pair is a 2-D rotation, so
  * ⟨rope(q, m), rope(k, n)⟩ depends on m − n only. Angles are computed in f64 on the host and uploaded in
- * `x`'s dtype; `headDim` must be even.
+ * `x`'s dtype; `headDim` must be even. One fused kernel each way ({@link rotaryEmbedding}).
  *
  * @example
  * ```ts
@@ -43,16 +43,14 @@ export function applyRope(x: Tensor, options: RopeOptions = {}): Tensor {
     throw new RangeError(`applyRope: need base > 0 and an integer offset ≥ 0, got ${base} and ${offset}`);
   }
   const half = dim / 2;
-  const cos = new Float64Array(t * dim), sin = new Float64Array(t * dim);
+  const cos = new Float64Array(t * half), sin = new Float64Array(t * half);
   for (let p = 0; p < t; p++) {
     for (let i = 0; i < half; i++) {
       const angle = (offset + p) * Math.pow(base, (-2 * i) / dim);
-      const c = Math.cos(angle), s = Math.sin(angle);
-      cos[p * dim + i] = cos[p * dim + i + half] = c;
-      sin[p * dim + i] = sin[p * dim + i + half] = s;
+      cos[p * half + i] = Math.cos(angle);
+      sin[p * half + i] = Math.sin(angle);
     }
   }
-  const opts = { shape: [t, dim], dtype: x.dtype, device: x.device };
-  const rotated = concat([x.narrow(-1, half, half).neg(), x.narrow(-1, 0, half)], -1);
-  return x.mul(tensor(cos, opts)).add(rotated.mul(tensor(sin, opts)));
+  const opts = { shape: [t, half], dtype: x.dtype, device: x.device };
+  return rotaryEmbedding(x, tensor(cos, opts), tensor(sin, opts));
 }

@@ -19,6 +19,7 @@ import type { groupedMatmulKernels } from "../../kernels/webgpu/grouped_matmul.t
 import type { sortKernels } from "../../kernels/webgpu/sort.ts";
 import type { layerNormKernels } from "../../kernels/webgpu/layer_norm.ts";
 import type { crossEntropyKernels } from "../../kernels/webgpu/cross_entropy.ts";
+import type { attentionKernels } from "../../kernels/webgpu/attention.ts";
 
 Deno.test("registry: a backend that misses a kernel does not type-check", () => {
   const { matmul: _dropped, ...rest } = cpuKernels;
@@ -55,7 +56,8 @@ Deno.test("registry: the WebGPU families cover exactly the kernel names (checked
     & ReturnType<typeof groupedMatmulKernels>
     & ReturnType<typeof sortKernels>
     & ReturnType<typeof layerNormKernels>
-    & ReturnType<typeof crossEntropyKernels>;
+    & ReturnType<typeof crossEntropyKernels>
+    & ReturnType<typeof attentionKernels>;
   type Missing = Exclude<KernelName, keyof Families>;
   type Unknown = Exclude<keyof Families, KernelName>;
   const none: [Missing, Unknown] extends [never, never] ? true : [Missing, Unknown] = true;

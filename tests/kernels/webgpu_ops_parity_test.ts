@@ -182,6 +182,27 @@ const CASES: readonly Case[] = [
       mg.scaledDotProductAttention(mg.applyRope(q), mg.applyRope(k), v, { mask: mg.causalMask(5, 5, q.device) }),
     ],
   },
+  {
+    // Both rotation directions, tables broadcast over two leading axes.
+    ops: ["rotaryEmbedding"],
+    inputs: [{ randn: [2, 3, 5, 6] }, { randn: [5, 3] }, { randn: [5, 3] }],
+    fn: (x, c, s) => [mg.rotaryEmbedding(x, c, s), mg.rotaryEmbedding(x, c, s, { inverse: true })],
+  },
+  {
+    // No mask, causal, a broadcast [B, 1, 1, Tk] mask with a fully masked batch, and causal with a mask.
+    ops: ["scaledMaskedSoftmax"],
+    inputs: [{ randn: [2, 3, 4, 7] }, { bool: [4, 7] }],
+    fn: (x, m) => {
+      const pad = tensor([1, 1, 1, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0], { shape: [2, 1, 1, 7], device: x.device })
+        .gt(0);
+      return [
+        mg.scaledMaskedSoftmax(x, { scale: 0.6 }),
+        mg.scaledMaskedSoftmax(x.narrow(-1, 0, 4), { causal: true }),
+        mg.scaledMaskedSoftmax(x, { scale: 1.3, mask: pad }),
+        mg.scaledMaskedSoftmax(x, { scale: 0.4, mask: m, causal: true }),
+      ];
+    },
+  },
   { ops: ["cumsum"], inputs: [{ randn: [3, 6] }], fn: (x) => [x.cumsum(1), x.cumsum(0, true)] },
   {
     ops: ["crossEntropy"],

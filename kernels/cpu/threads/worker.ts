@@ -15,6 +15,8 @@ import { softmaxUnit, sumUnit } from "../reduce.ts";
 import { scaleUnit, sumSquaresUnit } from "../sum_squares.ts";
 import { layerNormBackwardUnit, layerNormUnit } from "../layer_norm.ts";
 import { crossEntropyUnit } from "../cross_entropy.ts";
+import { maskedSoftmaxUnit } from "../masked_softmax.ts";
+import { rotaryUnit } from "../rotary.ts";
 import { stridedUnit } from "../layout.ts";
 import { ARGS_BYTE, claimUnits, Ctl, DTYPE_CODES, GEN_SHIFT, MAX_ARGS, UNIT_MASK, viewOf } from "./layout.ts";
 import type { Registration } from "./pool.ts";
@@ -34,6 +36,8 @@ export const UNITS: Record<
   layerNorm: layerNormUnit,
   layerNormBackward: layerNormBackwardUnit,
   crossEntropy: crossEntropyUnit,
+  maskedSoftmax: maskedSoftmaxUnit,
+  rotary: rotaryUnit,
   strided: stridedUnit,
 };
 

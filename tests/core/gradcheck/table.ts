@@ -13,6 +13,7 @@ import { GROUPED_ROWS } from "./grouped.ts";
 import { INDEXING_ROWS, ORDER_SCAN_ROWS } from "./indexing.ts";
 import { CAST_DROPOUT_CUSTOM_ROWS, CROSS_ENTROPY_ROWS } from "./loss_cast_custom.ts";
 import { LAYER_NORM_ROWS } from "./norm.ts";
+import { ATTENTION_ROWS } from "./attention.ts";
 import type { GradcheckFamily } from "./row.ts";
 
 /** Every family of rows, in the order the tests run. */
@@ -28,6 +29,7 @@ export const GRADCHECK_TABLE: readonly GradcheckFamily[] = [
   INDEXING_ROWS,
   ORDER_SCAN_ROWS,
   LAYER_NORM_ROWS,
+  ATTENTION_ROWS,
   CROSS_ENTROPY_ROWS,
   CAST_DROPOUT_CUSTOM_ROWS,
 ];
