@@ -3,7 +3,7 @@
  * unclipped `step()`: bit-identical parameters, state and norm over several steps — f32 and f64; coefficients
  * below 1, at 1 and non-finite; on the op path, the fused CPU path (SIMD and TypeScript) at 1, 2 and 3
  * threads, and WebGPU where there is an adapter — with `.grad` left untouched; plus resume from a state
- * dict, shared gradients, and the errors.
+ * dict, shared gradients, and the errors; and the order of the fused sum of squares for long rows.
  */
 import assert from "node:assert/strict";
 import {
@@ -22,7 +22,9 @@ import type { Backend } from "../../internals.ts";
 import { Adam, AdamW, clipGradNorm, type Optimizer, type ParamsInput, SGD } from "../../nn/optim/mod.ts";
 import { setThreadMinimums } from "../../kernels/cpu/threads/pool.ts";
 import { webGpuBackend } from "../../kernels/webgpu/mod.ts";
+import { sumOfSquaresF32 } from "../../kernels/cpu/sum_squares.ts";
 import { sameBits } from "../helpers/blas_checks.ts";
+import { withCpuOptions } from "../helpers/cpu_options.ts";
 import { gpuTest } from "../helpers/webgpu.ts";
 
 type Maker = (p: ParamsInput, maxGradNorm?: number) => Optimizer;
@@ -275,6 +277,25 @@ gpuTest("maxGradNorm on WebGPU: the same bits as clipGradNorm + step there", asy
     for (const c of [1, 1e4]) {
       const o = { device: gpu, steps: 3 };
       assertSame(await train(make, c, true, o), await train(make, c, false, o), `webgpu ${label} c ${c}`);
+    }
+  }
+});
+
+Deno.test("sumOfSquaresF32 matches g.square().sum() for rows longer than the SIMD chunk and ranks 3–4", () => {
+  // (The order of summation for ranks 2–4 is pinned by tests/nn/optim_inplace_test.ts on small shapes; these
+  // shapes take the block-by-block path of rows longer than a chunk.)
+  let state = 99;
+  const rand = () => (state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  for (const shape of [[3, 2, 4099], [5, 8193], [2, 3, 700, 7], [8, 64, 130], [1, 4100], [4, 1, 1]]) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const data = Float32Array.from({ length: n }, () => (rand() - 0.5) * 2 ** Math.floor(rand() * 80 - 40));
+    const want = withCpuOptions(
+      { wasm: false, threads: 1, fastKernels: false },
+      () => tensor(data, { shape }).square().sum().dataSync()[0],
+    );
+    for (const wasm of [true, false]) {
+      const got = withCpuOptions({ wasm }, () => sumOfSquaresF32(data, shape));
+      assert.ok(Object.is(got, want), `[${shape}], wasm ${wasm}: ${got} vs ${want}`);
     }
   }
 });
