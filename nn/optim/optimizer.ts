@@ -194,6 +194,17 @@ export abstract class Optimizer {
    * `.grad` count towards the norm, and their gradients must share one dtype and device. The threshold is an
    * option of the training loop, not saved in the state dict: pass it again when resuming. Read the measured
    * norm from {@link Optimizer.lastGradNorm}.
+   *
+   * @example
+   * ```ts
+   * import { tensor } from "@moegrad/moegrad";
+   * import { AdamW } from "./mod.ts";
+   * const w = tensor([3, 4]).requiresGrad_();
+   * const opt = new AdamW([w], { lr: 0.1, maxGradNorm: 1 });
+   * w.mul(tensor([3, 4])).sum().backward(); // grad [3, 4], norm 5
+   * opt.step(); // the update sees the gradient times 1 / (5 + 1e-6)
+   * console.log(await opt.lastGradNorm!.item(), await w.grad!.data()); // 5, [3, 4]: .grad is unchanged
+   * ```
    */
   get maxGradNorm(): number | undefined {
     return this.#maxGradNorm;
