@@ -10,7 +10,7 @@
  * at least those two would still be copied; a growing non-shared memory detaches every view into it (and
  * a shared one hands out `SharedArrayBuffer` views that not every consumer of tensor data accepts); and it
  * would make one optimizer a special case of the CPU allocator. Instead the module owns a small fixed
- * memory (one 64 KiB page by default) holding one chunk of each of p, g, m and v; the driver copies a chunk
+ * memory (256 KiB by default) holding one chunk of each of p, g, m and v; the driver copies a chunk
  * in (`TypedArray.set`, a memcpy), runs the SIMD loop, and copies p, m and v back. A chunk stays in the L1/L2
  * cache between the copies and the loop, so main memory sees each array read once and p, m, v written once —
  * the same traffic as a loop over the tensors' own storage — and the memory never grows, so no view ever
@@ -28,11 +28,13 @@ import { lazyWasmInstance } from "./lazy.ts";
 import type { AdamDecay, AdamUpdate } from "../adam.ts";
 
 /**
- * Elements of each array per chunk by default: 4 arrays × 4096 floats = 64 KiB, one wasm page, L2-resident
- * (indicative, on the shared 2-core x64 dev machine over 4M elements: 2.9 ns per element at 4096 and 16384, 4.0
- * at 1024, where the per-chunk calls and copies start to show).
+ * Elements of each array per chunk by default: 4 arrays × 16384 floats = 256 KiB, four wasm pages, L2-resident
+ * (one instance per thread; two fit a 1 MiB L2). Each chunk costs a call and seven `subarray` + `set` pairs,
+ * about 0.7 µs, so small chunks pay for it: indicative, one thread on the shared 2-vCPU Zen 4 machine over 4M
+ * elements (2026-12-07, bench/adam_bandwidth.ts and a chunk sweep), 3.7 ns per element at 512 and 1024, 3.3 at
+ * 2048, 2.47 at 4096, 2.26 at 16384 and 32768. The chunk changes no bits (every element's update is independent).
  */
-export const DEFAULT_ADAM_CHUNK = 4096;
+export const DEFAULT_ADAM_CHUNK = 16384;
 
 const PAGE = 65536;
 const MODE: Record<AdamDecay, number> = { none: 0, decoupled: 1, l2: 2 };
