@@ -5,6 +5,7 @@
  * below. Both evaluate, per element and with every intermediate rounded to f32,
  *
  * ```text
+ * g ← g·c                         (gradient clipping folded in, when the clip coefficient c ≠ 1)
  * g ← g + p·λ                     (L2 weight decay, Adam)
  * base ← p·(1 − η·λ), else p      (decoupled weight decay, AdamW)
  * m ← m·β₁ + g·(1 − β₁)
@@ -52,6 +53,12 @@ export interface AdamScalars {
   eps: number;
   /** η / (1 − β₁ᵗ). */
   step: number;
+  /**
+   * The gradient-clipping coefficient c, an f32 value: each gradient element is first rounded as
+   * f32(g·c), exactly as `clipGradNorm` scales a gradient. Absent or 1: no scaling (g·1 = g, so this is
+   * only a saved pass).
+   */
+  gscale?: number;
 }
 
 /** Updates the first `n` elements of `p`, `m` and `v` in place from the gradient `g` with the scalars `s`. */
@@ -75,7 +82,7 @@ export const adamStep: (...args: Parameters<AdamUpdate>) => "wasm-simd" | "js" =
   if (threads > 1 && n >= threadMinimums.adam) {
     const size = Math.max(ADAM_UNIT_MIN, Math.ceil(n / (4 * threads) / 16) * 16), units = Math.ceil(n / size);
     const desc: AdamDesc = { wasm, decay: s.decay };
-    const args = [size, n, s.wd, s.shrink, s.b1, s.c1, s.b2, s.c2, s.bc2, s.eps, s.step];
+    const args = [size, n, s.wd, s.shrink, s.b1, s.c1, s.b2, s.c2, s.bc2, s.eps, s.step, s.gscale ?? 1];
     if (runParallel("adam", `${wasm}|${s.decay}`, desc, adamUnit, [p, g, m, v], args, units, threads)) {
       return wasm ? "wasm-simd" : "js";
     }
@@ -113,12 +120,12 @@ interface AdamDesc {
 
 /**
  * Unit `unit` of a threaded Adam update: `views` = [p, g, m, v], `args` = [unit size, n, then the scalars
- * wd, shrink, b1, c1, b2, c2, bc2, eps, step]. Updates the unit's element range in place.
+ * wd, shrink, b1, c1, b2, c2, bc2, eps, step, gscale]. Updates the unit's element range in place.
  */
 export function adamUnit(desc: AdamDesc, views: readonly TypedArray[], args: ArrayLike<number>, unit: number): void {
   const size = args[0], from = unit * size, to = Math.min(args[1], from + size);
-  const [wd, shrink, b1, c1, b2, c2, bc2, eps, step] = Array.from({ length: 9 }, (_, i) => args[2 + i]);
-  const s: AdamScalars = { decay: desc.decay, wd, shrink, b1, c1, b2, c2, bc2, eps, step };
+  const [wd, shrink, b1, c1, b2, c2, bc2, eps, step, gscale] = Array.from({ length: 10 }, (_, i) => args[2 + i]);
+  const s: AdamScalars = { decay: desc.decay, wd, shrink, b1, c1, b2, c2, bc2, eps, step, gscale };
   const part = (k: number) => (views[k] as Float32Array).subarray(from, to);
   adamRange(desc.wasm, part(0), part(1), part(2), part(3), to - from, s);
 }
@@ -128,9 +135,11 @@ export const adamStepJs: AdamUpdate = (p, g, m, v, n, s) => {
   const f = Math.fround;
   const { wd, shrink, b1, c1, b2, c2, bc2, eps, step } = s;
   const l2 = s.decay === "l2", decoupled = s.decay === "decoupled";
+  const gs = s.gscale ?? 1, clip = gs !== 1;
   for (let i = 0; i < n; i++) {
     const pi = p[i];
-    const gi = l2 ? f(g[i] + f(pi * wd)) : g[i];
+    const g0 = clip ? f(g[i] * gs) : g[i];
+    const gi = l2 ? f(g0 + f(pi * wd)) : g0;
     const base = decoupled ? f(pi * shrink) : pi;
     const mi = f(f(m[i] * b1) + f(gi * c1));
     const vi = f(f(v[i] * b2) + f(f(gi * gi) * c2));

@@ -24,9 +24,16 @@ export interface AdamOptions {
    * parameter directly, p ← p − η·λ·p (decoupled; default 0.01).
    */
   weightDecay?: number;
+  /**
+   * Clip the gradients to this global L2 norm inside each `step()` (≥ 0, may be Infinity; default: no
+   * clipping): bit-identical to `clipGradNorm(optimizer.parameters(), maxGradNorm)` before `step()`, but
+   * `.grad` is left unscaled and, on the fused CPU path, the coefficient is applied inside the update pass.
+   * See {@link Optimizer.maxGradNorm}.
+   */
+  maxGradNorm?: number;
 }
 
-const OPTION_KEYS = ["lr", "betas", "eps", "weightDecay"] as const;
+const OPTION_KEYS = ["lr", "betas", "eps", "weightDecay", "maxGradNorm"] as const;
 const HYPER_KEYS = ["beta1", "beta2", "eps", "weightDecay", "decoupledWeightDecay"] as const;
 
 interface AdamHyper {
@@ -90,7 +97,7 @@ export class Adam extends Optimizer {
     if (!Array.isArray(betas) || betas.length !== 2) {
       throw new RangeError(`${owner}: betas must be a pair [beta1, beta2], got ${JSON.stringify(betas)}`);
     }
-    super(owner, params, options.lr ?? 1e-3);
+    super(owner, params, options.lr ?? 1e-3, options.maxGradNorm);
     this.#decoupled = decoupled;
     this.#h = checkHyper(owner, betas[0], betas[1], options.eps ?? 1e-8, options.weightDecay ?? (decoupled ? 0.01 : 0));
   }
@@ -117,8 +124,13 @@ export class Adam extends Optimizer {
     return ["exp_avg", "exp_avg_sq"];
   }
 
+  /** True: the fused update applies a clip coefficient itself. */
+  protected override get fusesGradScale(): boolean {
+    return true;
+  }
+
   /** One parameter's Adam/AdamW update (see the class docs for the formulas). */
-  protected updateParameter(name: string, p: Tensor, g: Tensor): void {
+  protected updateParameter(name: string, p: Tensor, g: Tensor, gradScale: number): void {
     const { beta1, beta2, eps, weightDecay } = this.#h;
     const lr = this.lr;
     const m0 = this.getState(name, "exp_avg");
@@ -137,6 +149,7 @@ export class Adam extends Optimizer {
         decoupled: this.#decoupled,
         stepSize: lr / (1 - beta1 ** t),
         bc2Sqrt: Math.sqrt(1 - beta2 ** t),
+        gradScale,
       });
       this.#steps.set(name, t);
       return;

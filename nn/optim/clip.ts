@@ -3,7 +3,8 @@
  *
  * @module
  */
-import { div, keep, minimum, noGrad, scope, Tensor, zeros } from "../../core/mod.ts";
+import { keep, noGrad, scope, Tensor, zeros } from "../../core/mod.ts";
+import { checkGradGroup, opGlobalNorm } from "./_grad_norm.ts";
 import { checkNumber, checkOptionKeys } from "./_check.ts";
 import { namedParams, type ParamsInput } from "./optimizer.ts";
 import { fusedCpuF32 } from "./_fused.ts";
@@ -55,31 +56,15 @@ export function clipGradNorm(params: ParamsInput | Tensor, maxNorm: number, opti
     const like = named[0]?.[1];
     return zeros([], like ? { dtype: like.dtype, device: like.device } : {});
   }
-  const [firstName, firstParam] = withGrad[0];
-  const first = firstParam.grad!;
-  for (const [name, p] of withGrad) {
-    const g = p.grad!;
-    if (g.isDisposed) throw new Error(`${owner}: the gradient of "${name}" has been disposed`);
-    if (g.dtype !== first.dtype || g.device !== first.device) {
-      throw new TypeError(
-        `${owner}: the gradients differ in dtype or device ("${firstName}": ${first.dtype} on ${first.device.name}, ` +
-          `"${name}": ${g.dtype} on ${g.device.name}); clip each group separately`,
-      );
-    }
-  }
+  checkGradGroup(owner, withGrad);
+  const first = withGrad[0][1].grad!;
   if (fusedCpuF32(first, first)) {
     // One pass per gradient, in place (see fused_clip.ts); bit-identical to the ops below.
     return noGrad(() => scope(() => fusedClipGradNorm(withGrad.map(([, p]) => p), maxNorm, eps)));
   }
   return noGrad(() =>
     scope(() => {
-      let sumSq: Tensor | undefined;
-      for (const [, p] of withGrad) {
-        const s = p.grad!.square().sum();
-        sumSq = sumSq ? sumSq.add(s) : s;
-      }
-      const total = sumSq!.sqrt();
-      const scale = minimum(div(maxNorm, total.add(eps)), 1);
+      const { total, scale } = opGlobalNorm(withGrad.map(([, p]) => p.grad!), maxNorm, eps);
       // Old gradient → scaled one, so a tensor that is the gradient of two parameters is scaled once.
       const done = new Map<Tensor, Tensor>();
       for (const [, p] of withGrad) {

@@ -25,6 +25,8 @@ export interface FusedAdamArgs {
   stepSize: number;
   /** √(1 − β₂ᵗ), in double precision. */
   bc2Sqrt: number;
+  /** The clip coefficient (an f32 value) the gradient is scaled by first; 1: none. */
+  gradScale: number;
 }
 
 /** The scalars as the ops see them: each host number rounded once to an f32 constant. */
@@ -41,6 +43,7 @@ function scalarsOf(a: FusedAdamArgs): AdamScalars {
     bc2: f(a.bc2Sqrt),
     eps: f(a.eps),
     step: f(a.stepSize),
+    gscale: a.gradScale,
   };
 }
 

@@ -20,6 +20,8 @@ export interface FusedSgdArgs {
   weightDecay: number;
   /** The parameter's first update with momentum: the buffer becomes a copy of d. */
   first: boolean;
+  /** The clip coefficient (an f32 value) the gradient is scaled by first, f32(g·c); 1: none. */
+  gradScale: number;
 }
 
 /**
@@ -35,10 +37,12 @@ export function fusedSgdUpdate(p: Tensor, g: Tensor, buf: Tensor | undefined, a:
   const wd = f(a.weightDecay), mu = f(a.momentum), keep = f(1 - a.dampening), lr = f(a.lr);
   const l2 = a.weightDecay !== 0, heavy = a.momentum !== 0, first = a.first;
   const damped = a.dampening !== 0, nesterov = a.nesterov;
+  const gs = a.gradScale, clip = gs !== 1;
   const n = p.size;
   for (let i = 0; i < n; i++) {
     const pi = pb[i];
-    let d = l2 ? f(gb[i] + f(pi * wd)) : gb[i];
+    const gi = clip ? f(gb[i] * gs) : gb[i];
+    let d = l2 ? f(gi + f(pi * wd)) : gi;
     if (heavy) {
       const b = first ? d : f(f(bb[i] * mu) + (damped ? f(d * keep) : d));
       bb[i] = b;

@@ -6,18 +6,18 @@
  * @example
  * ```ts
  * import { Generator, randn, scope } from "@moegrad/moegrad";
- * import { AdamW, applySchedule, clipGradNorm, warmupCosineLr } from "./mod.ts";
+ * import { AdamW, applySchedule, warmupCosineLr } from "./mod.ts";
  *
  * const gen = new Generator(0);
  * const x = randn([64, 3], { generator: gen });
  * const y = x.matmul(randn([3, 1], { generator: gen }));
  * const w = randn([3, 1], { generator: gen }).requiresGrad_();
- * const opt = new AdamW([["w", w]], { lr: 0.05, weightDecay: 0 });
+ * // maxGradNorm: clip to global norm 1 inside step(), as clipGradNorm(opt.parameters(), 1) before it would.
+ * const opt = new AdamW([["w", w]], { lr: 0.05, weightDecay: 0, maxGradNorm: 1.0 });
  * const schedule = warmupCosineLr({ peak: 0.05, warmupSteps: 10, totalSteps: 200 });
  * for (let step = 0; step < 200; step++) {
  *   scope(() => {
  *     x.matmul(w).sub(y).square().mean().backward();
- *     clipGradNorm(opt.parameters(), 1.0);
  *     applySchedule(opt, schedule);
  *     opt.step();
  *     opt.zeroGrad();

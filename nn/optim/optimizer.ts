@@ -4,9 +4,16 @@
  *
  * @module
  */
-import { keep, noGrad, scope, Tensor, tensor, zerosLike } from "../../core/mod.ts";
+import { full, keep, noGrad, scope, Tensor, tensor, zeros, zerosLike } from "../../core/mod.ts";
+import { activeRecorder } from "../../core/profile.ts";
 import { fmtShape } from "../../core/errors.ts";
 import { checkNumber } from "./_check.ts";
+import { fusedCpuF32 } from "./_fused.ts";
+import { checkGradGroup, opGlobalNorm } from "./_grad_norm.ts";
+import { fusedGlobalNorm } from "./fused_clip.ts";
+
+/** The eps of the `maxGradNorm` clipping: {@link clipGradNorm}'s default, so the two agree bit for bit. */
+const CLIP_EPS = 1e-6;
 
 /**
  * What an optimizer (or {@link clipGradNorm}) accepts as parameters: tensors (named `"0"`, `"1"`, … in
@@ -99,6 +106,8 @@ export function namedParams(owner: string, params: ParamsInput): [string, Tensor
  * - Every update is a fixed sequence of elementwise ops on (parameter, gradient, state) with scalars that
  *   are plain functions of the options, the learning rate and the step counts, so the arithmetic is fully
  *   determined by what the state dict holds: a run resumed from it is bit-identical to one never stopped.
+ * - With a `maxGradNorm` (see {@link Optimizer.maxGradNorm}), `step()` first measures the global gradient
+ *   norm and hands the clip coefficient to the update, like optax's `chain(clip_by_global_norm(c), …)`.
  */
 export abstract class Optimizer {
   /** The name used in error messages (the class name). */
@@ -107,19 +116,23 @@ export abstract class Optimizer {
   readonly #byName: ReadonlyMap<string, Tensor>;
   #lr: number;
   #stepCount = 0;
+  #maxGradNorm: number | undefined;
+  #lastGradNorm: Tensor | undefined;
   /** parameter name → state kind → tensor. */
   readonly #state = new Map<string, Map<string, Tensor>>();
 
   /**
-   * Validates the parameters and the learning rate. `owner` names the optimizer in errors.
+   * Validates the parameters, the learning rate and the clipping threshold (undefined: no clipping).
+   * `owner` names the optimizer in errors.
    */
-  protected constructor(owner: string, params: ParamsInput, lr: number) {
+  protected constructor(owner: string, params: ParamsInput, lr: number, maxGradNorm?: number) {
     this.owner = owner;
     const named = namedParams(owner, params);
     if (named.length === 0) throw new TypeError(`${owner}: got an empty parameter list`);
     this.#params = Object.freeze(named.map((p) => Object.freeze(p) as readonly [string, Tensor]));
     this.#byName = new Map(named);
     this.#lr = checkNumber(owner, "lr", lr, { min: 0 });
+    this.maxGradNorm = maxGradNorm;
   }
 
   /**
@@ -133,8 +146,20 @@ export abstract class Optimizer {
    * {@link Optimizer.getState}), store new state with {@link Optimizer.setState}, and write the parameter
    * with `param.assign_(…)` — or write the parameter and the state tensors of {@link Optimizer.mutableState}
    * in place. Runs under `noGrad` inside a `scope`.
+   *
+   * `gradScale` is a gradient-clipping coefficient (an f32 value) that the update must apply to the
+   * gradient first, as f32(g·gradScale) per element, when it is not 1. It is 1 unless the subclass sets
+   * {@link Optimizer.fusesGradScale}; otherwise a clipping step passes an already scaled `grad`.
    */
-  protected abstract updateParameter(name: string, param: Tensor, grad: Tensor): void;
+  protected abstract updateParameter(name: string, param: Tensor, grad: Tensor, gradScale: number): void;
+
+  /**
+   * Whether {@link Optimizer.updateParameter} applies a `gradScale` ≠ 1 itself on its fused CPU path (f32
+   * tensors, `fastKernels` on), so that a clipping step need not write scaled gradients. Default false.
+   */
+  protected get fusesGradScale(): boolean {
+    return false;
+  }
 
   /** The hyperparameters and scalar per-parameter state to save (see {@link OptimizerState.hyper}). */
   protected abstract hyperState(): Record<string, number | boolean>;
@@ -158,6 +183,49 @@ export abstract class Optimizer {
     this.#lr = checkNumber(this.owner, "lr", value, { min: 0 });
   }
 
+  /**
+   * The global-norm clipping threshold c of `step()`, or undefined (the default) for none. With c set, each
+   * `step()` clips exactly as `clipGradNorm(optimizer.parameters(), c)` followed by an unclipped `step()`
+   * would — the same norm (eps 1e-6), the same coefficient min(1, c / (norm + eps)), each gradient element
+   * rounded as f32(g·coefficient) (or f64), non-finite norms propagating likewise: the parameters and the
+   * state come out bit-identical — but the gradients are not changed (as in optax, which leaves them alone):
+   * on the fused CPU path the coefficient is applied inside the update pass, saving a pass over every
+   * gradient; elsewhere scaled temporaries are made and freed. Only parameters of this optimizer that have a
+   * `.grad` count towards the norm, and their gradients must share one dtype and device. The threshold is an
+   * option of the training loop, not saved in the state dict: pass it again when resuming. Read the measured
+   * norm from {@link Optimizer.lastGradNorm}.
+   *
+   * @example
+   * ```ts
+   * import { tensor } from "@moegrad/moegrad";
+   * import { AdamW } from "./mod.ts";
+   * const w = tensor([3, 4]).requiresGrad_();
+   * const opt = new AdamW([w], { lr: 0.1, maxGradNorm: 1 });
+   * w.mul(tensor([3, 4])).sum().backward(); // grad [3, 4], norm 5
+   * opt.step(); // the update sees the gradient times 1 / (5 + 1e-6)
+   * console.log(await opt.lastGradNorm!.item(), await w.grad!.data()); // 5, [3, 4]: .grad is unchanged
+   * ```
+   */
+  get maxGradNorm(): number | undefined {
+    return this.#maxGradNorm;
+  }
+  set maxGradNorm(value: number | undefined) {
+    this.#maxGradNorm = value === undefined
+      ? undefined
+      : checkNumber(this.owner, "maxGradNorm", value, { min: 0, allowInfinity: true });
+  }
+
+  /**
+   * The global gradient norm (before clipping) that the latest `step()` measured, as the scalar tensor
+   * {@link clipGradNorm} returns (on the gradients' device; a zero scalar when no parameter had a
+   * gradient); undefined without {@link Optimizer.maxGradNorm} or before the first clipping step. The
+   * optimizer owns it: it stays valid until the next `step()` or `dispose()`, so read it (`await
+   * norm.item()`) or copy it before then.
+   */
+  get lastGradNorm(): Tensor | undefined {
+    return this.#lastGradNorm;
+  }
+
   /** The number of completed `step()` calls (restored by {@link Optimizer.loadStateDict}). */
   get stepCount(): number {
     return this.#stepCount;
@@ -175,7 +243,9 @@ export abstract class Optimizer {
 
   /**
    * Updates every parameter that has a `.grad`, in place. Parameters without a gradient (and their state)
-   * are left alone, as in PyTorch. Checks all gradients before changing anything.
+   * are left alone, as in PyTorch. Checks all gradients before changing anything. With
+   * {@link Optimizer.maxGradNorm} set, the gradients are clipped by their global norm first (without
+   * changing `.grad`).
    */
   step(): void {
     const work: [string, Tensor, Tensor][] = [];
@@ -192,12 +262,49 @@ export abstract class Optimizer {
       }
       work.push([name, p, g]);
     }
+    const maxNorm = this.#maxGradNorm;
+    if (maxNorm !== undefined) checkGradGroup(`${this.owner}.step`, work.map(([name, p]) => [name, p] as const));
     noGrad(() =>
       scope(() => {
-        for (const [name, p, g] of work) this.updateParameter(name, p, g);
+        if (maxNorm === undefined) {
+          for (const [name, p, g] of work) this.updateParameter(name, p, g, 1);
+        } else {
+          this.#clippedUpdates(work, maxNorm);
+        }
       })
     );
     this.#stepCount++;
+  }
+
+  /** The updates of a clipping step (see {@link Optimizer.maxGradNorm}); under `noGrad` in a `scope`. */
+  #clippedUpdates(work: readonly [string, Tensor, Tensor][], maxNorm: number): void {
+    this.#lastGradNorm?.dispose();
+    this.#lastGradNorm = undefined;
+    if (work.length === 0) {
+      const like = this.#params[0][1];
+      this.#lastGradNorm = keep(zeros([], { dtype: like.dtype, device: like.device }));
+      return;
+    }
+    const grads = work.map(([, , g]) => g);
+    if (this.fusesGradScale && work.every(([, p, g]) => fusedCpuF32(p, g))) {
+      // The coefficient goes into the fused update: no pass writes scaled gradients.
+      const rec = activeRecorder();
+      const t0 = rec ? performance.now() : 0;
+      const { total, scale } = fusedGlobalNorm(grads, maxNorm, CLIP_EPS);
+      if (rec) rec.record("gradNorm", "fused-cpu", performance.now() - t0);
+      this.#lastGradNorm = keep(full([], total, { dtype: "f32", device: grads[0].device }));
+      for (const [name, p, g] of work) this.updateParameter(name, p, g, scale);
+      return;
+    }
+    const { total, scale } = opGlobalNorm(grads, maxNorm, CLIP_EPS);
+    this.#lastGradNorm = keep(total);
+    // One scaled temporary per gradient tensor (a tensor that is two parameters' gradient is scaled once).
+    const scaled = new Map<Tensor, Tensor>();
+    for (const [name, p, g] of work) {
+      let s = scaled.get(g);
+      if (!s) scaled.set(g, s = g.mul(scale));
+      this.updateParameter(name, p, s, 1);
+    }
   }
 
   /** Disposes and clears the `.grad` of every parameter (PyTorch's `zero_grad(set_to_none=True)`). */
@@ -338,9 +445,11 @@ export abstract class Optimizer {
     commitHyper();
   }
 
-  /** Frees the optimizer's state tensors (the optimizer starts afresh if used again). */
+  /** Frees the optimizer's state tensors and {@link Optimizer.lastGradNorm} (the optimizer starts afresh if used again). */
   dispose(): void {
     this.#disposeState();
+    this.#lastGradNorm?.dispose();
+    this.#lastGradNorm = undefined;
   }
 
   #disposeState(): void {

@@ -22,9 +22,15 @@ export interface SGDOptions {
   nesterov?: boolean;
   /** L2 penalty λ added to the gradient (default 0). */
   weightDecay?: number;
+  /**
+   * Clip the gradients to this global L2 norm inside each `step()` (≥ 0, may be Infinity; default: no
+   * clipping): bit-identical to `clipGradNorm(optimizer.parameters(), maxGradNorm)` before `step()`, but
+   * `.grad` is left unscaled. See {@link Optimizer.maxGradNorm}.
+   */
+  maxGradNorm?: number;
 }
 
-const OPTION_KEYS = ["lr", "momentum", "dampening", "nesterov", "weightDecay"] as const;
+const OPTION_KEYS = ["lr", "momentum", "dampening", "nesterov", "weightDecay", "maxGradNorm"] as const;
 const HYPER_KEYS = ["momentum", "dampening", "nesterov", "weightDecay"] as const;
 
 interface SgdHyper {
@@ -82,7 +88,7 @@ export class SGD extends Optimizer {
   constructor(params: ParamsInput, options: SGDOptions) {
     checkOptionKeys("SGD", options, OPTION_KEYS);
     if (options === undefined || options.lr === undefined) throw new TypeError("SGD: options.lr is required");
-    super("SGD", params, options.lr);
+    super("SGD", params, options.lr, options.maxGradNorm);
     this.#h = checkHyper("SGD", options as unknown as Record<string, unknown>);
   }
 
@@ -108,14 +114,19 @@ export class SGD extends Optimizer {
     return ["momentum_buffer"];
   }
 
+  /** True: the fused update applies a clip coefficient itself. */
+  protected override get fusesGradScale(): boolean {
+    return true;
+  }
+
   /** One parameter's SGD update (see the class docs for the formulas). */
-  protected updateParameter(name: string, p: Tensor, g: Tensor): void {
+  protected updateParameter(name: string, p: Tensor, g: Tensor, gradScale: number): void {
     const { momentum, dampening, nesterov, weightDecay } = this.#h;
     if (fusedCpuF32(p, g)) {
       // Same arithmetic in one pass, in place (see fused_sgd.ts); bit-identical to the ops below.
       const first = momentum !== 0 && !this.getState(name, "momentum_buffer");
       const buf = momentum !== 0 ? this.mutableState(name, "momentum_buffer", p) : undefined;
-      fusedSgdUpdate(p, g, buf, { lr: this.lr, momentum, dampening, nesterov, weightDecay, first });
+      fusedSgdUpdate(p, g, buf, { lr: this.lr, momentum, dampening, nesterov, weightDecay, first, gradScale });
       return;
     }
     let d = weightDecay !== 0 ? g.add(p.mul(weightDecay)) : g;

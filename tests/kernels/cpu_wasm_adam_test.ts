@@ -21,7 +21,7 @@ function values(n: number, seed: number, nonNegative = false): Float32Array {
   });
 }
 
-function scalars(decay: AdamDecay, t: number): AdamScalars {
+function scalars(decay: AdamDecay, t: number, gscale?: number): AdamScalars {
   const lr = 1e-2, wd = 0.05, b1 = 0.9, b2 = 0.999;
   return {
     decay,
@@ -34,6 +34,7 @@ function scalars(decay: AdamDecay, t: number): AdamScalars {
     bc2: f(Math.sqrt(1 - b2 ** t)),
     eps: f(1e-8),
     step: f(lr / (1 - b1 ** t)),
+    gscale,
   };
 }
 
@@ -42,20 +43,23 @@ Deno.test("the emitted Adam module validates", () => {
   assert.throws(() => emitAdamModule(6), /positive multiple of 4/);
 });
 
-Deno.test("wasm SIMD Adam is bit-identical to the TypeScript loop (modes, tails, chunk edges, specials)", () => {
+Deno.test("wasm SIMD Adam is bit-identical to the TypeScript loop (modes, clip, tails, chunk edges, specials)", () => {
   const wasm = createWasmAdam(16); // a small chunk, so short arrays cross chunk boundaries
-  for (const decay of ["none", "decoupled", "l2"] as const) {
-    for (const n of [0, 1, 3, 4, 5, 15, 16, 17, 33, 64, 250]) {
-      const g = values(n, 1 + n), ref = [values(n, 2 + n), values(n, 3 + n), values(n, 4 + n, true)];
-      const got = ref.map((a) => a.slice());
-      for (let t = 1; t <= 3; t++) {
-        adamStepJs(ref[0], g, ref[1], ref[2], n, scalars(decay, t));
-        wasm.update(got[0], g, got[1], got[2], n, scalars(decay, t));
-      }
-      for (let k = 0; k < 3; k++) {
-        for (let i = 0; i < n; i++) {
-          if (!Object.is(got[k][i], ref[k][i])) {
-            assert.fail(`${decay}, n ${n}, array ${k}, element ${i}: ${got[k][i]} vs ${ref[k][i]}`);
+  // gscale: none, a clip coefficient, 1 (no scaling), 0 (a zero norm threshold) and NaN (a NaN norm).
+  for (const gscale of [undefined, f(0.37), 1, 0, NaN]) {
+    for (const decay of ["none", "decoupled", "l2"] as const) {
+      for (const n of [0, 1, 3, 4, 5, 15, 16, 17, 33, 64, 250]) {
+        const g = values(n, 1 + n), ref = [values(n, 2 + n), values(n, 3 + n), values(n, 4 + n, true)];
+        const got = ref.map((a) => a.slice());
+        for (let t = 1; t <= 3; t++) {
+          adamStepJs(ref[0], g, ref[1], ref[2], n, scalars(decay, t, gscale));
+          wasm.update(got[0], g, got[1], got[2], n, scalars(decay, t, gscale));
+        }
+        for (let k = 0; k < 3; k++) {
+          for (let i = 0; i < n; i++) {
+            if (!Object.is(got[k][i], ref[k][i])) {
+              assert.fail(`${decay}, gscale ${gscale}, n ${n}, array ${k}, element ${i}: ${got[k][i]} vs ${ref[k][i]}`);
+            }
           }
         }
       }

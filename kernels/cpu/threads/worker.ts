@@ -80,19 +80,19 @@ export function serve({ ctl: ctlBuffer, id, port }: WorkerData): void {
       }
       continue;
     }
-    // Read the descriptor; registrations it names were posted before the job opened, but may still be
-    // in flight: wait for them while the job is still this one.
+    // Read the whole descriptor, then check that the job is still this one: the pool closes the counter
+    // (a new generation) before it rewrites the descriptor, so fields read before a passing check belong
+    // together. (Reading the offsets after the check could pair one job's buffer with the next job's
+    // offset and length, and the view would throw.) Registrations the descriptor names were posted before
+    // the job opened, but may still be in flight: wait for them while the job is still this one.
     const still = () => Atomics.load(ctl, Ctl.counter) >>> GEN_SHIFT === c >>> GEN_SHIFT;
     const kernelId = ctl[Ctl.kernel], nbufs = ctl[Ctl.nbufs];
-    const ids = Array.from({ length: nbufs }, (_, i) => ctl[Ctl.bufs + 4 * i]);
-    while (still() && (!kernels.has(kernelId) || ids.some((b) => !buffers.has(b)))) if (!take()) pause();
+    const bufs = Array.from({ length: nbufs }, (_, i) => ctl.slice(Ctl.bufs + 4 * i, Ctl.bufs + 4 * i + 4));
+    const jobArgs = args.slice(0, ctl[Ctl.nargs]);
+    while (still() && (!kernels.has(kernelId) || bufs.some(([b]) => !buffers.has(b)))) if (!take()) pause();
     if (!still()) continue;
     const kernel = kernels.get(kernelId)!;
-    const views = ids.map((b, i) => {
-      const at = Ctl.bufs + 4 * i;
-      return viewOf(DTYPE_CODES[ctl[at + 3]], buffers.get(b)!, ctl[at + 1], ctl[at + 2]);
-    });
-    const jobArgs = args.slice(0, ctl[Ctl.nargs]);
+    const views = bufs.map(([b, offset, length, code]) => viewOf(DTYPE_CODES[code], buffers.get(b)!, offset, length));
     const unit = UNITS[kernel.kind];
     const error = claimUnits(ctl, c, (u) => unit(kernel.desc, views, jobArgs, u));
     if (error !== undefined) console.error(`moegrad ${kernel.kind} worker:`, error);

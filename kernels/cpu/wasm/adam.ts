@@ -10,7 +10,7 @@
  * at least those two would still be copied; a growing non-shared memory detaches every view into it (and
  * a shared one hands out `SharedArrayBuffer` views that not every consumer of tensor data accepts); and it
  * would make one optimizer a special case of the CPU allocator. Instead the module owns a small fixed
- * memory (one 64 KiB page by default) holding one chunk of each of p, g, m and v; the driver copies a chunk
+ * memory (256 KiB by default) holding one chunk of each of p, g, m and v; the driver copies a chunk
  * in (`TypedArray.set`, a memcpy), runs the SIMD loop, and copies p, m and v back. A chunk stays in the L1/L2
  * cache between the copies and the loop, so main memory sees each array read once and p, m, v written once —
  * the same traffic as a loop over the tensors' own storage — and the memory never grows, so no view ever
@@ -28,20 +28,23 @@ import { lazyWasmInstance } from "./lazy.ts";
 import type { AdamDecay, AdamUpdate } from "../adam.ts";
 
 /**
- * Elements of each array per chunk by default: 4 arrays × 4096 floats = 64 KiB, one wasm page, L2-resident
- * (indicative, on the shared 2-core x64 dev machine over 4M elements: 2.9 ns per element at 4096 and 16384, 4.0
- * at 1024, where the per-chunk calls and copies start to show).
+ * Elements of each array per chunk by default: 4 arrays × 16384 floats = 256 KiB, four wasm pages, L2-resident
+ * (one instance per thread; two fit a 1 MiB L2). Each chunk costs a call and seven `subarray` + `set` pairs,
+ * about 0.7 µs, so small chunks pay for it: indicative, one thread on the shared 2-vCPU Zen 4 machine over 4M
+ * elements (2026-12-07, bench/adam_bandwidth.ts and a chunk sweep), 3.7 ns per element at 512 and 1024, 3.3 at
+ * 2048, 2.47 at 4096, 2.26 at 16384 and 32768. The chunk changes no bits (every element's update is independent).
  */
-export const DEFAULT_ADAM_CHUNK = 4096;
+export const DEFAULT_ADAM_CHUNK = 16384;
 
 const PAGE = 65536;
 const MODE: Record<AdamDecay, number> = { none: 0, decoupled: 1, l2: 2 };
 
 /**
  * Emits the module: an exported memory of 4·4·`chunk` bytes (rounded up to pages) and
- * `adam(end, b1, c1, b2, c2, bc2, eps, step, wd, shrink, mode)`, which updates the chunk's p, m and v at
- * byte offsets [0, end) (end a multiple of 16) with the f32 scalars; mode 0: no weight decay, 1: decoupled,
- * 2: L2. `chunk` must be a positive multiple of 4.
+ * `adam(end, b1, c1, b2, c2, bc2, eps, step, wd, shrink, gscale, mode)`, which updates the chunk's p, m and v
+ * at byte offsets [0, end) (end a multiple of 16) with the f32 scalars; mode = decay + 3·clip, decay 0: no
+ * weight decay, 1: decoupled, 2: L2; clip 1: the gradient is first scaled, g ← g·gscale. `chunk` must be a
+ * positive multiple of 4.
  */
 export function emitAdamModule(chunk: number = DEFAULT_ADAM_CHUNK): Uint8Array<ArrayBuffer> {
   if (!Number.isInteger(chunk) || chunk <= 0 || chunk % 4 !== 0) {
@@ -50,10 +53,10 @@ export function emitAdamModule(chunk: number = DEFAULT_ADAM_CHUNK): Uint8Array<A
   const S = 4 * chunk, pages = Math.ceil((4 * S) / PAGE);
   const mod = new ModuleBuilder().setMemory({ kind: "export", name: "memory", initialPages: pages, maxPages: pages });
   const { i32, f32, v128 } = ValType;
-  const f = mod.addFunction("adam", [i32, f32, f32, f32, f32, f32, f32, f32, f32, f32, i32]);
-  const end = 0, mode = 10;
-  // Parameters 1..9 are the scalars; each is splatted once into a v128 local.
-  const [B1, C1, B2, C2, BC2, EPS, STEP, WD, SHRINK] = Array.from({ length: 9 }, (_, i) => {
+  const f = mod.addFunction("adam", [i32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, i32]);
+  const end = 0, mode = 11;
+  // Parameters 1..10 are the scalars; each is splatted once into a v128 local.
+  const [B1, C1, B2, C2, BC2, EPS, STEP, WD, SHRINK, GSCALE] = Array.from({ length: 10 }, (_, i) => {
     const l = f.local(v128);
     f.get(i + 1).f32x4Splat().set(l);
     return l;
@@ -61,14 +64,16 @@ export function emitAdamModule(chunk: number = DEFAULT_ADAM_CHUNK): Uint8Array<A
   const a = f.local(i32);
   const p = f.local(v128), g = f.local(v128), base = f.local(v128), m = f.local(v128), v = f.local(v128);
 
-  /** One pass over the chunk for one weight-decay mode (branching outside the loop, not per vector). */
-  const pass = (decay: AdamDecay) => {
+  /** One pass over the chunk for one mode (branching outside the loop, not per vector). */
+  const pass = (decay: AdamDecay, clip: boolean) => {
     f.i32Const(0).set(a);
     f.block(() => {
       f.get(a).get(end).i32GeU().brIf(0);
       f.loop(() => {
         f.get(a).v128Load(0).tee(p).set(base);
         f.get(a).v128Load(S).set(g);
+        // g ← g·c (gradient clipping folded in).
+        if (clip) f.get(g).get(GSCALE).f32x4Mul().set(g);
         // g ← g + p·λ (L2), or base ← p·(1 − η·λ) (decoupled).
         if (decay === "l2") f.get(g).get(p).get(WD).f32x4Mul().f32x4Add().set(g);
         if (decay === "decoupled") f.get(p).get(SHRINK).f32x4Mul().set(base);
@@ -90,10 +95,14 @@ export function emitAdamModule(chunk: number = DEFAULT_ADAM_CHUNK): Uint8Array<A
       });
     });
   };
-  f.get(mode).i32Eqz().if(
-    () => pass("none"),
-    () => f.get(mode).i32Const(MODE.decoupled).i32Eq().if(() => pass("decoupled"), () => pass("l2")),
-  );
+  const decays = Object.keys(MODE) as AdamDecay[];
+  const modes = [false, true].flatMap((clip) => decays.map((decay) => () => pass(decay, clip)));
+  /** if mode == k: pass k, else try k + 1 (the last mode needs no test). */
+  const dispatch = (k: number): void => {
+    if (k === modes.length - 1) return modes[k]();
+    f.get(mode).i32Const(k).i32Eq().if(modes[k], () => dispatch(k + 1));
+  };
+  dispatch(0);
   return mod.encode();
 }
 
@@ -120,14 +129,14 @@ export function createWasmAdam(chunk: number = DEFAULT_ADAM_CHUNK): WasmAdam {
   const pv = heap.subarray(P, P + chunk), mv = heap.subarray(M, M + chunk), vv = heap.subarray(V, V + chunk);
 
   const update: AdamUpdate = (p, g, m, v, n, s) => {
-    const mode = MODE[s.decay];
+    const gscale = s.gscale ?? 1, mode = MODE[s.decay] + (gscale !== 1 ? 3 : 0);
     for (let off = 0; off < n; off += chunk) {
       const len = Math.min(chunk, n - off), to = off + len;
       heap.set(p.subarray(off, to), P);
       heap.set(g.subarray(off, to), G);
       heap.set(m.subarray(off, to), M);
       heap.set(v.subarray(off, to), V);
-      fn(Math.ceil(len / 4) * 16, s.b1, s.c1, s.b2, s.c2, s.bc2, s.eps, s.step, s.wd, s.shrink, mode);
+      fn(Math.ceil(len / 4) * 16, s.b1, s.c1, s.b2, s.c2, s.bc2, s.eps, s.step, s.wd, s.shrink, gscale, mode);
       const full = len === chunk;
       p.set(full ? pv : pv.subarray(0, len), off);
       m.set(full ? mv : mv.subarray(0, len), off);
