@@ -14,7 +14,7 @@ import { adamStep } from "../kernels/cpu/adam.ts";
 const { values } = parseArgs({ args: Deno.args, options: { threads: { type: "string" }, reps: { type: "string" } } });
 const threads = Number(values.threads ?? 2), reps = Number(values.reps ?? 30);
 setCpuOptions({ threads });
-setThreadMinimums({ elementwiseJs: 1, elementwiseSimd: 1, adam: 1, softmax: 1, sum: 1 });
+setThreadMinimums({ elementwiseJs: 1, gather: 1, elementwiseSimd: 1, adam: 1, softmax: 1, rows: 1, sum: 1 });
 
 const scalars = { decay: "decoupled", wd: 0.01, shrink: 0.99999, b1: 0.9, c1: 0.1, b2: 0.999, c2: 0.001 } as const;
 const adamScalars = { ...scalars, bc2: Math.fround(0.03), eps: Math.fround(1e-8), step: Math.fround(1e-3) };

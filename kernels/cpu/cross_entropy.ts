@@ -19,6 +19,7 @@ import type { CpuBuffer } from "./buffer.ts";
 import type { TypedArray } from "../../core/dtype.ts";
 import { liveCpuOptions } from "./config.ts";
 import { rowsPerUnit, runParallel, threadMinimums } from "./threads/pool.ts";
+import { intArg } from "./threads/layout.ts";
 
 /** The target of row r, or −1 for an ignored row; throws for a class outside [0, c). */
 function target(t: number, ignoreIndex: number, c: number, tShape: readonly number[], xShape: readonly number[]) {
@@ -81,8 +82,8 @@ function checkTargets(logits: TensorRef<CpuBuffer>, targets: TensorRef<CpuBuffer
 
 /** Unit `unit` of a threaded forward or backward: `args` = [c, ignoreIndex, eps, rows per unit, rows]. */
 export function crossEntropyUnit(backward: boolean, v: Rows, args: ArrayLike<number>, unit: number): void {
-  const r0 = unit * args[3], r1 = Math.min(args[4], r0 + args[3]);
-  (backward ? backwardRows : forwardRows)(v, args[0], args[1], args[2], r0, r1);
+  const per = intArg(args, 3), r0 = unit * per, r1 = Math.min(intArg(args, 4), r0 + per);
+  (backward ? backwardRows : forwardRows)(v, intArg(args, 0), intArg(args, 1), args[2], r0, r1);
 }
 
 /**

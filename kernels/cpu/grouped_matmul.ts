@@ -36,7 +36,7 @@ import { blasGroupedMatmul, blasGroupedOuter } from "./blas_grouped.ts";
 import { useBlasMatmul } from "./blas_matmul.ts";
 import { liveCpuOptions } from "./config.ts";
 import { type FloatBuffer, matmulBlocked } from "./matmul_blocked.ts";
-import { matmulReference, THREADS_MIN_FLOPS, useWasmMatmul, WASM_MAX_BYTES, wasmItemBytes } from "./matmul.ts";
+import { matmulReference, matmulThreads, useWasmMatmul, WASM_MAX_BYTES, wasmItemBytes } from "./matmul.ts";
 import { type MatmulOperand, type MatmulProduct, sharedWasmMatmul, type WasmMatmul } from "./wasm/matmul.ts";
 
 /**
@@ -72,13 +72,13 @@ const isFloat = (x: CpuBuffer): x is FloatBuffer => x instanceof Float32Array ||
 
 /**
  * The groups' products on the WebAssembly kernel: `products[i]` = `lhs[i]` · `rhs[i]`ᵀ, as one job of the
- * pool (several when their working set would pass what one call may use), over every thread when the whole
- * call has at least {@link THREADS_MIN_FLOPS} multiply-adds.
+ * pool (several when their working set would pass what one call may use), over as many threads as give each
+ * at least `THREADS_MIN_FLOPS` multiply-adds of the whole call (see {@link matmulThreads}).
  */
 function wasmGroups(wasm: WasmMatmul, lhs: MatmulOperand[], rhs: MatmulOperand[], products: MatmulProduct[]): void {
   let macs = 0;
   for (const p of products) macs += lhs[p.a].rows * lhs[p.a].k * rhs[p.b].rows;
-  const threads = macs >= THREADS_MIN_FLOPS ? liveCpuOptions.threads : 1;
+  const threads = matmulThreads(macs, liveCpuOptions.threads);
   let first = 0, bytes = 0;
   for (let i = 0; i <= products.length; i++) {
     const p = products[i];

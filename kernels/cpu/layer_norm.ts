@@ -19,6 +19,7 @@ import type { KernelFamily } from "../registry.ts";
 import type { CpuBuffer } from "./buffer.ts";
 import { liveCpuOptions } from "./config.ts";
 import { rowsPerUnit, runParallel, threadMinimums } from "./threads/pool.ts";
+import { intArg } from "./threads/layout.ts";
 
 /** Computes row r's mean and rstd (the row is x[base, base + d)) and stores them, rounded to their dtype. */
 function rowStats(x: TypedArray, base: number, d: number, eps: number, mean: TypedArray, rstd: TypedArray, r: number) {
@@ -168,11 +169,11 @@ export function layerNormUnit(p: Present, v: readonly TypedArray[], args: ArrayL
     y: v[3],
     mean: v[4],
     rstd: v[5],
-    d: args[0],
+    d: intArg(args, 0),
     eps: args[1],
   };
-  const r0 = unit * args[2];
-  forwardFast(o, r0, Math.min(o.mean.length, r0 + args[2]));
+  const per = intArg(args, 2), r0 = unit * per;
+  forwardFast(o, r0, Math.min(o.mean.length, r0 + per));
 }
 
 /**
@@ -186,7 +187,7 @@ export function layerNormBackwardUnit(
   args: ArrayLike<number>,
   unit: number,
 ): void {
-  const d = args[0], per = args[1], rowUnits = args[2], cols = args[3];
+  const d = intArg(args, 0), per = intArg(args, 1), rowUnits = intArg(args, 2), cols = intArg(args, 3);
   const o: Backward = {
     g: v[0],
     x: v[1],
@@ -210,7 +211,7 @@ export function layerNormBackwardUnit(
 /** Threads for a layer-norm job of `size` elements (1: run it here; the fast path only). */
 function layerNormThreads(size: number): number {
   const t = liveCpuOptions.threads;
-  return t > 1 && liveCpuOptions.fastKernels && size >= threadMinimums.softmax ? t : 1;
+  return t > 1 && liveCpuOptions.fastKernels && size >= threadMinimums.rows ? t : 1;
 }
 
 /** The layer-norm family of the CPU backend. */

@@ -8,6 +8,7 @@ import { aroundAxis, type CpuBuffer, stridedOffsets } from "./buffer.ts";
 import { liveCpuOptions } from "./config.ts";
 import { fastStrided, fastStridedScatter } from "./fast_layout.ts";
 import { rowsPerUnit, runParallel, threadMinimums } from "./threads/pool.ts";
+import { intArg } from "./threads/layout.ts";
 import type { Shape } from "../../core/shape.ts";
 
 /**
@@ -16,7 +17,7 @@ import type { Shape } from "../../core/shape.ts";
  */
 function stridedThreaded(src: CpuBuffer, dst: CpuBuffer, shape: Shape, offset: number, strides: readonly number[]) {
   const threads = liveCpuOptions.threads;
-  if (threads < 2 || dst.length < threadMinimums.elementwiseJs) return false;
+  if (threads < 2 || dst.length < threadMinimums.gather) return false;
   const axis = shape.findIndex((d) => d > 1);
   if (axis < 0) return false;
   const per = rowsPerUnit(shape[axis], threads), units = Math.ceil(shape[axis] / per);
@@ -29,15 +30,15 @@ function stridedThreaded(src: CpuBuffer, dst: CpuBuffer, shape: Shape, offset: n
  * rank, shape…, strides…]; copies rows [unit·per, …) of the split axis (the axes before it have length 1).
  */
 export function stridedUnit(_desc: null, views: readonly CpuBuffer[], args: ArrayLike<number>, unit: number): void {
-  const axis = args[1], per = args[2], rank = args[3];
-  const shape = Array.from({ length: rank }, (_, i) => args[4 + i]);
-  const strides = Array.from({ length: rank }, (_, i) => args[4 + rank + i]);
+  const axis = intArg(args, 1), per = intArg(args, 2), rank = intArg(args, 3);
+  const shape = Array.from({ length: rank }, (_, i) => intArg(args, 4 + i));
+  const strides = Array.from({ length: rank }, (_, i) => intArg(args, 4 + rank + i));
   const r0 = unit * per, rows = Math.min(shape[axis], r0 + per) - r0;
   let inner = 1;
   for (let d = axis + 1; d < rank; d++) inner *= shape[d];
   shape[axis] = rows;
   const out = views[1].subarray(r0 * inner, (r0 + rows) * inner);
-  fastStrided(views[0], out, shape, args[0] + r0 * strides[axis], strides);
+  fastStrided(views[0], out, shape, intArg(args, 0) + r0 * strides[axis], strides);
 }
 
 /** The layout family of the CPU backend. */

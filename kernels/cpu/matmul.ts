@@ -3,7 +3,8 @@
  * the packed, register-blocked {@link matmulBlocked} for f32/f64, except that f32 products big enough to
  * pay for packing (see {@link useWasmMatmul}) go to the WebAssembly SIMD kernel of `./wasm/matmul.ts`, the
  * whole batch in one call, spread over up to `liveCpuOptions.threads` threads (Workers sharing the module's
- * memory) when the batch has at least {@link THREADS_MIN_FLOPS} multiply-adds; {@link matmulReference} is
+ * memory) with at least {@link THREADS_MIN_FLOPS} multiply-adds per thread (see {@link matmulThreads});
+ * {@link matmulReference} is
  * the plain i-k-j loop kept as the reference both are tested against.
  *
  * Rounding: matmulBlocked sums f32 operands in f64 and rounds once; the WebAssembly kernel rounds each step
@@ -68,10 +69,21 @@ export const WASM_MIN_FLOPS = 1024;
 export const WASM_MAX_BYTES = 2 ** 30;
 
 /**
- * Smallest batch·M·N·K for which the WebAssembly kernel uses more than one thread: waking a Worker costs
- * tens of microseconds, so smaller products (under ~0.1 ms of work) stay on the calling thread.
+ * Fewest multiply-adds per thread when the WebAssembly kernel splits a job (see {@link matmulThreads}): waking
+ * a Worker costs tens of microseconds, and the calling thread copies every operand in and every result out
+ * alone, so a job of about 0.1 ms of work (2^20 multiply-adds) gains nothing from a second thread. Measured in
+ * the training step (2-vCPU VM, `bench/matmul_threads.ts`): the router's 2^20 products ran 0.38× and 0.94×
+ * as fast on two threads as on one, while every product of 2^24 and more gained.
  */
 export const THREADS_MIN_FLOPS = 2 ** 20;
+
+/**
+ * Threads for a WebAssembly matmul job of `macs` multiply-adds when `threads` are allowed: as many as give
+ * each at least {@link THREADS_MIN_FLOPS} (so two threads need 2^21), at least 1.
+ */
+export function matmulThreads(macs: number, threads: number): number {
+  return Math.max(1, Math.min(threads, Math.floor(macs / THREADS_MIN_FLOPS)));
+}
 
 /**
  * Whether an f32 product of this shape runs on the WebAssembly SIMD kernel: M·N·K ≥ {@link WASM_MIN_FLOPS},
@@ -111,7 +123,7 @@ function wasmBatched(
   const chunk = Math.max(1, Math.floor(WASM_MAX_BYTES / wasmItemBytes(m, k, n)));
   for (let t0 = 0; t0 < batch; t0 += chunk) {
     const items = Math.min(chunk, batch - t0);
-    const threads = items * m * n * k >= THREADS_MIN_FLOPS ? liveCpuOptions.threads : 1;
+    const threads = matmulThreads(items * m * n * k, liveCpuOptions.threads);
     wasm.matmulBatched({
       a: t0 * aStride === 0 ? a : a.subarray(t0 * aStride),
       aStride,

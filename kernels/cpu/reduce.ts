@@ -10,6 +10,7 @@ import { liveCpuOptions } from "./config.ts";
 import { fastSumLast, fastSumMiddle } from "./fast_layout.ts";
 import { fastSoftmax } from "./fast_softmax.ts";
 import { runParallel, threadMinimums } from "./threads/pool.ts";
+import { intArg } from "./threads/layout.ts";
 
 /** The axis-wise family of the CPU backend. */
 export const reduceKernels: KernelFamily<CpuBuffer, "reduce" | "argReduce" | "softmax" | "cumsum"> = {
@@ -176,7 +177,7 @@ function cutRows(outer: number, inner: number, threads: number): [number, number
 
 /** The outer rows [o0, o1) and columns [j0, j1) of unit `unit` (args: outer, n, inner, rows, blocks, units). */
 function unitRows(args: ArrayLike<number>, unit: number): [number, number, number, number] {
-  const outer = args[0], inner = args[2], rows = args[3], blocks = args[4];
+  const outer = intArg(args, 0), inner = intArg(args, 2), rows = intArg(args, 3), blocks = intArg(args, 4);
   const r = Math.floor(unit / blocks), b = unit - r * blocks, width = Math.ceil(inner / blocks);
   return [r * rows, Math.min(outer, (r + 1) * rows), b * width, Math.min(inner, (b + 1) * width)];
 }
@@ -190,8 +191,9 @@ interface SumDesc {
 export function sumUnit(desc: SumDesc, views: readonly CpuBuffer[], args: ArrayLike<number>, unit: number): void {
   const [o0, o1, j0, j1] = unitRows(args, unit);
   // A threaded sum is always the fast path (see `reduce`): the same loops as one thread, on a share of rows.
-  if (desc.middle) fastSumMiddle(views[0], views[1], args[0], args[1], args[2], o0, o1, j0, j1);
-  else fastSumLast(views[0], views[1], args[0], args[1], o0, o1);
+  const [outer, n, inner] = [intArg(args, 0), intArg(args, 1), intArg(args, 2)];
+  if (desc.middle) fastSumMiddle(views[0], views[1], outer, n, inner, o0, o1, j0, j1);
+  else fastSumLast(views[0], views[1], outer, n, o0, o1);
 }
 
 /** Unit `unit` of a threaded softmax: `views` = [x, out]; whole rows (see {@link cutRows}). */
@@ -202,5 +204,5 @@ export function softmaxUnit(
   unit: number,
 ): void {
   const [o0, o1] = unitRows(args, unit);
-  softmaxRows(desc, views[0], views[1], args[0], args[1], args[2], o0, o1);
+  softmaxRows(desc, views[0], views[1], intArg(args, 0), intArg(args, 1), intArg(args, 2), o0, o1);
 }

@@ -18,6 +18,7 @@ import type { KernelFamily } from "../registry.ts";
 import type { CpuBuffer } from "./buffer.ts";
 import { liveCpuOptions } from "./config.ts";
 import { rowsPerUnit, runParallel, threadMinimums } from "./threads/pool.ts";
+import { intArg } from "./threads/layout.ts";
 
 /** Operands: x, cos, sin, out. */
 type Views = readonly TypedArray[];
@@ -63,8 +64,8 @@ function fastRows(v: Views, t: number, d: number, inverse: boolean, r0: number, 
 
 /** Unit `unit` of a threaded job: `args` = [T, D, inverse (0/1), rows per unit, rows] (the fast path). */
 export function rotaryUnit(_desc: null, v: Views, args: ArrayLike<number>, unit: number): void {
-  const r0 = unit * args[3];
-  fastRows(v, args[0], args[1], args[2] === 1, r0, Math.min(args[4], r0 + args[3]));
+  const per = intArg(args, 3), r0 = unit * per;
+  fastRows(v, intArg(args, 0), intArg(args, 1), args[2] === 1, r0, Math.min(intArg(args, 4), r0 + per));
 }
 
 /** The rotary family of the CPU backend. */
@@ -73,7 +74,7 @@ export const rotaryKernels: KernelFamily<CpuBuffer, "rotary"> = {
     const d = x.shape[x.shape.length - 1], t = x.shape[x.shape.length - 2], rows = d === 0 ? 0 : x.buf.length / d;
     const views = [x.buf, cos.buf, sin.buf, out.buf];
     const { threads, fastKernels } = liveCpuOptions;
-    if (fastKernels && threads > 1 && x.buf.length >= threadMinimums.softmax) {
+    if (fastKernels && threads > 1 && x.buf.length >= threadMinimums.rows) {
       const per = rowsPerUnit(rows, threads), args = [t, d, inverse ? 1 : 0, per, rows];
       if (runParallel("rotary", "", null, rotaryUnit, views, args, Math.ceil(rows / per), threads)) return;
     }

@@ -30,7 +30,7 @@ const PATHS = [
 /** Runs `fn` on a CPU path with `threads` threads and every row job split. */
 function under<T>(opts: { fastKernels: boolean; wasm: boolean }, threads: number, fn: () => T): T {
   const prev = setCpuOptions({ ...opts, threads });
-  const minimums = setThreadMinimums({ softmax: 1, sum: 1, elementwiseJs: 1, elementwiseSimd: 1 });
+  const minimums = setThreadMinimums({ softmax: 1, rows: 1, sum: 1, elementwiseJs: 1, gather: 1, elementwiseSimd: 1 });
   try {
     return fn();
   } finally {

@@ -40,7 +40,15 @@ const canLoad = Deno.permissions.querySync({ name: "read", path: workerUrl }).st
 /** Runs `fn` with `threads` threads and every job split; returns the bits of the tensors it returns. */
 function bitsUnder(threads: number, fn: () => Tensor[]): Uint32Array[] {
   const before = setCpuOptions({ threads });
-  const minimums = setThreadMinimums({ elementwiseJs: 1, elementwiseSimd: 1, adam: 1, softmax: 1, sum: 1 });
+  const minimums = setThreadMinimums({
+    elementwiseJs: 1,
+    gather: 1,
+    elementwiseSimd: 1,
+    adam: 1,
+    softmax: 1,
+    rows: 1,
+    sum: 1,
+  });
   try {
     return fn().map((t) => {
       const d = t.dataSync();

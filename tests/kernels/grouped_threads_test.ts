@@ -14,7 +14,7 @@ import {
   groupedMatmulReference,
   groupedOuterReference,
 } from "../../kernels/cpu/grouped_matmul.ts";
-import { matmulKernels, THREADS_MIN_FLOPS } from "../../kernels/cpu/matmul.ts";
+import { matmulKernels, matmulThreads } from "../../kernels/cpu/matmul.ts";
 import { sharedWasmMatmul } from "../../kernels/cpu/wasm/matmul.ts";
 import { sharedMemorySupported } from "../../kernels/cpu/wasm/emit.ts";
 import { threadsSupported } from "../../kernels/cpu/wasm/threads.ts";
@@ -127,7 +127,7 @@ Deno.test("batched matmul threads: expert batches and broadcasts, same bits on 1
 Deno.test("groupedMatmul threads: a large call does reach the Worker pool", () => {
   if (!sharedMemorySupported() || !threadsSupported()) return; // every product on the calling thread here
   const [k, n] = [256, 512], offsets = [0, 40, 90, 200], rows = 200, groups = 3;
-  assert(rows * k * n >= THREADS_MIN_FLOPS);
+  assert(matmulThreads(rows * k * n, 2) === 2);
   const x = filled(rows * k, 1), w = filled(groups * k * n, 2), out = new Float32Array(rows * n);
   const wasm = sharedWasmMatmul()!;
   const before = wasm.workerUnits, deadline = performance.now() + 15_000;

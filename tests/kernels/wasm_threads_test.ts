@@ -4,7 +4,7 @@
  * needed: the Workers are evaluated from a string.
  */
 import assert from "node:assert/strict";
-import { matmulKernels, matmulReference, THREADS_MIN_FLOPS } from "../../kernels/cpu/matmul.ts";
+import { matmulKernels, matmulReference, matmulThreads } from "../../kernels/cpu/matmul.ts";
 import { setCpuOptions } from "../../kernels/cpu/config.ts";
 import type { TensorRef } from "../../internals.ts";
 import { createWasmMatmul, sharedWasmMatmul } from "../../kernels/cpu/wasm/matmul.ts";
@@ -64,17 +64,17 @@ function checkAgainstReference(c: Case, a: Float32Array, b: Float32Array, out: F
   }
 }
 
-/** Shapes above THREADS_MIN_FLOPS, so the kernel really splits them: odd sizes, row and column splits. */
+/** Shapes the kernel really splits over three threads (see matmulThreads): odd sizes, row and column splits. */
 const BIG: [number, number, number][] = [
-  [131, 67, 129], // odd everywhere; split by rows
-  [5, 211, 1003], // two row panels: split by columns
-  [257, 33, 130], // shallow K
+  [131, 67, 385], // odd everywhere; split by rows
+  [5, 211, 3011], // two row panels: split by columns
+  [257, 33, 390], // shallow K
 ];
 
 Deno.test("wasm threads: threaded kernel matches single-threaded bit for bit and the reference, all transposes", () => {
   let seed = 1;
   for (const [m, k, n] of BIG) {
-    assert(m * n * k >= THREADS_MIN_FLOPS);
+    assert(matmulThreads(m * n * k, 3) === 3);
     for (const [transA, transB] of [[false, false], [true, false], [false, true], [true, true]] as const) {
       const c: Case = { ba: 1, bb: 1, m, k, n, transA, transB };
       const { a, b } = operands(c, seed += 2);

@@ -10,6 +10,17 @@
  */
 import type { DType, TypedArray } from "../../../core/dtype.ts";
 
+/**
+ * Integer argument `args[i]` of a unit, as a small integer. Arguments arrive as doubles (a Float64Array in
+ * the Workers, and on the calling thread a `number[]` that also holds non-integers, which V8 stores as
+ * doubles), and a loop whose bounds or offsets are doubles runs far slower, and de-optimises a kernel
+ * compiled for the small integers of its one-thread calls (measured: a layer norm split over two threads
+ * took 2× the time of one thread). Every integer argument is below 2^31.
+ */
+export function intArg(args: ArrayLike<number>, i: number): number {
+  return args[i] | 0;
+}
+
 /** Int32 indices of the header. */
 export const Ctl = {
   /** generation << GEN_SHIFT | next unclaimed unit (UNIT_MASK: closed). */

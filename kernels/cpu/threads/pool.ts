@@ -59,20 +59,28 @@ import {
 
 /**
  * Smallest jobs (in elements of the input or output that sets the work) split over threads, per kind.
- * Waking a Worker and waiting for it costs tens of microseconds, more than a short loop saves. Indicative
- * (shared 2-vCPU VM, `bench/threads_elementwise.ts`): a JavaScript elementwise loop (transcendentals,
- * ≈ 10 ns per element) and a softmax pay from a few 10⁴ elements; a WebAssembly SIMD elementwise loop, an
- * Adam update or a sum (≈ 0.5–3 ns per element, bound by memory) only from about 10⁵.
+ * Waking a Worker and waiting for it costs tens of microseconds, more than a short loop saves, and inside a
+ * training step the Worker is usually asleep when a job comes (other work ran in between). Indicative
+ * (shared 2-vCPU VM, `bench/threads_elementwise.ts` with Workers awake, the training step's per-op profile
+ * with Workers as they come): a JavaScript elementwise loop (transcendentals, ≈ 10 ns per element) and a
+ * softmax pay from a few 10⁴ elements; layer norm and rotary embedding (≈ 1–3 ns per element) from about
+ * 10⁵ (2^17: 1.35–1.6× on two threads); a WebAssembly SIMD elementwise loop, an Adam update or a sum
+ * (≈ 0.5–3 ns per element, bound by memory) only from a few 10⁵, and a strided gather (≈ 0.75 ns per
+ * element) from 2^19 (2^17, 0.1 ms, ran 0.8–0.9× as fast on two threads with the Worker asleep).
  */
 export interface ThreadMinimums {
-  /** Elementwise programs on the JavaScript loops, and strided gathers (permute, slice, expand). */
+  /** Elementwise programs on the JavaScript loops. */
   elementwiseJs: number;
+  /** Strided gathers (permute, slice, expand). */
+  gather: number;
   /** Elementwise programs on the WebAssembly SIMD loop. */
   elementwiseSimd: number;
   /** The Adam/AdamW update (and gradient clipping's in-place scaling). */
   adam: number;
-  /** Softmax and log-softmax, and the other row kernels: layer norm and cross-entropy (each way). */
+  /** Softmax and log-softmax (masked too), and cross-entropy (each way). */
   softmax: number;
+  /** Row kernels without transcendentals: layer norm (each way) and rotary embedding. */
+  rows: number;
   /** Sums along an axis, and gradient clipping's sums of squares (all gradients' elements together). */
   sum: number;
 }
@@ -80,12 +88,15 @@ export interface ThreadMinimums {
 /** The live minimums (read by the kernels; change them with {@link setThreadMinimums}). */
 export const threadMinimums: Readonly<ThreadMinimums> = {
   elementwiseJs: 1 << 15,
+  gather: 1 << 19,
   elementwiseSimd: 1 << 18,
   adam: 1 << 16,
   // Re-measured 2026-12-07 (bench/threads_elementwise.ts, 2-vCPU VM): softmax paid nothing at 2^14 elements (0.91×)
-  // and 1.30× at 2^16; sums over any axis at most 1.13× even at 2^20, so only the largest are split.
+  // and 1.30× at 2^16; sums over any axis at most 1.13× even at 2^20 (1.10× at 2^19 with the Worker asleep), so
+  // only the largest are split.
   softmax: 1 << 15,
-  sum: 1 << 18,
+  rows: 1 << 17,
+  sum: 1 << 19,
 };
 
 /** Changes some minimums (tests use 1 to split every job; benchmarks measure them); returns the previous. */
