@@ -3,7 +3,7 @@
  * (`torch_step.py`), at d = 128, 256, 512 with one thread and two, interleaved in one invocation. `deno task
  * bench` runs it after the matmul and throughput tables; alone:
  *
- *     deno run --allow-read --allow-env --allow-ffi --allow-run --allow-sys=cpus bench/step_vs_torch.ts [--quick] [--dims=…] [--threads=…]
+ *     deno run --allow-read --allow-env --allow-ffi --allow-run --allow-sys=cpus bench/step_vs_torch.ts [--quick] [--dims=…] [--threads=…] [--rounds=N] [--warmup=N] [--repeats=N]
  *
  * Every measurement is a child process (one side, one d, one thread count; `step_protocol.ts`), so each side's
  * peak RSS is its own. For each cell the sides alternate, moegrad first in even rounds and PyTorch first in odd
@@ -204,11 +204,28 @@ export async function printComparison(plan: ComparisonPlan): Promise<void> {
 if (import.meta.main) {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { quick: { type: "boolean", default: false }, dims: { type: "string" }, threads: { type: "string" } },
+    options: {
+      quick: { type: "boolean", default: false },
+      dims: { type: "string" },
+      threads: { type: "string" },
+      rounds: { type: "string" },
+      warmup: { type: "string" },
+      repeats: { type: "string" },
+    },
   });
   const plan = defaultPlan(values.quick);
   if (values.dims) plan.dims = values.dims.split(",").map(Number);
   if (values.threads) plan.threads = values.threads.split(",").map(Number);
+  // More processes and steps per cell than the default narrow the medians on a noisy machine (the run gets longer).
+  for (const key of ["rounds", "warmup", "repeats"] as const) {
+    const text = values[key];
+    if (text === undefined) continue;
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < (key === "warmup" ? 0 : 1) || n > 100) {
+      throw new RangeError(`--${key} must be an integer in [${key === "warmup" ? 0 : 1}, 100], got ${text}`);
+    }
+    plan[key] = n;
+  }
   if (!plan.dims.every((d) => Number.isInteger(d) && d > 0 && d % 8 === 0)) {
     throw new RangeError(`--dims must be multiples of 8 (4 heads, even head width), got ${values.dims}`);
   }

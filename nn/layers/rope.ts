@@ -42,15 +42,34 @@ export function applyRope(x: Tensor, options: RopeOptions = {}): Tensor {
   if (!(base > 0) || !Number.isInteger(offset) || offset < 0) {
     throw new RangeError(`applyRope: need base > 0 and an integer offset ≥ 0, got ${base} and ${offset}`);
   }
-  const half = dim / 2;
-  const cos = new Float64Array(t * half), sin = new Float64Array(t * half);
-  for (let p = 0; p < t; p++) {
-    for (let i = 0; i < half; i++) {
-      const angle = (offset + p) * Math.pow(base, (-2 * i) / dim);
-      cos[p * half + i] = Math.cos(angle);
-      sin[p * half + i] = Math.sin(angle);
-    }
-  }
-  const opts = { shape: [t, half], dtype: x.dtype, device: x.device };
+  const { cos, sin } = angleTables(t, dim, base, offset);
+  const opts = { shape: [t, dim / 2], dtype: x.dtype, device: x.device };
   return rotaryEmbedding(x, tensor(cos, opts), tensor(sin, opts));
+}
+
+/** Host tables by `t,dim,base,offset`, most recent last: a training step asks for the same ones in every layer. */
+const tables = new Map<string, { cos: Float64Array; sin: Float64Array }>();
+/** Enough for several models and a decoding loop's recent offsets; the oldest entry goes first. */
+const MAX_TABLES = 64;
+
+/** cos and sin of the angles, `[t, dim / 2]` in f64, computed once per size and position range (they are constants). */
+function angleTables(t: number, dim: number, base: number, offset: number): { cos: Float64Array; sin: Float64Array } {
+  const key = `${t},${dim},${base},${offset}`;
+  let found = tables.get(key);
+  if (found) {
+    tables.delete(key); // re-inserted below: most recently used last
+  } else {
+    const half = dim / 2;
+    found = { cos: new Float64Array(t * half), sin: new Float64Array(t * half) };
+    for (let p = 0; p < t; p++) {
+      for (let i = 0; i < half; i++) {
+        const angle = (offset + p) * Math.pow(base, (-2 * i) / dim);
+        found.cos[p * half + i] = Math.cos(angle);
+        found.sin[p * half + i] = Math.sin(angle);
+      }
+    }
+    if (tables.size >= MAX_TABLES) tables.delete(tables.keys().next().value!);
+  }
+  tables.set(key, found);
+  return found;
 }
