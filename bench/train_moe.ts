@@ -10,6 +10,7 @@
  * `kernels/cpu/blas_matmul.ts`); `--threads` sets the CPU backend's threads (matmuls, and the large elementwise, softmax, sum and AdamW kernels; default: one per core).
  */
 import { parseArgs } from "node:util";
+import { kernelPool } from "../kernels/cpu/threads/pool.ts";
 import {
   crossEntropy,
   formatProfile,
@@ -167,9 +168,11 @@ if (import.meta.main) {
   const first = trainer.step();
   console.log(`warm-up step: ${(performance.now() - t0).toFixed(0)} ms, loss ${first.toFixed(4)}`);
   const steps = Number(values.steps);
+  const pool = kernelPool(), before = pool?.stats;
   startProfile();
   for (let i = 0; i < steps; i++) trainer.step();
   const table = stopProfile();
+  const after = pool?.stats;
   const by = values.by.split(",") as ("phase" | "op" | "kernel")[];
   console.log(
     `${steps} steps, ${(table.wallMs / steps).toFixed(0)} ms/step, ${
@@ -177,4 +180,13 @@ if (import.meta.main) {
     } tokens/s`,
   );
   console.log(formatProfile(table, { top: 30, per: steps, by }));
+  if (before && after && pool!.size > 0) {
+    // Where threads > 1: how busy the Workers were (the rest of the step, they waited for the calling thread).
+    const per = (x: number) => (x / steps).toFixed(1);
+    console.log(
+      `Workers (${pool!.size}): ${per(after.busyMs - before.busyMs)} ms/step in jobs, woken for ${
+        per(after.rings - before.rings)
+      } jobs/step, fell asleep ${per(after.sleeps - before.sleeps)} times/step`,
+    );
+  }
 }

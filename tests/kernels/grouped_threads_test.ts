@@ -17,7 +17,7 @@ import {
 import { matmulKernels, matmulThreads } from "../../kernels/cpu/matmul.ts";
 import { sharedWasmMatmul } from "../../kernels/cpu/wasm/matmul.ts";
 import { sharedMemorySupported } from "../../kernels/cpu/wasm/emit.ts";
-import { threadsSupported } from "../../kernels/cpu/wasm/threads.ts";
+import { threadsSupported } from "../../kernels/cpu/threads/waiting.ts";
 import { filled } from "../helpers/host_rng.ts";
 
 const THREADS = [1, 2, 3];

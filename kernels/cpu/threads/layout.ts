@@ -43,6 +43,15 @@ export const Ctl = {
   broken: 8,
   /** Workers that have loaded the kernels (nothing is posted to the Workers before one has). */
   ready: 9,
+  /**
+   * Rung (incremented, then notified) whenever a job that Workers may join opens — a kernel job or a lent
+   * matmul's job — after its counter is open; idle Workers spin on it, then sleep on it.
+   */
+  doorbell: 10,
+  /** Times a Worker fell asleep on the doorbell (statistics). */
+  sleeps: 11,
+  /** Microseconds Workers spent in jobs, wrapping (statistics). */
+  busy: 12,
   /** Buffer i: id, byte offset, length, dtype code at BUFS + 4i. */
   bufs: 16,
 } as const;

@@ -29,7 +29,8 @@ import {
   sharedMemorySupported,
   type WasmMatmulOptions,
 } from "./emit.ts";
-import { MatmulPool, threadsSupported } from "./threads.ts";
+import { MatmulPool } from "./threads.ts";
+import { threadsSupported } from "../threads/waiting.ts";
 import {
   type MatmulOperand,
   type MatmulProduct,
@@ -115,8 +116,17 @@ export interface WasmMatmul {
   readonly memory: WebAssembly.Memory;
   /** The tile and blocking in use, and whether FMA and shared memory are. */
   readonly options: Readonly<Required<WasmMatmulOptions>>;
-  /** Workers created so far by this instance's pool (0 until a product used more than one thread). */
+  /**
+   * Workers this instance's products can use: 0 until a product used more than one thread; then the kernel
+   * pool's Workers when it borrows them (see {@link WasmMatmul.borrowing}), else those its own pool started.
+   */
   readonly workers: number;
+  /**
+   * Whether this instance's products run on more than one thread borrow the kernel pool's Workers (one set
+   * of Workers for every CPU kernel, see `../threads/pool.ts`); false until one did, and where that pool
+   * cannot serve (its Workers cannot load the kernels: then the instance starts Workers of its own).
+   */
+  readonly borrowing: boolean;
   /** Units of work (packing, or a block of C) Workers have run so far; 0 when the calling thread did all. */
   readonly workerUnits: number;
 }
@@ -306,6 +316,9 @@ export function createWasmMatmul(options: WasmMatmulOptions = {}): WasmMatmul {
     },
     get workerUnits() {
       return pool.workerUnits;
+    },
+    get borrowing() {
+      return pool.borrowing;
     },
   };
 }

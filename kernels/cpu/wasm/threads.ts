@@ -29,21 +29,14 @@
  *
  * @module
  */
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import { startWorker } from "../start_worker.ts";
+import { SPIN_MS } from "../threads/waiting.ts";
+import { type KernelPool, kernelPool } from "../threads/pool.ts";
 import { Ctl, Rec, UNIT_MASK } from "./emit.ts";
 
 /** Most Workers one pool creates (the calling thread makes one more thread). */
 export const MAX_WORKERS = 63;
-
-/**
- * How long (ms) a thread re-reads a shared value it waits for before it sleeps in `Atomics.wait`. Waking a
- * sleeping thread costs tens of microseconds on a virtual machine (its virtual CPU halts, and the host must
- * start it again), more than most waits inside a job last, and jobs come in bursts (a layer's products back
- * to back). Measured (2-core VM): two threads on a 2^18 multiply-add product took ≈ 2× one thread's time
- * without spinning; with it, see the README. Bounded, so an idle pool still costs no CPU.
- */
-export const SPIN_MS = 0.1;
 
 /**
  * The Worker program (plain JavaScript, evaluated by `node:worker_threads`): instantiate the module on the
@@ -83,12 +76,14 @@ for (;;) {
 /** Workers sharing one memory with the calling thread, and the job descriptor they read. */
 export class MatmulPool {
   readonly #memory: WebAssembly.Memory;
-  readonly #bytes: Uint8Array;
+  readonly #bytes: Uint8Array<ArrayBuffer>;
   readonly #drain: (ctl: number, until: number) => number;
   readonly #ctlPtr: number;
   #ctl: Int32Array;
   readonly #workers: Worker[] = [];
   #gen = 0;
+  /** The kernel pool whose Workers this pool's jobs borrow, once one did (see {@link start}). */
+  #lender: KernelPool | null = null;
   /** Set when starting a Worker failed. */
   #refused = false;
 
@@ -98,7 +93,7 @@ export class MatmulPool {
    */
   constructor(
     memory: WebAssembly.Memory,
-    bytes: Uint8Array,
+    bytes: Uint8Array<ArrayBuffer>,
     drain: (ctl: number, until: number) => number,
     ctlPtr: number,
   ) {
@@ -109,9 +104,14 @@ export class MatmulPool {
     this.#ctl = new Int32Array(memory.buffer, ctlPtr, Ctl.size / 4);
   }
 
-  /** Workers created so far (they live until the process exits). */
+  /** Workers this pool can use: its own, or those of the kernel pool it borrows (they live until the process exits). */
   get size(): number {
-    return this.#workers.length;
+    return this.borrowing ? this.#lender!.size : this.#workers.length;
+  }
+
+  /** Whether this pool's jobs borrow the kernel pool's Workers (it has started none of its own). */
+  get borrowing(): boolean {
+    return this.#lender !== null && this.#workers.length === 0;
   }
 
   /** Units of work Workers have run so far (for tests and benchmarks: proof that Workers share work). */
@@ -144,7 +144,14 @@ export class MatmulPool {
   start(total: number, table: number, threads: number): void {
     if (total > UNIT_MASK - 1) throw new RangeError(`wasm matmul: ${total} units in one job`);
     let workers = Math.min(Math.max(0, threads - 1), MAX_WORKERS, total - 1);
-    if (workers > 0) {
+    // Borrow the kernel pool's Workers unless they cannot serve (see `../threads/pool.ts`, "One set of
+    // Workers"); then, and only then, start Workers of our own.
+    const lender = workers > 0 && this.#workers.length === 0 ? kernelPool() : null;
+    const lent = lender ? lender.lend(this.#memory, this.#bytes, this.#ctlPtr, workers) : null;
+    if (lent !== null) {
+      this.#lender = lender;
+      workers = lent;
+    } else if (workers > 0) {
       this.#ensure(workers);
       workers = Math.min(workers, this.#workers.length);
     }
@@ -160,7 +167,7 @@ export class MatmulPool {
     ctl[Ctl.failed >> 2] = 0;
     Atomics.store(ctl, Ctl.done >> 2, 0);
     Atomics.store(ctl, Ctl.counter >> 2, head);
-    if (workers > 0) Atomics.notify(ctl, Ctl.counter >> 2, workers);
+    if (workers > 0) lent !== null ? lender!.ring() : Atomics.notify(ctl, Ctl.counter >> 2, workers);
   }
 
   /** Runs units on the calling thread until none is left unclaimed below index `until` (default: all). */
@@ -236,15 +243,5 @@ export class MatmulPool {
 
   #checkFailed(): void {
     if (this.#descriptor()[Ctl.failed >> 2]) throw new Error("wasm matmul: a Worker failed (see the error above)");
-  }
-}
-
-/** Whether this runtime can block the calling thread in `Atomics.wait` and start `node:worker_threads`. */
-export function threadsSupported(): boolean {
-  try {
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
-    return typeof Worker === "function";
-  } catch {
-    return false;
   }
 }
