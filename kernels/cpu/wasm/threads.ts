@@ -24,6 +24,10 @@
  *   exits when the main program is done even though the Workers are blocked in `Atomics.wait`, and Deno's
  *   test sanitizers see no pending op or resource. Nothing has to be terminated on unload. Workers are
  *   started by `../start_worker.ts`, so that starting one inside a kernel runs no other pending JavaScript.
+ * - **Borrowed where possible.** Where the other kernels' Workers (`../threads/pool.ts`) can load the
+ *   kernels, a pool starts no Workers of its own: it lends its memory and module to those
+ *   ({@link MatmulPool.borrowing}), which serve its jobs from the same loop as theirs, so the process has one
+ *   set of Workers. The Workers below are the fallback that needs no permission.
  * - **Bounded.** One pool per memory; it only grows, to at most `threads − 1` Workers for the largest
  *   `threads` asked for (capped at {@link MAX_WORKERS}); a job tells how many of them may join.
  *
