@@ -5,7 +5,7 @@
  * tests/nn/optim_inplace_test.ts.
  */
 import assert from "node:assert/strict";
-import { CLIP_CHUNK, createWasmClip, emitClipModule } from "../../kernels/cpu/wasm/clip.ts";
+import { CLIP_CHUNK, createWasmClip, emitClipModule, SUMSQ_BLOCK } from "../../kernels/cpu/wasm/clip.ts";
 
 /** Deterministic values over wide magnitudes, with specials mixed in. */
 function values(n: number, seed: number): Float32Array {
@@ -25,19 +25,28 @@ function sameBits(got: ArrayLike<number>, want: ArrayLike<number>, what: string)
   }
 }
 
-Deno.test("the emitted clipping module validates", () => {
+Deno.test("the emitted clipping module validates, and a block that is not a multiple of 4 is refused", () => {
   assert.ok(WebAssembly.validate(emitClipModule()));
+  assert.throws(() => createWasmClip(6), /block must be a multiple of 4/);
 });
 
 Deno.test("wasm column sums of squares are bit-identical to the scalar loop (short, chunk-sized, long rows)", () => {
-  const wasm = createWasmClip();
-  const cases = [[1, 1], [5, 1], [7, 3], [3, 4], [9, 5], [2, CLIP_CHUNK], [3, CLIP_CHUNK - 1], [5, 1000], [2, 9001]];
-  for (const [rows, inner] of cases) {
-    const g = values(rows * inner, rows * 31 + inner);
-    const want = new Float64Array(inner);
-    for (let i = 0; i < rows; i++) for (let j = 0; j < inner; j++) want[j] += Math.fround(g[i * inner + j] ** 2);
-    sameBits(wasm.columnSumsOfSquares(g, rows, inner), want, `${rows} × ${inner}`);
+  // Rows longer than a block go in column blocks holding several rows each (8 rows: every row per block; with
+  // more rows than a block has groups of four columns, four columns per block and the rows in groups). A
+  // small block reaches every path with small arrays; the default one runs the benchmark's wide shape.
+  for (const B of [64, SUMSQ_BLOCK]) {
+    const wasm = createWasmClip(B);
+    const cases = [[1, 1], [5, 1], [7, 3], [3, 4], [9, 5], [2, B], [3, B - 1], [5, 1000], [2, B + 9], [8, 2 * B + 9]];
+    if (B === 64) cases.push([3, 3 * B + 6], [40, B + 3], [37, 5]);
+    else cases.push([8, 8 * B]);
+    for (const [rows, inner] of cases) {
+      const g = values(rows * inner, rows * 31 + inner);
+      const want = new Float64Array(inner);
+      for (let i = 0; i < rows; i++) for (let j = 0; j < inner; j++) want[j] += Math.fround(g[i * inner + j] ** 2);
+      sameBits(wasm.columnSumsOfSquares(g, rows, inner), want, `block ${B}: ${rows} × ${inner}`);
+    }
   }
+  const wasm = createWasmClip();
   // A later call with short rows after the memory grew (the views were re-made).
   const g = values(12, 1);
   const want = [0, 1, 2, 3].map((j) => [0, 4, 8].reduce((a, r) => a + Math.fround(g[r + j] ** 2), 0));
