@@ -15,7 +15,10 @@
 import { ModuleBuilder, ValType } from "./assembler.ts";
 import { lazyWasmInstance } from "./lazy.ts";
 
-/** Floats per chunk: 16 KiB, so a chunk stays in L1 between its copy and the SIMD loop (the Adam chunk's size). */
+/**
+ * Floats per chunk of the in-place scaling: 16 KiB, so a chunk stays in L1 between its copy in, the SIMD loop and
+ * its copy out (the sums of squares use {@link SUMSQ_BLOCK}).
+ */
 export const CLIP_CHUNK = 4096;
 
 /**
