@@ -24,6 +24,7 @@ import { liveCpuOptions } from "./config.ts";
 import type { TypedArray } from "../../core/dtype.ts";
 import { sharedWasmAdam } from "./wasm/adam.ts";
 import { runParallel, threadMinimums } from "./threads/pool.ts";
+import { MAX_ARGS, MAX_BUFS } from "./threads/layout.ts";
 
 /** How the weight decay λ enters an Adam update. */
 export type AdamDecay = "none" | "decoupled" | "l2";
@@ -89,6 +90,80 @@ export const adamStep: (...args: Parameters<AdamUpdate>) => "wasm-simd" | "js" =
   }
   return adamRange(wasm, p, g, m, v, n, s);
 };
+
+/** One array's update for {@link adamSteps}: the arguments of {@link adamStep}. */
+export interface AdamArrays {
+  p: Float32Array;
+  g: Float32Array;
+  m: Float32Array;
+  v: Float32Array;
+  n: number;
+  s: AdamScalars;
+}
+
+/** Parameters one job of {@link adamSteps} updates at most: four buffers each. */
+const PER_JOB = Math.floor(MAX_BUFS / 4);
+/** Numbers per parameter in such a job's arguments: its first unit, unit size, n and the ten scalars. */
+const ARGS_PER = 13;
+
+/**
+ * {@link adamStep} for many arrays, with the same bits: with `threads` > 1, the updates are batched into a few
+ * pool jobs (up to eight arrays each, every array cut into units), so the Workers are woken a few times per
+ * optimizer step instead of once per parameter, and the small arrays run in parallel too; else one by one.
+ * Every update must use the same weight-decay mode. Returns which kernel ran.
+ */
+export function adamSteps(updates: readonly AdamArrays[]): "wasm-simd" | "js" {
+  const wasm = liveCpuOptions.wasm && sharedWasmAdam() !== undefined;
+  const threads = liveCpuOptions.threads;
+  const total = updates.reduce((sum, u) => sum + u.n, 0);
+  const done = new Uint8Array(updates.length);
+  if (threads > 1 && total >= threadMinimums.adam && updates.length > 0) {
+    const decay = updates[0].s.decay;
+    if (updates.some((u) => u.s.decay !== decay)) throw new Error("adamSteps: the updates mix weight-decay modes");
+    const desc: AdamDesc = { wasm, decay };
+    for (let at = 0; at < updates.length; at += PER_JOB) {
+      const batch = updates.slice(at, at + PER_JOB);
+      // Units of about an eighth of a thread's share of the job: large arrays are cut, small ones are one unit,
+      // and the last unit claimed is short (a job of a few large arrays cut per array would leave one thread
+      // running a whole array's update while the other waits).
+      const jobTotal = batch.reduce((sum, u) => sum + u.n, 0);
+      const size = Math.max(ADAM_UNIT_MIN, Math.ceil(jobTotal / (8 * threads) / 16) * 16);
+      const args: number[] = [];
+      let units = 0;
+      for (const { n, s } of batch) {
+        args.push(units, size, n, s.wd, s.shrink, s.b1, s.c1, s.b2, s.c2, s.bc2, s.eps, s.step, s.gscale ?? 1);
+        units += Math.ceil(n / size);
+      }
+      const views = batch.flatMap((u) => [u.p, u.g, u.m, u.v]);
+      if (
+        args.length <= MAX_ARGS &&
+        runParallel("adams", `${wasm}|${decay}`, desc, adamsUnit, views, args, units, threads)
+      ) done.fill(1, at, at + batch.length);
+    }
+  }
+  let kernel: "wasm-simd" | "js" = wasm ? "wasm-simd" : "js";
+  updates.forEach((u, i) => {
+    if (!done[i]) kernel = adamStep(u.p, u.g, u.m, u.v, u.n, u.s);
+  });
+  return kernel;
+}
+
+/**
+ * Unit `unit` of a batched update ({@link adamSteps}): `views` = [p, g, m, v] of each array in turn, `args` =
+ * per array its first unit, unit size, n and scalars ({@link ARGS_PER} numbers). Updates one element range of
+ * one array in place.
+ */
+export function adamsUnit(desc: AdamDesc, views: readonly TypedArray[], args: ArrayLike<number>, unit: number): void {
+  let q = views.length / 4 - 1;
+  while (args[q * ARGS_PER] > unit) q--;
+  // Integers as small integers (see intArg in threads/layout.ts: double bounds slow the loops down).
+  const a = q * ARGS_PER, size = args[a + 1] | 0, n = args[a + 2] | 0;
+  const from = (unit - args[a]) * size | 0, to = Math.min(n, from + size);
+  const [wd, shrink, b1, c1, b2, c2, bc2, eps, step, gscale] = Array.from({ length: 10 }, (_, i) => args[a + 3 + i]);
+  const s: AdamScalars = { decay: desc.decay, wd, shrink, b1, c1, b2, c2, bc2, eps, step, gscale };
+  const part = (k: number) => (views[4 * q + k] as Float32Array).subarray(from, to);
+  adamRange(desc.wasm, part(0), part(1), part(2), part(3), to - from, s);
+}
 
 /** Updates the first `n` elements (see {@link adamStep}); `wasm`: on the WebAssembly kernel. */
 function adamRange(

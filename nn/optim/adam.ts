@@ -8,7 +8,7 @@ import type { Tensor } from "../../core/mod.ts";
 import { zerosLike } from "../../core/mod.ts";
 import { checkBoolean, checkNumber, checkOptionKeys } from "./_check.ts";
 import { checkHyperKeys, Optimizer, type ParamsInput } from "./optimizer.ts";
-import { fusedAdamUpdate } from "./fused_adam.ts";
+import { type FusedAdamUpdate, fusedAdamUpdates } from "./fused_adam.ts";
 import { fusedCpuF32 } from "./_fused.ts";
 
 /** Options of {@link Adam} and {@link AdamW}. */
@@ -129,6 +129,16 @@ export class Adam extends Optimizer {
     return true;
   }
 
+  /** The step's fused updates, queued by updateParameter until finishUpdates. */
+  #pending: FusedAdamUpdate[] = [];
+
+  /** Runs the fused updates the step queued, batched (see fused_adam.ts). */
+  protected override finishUpdates(): void {
+    const pending = this.#pending;
+    this.#pending = [];
+    fusedAdamUpdates(pending);
+  }
+
   /** One parameter's Adam/AdamW update (see the class docs for the formulas). */
   protected updateParameter(name: string, p: Tensor, g: Tensor, gradScale: number): void {
     const { beta1, beta2, eps, weightDecay } = this.#h;
@@ -139,17 +149,25 @@ export class Adam extends Optimizer {
     if (fusedCpuF32(p, g)) {
       // Same arithmetic in one pass, in place (see fused_adam.ts); bit-identical to the ops below. The first
       // step starts from zero moments, exactly as the ops' zerosLike.
+      // Queued: finishUpdates runs the step's updates together, so the kernel Workers are woken a few times
+      // per step instead of once per parameter.
       const m = this.mutableState(name, "exp_avg", p), v = this.mutableState(name, "exp_avg_sq", p);
-      fusedAdamUpdate(p, g, m, v, {
-        lr,
-        beta1,
-        beta2,
-        eps,
-        weightDecay,
-        decoupled: this.#decoupled,
-        stepSize: lr / (1 - beta1 ** t),
-        bc2Sqrt: Math.sqrt(1 - beta2 ** t),
-        gradScale,
+      this.#pending.push({
+        p,
+        g,
+        m,
+        v,
+        args: {
+          lr,
+          beta1,
+          beta2,
+          eps,
+          weightDecay,
+          decoupled: this.#decoupled,
+          stepSize: lr / (1 - beta1 ** t),
+          bc2Sqrt: Math.sqrt(1 - beta2 ** t),
+          gradScale,
+        },
       });
       this.#steps.set(name, t);
       return;

@@ -11,7 +11,7 @@
  */
 import type { Tensor } from "../../core/mod.ts";
 import { activeRecorder } from "../../core/profile.ts";
-import { type AdamScalars, adamStep } from "../../kernels/cpu/adam.ts";
+import { type AdamScalars, adamSteps } from "../../kernels/cpu/adam.ts";
 
 /** Hyperparameters and step of one Adam/AdamW update (host numbers, as `Adam.updateParameter` has them). */
 export interface FusedAdamArgs {
@@ -47,21 +47,38 @@ function scalarsOf(a: FusedAdamArgs): AdamScalars {
   };
 }
 
+/** One parameter's fused update, queued for {@link fusedAdamUpdates}. */
+export interface FusedAdamUpdate {
+  p: Tensor;
+  g: Tensor;
+  m: Tensor;
+  v: Tensor;
+  args: FusedAdamArgs;
+}
+
 /**
- * Updates `p`, `m` and `v` in place from the gradient `g` (zero `m` and `v` on the first step give the
- * first step's update). `m` and `v` must have storage of their own: nothing else may read it expecting the
- * old values. Callers check `fusedCpuF32` (_fused.ts) first.
+ * Updates each entry's `p`, `m` and `v` in place from its gradient `g` (zero `m` and `v` on the first step give
+ * the first step's update), as few kernel-pool jobs as the thread count and the pool's limits allow
+ * (`adamSteps`), so a step's optimizer wakes the Workers a few times rather than once per parameter. The
+ * entries must update distinct parameters, and each `m` and `v` must have storage of its own: nothing else may
+ * read it expecting the old values. Callers check `fusedCpuF32` (_fused.ts) first.
  */
-export function fusedAdamUpdate(p: Tensor, g: Tensor, m: Tensor, v: Tensor, a: FusedAdamArgs): void {
+export function fusedAdamUpdates(updates: readonly FusedAdamUpdate[]): void {
+  if (updates.length === 0) return;
   const rec = activeRecorder();
   const t0 = rec ? performance.now() : 0;
-  const kernel = adamStep(
-    p.storage.buf as Float32Array,
-    g.storage.buf as Float32Array,
-    m.storage.buf as Float32Array,
-    v.storage.buf as Float32Array,
-    p.size,
-    scalarsOf(a),
-  );
+  const arrays = updates.map(({ p, g, m, v, args }) => ({
+    p: p.storage.buf as Float32Array,
+    g: g.storage.buf as Float32Array,
+    m: m.storage.buf as Float32Array,
+    v: v.storage.buf as Float32Array,
+    n: p.size,
+    s: scalarsOf(args),
+  }));
+  // One batch per weight-decay mode (a batch's jobs share one compiled unit).
+  let kernel: "wasm-simd" | "js" = "js";
+  for (const decay of new Set(arrays.map((a) => a.s.decay))) {
+    kernel = adamSteps(arrays.filter((a) => a.s.decay === decay));
+  }
   if (rec) rec.record("adamw", kernel, performance.now() - t0);
 }

@@ -154,6 +154,14 @@ export abstract class Optimizer {
   protected abstract updateParameter(name: string, param: Tensor, grad: Tensor, gradScale: number): void;
 
   /**
+   * Runs what {@link Optimizer.updateParameter} queued instead of running at once (Adam's fused CPU updates,
+   * batched into a few kernel jobs). Called once at the end of every `step()`, inside its `noGrad` scope, also
+   * when an update threw, so every update made before the error still lands as it did when each ran at once.
+   * Default: nothing.
+   */
+  protected finishUpdates(): void {}
+
+  /**
    * Whether {@link Optimizer.updateParameter} applies a `gradScale` ≠ 1 itself on its fused CPU path (f32
    * tensors, `fastKernels` on), so that a clipping step need not write scaled gradients. Default false.
    */
@@ -266,10 +274,14 @@ export abstract class Optimizer {
     if (maxNorm !== undefined) checkGradGroup(`${this.owner}.step`, work.map(([name, p]) => [name, p] as const));
     noGrad(() =>
       scope(() => {
-        if (maxNorm === undefined) {
-          for (const [name, p, g] of work) this.updateParameter(name, p, g, 1);
-        } else {
-          this.#clippedUpdates(work, maxNorm);
+        try {
+          if (maxNorm === undefined) {
+            for (const [name, p, g] of work) this.updateParameter(name, p, g, 1);
+          } else {
+            this.#clippedUpdates(work, maxNorm);
+          }
+        } finally {
+          this.finishUpdates();
         }
       })
     );

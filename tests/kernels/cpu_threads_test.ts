@@ -33,6 +33,7 @@ import { clipGradNorm } from "../../nn/optim/mod.ts";
 import { forEachRun, forEachRunIn, planRuns } from "../../kernels/cpu/runs.ts";
 import { kernelPool, setThreadMinimums } from "../../kernels/cpu/threads/pool.ts";
 import { makeTrainer } from "../../bench/train_moe.ts";
+import { type AdamArrays, type AdamScalars, adamStep, adamSteps } from "../../kernels/cpu/adam.ts";
 
 const workerUrl = new URL("../../kernels/cpu/threads/worker.ts", import.meta.url);
 const canLoad = Deno.permissions.querySync({ name: "read", path: workerUrl }).state === "granted";
@@ -174,6 +175,77 @@ Deno.test("gradient clipping and AdamW over several steps are bit-identical for 
     }
     return [w, b];
   });
+});
+
+Deno.test("AdamW's batched update of many parameters (several jobs, clipped in the step) is bit-identical for 1, 2 and 3 threads", () => {
+  sameForAnyThreads("adamw-batched", () => {
+    const g = new Generator(11);
+    // 19 parameters: more than one job's worth (8), sizes from one element to several units, odd lengths.
+    const sizes = [1, 3, 17, 4096, 4097, 30001, 70000, 5, 2, 12345, 8, 65536, 9, 100003, 7, 6, 40000, 11, 2049];
+    const params = sizes.map((n) => randn([n], { generator: g }).requiresGrad_());
+    const opt = new AdamW(params, { lr: 1e-2, weightDecay: 0.1, maxGradNorm: 0.5 });
+    for (let step = 0; step < 3; step++) {
+      opt.zeroGrad();
+      params.map((p) => p.mul(p.sin()).sum()).reduce((a, b) => a.add(b)).backward();
+      opt.step();
+    }
+    return params;
+  });
+});
+
+Deno.test("adamSteps gives adamStep's bits for each array, and refuses a batch that mixes weight-decay modes", () => {
+  const s: AdamScalars = {
+    decay: "decoupled",
+    wd: Math.fround(0.1),
+    shrink: Math.fround(0.999),
+    b1: Math.fround(0.9),
+    c1: Math.fround(0.1),
+    b2: Math.fround(0.999),
+    c2: Math.fround(0.001),
+    bc2: Math.fround(0.05),
+    eps: Math.fround(1e-8),
+    step: Math.fround(0.01),
+    gscale: Math.fround(0.75),
+  };
+  let seed = 3;
+  const fill = (n: number) =>
+    Float32Array.from({ length: n }, () => ((seed = (seed * 16807) % 2147483647) / 2147483647) - 0.5);
+  const make = () =>
+    [1, 4095, 4096, 4097, 50001, 3, 123457, 9, 10, 11].map((n) => {
+      seed = n;
+      return { p: fill(n), g: fill(n), m: fill(n), v: fill(n).map(Math.abs), n, s } as AdamArrays;
+    });
+  const one = make(), many = make();
+  for (const u of one) adamStep(u.p, u.g, u.m, u.v, u.n, u.s);
+  const before = setCpuOptions({ threads: 2 });
+  const minimums = setThreadMinimums({ adam: 1 });
+  try {
+    // Shared buffers, so the Workers can take the units.
+    const shared = many.map((u) => {
+      const copy = (a: Float32Array) => {
+        const c = new Float32Array(new SharedArrayBuffer(a.byteLength));
+        c.set(a);
+        return c;
+      };
+      return { ...u, p: copy(u.p), g: copy(u.g), m: copy(u.m), v: copy(u.v) };
+    });
+    adamSteps(shared);
+    shared.forEach((u, i) => {
+      for (const k of ["p", "m", "v"] as const) {
+        assert.deepEqual(
+          new Uint32Array(Float32Array.from(u[k]).buffer),
+          new Uint32Array(one[i][k].buffer),
+          `${k} of ${u.n}`,
+        );
+      }
+    });
+    const mixed = make().slice(0, 2);
+    mixed[1] = { ...mixed[1], s: { ...s, decay: "l2" } };
+    assert.throws(() => adamSteps(mixed), /mix weight-decay modes/);
+  } finally {
+    setThreadMinimums(minimums);
+    setCpuOptions(before);
+  }
 });
 
 Deno.test("strided gathers (permute, slice, broadcast) are bit-identical for 1, 2 and 3 threads", () => {

@@ -56,10 +56,14 @@ export const Ctl = {
   bufs: 16,
 } as const;
 
-/** Most buffers one job passes. */
-export const MAX_BUFS = 12;
-/** Byte offset of the f64 arguments. */
-export const ARGS_BYTE = 256;
+/**
+ * Most buffers one job passes: enough for the Adam update of eight parameters (p, g, m, v each) or the
+ * sums of squares of 31 gradients as one job, so a training step's optimizer wakes the Workers a few times
+ * rather than once per parameter.
+ */
+export const MAX_BUFS = 32;
+/** Byte offset of the f64 arguments (right after the buffers' fields). */
+export const ARGS_BYTE = 4 * (Ctl.bufs + 4 * MAX_BUFS);
 /** Most numeric arguments one job passes. */
 export const MAX_ARGS = 480;
 /** Bytes of the descriptor. */
