@@ -77,19 +77,8 @@ export type AdamUpdate = (
  * SIMD when the `wasm` option is on and available, else with {@link adamStepJs}; the bits are the same.
  * Returns which ran (`"wasm-simd"` or `"js"`, the kernel name a profile shows).
  */
-export const adamStep: (...args: Parameters<AdamUpdate>) => "wasm-simd" | "js" = (p, g, m, v, n, s) => {
-  const wasm = liveCpuOptions.wasm && sharedWasmAdam() !== undefined;
-  const threads = liveCpuOptions.threads;
-  if (threads > 1 && n >= threadMinimums.adam) {
-    const size = Math.max(ADAM_UNIT_MIN, Math.ceil(n / (4 * threads) / 16) * 16), units = Math.ceil(n / size);
-    const desc: AdamDesc = { wasm, decay: s.decay };
-    const args = [size, n, s.wd, s.shrink, s.b1, s.c1, s.b2, s.c2, s.bc2, s.eps, s.step, s.gscale ?? 1];
-    if (runParallel("adam", `${wasm}|${s.decay}`, desc, adamUnit, [p, g, m, v], args, units, threads)) {
-      return wasm ? "wasm-simd" : "js";
-    }
-  }
-  return adamRange(wasm, p, g, m, v, n, s);
-};
+export const adamStep: (...args: Parameters<AdamUpdate>) => "wasm-simd" | "js" = (p, g, m, v, n, s) =>
+  adamSteps([{ p, g, m, v, n, s }]);
 
 /** One array's update for {@link adamSteps}: the arguments of {@link adamStep}. */
 export interface AdamArrays {
@@ -107,10 +96,11 @@ const PER_JOB = Math.floor(MAX_BUFS / 4);
 const ARGS_PER = 13;
 
 /**
- * {@link adamStep} for many arrays, with the same bits: with `threads` > 1, the updates are batched into a few
- * pool jobs (up to eight arrays each, every array cut into units), so the Workers are woken a few times per
- * optimizer step instead of once per parameter, and the small arrays run in parallel too; else one by one.
- * Every update must use the same weight-decay mode. Returns which kernel ran.
+ * {@link adamStep} for many arrays, with the same bits: with `threads` > 1 and enough elements in all, the
+ * updates are batched into a few pool jobs (up to eight arrays each, every array cut into units), so the
+ * Workers are woken a few times per optimizer step instead of once per parameter, and the small arrays run in
+ * parallel too; else (or where the pool cannot take a job) one by one on the calling thread. Every update must
+ * use the same weight-decay mode. Returns which kernel ran.
  */
 export function adamSteps(updates: readonly AdamArrays[]): "wasm-simd" | "js" {
   const wasm = liveCpuOptions.wasm && sharedWasmAdam() !== undefined;
@@ -137,13 +127,13 @@ export function adamSteps(updates: readonly AdamArrays[]): "wasm-simd" | "js" {
       const views = batch.flatMap((u) => [u.p, u.g, u.m, u.v]);
       if (
         args.length <= MAX_ARGS &&
-        runParallel("adams", `${wasm}|${decay}`, desc, adamsUnit, views, args, units, threads)
+        runParallel("adam", `${wasm}|${decay}`, desc, adamUnit, views, args, units, threads)
       ) done.fill(1, at, at + batch.length);
     }
   }
   let kernel: "wasm-simd" | "js" = wasm ? "wasm-simd" : "js";
   updates.forEach((u, i) => {
-    if (!done[i]) kernel = adamStep(u.p, u.g, u.m, u.v, u.n, u.s);
+    if (!done[i]) kernel = adamRange(wasm, u.p, u.g, u.m, u.v, u.n, u.s);
   });
   return kernel;
 }
@@ -153,7 +143,7 @@ export function adamSteps(updates: readonly AdamArrays[]): "wasm-simd" | "js" {
  * per array its first unit, unit size, n and scalars ({@link ARGS_PER} numbers). Updates one element range of
  * one array in place.
  */
-export function adamsUnit(desc: AdamDesc, views: readonly TypedArray[], args: ArrayLike<number>, unit: number): void {
+export function adamUnit(desc: AdamDesc, views: readonly TypedArray[], args: ArrayLike<number>, unit: number): void {
   let q = views.length / 4 - 1;
   while (args[q * ARGS_PER] > unit) q--;
   // Integers as small integers (see intArg in threads/layout.ts: double bounds slow the loops down).
@@ -191,18 +181,6 @@ const ADAM_UNIT_MIN = 4096;
 interface AdamDesc {
   wasm: boolean;
   decay: AdamDecay;
-}
-
-/**
- * Unit `unit` of a threaded Adam update: `views` = [p, g, m, v], `args` = [unit size, n, then the scalars
- * wd, shrink, b1, c1, b2, c2, bc2, eps, step, gscale]. Updates the unit's element range in place.
- */
-export function adamUnit(desc: AdamDesc, views: readonly TypedArray[], args: ArrayLike<number>, unit: number): void {
-  const size = args[0], from = unit * size, to = Math.min(args[1], from + size);
-  const [wd, shrink, b1, c1, b2, c2, bc2, eps, step, gscale] = Array.from({ length: 10 }, (_, i) => args[2 + i]);
-  const s: AdamScalars = { decay: desc.decay, wd, shrink, b1, c1, b2, c2, bc2, eps, step, gscale };
-  const part = (k: number) => (views[k] as Float32Array).subarray(from, to);
-  adamRange(desc.wasm, part(0), part(1), part(2), part(3), to - from, s);
 }
 
 /** The plain-TypeScript in-place update (the fallback without WebAssembly SIMD; see the module docs). */

@@ -11,7 +11,7 @@ import { type MessagePort, receiveMessageOnPort } from "node:worker_threads";
 import type { TypedArray } from "../../../core/dtype.ts";
 import { SPIN_MS } from "./waiting.ts";
 import { elementwiseUnit } from "../expr_run.ts";
-import { adamsUnit, adamUnit } from "../adam.ts";
+import { adamUnit } from "../adam.ts";
 import { softmaxUnit, sumUnit } from "../reduce.ts";
 import { scaleUnit, sumSquaresUnit } from "../sum_squares.ts";
 import { layerNormBackwardUnit, layerNormUnit } from "../layer_norm.ts";
@@ -31,7 +31,6 @@ export const UNITS: Record<
 > = {
   elementwise: elementwiseUnit,
   adam: adamUnit,
-  adams: adamsUnit,
   softmax: softmaxUnit,
   sum: sumUnit,
   scale: scaleUnit,
