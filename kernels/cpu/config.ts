@@ -42,6 +42,8 @@ export interface CpuOptions {
    * Most bytes of released buffers the backend keeps for reuse (default 1 GiB; 0 turns reuse off). A
    * buffer is released when the last tensor viewing it is disposed (by `dispose()`, `scope()` or
    * `backward()`); the next allocation of the same dtype and length takes it instead of a fresh array.
+   * With more than one thread, released buffers are regions of the WebAssembly matmul's memory, which
+   * cannot shrink: those stay reserved for reuse whatever this limit (0 only stops handing them out).
    */
   poolBytes: number;
   /** Which matmul kernel runs (see {@link MatmulChoice}; default `auto`). */

@@ -19,17 +19,27 @@
  * buffer is handed out as it is. {@link setPoolPoison} fills reused buffers with garbage instead, which
  * is how tests check that rule.
  *
- * With more than one CPU thread ({@link setPoolShared}), new buffers are `SharedArrayBuffer`s, so the
- * kernel Workers (`threads/pool.ts`) can run on tensors in place. Shared and unshared buffers are pooled
- * apart, and a request takes only the kind currently asked for, so one thread keeps ordinary
- * `ArrayBuffer`s (today's path exactly) and many threads get buffers every Worker can see. Shared storage
- * never leaves the backend: reads hand out `slice()`d copies, which are ordinary `ArrayBuffer`s.
+ * With more than one CPU thread ({@link setPoolShared}), new buffers are shared memory, so the kernel
+ * Workers (`threads/pool.ts`) can run on tensors in place. Shared and unshared buffers are pooled apart,
+ * and a request takes only the kind currently asked for, so one thread keeps ordinary `ArrayBuffer`s and
+ * many threads get buffers every Worker can see. Shared storage never leaves the backend: reads hand out
+ * `slice()`d copies, which are ordinary `ArrayBuffer`s.
+ *
+ * Shared buffers are regions of the WebAssembly matmul's own memory (`wasm/heap.ts`), so the matmul packs
+ * its operands where they are instead of copying them in first (measured, 2-vCPU VM, the d = 256 training
+ * step on two threads: see the README). A region comes back to the heap when its tensor is disposed, or
+ * when the garbage collector reclaims a tensor that was not (a `FinalizationRegistry` on the view). Where
+ * that memory is full (2 GiB) or WebAssembly SIMD is missing, shared buffers are `SharedArrayBuffer`s of
+ * their own, as before. The heap keeps its freed regions whatever the pool's byte limit: a WebAssembly
+ * memory cannot shrink.
  *
  * @module
  */
 import type { DType, TypedArray } from "../../core/dtype.ts";
 import { allocArray, bytesPerElement } from "../../core/dtype.ts";
 import { memoryStats } from "../../core/memory.ts";
+import { sharedWasmMatmul } from "./wasm/matmul.ts";
+import type { WasmHeap } from "./wasm/heap.ts";
 
 /** Buffers below this many bytes are not pooled: V8 allocates small typed arrays cheaply on its heap. */
 export const MIN_POOLED_BYTES = 4096;
@@ -60,17 +70,46 @@ export function sizeClass(bytes: number): number {
   return Math.ceil(bytes / step) * step;
 }
 
-function view(dtype: DType, buffer: ArrayBufferLike, size: number): TypedArray {
+function view(dtype: DType, buffer: ArrayBufferLike, size: number, byteOffset = 0): TypedArray {
   switch (dtype) {
     case "f32":
-      return new Float32Array(buffer, 0, size);
+      return new Float32Array(buffer, byteOffset, size);
     case "f64":
-      return new Float64Array(buffer, 0, size);
+      return new Float64Array(buffer, byteOffset, size);
     case "i32":
-      return new Int32Array(buffer, 0, size);
+      return new Int32Array(buffer, byteOffset, size);
     case "bool":
-      return new Uint8Array(buffer, 0, size);
+      return new Uint8Array(buffer, byteOffset, size);
   }
+}
+
+/** The heap shared buffers come from, or null where there is none (see the module docs). */
+function sharedHeap(): WasmHeap | null {
+  const wasm = sharedWasmMatmul();
+  return wasm && wasm.options.shared ? wasm.heap : null;
+}
+
+/** Takes back the heap region of a view the garbage collector reclaimed without a dispose. */
+const reclaimed = new FinalizationRegistry<{ heap: WasmHeap; address: number }>(({ heap, address }) => {
+  const size = heap.free(address);
+  if (size > 0) memoryStats.pooledBytes += size;
+});
+
+/** A view on a heap region of class `cls` (a freed one if there is), or null when the heap has no room. */
+function takeFromHeap(heap: WasmHeap, dtype: DType, size: number, cls: number): TypedArray | null {
+  const region = heap.alloc(cls);
+  if (!region) return null;
+  if (region.reused) {
+    memoryStats.pooledBytes -= cls;
+    memoryStats.reusedBuffers++;
+  } else {
+    memoryStats.allocatedBuffers++;
+    memoryStats.allocatedBytes += cls;
+  }
+  const out = view(dtype, heap.buffer, size, region.address);
+  reclaimed.register(out, { heap, address: region.address }, out);
+  if (region.reused && poison) fillGarbage(out);
+  return out;
 }
 
 /** A buffer of `size` elements of `dtype`: a pooled one of the right class if one is free, else a new one. */
@@ -82,6 +121,9 @@ export function takeBuffer(dtype: DType, size: number): TypedArray {
     return allocArray(dtype, size);
   }
   const cls = sizeClass(bytes);
+  const heap = shared ? sharedHeap() : null;
+  const fromHeap = heap && takeFromHeap(heap, dtype, size, cls);
+  if (fromHeap) return fromHeap;
   const reused = (shared ? sharedPool : plainPool).get(cls)?.pop();
   if (reused) {
     memoryStats.pooledBytes -= cls;
@@ -101,6 +143,12 @@ export function takeBuffer(dtype: DType, size: number): TypedArray {
  */
 export function giveBuffer(buf: TypedArray): void {
   const buffer = buf.buffer, isShared = typeof SharedArrayBuffer === "function" && buffer instanceof SharedArrayBuffer;
+  const heap = isShared ? sharedHeap() : null;
+  if (heap?.owns(buffer)) {
+    if (!reclaimed.unregister(buf)) return;
+    memoryStats.pooledBytes += heap.free(buf.byteOffset);
+    return;
+  }
   if (!(isShared || buffer instanceof ArrayBuffer) || buf.byteOffset !== 0) return;
   const cls = buffer.byteLength;
   if (cls < MIN_POOLED_BYTES || cls !== sizeClass(cls) || memoryStats.pooledBytes + cls > limit) return;
@@ -111,11 +159,11 @@ export function giveBuffer(buf: TypedArray): void {
   memoryStats.pooledBytes += cls;
 }
 
-/** Empties the pool (its buffers go to the garbage collector). */
+/** Empties the pool (its buffers go to the garbage collector; the heap's free regions stay, see above). */
 export function clearPool(): void {
   plainPool.clear();
   sharedPool.clear();
-  memoryStats.pooledBytes = 0;
+  memoryStats.pooledBytes = sharedWasmMatmul()?.heap.freeBytes ?? 0;
 }
 
 /** Sets the pool's byte limit (0 disables pooling); a smaller limit empties the pool. */

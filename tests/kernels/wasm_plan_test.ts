@@ -144,6 +144,23 @@ Deno.test("wasm plan: past the budget, slots are recycled and never overlap prod
   assert.equal(small.slots, small.results.length);
 });
 
+Deno.test("wasm plan: resident operands take no copy space, are read in place, and still wait to be made ready", () => {
+  const job = grouped([48, 22, 42, 121, 261, 12, 6, 0], 256, 1024);
+  // Pretend the weights live in the module's memory at byte 2^28 (the activations are copied in).
+  const weights = job.rhs[0].data, home = 2 ** 28;
+  const copiedPlan = planProducts(job, 2, MR, NR, BASE);
+  const plan = planProducts(job, 2, MR, NR, BASE, (data) => data === weights ? home : -1);
+  checkPlan(plan);
+  assert(plan.end < copiedPlan.end, "no room is laid out for resident copies");
+  for (const x of plan.copies) {
+    assert.equal(x.resident, x.operand.data === weights);
+    if (x.resident) assert.equal(x.raw, home / 4 + x.operand.offset, "packed from where the values are");
+    // With recycled slots a packing unit may overwrite the panels of the slot's previous product: it must wait
+    // for the calling thread to mark its operand ready (after retiring that product), resident or not.
+    assert.equal(plan.records[(x.rec - BASE + Rec.ready) >> 2], 0, "no operand starts ready");
+  }
+});
+
 Deno.test("wasm plan: K of A and B must agree", () => {
   const x = new Float32Array(64);
   assert.throws(

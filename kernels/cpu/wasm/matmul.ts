@@ -39,6 +39,7 @@ import {
   planProducts,
 } from "./plan.ts";
 import { lazyWasmInstance } from "./lazy.ts";
+import { WasmHeap } from "./heap.ts";
 
 export { emitMatmulModule, type WasmMatmulOptions } from "./emit.ts";
 export type { MatmulOperand, MatmulProduct, MatmulProducts } from "./plan.ts";
@@ -114,6 +115,12 @@ export interface WasmMatmul {
   readonly bytes: Uint8Array<ArrayBuffer>;
   /** The module's memory (shared where supported; grows as needed, never shrinks). */
   readonly memory: WebAssembly.Memory;
+  /**
+   * The regions of {@link WasmMatmul.memory} above the job descriptor: the products' working memory is one,
+   * and arrays made in others (the CPU buffer pool puts tensors there when they are shared, see
+   * `../pool.ts`) are packed in place instead of copied in.
+   */
+  readonly heap: WasmHeap;
   /** The tile and blocking in use, and whether FMA and shared memory are. */
   readonly options: Readonly<Required<WasmMatmulOptions>>;
   /**
@@ -132,10 +139,12 @@ export interface WasmMatmul {
 }
 
 const PAGE = 65536;
-/** Most memory one call may use. */
+/** Most memory one call may use, and the heap's limit. */
 const MAX_BYTES = 2 ** 31 - PAGE;
-/** Bytes before the job's records: the job descriptor (its first `Ctl.size` bytes, see emit.ts), then padding. */
+/** Bytes before the heap: the job descriptor (its first `Ctl.size` bytes, see emit.ts), then padding. */
 const DATA_START = 4096;
+/** A job's working memory is a heap region this much larger than the first job that needed it needs. */
+const SCRATCH_SLACK = 1.25;
 
 /**
  * Instantiates the emitted module on a fresh memory (shared where the engine supports it, so the instance
@@ -157,31 +166,48 @@ export function createWasmMatmul(options: WasmMatmulOptions = {}): WasmMatmul {
   const pool = new MatmulPool(memory, bytes, drain, 0);
   const canThread = shared && threadsSupported();
   let view = new Float32Array(memory.buffer), words = new Int32Array(memory.buffer);
+  const heap = new WasmHeap(memory, DATA_START, Math.min(MAX_BYTES, MAX_PAGES * PAGE));
+  /** The jobs' working memory: a heap region, replaced by a bigger one when a job needs more. */
+  let scratch = -1, scratchEnd = -1;
+  /** Where an operand's array lives in the memory (byte address), or −1 when it does not. */
+  const resident = (data: Float32Array) => heap.owns(data.buffer) ? data.byteOffset : -1;
 
-  function ensure(bytesNeeded: number): void {
-    const have = memory.buffer.byteLength;
-    if (bytesNeeded > have) {
-      const pages = Math.ceil((bytesNeeded - have) / PAGE);
-      if (have / PAGE + pages > MAX_PAGES) throw new RangeError(`wasm matmul: needs ${bytesNeeded} bytes`);
-      memory.grow(pages);
+  /** A plan whose memory lies in the working region, growing the region first if it has to. */
+  function planIn(job: MatmulProducts, threads: number): ReturnType<typeof planProducts> {
+    let plan = planProducts(job, threads, mr, nr, Math.max(scratch, 0), resident);
+    if (scratch < 0 || plan.end > scratchEnd) {
+      const bytes = Math.ceil((plan.end - Math.max(scratch, 0)) * SCRATCH_SLACK);
+      const region = heap.alloc(bytes);
+      if (!region) throw new RangeError(`wasm matmul: needs ${bytes} bytes of working memory`);
+      if (scratch >= 0) heap.free(scratch);
+      scratch = region.address;
+      scratchEnd = scratch + heap.sizeOf(scratch);
+      plan = planProducts(job, threads, mr, nr, scratch, resident);
     }
-    if (view.buffer !== memory.buffer || view.length * 4 !== memory.buffer.byteLength) {
+    if (view.buffer !== memory.buffer) {
       view = new Float32Array(memory.buffer);
       words = new Int32Array(memory.buffer);
     }
+    return plan;
   }
 
   /**
    * Copies operands in (a memcpy each, merged while consecutive operands are consecutive both in their array
-   * and in memory) and marks each ready.
+   * and in memory; none for a resident operand) and marks each ready.
    */
   function copyIn(list: readonly PlacedOperand[]): void {
     for (let i = 0; i < list.length;) {
       const x = list[i], { data, offset } = x.operand;
+      if (x.resident) {
+        pool.ready(list[i++].rec);
+        continue;
+      }
       let end = i + 1, span = x.span;
       for (; end < list.length; end++) {
         const y = list[end];
-        if (y.operand.data !== data || y.operand.offset !== offset + span || y.raw !== x.raw + span) break;
+        if (y.resident || y.operand.data !== data || y.operand.offset !== offset + span || y.raw !== x.raw + span) {
+          break;
+        }
         span += y.span;
       }
       view.set(offset === 0 && data.length === span ? data : data.subarray(offset, offset + span), x.raw);
@@ -203,12 +229,10 @@ export function createWasmMatmul(options: WasmMatmulOptions = {}): WasmMatmul {
       if (job.lhs[p.a].k === 0) p.out.fill(0, p.outOff, p.outOff + m * n);
     }
     const threads = canThread ? Math.max(1, Math.floor(threadsAsked)) : 1;
-    const plan = planProducts(job, threads, mr, nr, DATA_START);
+    // (The module does its address arithmetic in i32, some comparisons signed: the heap stays below 2 GiB.)
+    const plan = planIn(job, threads);
     if (plan.total === 0) return;
-    // The module does its address arithmetic in i32 (some comparisons signed): stay below 2 GiB.
-    if (plan.end > MAX_BYTES) throw new RangeError(`wasm matmul: needs ${plan.end} bytes (at most ${MAX_BYTES})`);
-    ensure(plan.end);
-    words.set(plan.records, DATA_START / 4);
+    words.set(plan.records, scratch / 4);
     words.set(plan.units, plan.table / 4);
     pool.start(plan.total, plan.table, threads);
     try {
@@ -310,6 +334,7 @@ export function createWasmMatmul(options: WasmMatmulOptions = {}): WasmMatmul {
     products,
     bytes,
     memory,
+    heap,
     options: opts,
     get workers() {
       return pool.size;

@@ -34,7 +34,10 @@ import { Rec, Unit, UnitKind } from "./emit.ts";
  * strides. Strides are non-negative.
  */
 export interface MatmulOperand {
-  /** Where the values are (outside the module's memory: they are copied in). */
+  /**
+   * Where the values are: copied into the module's memory, unless they already live there (see
+   * `resident` of {@link planProducts}).
+   */
   data: Float32Array;
   /** Element offset of X[0, 0]. */
   offset: number;
@@ -109,8 +112,14 @@ export interface PlacedOperand {
   w: number;
   /** Floats copied in: X's span in `data`, from `offset`. */
   span: number;
-  /** Float offset of the copy. */
+  /** Float offset of the copy (of the values themselves, for a resident operand). */
   raw: number;
+  /**
+   * Whether the values already live in the module's memory: nothing is copied, but the record is still made
+   * ready by the calling thread when a copy would be (with recycled slots, packing must not start before the
+   * slot's previous product is done).
+   */
+  resident: boolean;
   /** Float offset of the packed panels. */
   packed: number;
   /** Byte address of the operand's record. */
@@ -153,7 +162,7 @@ export interface MatmulPlan {
   table: number;
   /** Units in the table. */
   total: number;
-  /** Every operand, once, in the order units first need them. */
+  /** Every operand, once, in the order units first need them (resident ones too: they need no copy). */
   copies: PlacedOperand[];
   /** Results, in the order their units run. */
   results: PlacedResult[];
@@ -173,9 +182,9 @@ function spanOf(x: MatmulOperand): number {
   return x.rows === 0 || x.k === 0 ? 0 : (x.rows - 1) * x.rs + (x.k - 1) * x.cs + 1;
 }
 
-/** Floats an operand takes in memory: its copy and its packed panels. */
+/** Floats an operand takes in memory: its copy (none when resident) and its packed panels. */
 function operandFloats(x: PlacedOperand): number {
-  return roundUp(x.span, 16) + roundUp(roundUp(x.operand.rows, x.w) * x.operand.k, 16);
+  return (x.resident ? 0 : roundUp(x.span, 16)) + roundUp(roundUp(x.operand.rows, x.w) * x.operand.k, 16);
 }
 
 /** Rows of X packed by one packing unit (whole panels, about {@link PACK_UNIT_FLOATS} floats). */
@@ -198,10 +207,18 @@ function cut(mp: number, np: number, mr: number, nr: number, pieces: number): { 
 /**
  * Plans `job` for `threads` threads with an `mr` × `nr` register tile, laying memory out from byte `base`
  * (a multiple of 64): records, operand copies, packed panels, results, then the unit table. Products with M,
- * N or K zero get no units; the caller zeroes their results. (This runs for every product, however small:
- * it is written to cost a few microseconds.)
+ * N or K zero get no units; the caller zeroes their results. `resident` gives the byte address in the
+ * module's memory of an array that lives there (else −1): such operands are packed where they are. (This
+ * runs for every product, however small: it is written to cost a few microseconds.)
  */
-export function planProducts(job: MatmulProducts, threads: number, mr: number, nr: number, base: number): MatmulPlan {
+export function planProducts(
+  job: MatmulProducts,
+  threads: number,
+  mr: number,
+  nr: number,
+  base: number,
+  resident: (data: Float32Array) => number = () => -1,
+): MatmulPlan {
   const { lhs, rhs } = job;
   const results: PlacedResult[] = [];
   const none = undefined as unknown as PlacedOperand;
@@ -238,13 +255,14 @@ export function planProducts(job: MatmulProducts, threads: number, mr: number, n
     const i = side === 0 ? r.product.a : r.product.b;
     let x = placed[side][i];
     if (!x) {
-      const operand = (side === 0 ? lhs : rhs)[i];
+      const operand = (side === 0 ? lhs : rhs)[i], home = resident(operand.data);
       x = {
         operand,
         lhs: side === 0,
         w: side === 0 ? mr : nr,
         span: spanOf(operand),
-        raw: 0,
+        raw: home < 0 ? 0 : home / 4 + operand.offset,
+        resident: home >= 0,
         packed: 0,
         rec: 0,
         uses: 0,
@@ -273,7 +291,7 @@ export function planProducts(job: MatmulProducts, threads: number, mr: number, n
     // Copies of A's, then of B's: a batch's consecutive operands then lie as in their arrays (one memcpy).
     for (const lhsFirst of [true, false]) {
       for (const x of operands) {
-        if (x.lhs !== lhsFirst) continue;
+        if (x.lhs !== lhsFirst || x.resident) continue;
         x.raw = at;
         at += roundUp(x.span, 16);
       }

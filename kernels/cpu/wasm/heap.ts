@@ -1,0 +1,121 @@
+/**
+ * Regions of a WebAssembly memory handed out and taken back, so that tensors can live in the memory the
+ * matmul kernel computes in.
+ *
+ * Why: with more than one thread every CPU tensor is shared memory anyway, and the matmul copied each
+ * operand into its module's memory before packing it — ≈ 25–47 ms of a two-thread training step at
+ * d = 256, spent by the calling thread alone while the Workers waited for the first operands (measured,
+ * 2026-12-07). A tensor that lives in that memory is packed where it is.
+ *
+ * How: the memory above `start` is cut into regions of the sizes asked for (callers ask in size classes, as
+ * the buffer pool does, so freed regions are asked for again), each 64-byte aligned. A freed region goes on
+ * the free list of its size; a request takes from that list, else from the top, growing the memory by at
+ * least 1/8 of its size (few growths: each gives the memory a new `SharedArrayBuffer` object, which every
+ * kernel Worker is told about once). Regions are never split or merged, and the memory never shrinks (a
+ * WebAssembly memory cannot): like the buffer pool, the heap keeps what the busiest step needed.
+ * A shared memory does not move when it grows, so views made before a growth stay valid.
+ *
+ * @module
+ */
+
+/** Bytes of a WebAssembly page. */
+const PAGE = 65536;
+
+/** Region alignment in bytes (a cache line; also any typed array's alignment). */
+export const HEAP_ALIGN = 64;
+
+/** Regions of one WebAssembly memory (see the module docs). */
+export class WasmHeap {
+  readonly #memory: WebAssembly.Memory;
+  readonly #maxBytes: number;
+  /** Byte address of the first region never handed out. */
+  #top: number;
+  /** Free regions' addresses by region size in bytes. */
+  readonly #free = new Map<number, number[]>();
+  /** Live regions' sizes by address (a double free, or freeing a foreign address, is ignored). */
+  readonly #live = new Map<number, number>();
+  /** Bytes of the free regions. */
+  #freeBytes = 0;
+  /** Every `ArrayBuffer` object the memory has had (one per growth). */
+  readonly #buffers = new WeakSet<ArrayBufferLike>();
+
+  /**
+   * Regions of `memory` from byte `start` (a multiple of {@link HEAP_ALIGN}) up to `maxBytes` (at most the
+   * memory's maximum).
+   */
+  constructor(memory: WebAssembly.Memory, start: number, maxBytes: number) {
+    if (start % HEAP_ALIGN !== 0) throw new RangeError(`WasmHeap: start ${start} is not ${HEAP_ALIGN}-byte aligned`);
+    this.#memory = memory;
+    this.#maxBytes = maxBytes;
+    this.#top = start;
+    this.#buffers.add(memory.buffer);
+  }
+
+  /** The memory's buffer as it is now (remembered, so {@link owns} knows it). */
+  get buffer(): ArrayBufferLike {
+    const buffer = this.#memory.buffer;
+    this.#buffers.add(buffer);
+    return buffer;
+  }
+
+  /** Whether `buffer` is (one of the buffer objects of) this heap's memory. */
+  owns(buffer: ArrayBufferLike): boolean {
+    return this.#buffers.has(buffer);
+  }
+
+  /** Bytes below the top: every region handed out so far, live or free (and what lies below `start`). */
+  get usedBytes(): number {
+    return this.#top;
+  }
+
+  /** Bytes of the regions freed and not handed out again. */
+  get freeBytes(): number {
+    return this.#freeBytes;
+  }
+
+  /**
+   * The byte address of a free region of `bytes` (rounded up to {@link HEAP_ALIGN}), and whether it was
+   * reused; null when the memory cannot grow that far (the caller then allocates elsewhere).
+   */
+  alloc(bytes: number): { address: number; reused: boolean } | null {
+    const size = Math.ceil(Math.max(bytes, 1) / HEAP_ALIGN) * HEAP_ALIGN;
+    const address = this.#free.get(size)?.pop();
+    if (address !== undefined) {
+      this.#live.set(address, size);
+      this.#freeBytes -= size;
+      return { address, reused: true };
+    }
+    const end = this.#top + size;
+    if (end > this.#maxBytes) return null;
+    const have = this.#memory.buffer.byteLength;
+    if (end > have) {
+      const want = Math.min(this.#maxBytes, Math.max(end, have + Math.ceil(have / 8)));
+      try {
+        this.#memory.grow(Math.ceil((want - have) / PAGE));
+      } catch {
+        return null;
+      }
+    }
+    const at = this.#top;
+    this.#top = end;
+    this.#live.set(at, size);
+    return { address: at, reused: false };
+  }
+
+  /** The size of the live region at `address`, or 0 when there is none. */
+  sizeOf(address: number): number {
+    return this.#live.get(address) ?? 0;
+  }
+
+  /** Takes back the region at `address`; returns its size (0, and nothing done, if it is not live). */
+  free(address: number): number {
+    const size = this.#live.get(address);
+    if (size === undefined) return 0;
+    this.#live.delete(address);
+    let list = this.#free.get(size);
+    if (!list) this.#free.set(size, list = []);
+    list.push(address);
+    this.#freeBytes += size;
+    return size;
+  }
+}
