@@ -55,12 +55,12 @@ function job(make: (n: number) => Float32Array, count: number, m: number, k: num
       t % 2 ? { data: a, offset: 0, rows: m, k, rs: 1, cs: m } : { data: a, offset: 0, rows: m, k, rs: k, cs: 1 },
     );
     rhs.push({ data: b, offset: 0, rows: n, k, rs: k, cs: 1 });
-    products.push({ a: t, b: t, out: new Float32Array(m * n), outOff: 0 });
+    products.push({ a: t, b: t, out: make(m * n), outOff: 0 });
   }
   return { lhs, rhs, products };
 }
 
-Deno.test("wasm matmul: operands in its memory give the bits of copied ones, for 1–3 threads and recycled slots", () => {
+Deno.test("wasm matmul: operands and results in its memory give the bits of copied ones (1–3 threads, recycled slots)", () => {
   const wasm = sharedWasmMatmul();
   if (!wasm || !wasm.options.shared) return; // No WebAssembly SIMD or shared memory: nothing resident to test.
   const heap = wasm.heap, regions: number[] = [];
@@ -70,21 +70,27 @@ Deno.test("wasm matmul: operands in its memory give the bits of copied ones, for
     return new Float32Array(heap.buffer, region.address, n);
   };
   try {
-    // 12 products of ≈ 1 MiB each: more than the 4 MiB slot budget, so slots are reused round-robin.
-    const m = 200, k = 256, n = 264, count = 12;
-    const copied = job((len) => new Float32Array(len), count, m, k, n);
-    wasm.products(copied, 1);
-    for (const threads of [1, 2, 3]) {
+    // 12 products of ≈ 1 MiB each: more than the 4 MiB slot budget, so slots are reused round-robin. M = 200
+    // is not whole 6-row tiles (the last rows go through the working memory); N = 264 is whole 8-column tiles
+    // (results written in place), N = 260 is not (copied out).
+    const m = 200, k = 256, count = 12;
+    for (const [n, threads] of [[264, 1], [264, 2], [264, 3], [260, 2]]) {
+      const copied = job((len) => new Float32Array(len), count, m, k, n);
+      wasm.products(copied, 1);
       for (let round = 0; round < 3; round++) {
         const resident = job(inHeap, count, m, k, n);
         assert.ok(heap.owns(resident.lhs[0].data.buffer));
         wasm.products(resident, threads);
         resident.products.forEach((p, t) => {
-          assert.deepEqual(p.out, copied.products[t].out, `threads ${threads}, round ${round}, product ${t}`);
+          assert.deepEqual(p.out, copied.products[t].out, `N ${n}, threads ${threads}, round ${round}, product ${t}`);
         });
-        for (const x of resident.lhs.concat(resident.rhs)) {
-          heap.free(x.data.byteOffset);
-          regions.splice(regions.indexOf(x.data.byteOffset), 1);
+        for (
+          const data of [...resident.lhs, ...resident.rhs].map((x) => x.data).concat(
+            resident.products.map((p) => p.out),
+          )
+        ) {
+          heap.free(data.byteOffset);
+          regions.splice(regions.indexOf(data.byteOffset), 1);
         }
       }
     }

@@ -43,8 +43,11 @@ function unitsOf(plan: MatmulPlan) {
   });
 }
 
-/** Checks coverage, ordering and counts of a plan; returns the gemm units' MACs. */
-function checkPlan(plan: MatmulPlan): number[] {
+/**
+ * Checks coverage, ordering and counts of a plan; returns the gemm units' MACs. `resident` is the planner's:
+ * a result written in place has its first `direct` rows in its output (row stride N), the rest in `c`.
+ */
+function checkPlan(plan: MatmulPlan, resident: (data: Float32Array) => number = () => -1): number[] {
   const units = unitsOf(plan);
   const recUnits = (rec: number) => plan.records[(rec - BASE + Rec.units) >> 2];
   const done = new Map<number, number>();
@@ -58,8 +61,13 @@ function checkPlan(plan: MatmulPlan): number[] {
       const r = plan.results.find((x) => x.rec === u.recOut)!;
       assert(i >= r.first, `unit ${i} before its product's first unit`);
       const [, , cPtr, rows, cols, k, ldc] = u.args;
-      assert.equal(ldc, r.np);
-      const start = cPtr / 4 - r.c, r0 = Math.floor(start / r.np), c0 = start % r.np;
+      const home = r.direct > 0 ? resident(r.product.out) / 4 + r.product.outOff : -1;
+      const inPlace = home >= 0 && cPtr / 4 >= home && cPtr / 4 < home + r.direct * r.n;
+      assert.equal(ldc, inPlace ? r.n : r.np);
+      const start = inPlace ? cPtr / 4 - home : cPtr / 4 - r.c;
+      const r0 = Math.floor(start / ldc) + (inPlace ? 0 : r.direct), c0 = start % ldc;
+      if (inPlace) assert(r0 + rows <= r.direct, "in place only within the whole row panels");
+      else assert(r0 >= r.direct, "the working memory holds only the rows from `direct` on");
       assert(rows % MR === 0 && cols % NR === 0 && r0 % MR === 0 && c0 % NR === 0, "whole tiles");
       const cover = covered.get(r.rec)!;
       for (let y = r0; y < r0 + rows; y++) for (let x = c0; x < c0 + cols; x++) cover[y * r.np + x]++;
@@ -159,6 +167,22 @@ Deno.test("wasm plan: resident operands take no copy space, are read in place, a
     // for the calling thread to mark its operand ready (after retiring that product), resident or not.
     assert.equal(plan.records[(x.rec - BASE + Rec.ready) >> 2], 0, "no operand starts ready");
   }
+});
+
+Deno.test("wasm plan: results that live in the module's memory are written in place, whole row panels only", () => {
+  const job = grouped([48, 22, 45, 121, 261, 12, 5, 0], 256, 1024); // 45, 121, 261 and 5 rows: partial panels
+  const out = job.products[0].out, home = 2 ** 28;
+  const resident = (data: Float32Array) => data === out ? home : -1;
+  for (const threads of [1, 2]) {
+    const plan = planProducts(job, threads, MR, NR, BASE, resident);
+    checkPlan(plan, resident);
+    for (const r of plan.results) assert.equal(r.direct, Math.floor(r.m / MR) * MR, `${r.m} rows`);
+    assert(plan.end < planProducts(job, threads, MR, NR, BASE).end, "less working memory");
+  }
+  // N not whole tiles: nothing in place (a tile would write past a row).
+  const ragged = grouped([48, 22], 64, 1020), raggedOut = ragged.products[0].out;
+  const plan = planProducts(ragged, 2, MR, NR, BASE, (d) => d === raggedOut ? home : -1);
+  assert(plan.results.every((r) => r.direct === 0));
 });
 
 Deno.test("wasm plan: K of A and B must agree", () => {

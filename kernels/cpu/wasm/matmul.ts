@@ -245,7 +245,8 @@ export function createWasmMatmul(options: WasmMatmulOptions = {}): WasmMatmul {
           const r = results[retired];
           if (!drained) pool.drain(next(retired));
           pool.waitFor(r.rec);
-          const { out, outOff } = r.product, { m, n, np, c } = r;
+          // Rows below `direct` were written in place; the rest were computed into the working memory.
+          const { n, np, c, direct } = r, out = r.product.out, m = r.m - direct, outOff = r.product.outOff + direct * n;
           if (np === n) out.set(view.subarray(c, c + m * n), outOff);
           else for (let i = 0; i < m; i++) out.set(view.subarray(c + i * np, c + i * np + n), outOff + i * n);
         }

@@ -139,7 +139,12 @@ export interface PlacedResult {
   np: number;
   /** Multiply-adds, padded tiles included. */
   work: number;
-  /** Float offset of the padded result. */
+  /**
+   * Rows of the result written straight into `out` (it lives in the module's memory, N is whole register
+   * tiles, and these rows are whole row panels): 0, or M rounded down to the tile's rows.
+   */
+  direct: number;
+  /** Float offset of the padded result's rows from `direct` on (the rows copied out). */
   c: number;
   /** Byte address of the product's record. */
   rec: number;
@@ -182,6 +187,31 @@ function spanOf(x: MatmulOperand): number {
   return x.rows === 0 || x.k === 0 ? 0 : (x.rows - 1) * x.rs + (x.k - 1) * x.cs + 1;
 }
 
+/** Floats of a result's rows that are not written straight into its output (see `PlacedResult.direct`). */
+function resultFloats(r: PlacedResult, mr: number): number {
+  return roundUp((roundUp(r.m, mr) - r.direct) * r.np, 16);
+}
+
+/**
+ * The blocks of C of one result, as [first row, rows, first column, columns] (rows multiples of mr): the
+ * directly written rows and the rest cut apart, so no block is written partly in place.
+ */
+function blocksOf(r: PlacedResult, mr: number, nr: number, target: number): number[][] {
+  const k = r.a.operand.k, blocks: number[][] = [];
+  const part = (r0: number, rows: number) => {
+    if (rows <= 0) return;
+    const c = cut(rows, r.np, mr, nr, Math.round((rows * r.np * k) / target));
+    for (let i = 0; i < rows; i += c.rows) {
+      for (let j = 0; j < r.np; j += c.cols) {
+        blocks.push([r0 + i, Math.min(c.rows, rows - i), j, Math.min(c.cols, r.np - j)]);
+      }
+    }
+  };
+  part(0, r.direct);
+  part(r.direct, roundUp(r.m, mr) - r.direct);
+  return blocks;
+}
+
 /** Floats an operand takes in memory: its copy (none when resident) and its packed panels. */
 function operandFloats(x: PlacedOperand): number {
   return (x.resident ? 0 : roundUp(x.span, 16)) + roundUp(roundUp(x.operand.rows, x.w) * x.operand.k, 16);
@@ -208,7 +238,8 @@ function cut(mp: number, np: number, mr: number, nr: number, pieces: number): { 
  * Plans `job` for `threads` threads with an `mr` × `nr` register tile, laying memory out from byte `base`
  * (a multiple of 64): records, operand copies, packed panels, results, then the unit table. Products with M,
  * N or K zero get no units; the caller zeroes their results. `resident` gives the byte address in the
- * module's memory of an array that lives there (else −1): such operands are packed where they are. (This
+ * module's memory of an array that lives there (else −1): such operands are packed where they are, and
+ * such a result's whole row panels are written in place when N is whole tiles (`PlacedResult.direct`). (This
  * runs for every product, however small: it is written to cost a few microseconds.)
  */
 export function planProducts(
@@ -229,6 +260,7 @@ export function planProducts(
     if (a.rows === 0 || b.rows === 0 || a.k === 0) continue;
     const np = roundUp(b.rows, nr), w = roundUp(a.rows, mr) * np * a.k;
     work += w;
+    const direct = np === b.rows && resident(product.out) >= 0 ? Math.floor(a.rows / mr) * mr : 0;
     results.push({
       product,
       a: none,
@@ -237,6 +269,7 @@ export function planProducts(
       n: b.rows,
       np,
       work: w,
+      direct,
       c: 0,
       rec: 0,
       first: 0,
@@ -302,13 +335,13 @@ export function planProducts(
     }
     for (const r of rs) {
       r.c = at;
-      at += roundUp(roundUp(r.m, mr) * r.np, 16);
+      at += resultFloats(r, mr);
     }
   };
   lay(copies.filter((x) => x.uses > 1), []);
   let all = 0, biggest = 0;
   for (const r of results) {
-    let floats = roundUp(roundUp(r.m, mr) * r.np, 16);
+    let floats = resultFloats(r, mr);
     for (const x of [r.a, r.b]) if (x.uses === 1) floats += operandFloats(x);
     all += floats;
     biggest = Math.max(biggest, floats);
@@ -329,14 +362,11 @@ export function planProducts(
   const table = at * 4;
 
   // Units: the packing of each operand (once) and the blocks of each C; first their number, to size the table.
-  const cuts = results.map((r) => {
-    const mp = roundUp(r.m, mr);
-    return cut(mp, r.np, mr, nr, Math.round((mp * r.np * r.a.operand.k) / target));
-  });
+  const blocks = results.map((r) => blocksOf(r, mr, nr, target));
   let total = 0;
   results.forEach((r, j) => {
     for (const x of r.operands) total += Math.ceil(roundUp(x.operand.rows, x.w) / packStep(x));
-    total += Math.ceil(roundUp(r.m, mr) / cuts[j].rows) * Math.ceil(r.np / cuts[j].cols);
+    total += blocks[j].length;
   });
   const records = new Int32Array((Rec.size / 4) * recs);
   const units = new Int32Array(total * (Unit.size / 4));
@@ -364,25 +394,25 @@ export function planProducts(
       }
     }
   };
-  /** The blocks of C of the j-th result. */
+  /** The blocks of C of the j-th result: rows below `direct` into `out` (row stride N), the rest into `c`. */
   const blockUnits = (r: PlacedResult, j: number) => {
-    const k = r.a.operand.k, mp = roundUp(r.m, mr), { rows, cols } = cuts[j];
-    for (let r0 = 0; r0 < mp; r0 += rows) {
-      for (let c0 = 0; c0 < r.np; c0 += cols, u += Unit.size / 4) {
-        // gemm(aPtr, bPtr, cPtr, rows, cols, k, ldc); the last word is unused.
-        units[u] = UnitKind.gemm;
-        units[u + 1] = r.a.rec;
-        units[u + 2] = r.b.rec;
-        units[u + 3] = r.rec;
-        units[u + 4] = 4 * (r.a.packed + r0 * k);
-        units[u + 5] = 4 * (r.b.packed + c0 * k);
-        units[u + 6] = 4 * (r.c + r0 * r.np + c0);
-        units[u + 7] = Math.min(rows, mp - r0);
-        units[u + 8] = Math.min(cols, r.np - c0);
-        units[u + 9] = k;
-        units[u + 10] = r.np;
-        count(r.rec);
-      }
+    const k = r.a.operand.k, home = r.direct > 0 ? resident(r.product.out) / 4 + r.product.outOff : 0;
+    for (const [r0, rows, c0, cols] of blocks[j]) {
+      const inPlace = r0 < r.direct;
+      // gemm(aPtr, bPtr, cPtr, rows, cols, k, ldc); the last word is unused.
+      units[u] = UnitKind.gemm;
+      units[u + 1] = r.a.rec;
+      units[u + 2] = r.b.rec;
+      units[u + 3] = r.rec;
+      units[u + 4] = 4 * (r.a.packed + r0 * k);
+      units[u + 5] = 4 * (r.b.packed + c0 * k);
+      units[u + 6] = 4 * (inPlace ? home + r0 * r.n + c0 : r.c + (r0 - r.direct) * r.np + c0);
+      units[u + 7] = rows;
+      units[u + 8] = cols;
+      units[u + 9] = k;
+      units[u + 10] = inPlace ? r.n : r.np;
+      count(r.rec);
+      u += Unit.size / 4;
     }
   };
   // Recycled slots: each product's packing just before its blocks (a slot's operands can only be packed once
