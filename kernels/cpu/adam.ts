@@ -22,7 +22,7 @@
  */
 import { liveCpuOptions } from "./config.ts";
 import type { TypedArray } from "../../core/dtype.ts";
-import { sharedWasmAdam } from "./wasm/adam.ts";
+import { adamInPlace, sharedWasmAdam } from "./wasm/adam.ts";
 import { runParallel, threadMinimums } from "./threads/pool.ts";
 import { MAX_ARGS, MAX_BUFS } from "./threads/layout.ts";
 
@@ -170,7 +170,8 @@ function adamRange(
     adamStepJs(p, g, m, v, n, s);
     return "js";
   }
-  kernel.update(p, g, m, v, n, s);
+  // Where the arrays live in the tensor heap, in place; else chunk by chunk through the module's memory.
+  if (!adamInPlace(p, g, m, v, n, s, adamStepJs)) kernel.update(p, g, m, v, n, s);
   return "wasm-simd";
 }
 

@@ -19,19 +19,18 @@
  * buffer is handed out as it is. {@link setPoolPoison} fills reused buffers with garbage instead, which
  * is how tests check that rule.
  *
- * With more than one CPU thread ({@link setPoolShared}), new buffers are shared memory, so the kernel
- * Workers (`threads/pool.ts`) can run on tensors in place. Shared and unshared buffers are pooled apart,
- * and a request takes only the kind currently asked for, so one thread keeps ordinary `ArrayBuffer`s and
- * many threads get buffers every Worker can see. Shared storage never leaves the backend: reads hand out
- * `slice()`d copies, which are ordinary `ArrayBuffer`s.
- *
- * Shared buffers are regions of the WebAssembly matmul's own memory (`wasm/heap.ts`), so the matmul packs
- * its operands where they are instead of copying them in first (measured, 2-vCPU VM, the d = 256 training
- * step on two threads: see the README). A region comes back to the heap when its tensor is disposed, or
- * when the garbage collector reclaims a tensor that was not (a `FinalizationRegistry` on the view). Where
- * that memory is full (2 GiB) or WebAssembly SIMD is missing, shared buffers are `SharedArrayBuffer`s of
- * their own, as before. The heap keeps its freed regions whatever the pool's byte limit: a WebAssembly
- * memory cannot shrink.
+ * Pooled buffers are regions of one shared WebAssembly memory, the matmul kernel's (`wasm/heap.ts`), so
+ * WebAssembly kernels work on tensors where they are: the matmul packs its operands and writes its results
+ * in place, and the elementwise programs and the Adam update run on them instead of copying chunks through
+ * memory of their own (measured, 2-vCPU VM, the d = 256 training step: see the README). The kernel Workers
+ * (`threads/pool.ts`) see the same memory: the matmul's units run on it in place, while the other kernels'
+ * units on a Worker still copy their chunks through the Worker's own memory. A region comes back to the heap when its tensor is disposed, or when the garbage collector
+ * reclaims a tensor that was not (a `FinalizationRegistry` on the view). Where that memory is full (2 GiB)
+ * or WebAssembly SIMD or shared memory is missing, buffers are `ArrayBuffer`s of their own as before, or
+ * `SharedArrayBuffer`s with more than one thread ({@link setPoolShared}); those are pooled apart, by kind.
+ * The heap keeps its freed regions whatever the pool's byte limit: a WebAssembly memory cannot shrink.
+ * Shared storage never leaves the backend: reads hand out `slice()`d copies, which are ordinary
+ * `ArrayBuffer`s.
  *
  * @module
  */
@@ -39,7 +38,7 @@ import type { DType, TypedArray } from "../../core/dtype.ts";
 import { allocArray, bytesPerElement } from "../../core/dtype.ts";
 import { memoryStats } from "../../core/memory.ts";
 import { sharedWasmMatmul } from "./wasm/matmul.ts";
-import type { WasmHeap } from "./wasm/heap.ts";
+import { currentTensorHeap, setTensorHeap, type WasmHeap } from "./wasm/heap.ts";
 
 /** Buffers below this many bytes are not pooled: V8 allocates small typed arrays cheaply on its heap. */
 export const MIN_POOLED_BYTES = 4096;
@@ -55,8 +54,8 @@ let poison = false;
 let shared = false;
 
 /**
- * Whether new pooled buffers are `SharedArrayBuffer`s (set by the CPU options: on when `threads` > 1 and
- * the runtime has shared memory). Returns the previous setting.
+ * Whether pooled buffers made outside the heap are `SharedArrayBuffer`s (set by the CPU options: on when
+ * `threads` > 1 and the runtime has shared memory). Returns the previous setting.
  */
 export function setPoolShared(on: boolean): boolean {
   const previous = shared;
@@ -83,10 +82,12 @@ function view(dtype: DType, buffer: ArrayBufferLike, size: number, byteOffset = 
   }
 }
 
-/** The heap shared buffers come from, or null where there is none (see the module docs). */
-function sharedHeap(): WasmHeap | null {
+/** The heap pooled buffers come from, or null where there is none (see the module docs). */
+function tensorHeap(): WasmHeap | null {
   const wasm = sharedWasmMatmul();
-  return wasm && wasm.options.shared ? wasm.heap : null;
+  if (!wasm || !wasm.options.shared) return null;
+  if (currentTensorHeap() !== wasm.heap) setTensorHeap(wasm.heap);
+  return wasm.heap;
 }
 
 /** Takes back the heap region of a view the garbage collector reclaimed without a dispose. */
@@ -121,7 +122,7 @@ export function takeBuffer(dtype: DType, size: number): TypedArray {
     return allocArray(dtype, size);
   }
   const cls = sizeClass(bytes);
-  const heap = shared ? sharedHeap() : null;
+  const heap = tensorHeap();
   const fromHeap = heap && takeFromHeap(heap, dtype, size, cls);
   if (fromHeap) return fromHeap;
   const reused = (shared ? sharedPool : plainPool).get(cls)?.pop();
@@ -143,7 +144,7 @@ export function takeBuffer(dtype: DType, size: number): TypedArray {
  */
 export function giveBuffer(buf: TypedArray): void {
   const buffer = buf.buffer, isShared = typeof SharedArrayBuffer === "function" && buffer instanceof SharedArrayBuffer;
-  const heap = isShared ? sharedHeap() : null;
+  const heap = isShared ? tensorHeap() : null;
   if (heap?.owns(buffer)) {
     if (!reclaimed.unregister(buf)) return;
     memoryStats.pooledBytes += heap.free(buf.byteOffset);

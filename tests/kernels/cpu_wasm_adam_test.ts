@@ -5,7 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { type AdamDecay, type AdamScalars, adamStepJs } from "../../kernels/cpu/adam.ts";
-import { createWasmAdam, emitAdamModule } from "../../kernels/cpu/wasm/adam.ts";
+import { adamInPlace, createWasmAdam, emitAdamModule } from "../../kernels/cpu/wasm/adam.ts";
+import { sharedWasmMatmul } from "../../kernels/cpu/wasm/matmul.ts";
+import { setTensorHeap } from "../../kernels/cpu/wasm/heap.ts";
 
 const f = Math.fround;
 
@@ -40,6 +42,7 @@ function scalars(decay: AdamDecay, t: number, gscale?: number): AdamScalars {
 
 Deno.test("the emitted Adam module validates", () => {
   assert.ok(WebAssembly.validate(emitAdamModule()));
+  assert.ok(WebAssembly.validate(emitAdamModule(0)), "the in-place variant");
   assert.throws(() => emitAdamModule(6), /positive multiple of 4/);
 });
 
@@ -74,5 +77,56 @@ Deno.test("wasm SIMD Adam leaves elements past n alone", () => {
   for (const a of [p, m, v]) {
     assert.deepEqual(Array.from(a.subarray(n)), [7, 7, 7, 7, 7, 7]);
     assert.notEqual(a[0], 7);
+  }
+});
+
+Deno.test("wasm SIMD Adam in place on the tensor heap: the loop's bits, a scalar tail, nothing past n touched", () => {
+  const wasm = sharedWasmMatmul();
+  if (!wasm || !wasm.options.shared) return; // no heap here: the chunked path is all there is
+  const heap = wasm.heap, regions: number[] = [];
+  setTensorHeap(heap);
+  /** `a` copied into the heap, with 4 sentinel floats after it. */
+  const inHeap = (a: Float32Array) => {
+    const at = heap.alloc(4 * (a.length + 4))!.address;
+    regions.push(at);
+    const view = new Float32Array(heap.buffer, at, a.length + 4);
+    view.set(a);
+    view.fill(7, a.length);
+    return view.subarray(0, a.length);
+  };
+  try {
+    for (const gscale of [undefined, f(0.37), NaN]) {
+      for (const decay of ["none", "decoupled", "l2"] as const) {
+        for (const n of [1, 3, 4, 5, 17, 250]) {
+          const g = values(n, 1 + n), ref = [values(n, 2 + n), values(n, 3 + n), values(n, 4 + n, true)];
+          const got = ref.map(inHeap), gh = inHeap(g);
+          for (let t = 1; t <= 3; t++) {
+            adamStepJs(ref[0], g, ref[1], ref[2], n, scalars(decay, t, gscale));
+            assert.ok(adamInPlace(got[0], gh, got[1], got[2], n, scalars(decay, t, gscale), adamStepJs));
+          }
+          for (let k = 0; k < 3; k++) {
+            assert.deepEqual(got[k], ref[k], `${decay}, gscale ${gscale}, n ${n}, array ${k}`);
+            assert.deepEqual(Array.from(new Float32Array(got[k].buffer, got[k].byteOffset + 4 * n, 4)), [7, 7, 7, 7]);
+          }
+        }
+      }
+    }
+    // An array outside the heap: declined, nothing done.
+    const p = inHeap(values(8, 9)), before = p.slice();
+    assert.equal(
+      adamInPlace(
+        p,
+        new Float32Array(8),
+        inHeap(values(8, 1)),
+        inHeap(values(8, 2)),
+        8,
+        scalars("none", 1),
+        adamStepJs,
+      ),
+      false,
+    );
+    assert.deepEqual(p, before);
+  } finally {
+    for (const at of regions) heap.free(at);
   }
 });

@@ -19,6 +19,8 @@ import {
   runWasmElementwise,
   wasmElementwiseSupported,
 } from "../../kernels/cpu/wasm/elementwise.ts";
+import { sharedWasmMatmul } from "../../kernels/cpu/wasm/matmul.ts";
+import { setTensorHeap } from "../../kernels/cpu/wasm/heap.ts";
 
 const SPECIALS = [0, -0, Infinity, -Infinity, NaN, 1, -1, 1e-40, -1e-40, 3.4e38, -3.4e38, 0.1, 7];
 
@@ -34,16 +36,47 @@ function values(dtype: DType, shape: number[], seed: number): TensorRef<CpuBuffe
   return { buf, shape, dtype };
 }
 
+/** A copy of `t` in a region of the tensor heap (`kernels/cpu/wasm/heap.ts`); the region goes into `regions`. */
+function inHeap(t: TensorRef<CpuBuffer>, regions: number[]): TensorRef<CpuBuffer> {
+  const heap = sharedWasmMatmul()!.heap, n = sizeOf(t.shape), width = t.dtype === "bool" ? 1 : 4;
+  const at = heap.alloc(Math.max(n * width, 1))!.address;
+  regions.push(at);
+  const buf = t.dtype === "bool" ? new Uint8Array(heap.buffer, at, n) : new Float32Array(heap.buffer, at, n);
+  buf.set(t.buf as Float32Array & Uint8Array);
+  return { buf, shape: t.shape, dtype: t.dtype };
+}
+
+/**
+ * Runs `p` on the SIMD kernel three ways — arrays outside the tensor heap (chunks copied through the
+ * kernel's memory), all in the heap (in place), and the output and full-size inputs in the heap with the
+ * broadcast ones outside (in place, their values staged) — each bit for bit against the JS loop.
+ */
 function check(p: ElementwiseProgram, inputs: TensorRef<CpuBuffer>[], what: string): void {
   const shape = broadcastShapes("test", ...inputs.map((t) => t.shape));
   const n = sizeOf(shape);
   const js = { buf: allocArray("f32", n), shape, dtype: "f32" as DType };
-  const simd = { buf: allocArray("f32", n), shape, dtype: "f32" as DType };
   runFast(p, inputs, js, false);
   const plan = planRuns(inputs.map((t) => t.shape), shape);
-  assert.ok(runWasmElementwise(p, plan, inputs, simd), `${what}: the SIMD kernel applies`);
-  for (let i = 0; i < n; i++) {
-    if (!Object.is(simd.buf[i], js.buf[i])) assert.fail(`${what}: element ${i} is ${simd.buf[i]}, JS ${js.buf[i]}`);
+  const wasm = sharedWasmMatmul(), heap = wasm?.options.shared ? wasm.heap : null;
+  if (heap) setTensorHeap(heap);
+  for (const where of heap ? ["outside", "heap", "mixed"] : ["outside"]) {
+    const regions: number[] = [];
+    try {
+      const ins = inputs.map((t) =>
+        where === "outside" || (where === "mixed" && sizeOf(t.shape) < n) ? t : inHeap(t, regions)
+      );
+      const simd = where === "outside"
+        ? { buf: allocArray("f32", n), shape, dtype: "f32" as DType }
+        : inHeap({ buf: allocArray("f32", n), shape, dtype: "f32" }, regions);
+      assert.ok(runWasmElementwise(p, plan, ins, simd), `${what}: the SIMD kernel applies`);
+      for (let i = 0; i < n; i++) {
+        if (!Object.is(simd.buf[i], js.buf[i])) {
+          assert.fail(`${what} (${where}): element ${i} is ${simd.buf[i]}, JS ${js.buf[i]}`);
+        }
+      }
+    } finally {
+      for (const at of regions) heap!.free(at);
+    }
   }
 }
 
@@ -90,6 +123,19 @@ Deno.test({
     const p = program(["f32", "f32", "f32"], sub(round(add(round(mul(x, y)), z)), x));
     assert.ok(f32Exact(p));
     check(p, [values("f32", [5000], 1), values("f32", [5000], 2), values("f32", [5000], 3)], "fused chain");
+  },
+});
+
+Deno.test({
+  name: "wasm elementwise on f64x2 lanes (transcendentals) gives the JS loop's bits in place and through chunks",
+  ignore: !wasmElementwiseSupported(),
+  fn() {
+    let seed = 50;
+    for (const op of ["gelu", "exp", "silu", "tanh"] as UnaryOp[]) {
+      // 2·CHUNK + 5 elements: several chunks, and a tail that is not a whole unrolled iteration.
+      check(unaryProgram(op, "f32"), [values("f32", [2 * CHUNK + 5], seed++)], op);
+    }
+    check(binaryProgram("add", "f32"), [values("f32", [37, 300], seed++), values("f32", [300], seed++)], "bias");
   },
 });
 

@@ -99,13 +99,23 @@ Deno.test("wasm matmul: operands and results in its memory give the bits of copi
   }
 });
 
-Deno.test("pool: shared buffers live in the matmul's memory; a buffer given back twice is handed out once", () => {
+Deno.test("pool: buffers live in the matmul's memory, for any thread count; one given back twice is handed out once", () => {
   const wasm = sharedWasmMatmul();
   if (!wasm || !wasm.options.shared) return;
+  for (const shared of [false, true]) {
+    const previous = setPoolShared(shared);
+    try {
+      const b = takeBuffer("i32", 2000);
+      assert.ok(wasm.heap.owns(b.buffer), `threads ${shared ? "> 1" : "1"}: a pooled buffer is in the heap`);
+      giveBuffer(b);
+    } finally {
+      setPoolShared(previous);
+    }
+  }
   const previous = setPoolShared(true);
   try {
     const x = takeBuffer("f32", 3000) as Float32Array;
-    assert.ok(wasm.heap.owns(x.buffer), "a shared f32 buffer is a view of the matmul's memory");
+    assert.ok(wasm.heap.owns(x.buffer), "an f32 buffer is a view of the matmul's memory");
     assert.equal(x.byteOffset % HEAP_ALIGN, 0);
     giveBuffer(x);
     giveBuffer(x); // a double release must not put the region on the free list twice

@@ -25,7 +25,9 @@
  */
 import { ModuleBuilder, ValType } from "./assembler.ts";
 import { lazyWasmInstance } from "./lazy.ts";
-import type { AdamDecay, AdamUpdate } from "../adam.ts";
+import { SHARED_MAX_PAGES } from "./elementwise_loop.ts";
+import { currentTensorHeap, type WasmHeap } from "./heap.ts";
+import type { AdamDecay, AdamScalars, AdamUpdate } from "../adam.ts";
 
 /**
  * Elements of each array per chunk by default: 4 arrays × 16384 floats = 256 KiB, four wasm pages, L2-resident
@@ -45,24 +47,43 @@ const MODE: Record<AdamDecay, number> = { none: 0, decoupled: 1, l2: 2 };
  * at byte offsets [0, end) (end a multiple of 16) with the f32 scalars; mode = decay + 3·clip, decay 0: no
  * weight decay, 1: decoupled, 2: L2; clip 1: the gradient is first scaled, g ← g·gscale. `chunk` must be a
  * positive multiple of 4.
+ *
+ * With `chunk` 0, the in-place variant: it imports a shared `env.memory` (the tensor heap's, see `heap.ts`)
+ * and `adam(end, p, g, m, v, b1, …, mode)` updates the arrays at byte addresses p, g, m, v over byte offsets
+ * [0, end) where they are — the same operations in the same order, so the same bits.
  */
 export function emitAdamModule(chunk: number = DEFAULT_ADAM_CHUNK): Uint8Array<ArrayBuffer> {
-  if (!Number.isInteger(chunk) || chunk <= 0 || chunk % 4 !== 0) {
-    throw new RangeError(`emitAdamModule: chunk must be a positive multiple of 4, got ${chunk}`);
+  if (!Number.isInteger(chunk) || chunk < 0 || chunk % 4 !== 0) {
+    throw new RangeError(`emitAdamModule: chunk must be a positive multiple of 4 (or 0), got ${chunk}`);
   }
-  const S = 4 * chunk, pages = Math.ceil((4 * S) / PAGE);
-  const mod = new ModuleBuilder().setMemory({ kind: "export", name: "memory", initialPages: pages, maxPages: pages });
+  const inPlace = chunk === 0, S = 4 * chunk, pages = Math.ceil((4 * S) / PAGE);
+  const mod = new ModuleBuilder().setMemory(
+    inPlace
+      ? { kind: "import", module: "env", name: "memory", initialPages: 1, maxPages: SHARED_MAX_PAGES, shared: true }
+      : { kind: "export", name: "memory", initialPages: pages, maxPages: pages },
+  );
   const { i32, f32, v128 } = ValType;
-  const f = mod.addFunction("adam", [i32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, i32]);
-  const end = 0, mode = 11;
-  // Parameters 1..10 are the scalars; each is splatted once into a v128 local.
+  const pointers = inPlace ? [i32, i32, i32, i32] : [];
+  const f = mod.addFunction("adam", [i32, ...pointers, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, i32]);
+  const end = 0, first = 1 + pointers.length, mode = first + 10;
+  // Parameters first..first+9 are the scalars; each is splatted once into a v128 local.
   const [B1, C1, B2, C2, BC2, EPS, STEP, WD, SHRINK, GSCALE] = Array.from({ length: 10 }, (_, i) => {
     const l = f.local(v128);
-    f.get(i + 1).f32x4Splat().set(l);
+    f.get(first + i).f32x4Splat().set(l);
     return l;
   });
   const a = f.local(i32);
   const p = f.local(v128), g = f.local(v128), base = f.local(v128), m = f.local(v128), v = f.local(v128);
+  /** Pushes the address of the current vector of array r (0 p, 1 g, 2 m, 3 v); returns the memarg offset. */
+  const at = (r: number): number => {
+    if (!inPlace) {
+      f.get(a);
+      return r * S;
+    }
+    f.get(1 + r).get(a).i32Add();
+    return 0;
+  };
+  const load = (r: number) => f.v128Load(at(r));
 
   /** One pass over the chunk for one mode (branching outside the loop, not per vector). */
   const pass = (decay: AdamDecay, clip: boolean) => {
@@ -70,27 +91,27 @@ export function emitAdamModule(chunk: number = DEFAULT_ADAM_CHUNK): Uint8Array<A
     f.block(() => {
       f.get(a).get(end).i32GeU().brIf(0);
       f.loop(() => {
-        f.get(a).v128Load(0).tee(p).set(base);
-        f.get(a).v128Load(S).set(g);
+        load(0).tee(p).set(base);
+        load(1).set(g);
         // g ← g·c (gradient clipping folded in).
         if (clip) f.get(g).get(GSCALE).f32x4Mul().set(g);
         // g ← g + p·λ (L2), or base ← p·(1 − η·λ) (decoupled).
         if (decay === "l2") f.get(g).get(p).get(WD).f32x4Mul().f32x4Add().set(g);
         if (decay === "decoupled") f.get(p).get(SHRINK).f32x4Mul().set(base);
         // m ← m·β₁ + g·(1 − β₁)
-        f.get(a);
-        f.get(a).v128Load(2 * S).get(B1).f32x4Mul().get(g).get(C1).f32x4Mul().f32x4Add().tee(m);
-        f.v128Store(2 * S);
+        const mAt = at(2);
+        load(2).get(B1).f32x4Mul().get(g).get(C1).f32x4Mul().f32x4Add().tee(m);
+        f.v128Store(mAt);
         // v ← v·β₂ + (g·g)·(1 − β₂)
-        f.get(a);
-        f.get(a).v128Load(3 * S).get(B2).f32x4Mul().get(g).get(g).f32x4Mul().get(C2).f32x4Mul().f32x4Add().tee(v);
-        f.v128Store(3 * S);
+        const vAt = at(3);
+        load(3).get(B2).f32x4Mul().get(g).get(g).f32x4Mul().get(C2).f32x4Mul().f32x4Add().tee(v);
+        f.v128Store(vAt);
         // p ← base − (m / (√v / bc2 + ε)) · step
-        f.get(a);
+        const pAt = at(0);
         f.get(base).get(m);
         f.get(v).f32x4Sqrt().get(BC2).f32x4Div().get(EPS).f32x4Add();
         f.f32x4Div().get(STEP).f32x4Mul().f32x4Sub();
-        f.v128Store(0);
+        f.v128Store(pAt);
         f.get(a).i32Const(16).i32Add().tee(a).get(end).i32LtU().brIf(0);
       });
     });
@@ -144,6 +165,65 @@ export function createWasmAdam(chunk: number = DEFAULT_ADAM_CHUNK): WasmAdam {
     }
   };
   return { update, chunk, bytes };
+}
+
+/**
+ * Updates p, m and v in place where all four arrays live in this thread's tensor heap (`heap.ts`): whole
+ * vectors on the in-place module, the last n mod 4 elements by `tail` (the scalar loop, same bits). Returns
+ * false, having done nothing, when an array is elsewhere (or the heap is not this module's kind of memory).
+ */
+export function adamInPlace(
+  p: Float32Array,
+  g: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  n: number,
+  s: AdamScalars,
+  tail: AdamUpdate,
+): boolean {
+  const heap = currentTensorHeap();
+  if (!heap || ![p, g, m, v].every((x) => heap.owns(x.buffer))) return false;
+  const fn = inPlaceFor(heap);
+  if (!fn) return false;
+  const gscale = s.gscale ?? 1, mode = MODE[s.decay] + (gscale !== 1 ? 3 : 0), whole = n - n % 4;
+  if (whole > 0) {
+    fn(
+      4 * whole,
+      p.byteOffset,
+      g.byteOffset,
+      m.byteOffset,
+      v.byteOffset,
+      s.b1,
+      s.c1,
+      s.b2,
+      s.c2,
+      s.bc2,
+      s.eps,
+      s.step,
+      s.wd,
+      s.shrink,
+      gscale,
+      mode,
+    );
+  }
+  if (whole < n) tail(p.subarray(whole), g.subarray(whole), m.subarray(whole), v.subarray(whole), n - whole, s);
+  return true;
+}
+
+let inPlaceModule: { heap: WasmHeap; fn: AdamFn } | null | undefined;
+
+/** The in-place module instantiated on `heap`'s memory (once per heap); null where it cannot be. */
+function inPlaceFor(heap: WasmHeap): AdamFn | null {
+  if (inPlaceModule === undefined || (inPlaceModule && inPlaceModule.heap !== heap)) {
+    try {
+      const module = new WebAssembly.Module(emitAdamModule(0));
+      const fn = new WebAssembly.Instance(module, { env: { memory: heap.memory } }).exports.adam as AdamFn;
+      inPlaceModule = { heap, fn };
+    } catch {
+      inPlaceModule = null;
+    }
+  }
+  return inPlaceModule?.fn ?? null;
 }
 
 /**

@@ -34,6 +34,7 @@ import type { SimdOpName } from "./assembler.ts";
 import { emitLoopModule, type LaneEmitter } from "./elementwise_loop.ts";
 import { emitElementwiseF64Module, f64Renderable, F64X2_UNROLL } from "./elementwise_f64.ts";
 import { TABLE_BYTES, writeTables } from "./transcendental.ts";
+import { currentTensorHeap, type WasmHeap } from "./heap.ts";
 
 /** Elements per chunk: 16 KB per f32 operand, so a program's operands and output stay in L1/L2. */
 export const CHUNK = 4096;
@@ -123,9 +124,13 @@ function constBytes(e: Expr & { kind: "const" }): Uint8Array {
  * broadcast): it imports `env.memory` and exports `run(bytes, out, in0, in1, …)`, which computes
  * `bytes / 16` vectors (byte addresses; bool inputs hold one byte per element, f32 ones four).
  */
-export function emitElementwiseModule(p: ElementwiseProgram, contiguous: readonly boolean[]): Uint8Array<ArrayBuffer> {
+export function emitElementwiseModule(
+  p: ElementwiseProgram,
+  contiguous: readonly boolean[],
+  sharedMemory = false,
+): Uint8Array<ArrayBuffer> {
   if (!f32Exact(p)) throw new Error("wasm elementwise: the program is not exact in f32x4");
-  return emitLoopModule(p, contiguous, F32X4_LANES);
+  return emitLoopModule(p, contiguous, F32X4_LANES, sharedMemory);
 }
 
 /** f32x4 lanes: every node is one SIMD instruction on f32 values (or i32x4 masks for bools). */
@@ -202,19 +207,47 @@ class Runtime {
     }
   }
   fn(p: ElementwiseProgram, contiguous: readonly boolean[]): RunExport {
+    return this.#compile(this.modules, p, contiguous, this.memory, false);
+  }
+  /** Modules on the tensor heap's memory (in place), and the heap they were made for. */
+  readonly inPlace = new Map<string, RunExport>();
+  #inPlaceHeap: WasmHeap | null = null;
+  /** A heap region of {@link BROADCAST_SLOTS} 16-byte slots for broadcast values of arrays outside the heap. */
+  slots = -1;
+  /** The module of `p` running on `heap`'s memory, where the arrays are. */
+  fnInPlace(p: ElementwiseProgram, contiguous: readonly boolean[], heap: WasmHeap): RunExport | null {
+    if (this.#inPlaceHeap !== heap) {
+      const region = heap.alloc(16 * BROADCAST_SLOTS);
+      if (!region) return null;
+      this.inPlace.clear();
+      this.#inPlaceHeap = heap;
+      this.slots = region.address;
+    }
+    return this.#compile(this.inPlace, p, contiguous, heap.memory, true);
+  }
+  #compile(
+    cache: Map<string, RunExport>,
+    p: ElementwiseProgram,
+    contiguous: readonly boolean[],
+    memory: WebAssembly.Memory,
+    shared: boolean,
+  ): RunExport {
     const key = `${contiguous.map((c) => (c ? 1 : 0)).join("")}|${p.key}`;
-    let run = this.modules.get(key);
+    let run = cache.get(key);
     if (!run) {
       const bytes = laneKind(p) === "f32x4"
-        ? emitElementwiseModule(p, contiguous)
-        : emitElementwiseF64Module(p, contiguous);
-      const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory: this.memory } });
+        ? emitElementwiseModule(p, contiguous, shared)
+        : emitElementwiseF64Module(p, contiguous, shared);
+      const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
       run = instance.exports.run as RunExport;
-      this.modules.set(key, run);
+      cache.set(key, run);
     }
     return run;
   }
 }
+
+/** Inputs of one program whose broadcast value can be staged in the heap (programs have far fewer). */
+const BROADCAST_SLOTS = 16;
 
 let runtime: Runtime | null | undefined;
 
@@ -265,6 +298,7 @@ export function runWasmElementwise(
   if (steps.some((s) => s !== 0 && s !== 1)) return false;
   const contiguous = steps.map((s) => s === 1);
   const run = rt.fn(p, contiguous);
+  const inPlace = inPlaceRunner(rt, p, contiguous, inputs, out);
   // Regions of CHUNK·4 bytes after the tables: the output, then one per input.
   const region = CHUNK * 4, k = inputs.length;
   rt.ensure(TABLE_BYTES + region * (k + 1));
@@ -292,7 +326,56 @@ export function runWasmElementwise(
       o.set(f32.subarray(outAt, outAt + len), oo + s);
     }
   };
-  if (range) forEachRunIn(plan, range[0], range[1], each);
-  else forEachRun(plan, each);
+  /** A run in place where it has whole loop iterations, the rest (under one iteration) through the chunks. */
+  const eachInPlace = (oo: number, offsets: number[], n: number) => {
+    const whole = n - n % vector;
+    if (whole > 0) inPlace!(oo, offsets, whole * 4);
+    if (whole < n) each(oo + whole, offsets.map((at, q) => contiguous[q] ? at + whole : at), n - whole);
+  };
+  const visit = inPlace ? eachInPlace : each;
+  if (range) forEachRunIn(plan, range[0], range[1], visit);
+  else forEachRun(plan, visit);
   return true;
+}
+
+/**
+ * When the output and every contiguous input live in this thread's tensor heap (`heap.ts`), a function that
+ * runs `bytes` of output from element `oo` (inputs from `offsets`) where the arrays are: no copies. Broadcast
+ * inputs outside the heap (small tensors the pool does not hand out of it) have their value staged in a
+ * slot. Null when that does not apply: the caller copies chunks through the runtime's own memory.
+ */
+function inPlaceRunner(
+  rt: Runtime,
+  p: ElementwiseProgram,
+  contiguous: readonly boolean[],
+  inputs: readonly TensorRef<CpuBuffer>[],
+  out: TensorRef<CpuBuffer>,
+): ((oo: number, offsets: number[], bytes: number) => void) | null {
+  const heap = currentTensorHeap();
+  if (!heap || !heap.owns(out.buf.buffer) || inputs.length > BROADCAST_SLOTS) return null;
+  const resident = inputs.map((t) => heap.owns(t.buf.buffer));
+  if (inputs.some((_, q) => contiguous[q] && !resident[q])) return null;
+  const run = rt.fnInPlace(p, contiguous, heap);
+  if (!run) return null;
+  const outAt = out.buf.byteOffset, bufs = inputs.map((t) => t.buf), k = inputs.length;
+  const width = bufs.map((b) => b.BYTES_PER_ELEMENT), ptrs = new Array<number>(k);
+  let f32 = new Float32Array(heap.buffer), u8 = new Uint8Array(heap.buffer);
+  return (oo, offsets, bytes) => {
+    for (let q = 0; q < k; q++) {
+      const b = bufs[q];
+      if (resident[q]) {
+        ptrs[q] = b.byteOffset + offsets[q] * width[q];
+        continue;
+      }
+      // A broadcast value from outside the heap: into its slot (the memory may have grown since).
+      if (f32.buffer !== heap.memory.buffer) {
+        f32 = new Float32Array(heap.buffer);
+        u8 = new Uint8Array(heap.buffer);
+      }
+      ptrs[q] = rt.slots + 16 * q;
+      if (b instanceof Uint8Array) u8[ptrs[q]] = b[offsets[q]];
+      else f32[ptrs[q] >> 2] = b[offsets[q]];
+    }
+    run(bytes, outAt + oo * 4, ...ptrs);
+  };
 }

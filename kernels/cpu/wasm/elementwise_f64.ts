@@ -127,11 +127,13 @@ export const F64X2_UNROLL = 4;
  * Emits the f64x2 module of `p` for one stride pattern (`contiguous[k]`: input k advances with the run,
  * else it is broadcast). It imports `env.memory` (holding the tables of `transcendental.ts`) and exports
  * `run(bytes, out, in0, in1, …)`, which computes `bytes / 8` pairs of elements (byte addresses of f32
- * arrays; bool inputs hold one byte per element).
+ * arrays; bool inputs hold one byte per element). With `sharedMemory` it imports a shared memory instead
+ * (the tensor heap's, which starts with the same tables: see `matmul.ts`).
  */
 export function emitElementwiseF64Module(
   p: ElementwiseProgram,
   contiguous: readonly boolean[],
+  sharedMemory = false,
 ): Uint8Array<ArrayBuffer> {
   if (!f64Renderable(p)) throw new Error("wasm elementwise f64: the program has no f64x2 rendering");
   const nodes = postorder(p.out);
@@ -206,5 +208,5 @@ export function emitElementwiseF64Module(
     store({ f, i }, out, value) {
       f.get(out).get(i).i32Add().get(value).simdOp("f32x4.demote_f64x2_zero").v128Store64Lane(0);
     },
-  });
+  }, sharedMemory);
 }

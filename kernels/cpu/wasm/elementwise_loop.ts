@@ -51,14 +51,25 @@ export interface LaneEmitter {
   store(ctx: LoopContext, out: number, value: Local): void;
 }
 
-/** Emits the module of `p` for one stride pattern (`contiguous[k]`: input k advances with the run). */
+/** The largest maximum a module importing a shared memory accepts (4 GiB, wasm32's whole address space). */
+export const SHARED_MAX_PAGES = 65536;
+
+/**
+ * Emits the module of `p` for one stride pattern (`contiguous[k]`: input k advances with the run), importing
+ * an ordinary memory, or with `sharedMemory` a shared one (the tensor heap's, see `heap.ts`).
+ */
 export function emitLoopModule(
   p: ElementwiseProgram,
   contiguous: readonly boolean[],
   lane: LaneEmitter,
+  sharedMemory = false,
 ): Uint8Array<ArrayBuffer> {
   const { i32, v128 } = ValType;
-  const mod = new ModuleBuilder().setMemory({ kind: "import", module: "env", name: "memory", initialPages: 1 });
+  const mod = new ModuleBuilder().setMemory(
+    sharedMemory
+      ? { kind: "import", module: "env", name: "memory", initialPages: 1, maxPages: SHARED_MAX_PAGES, shared: true }
+      : { kind: "import", module: "env", name: "memory", initialPages: 1 },
+  );
   const f = mod.addFunction("run", [i32, i32, ...p.inputs.map(() => i32)]);
   const bytes = 0, out = 1;
   const invariantLocals = new Map<Expr, Local>();

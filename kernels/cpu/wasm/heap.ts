@@ -51,6 +51,11 @@ export class WasmHeap {
     this.#buffers.add(memory.buffer);
   }
 
+  /** The memory the regions are of. */
+  get memory(): WebAssembly.Memory {
+    return this.#memory;
+  }
+
   /** The memory's buffer as it is now (remembered, so {@link owns} knows it). */
   get buffer(): ArrayBufferLike {
     const buffer = this.#memory.buffer;
@@ -118,4 +123,20 @@ export class WasmHeap {
     this.#freeBytes += size;
     return size;
   }
+}
+
+let tensorHeap: WasmHeap | null = null;
+
+/**
+ * The heap this thread's CPU tensors live in, once the buffer pool (`../pool.ts`) has put one there; null
+ * before that, and in the kernel Workers. Kernels that find all their arrays in it run in place instead of
+ * copying chunks through memory of their own.
+ */
+export function currentTensorHeap(): WasmHeap | null {
+  return tensorHeap;
+}
+
+/** Records the heap the buffer pool hands tensors out of (see {@link currentTensorHeap}). */
+export function setTensorHeap(heap: WasmHeap): void {
+  tensorHeap = heap;
 }

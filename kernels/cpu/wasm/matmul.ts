@@ -40,6 +40,7 @@ import {
 } from "./plan.ts";
 import { lazyWasmInstance } from "./lazy.ts";
 import { WasmHeap } from "./heap.ts";
+import { TABLE_BYTES, writeTables } from "./transcendental.ts";
 
 export { emitMatmulModule, type WasmMatmulOptions } from "./emit.ts";
 export type { MatmulOperand, MatmulProduct, MatmulProducts } from "./plan.ts";
@@ -141,8 +142,14 @@ export interface WasmMatmul {
 const PAGE = 65536;
 /** Most memory one call may use, and the heap's limit. */
 const MAX_BYTES = 2 ** 31 - PAGE;
-/** Bytes before the heap: the job descriptor (its first `Ctl.size` bytes, see emit.ts), then padding. */
-const DATA_START = 4096;
+/**
+ * Byte address of the job descriptor (`Ctl.size` bytes, see emit.ts): after the transcendental tables
+ * (`transcendental.ts`), which the memory starts with so that elementwise modules run on it too (on tensors
+ * in the heap, in place: see `elementwise.ts`).
+ */
+const CTL_AT = Math.ceil(TABLE_BYTES / 64) * 64;
+/** Bytes before the heap: the tables, the job descriptor, then padding. */
+const DATA_START = Math.ceil((CTL_AT + 1024) / 4096) * 4096;
 /** A job's working memory is a heap region this much larger than the first job that needed it needs. */
 const SCRATCH_SLACK = 1.25;
 
@@ -159,11 +166,12 @@ export function createWasmMatmul(options: WasmMatmulOptions = {}): WasmMatmul {
     shared,
   };
   const bytes = emitMatmulModule(opts);
-  const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared });
+  const memory = new WebAssembly.Memory({ initial: Math.ceil(DATA_START / PAGE), maximum: MAX_PAGES, shared });
+  writeTables(memory);
   const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
   const drain = instance.exports.drain as (ctl: number, until: number) => number;
   const mr = opts.mr, nr = 4 * opts.nv;
-  const pool = new MatmulPool(memory, bytes, drain, 0);
+  const pool = new MatmulPool(memory, bytes, drain, CTL_AT);
   const canThread = shared && threadsSupported();
   let view = new Float32Array(memory.buffer), words = new Int32Array(memory.buffer);
   const heap = new WasmHeap(memory, DATA_START, Math.min(MAX_BYTES, MAX_PAGES * PAGE));
