@@ -172,15 +172,7 @@ export function createWasmAdam(chunk: number = DEFAULT_ADAM_CHUNK): WasmAdam {
  * vectors on the in-place module, the last n mod 4 elements by `tail` (the scalar loop, same bits). Returns
  * false, having done nothing, when an array is elsewhere (or the heap is not this module's kind of memory).
  */
-export function adamInPlace(
-  p: Float32Array,
-  g: Float32Array,
-  m: Float32Array,
-  v: Float32Array,
-  n: number,
-  s: AdamScalars,
-  tail: AdamUpdate,
-): boolean {
+export function adamInPlace(...[p, g, m, v, n, s, tail]: [...Parameters<AdamUpdate>, tail: AdamUpdate]): boolean {
   const heap = currentTensorHeap();
   if (!heap || ![p, g, m, v].every((x) => heap.owns(x.buffer))) return false;
   const fn = inPlaceFor(heap);
