@@ -10,6 +10,7 @@
 import { type MessagePort, receiveMessageOnPort } from "node:worker_threads";
 import type { TypedArray } from "../../../core/dtype.ts";
 import { SPIN_MS } from "./waiting.ts";
+import { setTensorMemory } from "../wasm/heap.ts";
 import { elementwiseUnit } from "../expr_run.ts";
 import { adamUnit } from "../adam.ts";
 import { softmaxUnit, sumUnit } from "../reduce.ts";
@@ -70,14 +71,21 @@ export function serve({ ctl: ctlBuffer, id, port }: WorkerData): void {
   const ctl = new Int32Array(ctlBuffer);
   const args = new Float64Array(ctlBuffer, ARGS_BYTE, MAX_ARGS);
   const buffers = new Map<number, SharedArrayBuffer>();
+  /** The registered buffers that are (buffer objects of) the tensor heap's memory. */
+  const heapBuffers = new WeakSet<ArrayBufferLike>();
   const kernels = new Map<number, { kind: string; desc: unknown }>();
   const hosts = new Map<number, MatmulHost>();
   const take = (): boolean => {
     const m = receiveMessageOnPort(port);
     if (!m) return false;
     const r = m.message as Registration;
-    if (r.type === "buffer") buffers.set(r.id, r.buffer);
-    else if (r.type === "kernel") kernels.set(r.id, { kind: r.kind, desc: r.desc });
+    if (r.type === "buffer") {
+      buffers.set(r.id, r.buffer);
+      if (r.heap) heapBuffers.add(r.buffer);
+    } else if (r.type === "heap") {
+      // The tensor heap's memory (posted once, with this Worker's slots): kernels run on arrays there in place.
+      setTensorMemory({ memory: r.memory, owns: (buffer) => heapBuffers.has(buffer), slots: r.slots });
+    } else if (r.type === "kernel") kernels.set(r.id, { kind: r.kind, desc: r.desc });
     else if (r.type === "matmul") {
       const instance = new WebAssembly.Instance(new WebAssembly.Module(r.bytes), { env: { memory: r.memory } });
       const drain = instance.exports.drain as MatmulHost["drain"];

@@ -26,7 +26,7 @@
 import { ModuleBuilder, ValType } from "./assembler.ts";
 import { lazyWasmInstance } from "./lazy.ts";
 import { SHARED_MAX_PAGES } from "./elementwise_loop.ts";
-import { currentTensorHeap, type WasmHeap } from "./heap.ts";
+import { currentTensorMemory } from "./heap.ts";
 import type { AdamDecay, AdamScalars, AdamUpdate } from "../adam.ts";
 
 /**
@@ -173,9 +173,9 @@ export function createWasmAdam(chunk: number = DEFAULT_ADAM_CHUNK): WasmAdam {
  * false, having done nothing, when an array is elsewhere (or the heap is not this module's kind of memory).
  */
 export function adamInPlace(...[p, g, m, v, n, s, tail]: [...Parameters<AdamUpdate>, tail: AdamUpdate]): boolean {
-  const heap = currentTensorHeap();
-  if (!heap || ![p, g, m, v].every((x) => heap.owns(x.buffer))) return false;
-  const fn = inPlaceFor(heap);
+  const tm = currentTensorMemory();
+  if (!tm || ![p, g, m, v].every((x) => tm.owns(x.buffer))) return false;
+  const fn = inPlaceFor(tm.memory);
   if (!fn) return false;
   const gscale = s.gscale ?? 1, mode = MODE[s.decay] + (gscale !== 1 ? 3 : 0), whole = n - n % 4;
   if (whole > 0) {
@@ -202,15 +202,15 @@ export function adamInPlace(...[p, g, m, v, n, s, tail]: [...Parameters<AdamUpda
   return true;
 }
 
-let inPlaceModule: { heap: WasmHeap; fn: AdamFn } | null | undefined;
+let inPlaceModule: { memory: WebAssembly.Memory; fn: AdamFn } | null | undefined;
 
-/** The in-place module instantiated on `heap`'s memory (once per heap); null where it cannot be. */
-function inPlaceFor(heap: WasmHeap): AdamFn | null {
-  if (inPlaceModule === undefined || (inPlaceModule && inPlaceModule.heap !== heap)) {
+/** The in-place module instantiated on `memory` (once per memory); null where it cannot be. */
+function inPlaceFor(memory: WebAssembly.Memory): AdamFn | null {
+  if (inPlaceModule === undefined || (inPlaceModule && inPlaceModule.memory !== memory)) {
     try {
       const module = new WebAssembly.Module(emitAdamModule(0));
-      const fn = new WebAssembly.Instance(module, { env: { memory: heap.memory } }).exports.adam as AdamFn;
-      inPlaceModule = { heap, fn };
+      const fn = new WebAssembly.Instance(module, { env: { memory } }).exports.adam as AdamFn;
+      inPlaceModule = { memory, fn };
     } catch {
       inPlaceModule = null;
     }

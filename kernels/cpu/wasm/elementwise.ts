@@ -34,7 +34,7 @@ import type { SimdOpName } from "./assembler.ts";
 import { emitLoopModule, type LaneEmitter } from "./elementwise_loop.ts";
 import { emitElementwiseF64Module, f64Renderable, F64X2_UNROLL } from "./elementwise_f64.ts";
 import { TABLE_BYTES, writeTables } from "./transcendental.ts";
-import { currentTensorHeap, type WasmHeap } from "./heap.ts";
+import { currentTensorMemory, SLOT_BYTES } from "./heap.ts";
 
 /** Elements per chunk: 16 KB per f32 operand, so a program's operands and output stay in L1/L2. */
 export const CHUNK = 4096;
@@ -209,21 +209,16 @@ class Runtime {
   fn(p: ElementwiseProgram, contiguous: readonly boolean[]): RunExport {
     return this.#compile(this.modules, p, contiguous, this.memory, false);
   }
-  /** Modules on the tensor heap's memory (in place), and the heap they were made for. */
+  /** Modules on the tensor memory (in place), and the memory they were made for. */
   readonly inPlace = new Map<string, RunExport>();
-  #inPlaceHeap: WasmHeap | null = null;
-  /** A heap region of {@link BROADCAST_SLOTS} 16-byte slots for broadcast values of arrays outside the heap. */
-  slots = -1;
-  /** The module of `p` running on `heap`'s memory, where the arrays are. */
-  fnInPlace(p: ElementwiseProgram, contiguous: readonly boolean[], heap: WasmHeap): RunExport | null {
-    if (this.#inPlaceHeap !== heap) {
-      const region = heap.alloc(16 * BROADCAST_SLOTS);
-      if (!region) return null;
+  #inPlaceMemory: WebAssembly.Memory | null = null;
+  /** The module of `p` running on `memory`, where the arrays are. */
+  fnInPlace(p: ElementwiseProgram, contiguous: readonly boolean[], memory: WebAssembly.Memory): RunExport {
+    if (this.#inPlaceMemory !== memory) {
       this.inPlace.clear();
-      this.#inPlaceHeap = heap;
-      this.slots = region.address;
+      this.#inPlaceMemory = memory;
     }
-    return this.#compile(this.inPlace, p, contiguous, heap.memory, true);
+    return this.#compile(this.inPlace, p, contiguous, memory, true);
   }
   #compile(
     cache: Map<string, RunExport>,
@@ -246,8 +241,8 @@ class Runtime {
   }
 }
 
-/** Inputs of one program whose broadcast value can be staged in the heap (programs have far fewer). */
-const BROADCAST_SLOTS = 16;
+/** Inputs of one program whose broadcast value can be staged in the thread's slots, 16 bytes each. */
+const BROADCAST_SLOTS = SLOT_BYTES / 16;
 
 let runtime: Runtime | null | undefined;
 
@@ -351,15 +346,14 @@ function inPlaceRunner(
   inputs: readonly TensorRef<CpuBuffer>[],
   out: TensorRef<CpuBuffer>,
 ): ((oo: number, offsets: number[], bytes: number) => void) | null {
-  const heap = currentTensorHeap();
-  if (!heap || !heap.owns(out.buf.buffer) || inputs.length > BROADCAST_SLOTS) return null;
-  const resident = inputs.map((t) => heap.owns(t.buf.buffer));
+  const tm = currentTensorMemory();
+  if (!tm || !tm.owns(out.buf.buffer) || inputs.length > BROADCAST_SLOTS) return null;
+  const resident = inputs.map((t) => tm.owns(t.buf.buffer));
   if (inputs.some((_, q) => contiguous[q] && !resident[q])) return null;
-  const run = rt.fnInPlace(p, contiguous, heap);
-  if (!run) return null;
+  const run = rt.fnInPlace(p, contiguous, tm.memory);
   const outAt = out.buf.byteOffset, bufs = inputs.map((t) => t.buf), k = inputs.length;
   const width = bufs.map((b) => b.BYTES_PER_ELEMENT), ptrs = new Array<number>(k);
-  let f32 = new Float32Array(heap.buffer), u8 = new Uint8Array(heap.buffer);
+  let f32 = new Float32Array(tm.memory.buffer), u8 = new Uint8Array(tm.memory.buffer);
   return (oo, offsets, bytes) => {
     for (let q = 0; q < k; q++) {
       const b = bufs[q];
@@ -368,11 +362,11 @@ function inPlaceRunner(
         continue;
       }
       // A broadcast value from outside the heap: into its slot (the memory may have grown since).
-      if (f32.buffer !== heap.memory.buffer) {
-        f32 = new Float32Array(heap.buffer);
-        u8 = new Uint8Array(heap.buffer);
+      if (f32.buffer !== tm.memory.buffer) {
+        f32 = new Float32Array(tm.memory.buffer);
+        u8 = new Uint8Array(tm.memory.buffer);
       }
-      ptrs[q] = rt.slots + 16 * q;
+      ptrs[q] = tm.slots + 16 * q;
       if (b instanceof Uint8Array) u8[ptrs[q]] = b[offsets[q]];
       else f32[ptrs[q] >> 2] = b[offsets[q]];
     }

@@ -125,18 +125,52 @@ export class WasmHeap {
   }
 }
 
+/**
+ * What a thread's kernels need of the memory tensors live in, to run on them in place: the memory, whether
+ * an array's buffer is (a buffer object of) it, and a few bytes of it that are this thread's own.
+ */
+export interface TensorMemory {
+  /** The memory. */
+  readonly memory: WebAssembly.Memory;
+  /** Whether `buffer` is one of the memory's buffer objects (as this thread knows them). */
+  owns(buffer: ArrayBufferLike): boolean;
+  /** Byte address of this thread's {@link SLOT_BYTES} bytes of the memory (kernels stage small values there). */
+  readonly slots: number;
+}
+
+/** Bytes of a thread's own slots in the tensor memory. */
+export const SLOT_BYTES = 256;
+
 let tensorHeap: WasmHeap | null = null;
+let tensorMemory: TensorMemory | null = null;
 
 /**
- * The heap this thread's CPU tensors live in, once the buffer pool (`../pool.ts`) has put one there; null
- * before that, and in the kernel Workers. Kernels that find all their arrays in it run in place instead of
- * copying chunks through memory of their own.
+ * The heap the calling thread's CPU tensors are allocated from, once the buffer pool (`../pool.ts`) has put
+ * one there; null before that, and in the kernel Workers.
  */
 export function currentTensorHeap(): WasmHeap | null {
   return tensorHeap;
 }
 
-/** Records the heap the buffer pool hands tensors out of (see {@link currentTensorHeap}). */
+/**
+ * This thread's view of the memory tensors live in: on the calling thread, the heap's (see
+ * {@link setTensorHeap}); in a kernel Worker, what the pool registered (see `../threads/worker.ts`). Kernels
+ * that find all their arrays in it run in place instead of copying chunks through memory of their own.
+ */
+export function currentTensorMemory(): TensorMemory | null {
+  return tensorMemory;
+}
+
+/** Sets a Worker's view of the tensor memory (see {@link currentTensorMemory}). */
+export function setTensorMemory(memory: TensorMemory): void {
+  tensorMemory = memory;
+}
+
+/** Records the heap the buffer pool hands tensors out of, on the calling thread. */
 export function setTensorHeap(heap: WasmHeap): void {
+  if (tensorHeap === heap) return;
+  const region = heap.alloc(SLOT_BYTES);
+  if (!region) return;
   tensorHeap = heap;
+  tensorMemory = { memory: heap.memory, owns: (buffer) => heap.owns(buffer), slots: region.address };
 }
