@@ -27,7 +27,7 @@ import { ModuleBuilder, ValType } from "./assembler.ts";
 import { lazyWasmInstance } from "./lazy.ts";
 import { SHARED_MAX_PAGES } from "./elementwise_loop.ts";
 import { currentTensorMemory } from "./heap.ts";
-import type { AdamDecay, AdamScalars, AdamUpdate } from "../adam.ts";
+import type { AdamDecay, AdamUpdate } from "../adam.ts";
 
 /**
  * Elements of each array per chunk by default: 4 arrays × 16384 floats = 256 KiB, four wasm pages, L2-resident
