@@ -128,6 +128,7 @@ const SimdOp = {
   i32x4ExtractLane: 0x1b,
   v128Load64Lane: 0x57,
   v128Store64Lane: 0x5b,
+  i8x16Shuffle: 0x0d,
   /** Relaxed SIMD: a·b + c, fused or not as the hardware prefers (deterministic on one machine). */
   f32x4RelaxedMadd: 0x105,
 } as const;
@@ -528,6 +529,13 @@ export class FunctionBuilder {
   /** `v128.store64_lane`: [addr, v] → stores the 64 bits of `lane` (e.g. two f32 values). */
   v128Store64Lane(lane: number, offset = 0, alignLog2 = 3): this {
     return this.simd(SimdOp.v128Store64Lane, ...this.memarg(alignLog2, offset), lane);
+  }
+  /**
+   * `i8x16.shuffle` on 32-bit lanes: [a, b] → the vector whose lane j is lane `lanes[j]` of a‖b (0–3: a's,
+   * 4–7: b's).
+   */
+  i32x4Shuffle(lanes: readonly [number, number, number, number]): this {
+    return this.simd(SimdOp.i8x16Shuffle, ...lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]));
   }
   /** Relaxed SIMD `f32x4.relaxed_madd`: [a, b, c] → a·b + c (fused where the CPU has FMA). */
   f32x4RelaxedMadd(): this {
