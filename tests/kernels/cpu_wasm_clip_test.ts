@@ -6,6 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { CLIP_CHUNK, createWasmClip, emitClipModule, SUMSQ_BLOCK } from "../../kernels/cpu/wasm/clip.ts";
+import { sharedWasmMatmul } from "../../kernels/cpu/wasm/matmul.ts";
+import { setTensorHeap } from "../../kernels/cpu/wasm/heap.ts";
 
 /** Deterministic values over wide magnitudes, with specials mixed in. */
 function values(n: number, seed: number): Float32Array {
@@ -27,6 +29,7 @@ function sameBits(got: ArrayLike<number>, want: ArrayLike<number>, what: string)
 
 Deno.test("the emitted clipping module validates, and a block that is not a multiple of 4 is refused", () => {
   assert.ok(WebAssembly.validate(emitClipModule()));
+  assert.ok(WebAssembly.validate(emitClipModule(true)), "the variant on the shared tensor memory");
   assert.throws(() => createWasmClip(6), /block must be a multiple of 4/);
 });
 
@@ -61,5 +64,40 @@ Deno.test("wasm in-place scaling is bit-identical to the f32 product and leaves 
       wasm.scale(g, n, s);
       sameBits(g, want, `n ${n}, scale ${s}`);
     }
+  }
+});
+
+Deno.test("wasm clipping passes on gradients in the tensor heap: the same bits, read in place", () => {
+  const matmul = sharedWasmMatmul();
+  if (!matmul || !matmul.options.shared) return; // no heap here: the chunked path is all there is
+  const heap = matmul.heap, regions: number[] = [];
+  setTensorHeap(heap);
+  /** `a` copied into the heap, with 4 sentinel floats after it. */
+  const inHeap = (a: Float32Array) => {
+    const at = heap.alloc(4 * (a.length + 4))!.address;
+    regions.push(at);
+    const view = new Float32Array(heap.buffer, at, a.length + 4);
+    view.set(a);
+    view.fill(7, a.length);
+    return view.subarray(0, a.length);
+  };
+  try {
+    const wasm = createWasmClip();
+    // Rows of whole vectors run in place (8200 columns: more than one scratch block of sums); 5 and 1003
+    // columns take the chunked path.
+    for (const [rows, inner] of [[3, 4], [8, 8200], [37, 256], [2, 5], [4, 1003]]) {
+      const g = values(rows * inner, rows + inner);
+      const want = new Float64Array(inner);
+      for (let i = 0; i < rows; i++) for (let j = 0; j < inner; j++) want[j] += Math.fround(g[i * inner + j] ** 2);
+      sameBits(wasm.columnSumsOfSquares(inHeap(g), rows, inner), want, `${rows} × ${inner} in the heap`);
+    }
+    for (const n of [1, 3, 4, 5, CLIP_CHUNK + 3]) {
+      const s = Math.fround(0.37), g = inHeap(values(n, n)), want = Float32Array.from(g, (x) => x * s);
+      wasm.scale(g, n, s);
+      sameBits(g, want, `scale n ${n} in the heap`);
+      sameBits(new Float32Array(g.buffer, g.byteOffset + 4 * n, 4), [7, 7, 7, 7], `n ${n}: nothing past n`);
+    }
+  } finally {
+    for (const at of regions) heap.free(at);
   }
 });

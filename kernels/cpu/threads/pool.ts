@@ -50,7 +50,7 @@ import { MessageChannel, type MessagePort } from "node:worker_threads";
 import type { TypedArray } from "../../../core/dtype.ts";
 import { SPIN_MS, threadsSupported } from "./waiting.ts";
 import { startWorker } from "../start_worker.ts";
-import { currentTensorHeap, SLOT_BYTES } from "../wasm/heap.ts";
+import { currentTensorHeap, SCRATCH_BYTES } from "../wasm/heap.ts";
 import {
   ARGS_BYTE,
   claimUnits,
@@ -138,7 +138,7 @@ import(workerData.url).then((m) => {
 /** One registration message (see `worker.ts`). */
 export type Registration =
   | { type: "buffer"; id: number; buffer: SharedArrayBuffer; heap: boolean }
-  | { type: "heap"; memory: WebAssembly.Memory; slots: number }
+  | { type: "heap"; memory: WebAssembly.Memory; scratch: number }
   | { type: "kernel"; id: number; kind: string; desc: unknown }
   | { type: "matmul"; id: number; memory: WebAssembly.Memory; bytes: Uint8Array<ArrayBuffer>; ctlPtr: number }
   | { type: "forget"; id: number };
@@ -156,7 +156,7 @@ export class KernelPool {
   #bufferIds = new WeakMap<SharedArrayBuffer, number>();
   #kernelIds = new Map<string, number>();
   #hostIds = new WeakMap<WebAssembly.Memory, number>();
-  /** The tensor heap's memory, once the current Workers were told of it (with slots of their own). */
+  /** The tensor heap's memory, once the current Workers were told of it (with scratch of their own). */
   #heapPosted: WebAssembly.Memory | null = null;
   readonly #forget = new FinalizationRegistry<number>((id) => this.#post({ type: "forget", id }));
 
@@ -230,17 +230,17 @@ export class KernelPool {
 
   /**
    * Whether `buffer` is the tensor heap's memory (`../wasm/heap.ts`); the first time one is, each Worker is
-   * sent the memory and slots of its own in it, so its kernels run on tensors there in place too.
+   * sent the memory and scratch bytes of its own in it, so its kernels run on tensors there in place too.
    */
   #tellHeap(buffer: SharedArrayBuffer): boolean {
     const heap = currentTensorHeap();
     if (!heap || !heap.owns(buffer)) return false;
     if (this.#heapPosted !== heap.memory) {
-      const slots = this.#ports.map(() => heap.alloc(SLOT_BYTES)?.address ?? -1);
-      if (slots.includes(-1)) return false;
+      const scratch = this.#ports.map(() => heap.alloc(SCRATCH_BYTES)?.address ?? -1);
+      if (scratch.includes(-1)) return false;
       this.#ports.forEach((port, i) => {
         this.traffic.posted++;
-        port.postMessage({ type: "heap", memory: heap.memory, slots: slots[i] } satisfies Registration);
+        port.postMessage({ type: "heap", memory: heap.memory, scratch: scratch[i] } satisfies Registration);
       });
       this.#heapPosted = heap.memory;
     }

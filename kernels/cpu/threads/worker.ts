@@ -83,8 +83,8 @@ export function serve({ ctl: ctlBuffer, id, port }: WorkerData): void {
       buffers.set(r.id, r.buffer);
       if (r.heap) heapBuffers.add(r.buffer);
     } else if (r.type === "heap") {
-      // The tensor heap's memory (posted once, with this Worker's slots): kernels run on arrays there in place.
-      setTensorMemory({ memory: r.memory, owns: (buffer) => heapBuffers.has(buffer), slots: r.slots });
+      // The tensor heap's memory (posted once, with this Worker's scratch): kernels run on arrays there in place.
+      setTensorMemory({ memory: r.memory, owns: (buffer) => heapBuffers.has(buffer), scratch: r.scratch });
     } else if (r.type === "kernel") kernels.set(r.id, { kind: r.kind, desc: r.desc });
     else if (r.type === "matmul") {
       const instance = new WebAssembly.Instance(new WebAssembly.Module(r.bytes), { env: { memory: r.memory } });

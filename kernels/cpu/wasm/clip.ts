@@ -5,15 +5,20 @@
  * code in `../sum_squares.ts` (`f32x4.mul`, an exact `f64x2.promote_low_f32x4`, `f64x2.add`), in the same
  * order per column, so the results are bit-identical to it.
  *
- * As for the Adam module (see `adam.ts` for why), the data is copied through a fixed chunk region at the
- * start of the module's own memory; the column sums live after it, since the JavaScript stages that follow
- * read them there. The memory grows only when a gradient has longer rows than any before (then the views
- * are re-made), so steady-state calls allocate nothing.
+ * A gradient that lives in the tensor heap (`heap.ts`) is read where it is, by a second instance of the
+ * module on that memory, its column sums made block by block in the thread's scratch there and copied out
+ * for the JavaScript stages that follow (one pass over the gradient, no copy of it). Elsewhere, as for the
+ * Adam module, the data is copied through a fixed chunk region at the start of the module's own memory; the
+ * column sums live after it, since the JavaScript stages that follow read them there. That memory grows only
+ * when a gradient has longer rows than any before (then the views are re-made), so steady-state calls
+ * allocate nothing.
  *
  * @module
  */
 import { ModuleBuilder, ValType } from "./assembler.ts";
 import { lazyWasmInstance } from "./lazy.ts";
+import { SHARED_MAX_PAGES } from "./elementwise_loop.ts";
+import { currentTensorMemory, SCRATCH_BYTES, type TensorMemory } from "./heap.ts";
 
 /**
  * Floats per chunk of the in-place scaling: 16 KiB, so a chunk stays in L1 between its copy in, the SIMD loop and
@@ -38,29 +43,31 @@ const ACC = Math.ceil(CHUNK_BYTES / 16) * 16;
 const MAX_PAGES = 16384;
 
 /**
- * Emits the module: an exported growable memory and
- * - `scale(end, s)`: the f32 values at byte offsets [0, end) times the f32 `s` (end a multiple of 16);
- * - `sumsq(acc, rows, rowBytes, colBytes)`: for each group of four columns below `colBytes` of the f32
- *   matrix at byte 0 (rows `rowBytes` apart), adds the squares of its `rows` rows, widened to f64, to the
+ * Emits the module: an exported growable memory (with `sharedMemory`: an imported shared one, the tensor
+ * heap's) and
+ * - `scale(at, end, s)`: the f32 values at byte addresses [at, at + end) times the f32 `s` (end a multiple
+ *   of 16);
+ * - `sumsq(src, acc, rows, rowBytes, colBytes)`: for each group of four columns below `colBytes` of the f32
+ *   matrix at byte src (rows `rowBytes` apart), adds the squares of its `rows` rows, widened to f64, to the
  *   four f64 column sums at byte `acc` — rows in order, so each column is summed as the scalar loop sums it.
  *   Columns outside, rows inside: a group's four sums stay in registers over all the rows, loaded and stored
  *   once per call instead of once per row (measured with {@link SUMSQ_BLOCK}: the sums of squares of the
  *   benchmark step's gradients, 17.8M elements, took 17.1 ms on one thread against 19.8 with rows outside).
  */
-export function emitClipModule(): Uint8Array<ArrayBuffer> {
-  const mod = new ModuleBuilder().setMemory({
-    kind: "export",
-    name: "memory",
-    initialPages: 1,
-    maxPages: MAX_PAGES,
-  });
+export function emitClipModule(sharedMemory = false): Uint8Array<ArrayBuffer> {
+  const mod = new ModuleBuilder().setMemory(
+    sharedMemory
+      ? { kind: "import", module: "env", name: "memory", initialPages: 1, maxPages: SHARED_MAX_PAGES, shared: true }
+      : { kind: "export", name: "memory", initialPages: 1, maxPages: MAX_PAGES },
+  );
   const { i32, f32, v128 } = ValType;
 
-  const sc = mod.addFunction("scale", [i32, f32]);
+  const sc = mod.addFunction("scale", [i32, i32, f32]);
   {
-    const end = 0, a = sc.local(i32), s = sc.local(v128);
-    sc.get(1).f32x4Splat().set(s);
-    sc.i32Const(0).set(a);
+    const at = 0, end = 1, a = sc.local(i32), s = sc.local(v128);
+    sc.get(2).f32x4Splat().set(s);
+    sc.get(end).get(at).i32Add().set(end);
+    sc.get(at).set(a);
     sc.block(() => {
       sc.get(a).get(end).i32GeU().brIf(0);
       sc.loop(() => {
@@ -70,9 +77,9 @@ export function emitClipModule(): Uint8Array<ArrayBuffer> {
     });
   }
 
-  const ss = mod.addFunction("sumsq", [i32, i32, i32, i32]);
+  const ss = mod.addFunction("sumsq", [i32, i32, i32, i32, i32]);
   {
-    const acc = 0, rows = 1, rowBytes = 2, colBytes = 3;
+    const src = 0, acc = 1, rows = 2, rowBytes = 3, colBytes = 4;
     const r = ss.local(i32), at = ss.local(i32), j = ss.local(i32), x = ss.local(v128);
     const lo = ss.local(v128), hi = ss.local(v128);
     /** sum += f64(square of the two f32 at byte at + src). */
@@ -87,7 +94,7 @@ export function emitClipModule(): Uint8Array<ArrayBuffer> {
         // The group's column sums, into registers; every row of the group, in order; back to memory.
         ss.get(acc).v128Load(0).set(lo);
         ss.get(acc).v128Load(16).set(hi);
-        ss.get(j).set(at);
+        ss.get(src).get(j).i32Add().set(at);
         ss.i32Const(0).set(r);
         ss.loop(() => {
           half(0, lo);
@@ -127,8 +134,7 @@ export function createWasmClip(block: number = SUMSQ_BLOCK): WasmClip {
   }
   const { exports } = new WebAssembly.Instance(new WebAssembly.Module(emitClipModule()), {});
   const memory = exports.memory as WebAssembly.Memory;
-  const scaleFn = exports.scale as (end: number, s: number) => void;
-  const sumsq = exports.sumsq as (acc: number, rows: number, rowBytes: number, colBytes: number) => void;
+  const scaleFn = exports.scale as ScaleFn, sumsq = exports.sumsq as SumsqFn;
   let f32 = new Float32Array(memory.buffer), f64 = new Float64Array(memory.buffer);
   let chunk = f32.subarray(0, CLIP_CHUNK);
 
@@ -142,6 +148,8 @@ export function createWasmClip(block: number = SUMSQ_BLOCK): WasmClip {
   }
 
   function columnSumsOfSquares(g: Float32Array, rows: number, inner: number): Float64Array {
+    const resident = inPlaceColumnSums(g, rows, inner);
+    if (resident) return resident;
     const inner4 = Math.ceil(inner / 4) * 4;
     ensure(ACC + inner4 * 8);
     const acc = f64.subarray(ACC / 8, ACC / 8 + inner);
@@ -152,7 +160,7 @@ export function createWasmClip(block: number = SUMSQ_BLOCK): WasmClip {
       for (let r0 = 0; r0 < rows; r0 += per) {
         const rs = Math.min(per, rows - r0);
         f32.set(g.subarray(r0 * inner, Math.min(n, (r0 + rs) * inner)), 0);
-        sumsq(ACC, rs, inner * 4, inner4 * 4);
+        sumsq(0, ACC, rs, inner * 4, inner4 * 4);
       }
     } else {
       // Rows longer than a block: one block of `width` columns at a time, as many of its rows per call as fit
@@ -171,7 +179,7 @@ export function createWasmClip(block: number = SUMSQ_BLOCK): WasmClip {
             const base = (r0 + r) * inner + j0;
             f32.set(g.subarray(base, base + len), r * width);
           }
-          sumsq(ACC + j0 * 8, rs, width * 4, Math.ceil(len / 4) * 16);
+          sumsq(0, ACC + j0 * 8, rs, width * 4, Math.ceil(len / 4) * 16);
         }
       }
     }
@@ -179,14 +187,66 @@ export function createWasmClip(block: number = SUMSQ_BLOCK): WasmClip {
   }
 
   function scale(g: Float32Array, n: number, s: number): void {
+    if (inPlaceScale(g, n, s)) return;
     for (let off = 0; off < n; off += CLIP_CHUNK) {
       const len = Math.min(CLIP_CHUNK, n - off);
       f32.set(g.subarray(off, off + len), 0);
-      scaleFn(Math.ceil(len / 4) * 16, s);
+      scaleFn(0, Math.ceil(len / 4) * 16, s);
       g.set(len === CLIP_CHUNK ? chunk : chunk.subarray(0, len), off);
     }
   }
   return { columnSumsOfSquares, scale };
+}
+
+type ScaleFn = (at: number, end: number, s: number) => void;
+type SumsqFn = (src: number, acc: number, rows: number, rowBytes: number, colBytes: number) => void;
+
+let inPlaceModule: { memory: WebAssembly.Memory; scale: ScaleFn; sumsq: SumsqFn } | null | undefined;
+
+/** The module on this thread's tensor memory if `g` lives there (instantiated once per memory), else null. */
+function inPlaceFor(g: Float32Array): { tm: TensorMemory; scale: ScaleFn; sumsq: SumsqFn } | null {
+  const tm = currentTensorMemory();
+  if (!tm || !tm.owns(g.buffer)) return null;
+  if (inPlaceModule === undefined || (inPlaceModule && inPlaceModule.memory !== tm.memory)) {
+    try {
+      const module = new WebAssembly.Module(emitClipModule(true));
+      const { exports } = new WebAssembly.Instance(module, { env: { memory: tm.memory } });
+      inPlaceModule = { memory: tm.memory, scale: exports.scale as ScaleFn, sumsq: exports.sumsq as SumsqFn };
+    } catch {
+      inPlaceModule = null;
+    }
+  }
+  return inPlaceModule ? { tm, scale: inPlaceModule.scale, sumsq: inPlaceModule.sumsq } : null;
+}
+
+/** Column sums of a gradient in the tensor memory (returned in a reused array), or null when it is not there. */
+let sumsOut = new Float64Array(0);
+function inPlaceColumnSums(g: Float32Array, rows: number, inner: number): Float64Array | null {
+  // Rows of whole vectors only: a group's last vector must not read past the array.
+  const mod = inner % 4 === 0 ? inPlaceFor(g) : null;
+  if (!mod) return null;
+  const { tm, sumsq } = mod, width = SCRATCH_BYTES / 8;
+  if (sumsOut.length < inner) sumsOut = new Float64Array(inner);
+  const sums = new Float64Array(tm.memory.buffer, tm.scratch, width);
+  // Blocks of columns whose sums fit the scratch, every row of a block in order: each column is summed as
+  // the chunked path sums it.
+  for (let j0 = 0; j0 < inner; j0 += width) {
+    const len = Math.min(width, inner - j0);
+    sums.fill(0, 0, len);
+    sumsq(g.byteOffset + 4 * j0, tm.scratch, rows, 4 * inner, 4 * len);
+    sumsOut.set(len === width ? sums : sums.subarray(0, len), j0);
+  }
+  return sumsOut.subarray(0, inner);
+}
+
+/** g ← g·s in place where g lives in the tensor memory (whole vectors there, the tail here); false if not. */
+function inPlaceScale(g: Float32Array, n: number, s: number): boolean {
+  const mod = inPlaceFor(g);
+  if (!mod) return false;
+  const whole = n - n % 4;
+  if (whole > 0) mod.scale(g.byteOffset, 4 * whole, s);
+  for (let i = whole; i < n; i++) g[i] = g[i] * s; // the f32 store rounds the exact double product
+  return true;
 }
 
 /** The shared instance, created on first use; undefined where WebAssembly or its SIMD proposal is missing. */

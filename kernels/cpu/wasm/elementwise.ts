@@ -34,7 +34,7 @@ import type { SimdOpName } from "./assembler.ts";
 import { emitLoopModule, type LaneEmitter } from "./elementwise_loop.ts";
 import { emitElementwiseF64Module, f64Renderable, F64X2_UNROLL } from "./elementwise_f64.ts";
 import { TABLE_BYTES, writeTables } from "./transcendental.ts";
-import { currentTensorMemory, SLOT_BYTES } from "./heap.ts";
+import { currentTensorMemory } from "./heap.ts";
 
 /** Elements per chunk: 16 KB per f32 operand, so a program's operands and output stay in L1/L2. */
 export const CHUNK = 4096;
@@ -241,8 +241,8 @@ class Runtime {
   }
 }
 
-/** Inputs of one program whose broadcast value can be staged in the thread's slots, 16 bytes each. */
-const BROADCAST_SLOTS = SLOT_BYTES / 16;
+/** Inputs of one program whose broadcast value can be staged in the thread's scratch, 16 bytes each. */
+const BROADCAST_SLOTS = 16;
 
 let runtime: Runtime | null | undefined;
 
@@ -366,7 +366,7 @@ function inPlaceRunner(
         f32 = new Float32Array(tm.memory.buffer);
         u8 = new Uint8Array(tm.memory.buffer);
       }
-      ptrs[q] = tm.slots + 16 * q;
+      ptrs[q] = tm.scratch + 16 * q;
       if (b instanceof Uint8Array) u8[ptrs[q]] = b[offsets[q]];
       else f32[ptrs[q] >> 2] = b[offsets[q]];
     }

@@ -127,19 +127,22 @@ export class WasmHeap {
 
 /**
  * What a thread's kernels need of the memory tensors live in, to run on them in place: the memory, whether
- * an array's buffer is (a buffer object of) it, and a few bytes of it that are this thread's own.
+ * an array's buffer is (a buffer object of) it, and some bytes of it that are this thread's own.
  */
 export interface TensorMemory {
   /** The memory. */
   readonly memory: WebAssembly.Memory;
   /** Whether `buffer` is one of the memory's buffer objects (as this thread knows them). */
   owns(buffer: ArrayBufferLike): boolean;
-  /** Byte address of this thread's {@link SLOT_BYTES} bytes of the memory (kernels stage small values there). */
-  readonly slots: number;
+  /**
+   * Byte address of this thread's {@link SCRATCH_BYTES} bytes of the memory: kernels stage small values
+   * there (an elementwise program's broadcast values, a block of column sums of squares), one call at a time.
+   */
+  readonly scratch: number;
 }
 
-/** Bytes of a thread's own slots in the tensor memory. */
-export const SLOT_BYTES = 256;
+/** Bytes of a thread's own scratch in the tensor memory. */
+export const SCRATCH_BYTES = 65536;
 
 let tensorHeap: WasmHeap | null = null;
 let tensorMemory: TensorMemory | null = null;
@@ -169,8 +172,8 @@ export function setTensorMemory(memory: TensorMemory): void {
 /** Records the heap the buffer pool hands tensors out of, on the calling thread. */
 export function setTensorHeap(heap: WasmHeap): void {
   if (tensorHeap === heap) return;
-  const region = heap.alloc(SLOT_BYTES);
+  const region = heap.alloc(SCRATCH_BYTES);
   if (!region) return;
   tensorHeap = heap;
-  tensorMemory = { memory: heap.memory, owns: (buffer) => heap.owns(buffer), slots: region.address };
+  tensorMemory = { memory: heap.memory, owns: (buffer) => heap.owns(buffer), scratch: region.address };
 }
