@@ -6,8 +6,7 @@
 import assert from "node:assert/strict";
 import { type AdamDecay, type AdamScalars, adamStepJs } from "../../kernels/cpu/adam.ts";
 import { adamInPlace, createWasmAdam, emitAdamModule } from "../../kernels/cpu/wasm/adam.ts";
-import { sharedWasmMatmul } from "../../kernels/cpu/wasm/matmul.ts";
-import { setTensorHeap } from "../../kernels/cpu/wasm/heap.ts";
+import { sentinelsAfter, withHeapArrays } from "../helpers/heap_arrays.ts";
 
 const f = Math.fround;
 
@@ -81,20 +80,7 @@ Deno.test("wasm SIMD Adam leaves elements past n alone", () => {
 });
 
 Deno.test("wasm SIMD Adam in place on the tensor heap: the loop's bits, a scalar tail, nothing past n touched", () => {
-  const wasm = sharedWasmMatmul();
-  if (!wasm || !wasm.options.shared) return; // no heap here: the chunked path is all there is
-  const heap = wasm.heap, regions: number[] = [];
-  setTensorHeap(heap);
-  /** `a` copied into the heap, with 4 sentinel floats after it. */
-  const inHeap = (a: Float32Array) => {
-    const at = heap.alloc(4 * (a.length + 4))!.address;
-    regions.push(at);
-    const view = new Float32Array(heap.buffer, at, a.length + 4);
-    view.set(a);
-    view.fill(7, a.length);
-    return view.subarray(0, a.length);
-  };
-  try {
+  withHeapArrays((inHeap) => {
     for (const gscale of [undefined, f(0.37), NaN]) {
       for (const decay of ["none", "decoupled", "l2"] as const) {
         for (const n of [1, 3, 4, 5, 17, 250]) {
@@ -106,27 +92,17 @@ Deno.test("wasm SIMD Adam in place on the tensor heap: the loop's bits, a scalar
           }
           for (let k = 0; k < 3; k++) {
             assert.deepEqual(got[k], ref[k], `${decay}, gscale ${gscale}, n ${n}, array ${k}`);
-            assert.deepEqual(Array.from(new Float32Array(got[k].buffer, got[k].byteOffset + 4 * n, 4)), [7, 7, 7, 7]);
+            assert.deepEqual(sentinelsAfter(got[k]), [7, 7, 7, 7]);
           }
         }
       }
     }
     // An array outside the heap: declined, nothing done.
-    const p = inHeap(values(8, 9)), before = p.slice();
+    const p = inHeap(values(8, 9)), before = p.slice(), s = scalars("none", 1);
     assert.equal(
-      adamInPlace(
-        p,
-        new Float32Array(8),
-        inHeap(values(8, 1)),
-        inHeap(values(8, 2)),
-        8,
-        scalars("none", 1),
-        adamStepJs,
-      ),
+      adamInPlace(p, new Float32Array(8), inHeap(values(8, 1)), inHeap(values(8, 2)), 8, s, adamStepJs),
       false,
     );
     assert.deepEqual(p, before);
-  } finally {
-    for (const at of regions) heap.free(at);
-  }
+  });
 });

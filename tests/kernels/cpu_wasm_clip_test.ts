@@ -6,8 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { CLIP_CHUNK, createWasmClip, emitClipModule, SUMSQ_BLOCK } from "../../kernels/cpu/wasm/clip.ts";
-import { sharedWasmMatmul } from "../../kernels/cpu/wasm/matmul.ts";
-import { setTensorHeap } from "../../kernels/cpu/wasm/heap.ts";
+import { sentinelsAfter, withHeapArrays } from "../helpers/heap_arrays.ts";
 
 /** Deterministic values over wide magnitudes, with specials mixed in. */
 function values(n: number, seed: number): Float32Array {
@@ -68,20 +67,7 @@ Deno.test("wasm in-place scaling is bit-identical to the f32 product and leaves 
 });
 
 Deno.test("wasm clipping passes on gradients in the tensor heap: the same bits, read in place", () => {
-  const matmul = sharedWasmMatmul();
-  if (!matmul || !matmul.options.shared) return; // no heap here: the chunked path is all there is
-  const heap = matmul.heap, regions: number[] = [];
-  setTensorHeap(heap);
-  /** `a` copied into the heap, with 4 sentinel floats after it. */
-  const inHeap = (a: Float32Array) => {
-    const at = heap.alloc(4 * (a.length + 4))!.address;
-    regions.push(at);
-    const view = new Float32Array(heap.buffer, at, a.length + 4);
-    view.set(a);
-    view.fill(7, a.length);
-    return view.subarray(0, a.length);
-  };
-  try {
+  withHeapArrays((inHeap) => {
     const wasm = createWasmClip();
     // Rows of whole vectors run in place (8200 columns: more than one scratch block of sums); 5 and 1003
     // columns take the chunked path.
@@ -95,9 +81,7 @@ Deno.test("wasm clipping passes on gradients in the tensor heap: the same bits, 
       const s = Math.fround(0.37), g = inHeap(values(n, n)), want = Float32Array.from(g, (x) => x * s);
       wasm.scale(g, n, s);
       sameBits(g, want, `scale n ${n} in the heap`);
-      sameBits(new Float32Array(g.buffer, g.byteOffset + 4 * n, 4), [7, 7, 7, 7], `n ${n}: nothing past n`);
+      sameBits(sentinelsAfter(g), [7, 7, 7, 7], `n ${n}: nothing past n`);
     }
-  } finally {
-    for (const at of regions) heap.free(at);
-  }
+  });
 });
