@@ -106,6 +106,21 @@ export function fastSumMiddle(
   if (n <= FEW_ROWS) {
     for (let o = o0; o < o1; o++) {
       const base = o * n * inner, ob = o * inner;
+      // Two to four rows written out (the reference's sum from 0, in order; 0 + x turns −0 into +0 as it does):
+      // a loop of n ≤ 4 adds per column cost ≈ 4× the adds (measured, [4, 32768]: 172 against 42 µs).
+      const r1 = base + inner, r2 = r1 + inner, r3 = r2 + inner;
+      if (n === 2) {
+        for (let j = j0; j < j1; j++) dst[ob + j] = (0 + src[base + j]) + src[r1 + j];
+        continue;
+      }
+      if (n === 3) {
+        for (let j = j0; j < j1; j++) dst[ob + j] = ((0 + src[base + j]) + src[r1 + j]) + src[r2 + j];
+        continue;
+      }
+      if (n === 4) {
+        for (let j = j0; j < j1; j++) dst[ob + j] = (((0 + src[base + j]) + src[r1 + j]) + src[r2 + j]) + src[r3 + j];
+        continue;
+      }
       for (let j = j0; j < j1; j++) {
         let a = 0;
         for (let i = 0; i < n; i++) a += src[base + i * inner + j];

@@ -228,6 +228,9 @@ Deno.test("fast strided / stridedScatter are bit-identical to the reference (per
 Deno.test("fast sums are bit-identical to the reference (middle axis: few or many rows; last axis)", () => {
   const cases: [number[], number][] = [
     [[7, 33], 0], // few rows: column by column
+    [[2, 33], 0], // two, three and four rows: written out
+    [[3, 5, 40], 0],
+    [[2, 4, 128, 8], 1],
     [[30, 33], 0], // many rows: a double accumulator
     [[3, 50, 6], 1],
     [[4, 5, 6], 0],
@@ -248,5 +251,12 @@ Deno.test("fast sums are bit-identical to the reference (middle axis: few or man
       };
       sameBits(run(true), run(false), `sum [${shape}] axis ${axis} ${dtype}`);
     }
+  }
+  // Columns of −0 sum to +0 (the reference adds them to 0), for every row count that is written out.
+  for (const n of [2, 3, 4, 5]) {
+    const x = { buf: new Float32Array(n * 3).fill(-0), shape: [n, 3], dtype: "f32" as DType };
+    const out = { buf: new Float32Array(3), shape: [1, 3], dtype: "f32" as DType };
+    withFast(true, () => reduceKernels.reduce([x], [out], { op: "sum", axis: 0 }));
+    assert.ok(out.buf.every((v) => Object.is(v, 0)), `${n} rows of −0`);
   }
 });

@@ -10,6 +10,8 @@ import { sharedWasmMatmul } from "../../kernels/cpu/wasm/matmul.ts";
 import type { MatmulOperand, MatmulProduct } from "../../kernels/cpu/wasm/plan.ts";
 import { giveBuffer, setPoolShared, takeBuffer } from "../../kernels/cpu/pool.ts";
 import { filled } from "../helpers/host_rng.ts";
+import { withHeapArrays } from "../helpers/heap_arrays.ts";
+import { indexKernels } from "../../kernels/cpu/index.ts";
 
 const PAGE = 65536;
 
@@ -129,4 +131,27 @@ Deno.test("pool: buffers live in the matmul's memory, for any thread count; one 
   } finally {
     setPoolShared(previous);
   }
+});
+
+Deno.test("indexAdd on f32 rows in the tensor heap: the JS loop's bits (repeated indices, tails, several outer rows)", () => {
+  withHeapArrays((inHeap) => {
+    for (const [outer, size, inner, k] of [[1, 8, 1024, 40], [3, 5, 7, 9], [2, 4, 4, 6]]) {
+      const x = filled(outer * size * inner, 1), src = filled(outer * k * inner, 2);
+      const index = Int32Array.from({ length: k }, (_, j) => (j * 7 + j % 3) % size); // repeats: order matters
+      const run = (place: (a: Float32Array) => Float32Array) => {
+        const out = place(new Float32Array(outer * size * inner));
+        indexKernels.indexAdd(
+          [
+            { buf: place(x), shape: [outer, size, inner], dtype: "f32" },
+            { buf: index, shape: [k], dtype: "i32" },
+            { buf: place(src), shape: [outer, k, inner], dtype: "f32" },
+          ],
+          [{ buf: out, shape: [outer, size, inner], dtype: "f32" }],
+          { axis: 1 },
+        );
+        return Array.from(out);
+      };
+      assert.deepEqual(run(inHeap), run((a) => a), `[${outer}, ${size}, ${inner}] ← ${k} rows`);
+    }
+  });
 });

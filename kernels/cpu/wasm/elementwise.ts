@@ -27,14 +27,14 @@
  */
 import type { TensorRef } from "../../registry.ts";
 import type { ElementwiseProgram, Expr } from "../../expr/ir.ts";
-import { exp, input, postorder, program } from "../../expr/ir.ts";
+import { add, exp, input, postorder, program } from "../../expr/ir.ts";
 import type { CpuBuffer } from "../buffer.ts";
 import { forEachRun, forEachRunIn, type RunPlan } from "../runs.ts";
 import type { SimdOpName } from "./assembler.ts";
 import { emitLoopModule, type LaneEmitter } from "./elementwise_loop.ts";
 import { emitElementwiseF64Module, f64Renderable, F64X2_UNROLL } from "./elementwise_f64.ts";
 import { TABLE_BYTES, writeTables } from "./transcendental.ts";
-import { currentTensorMemory } from "./heap.ts";
+import { currentTensorMemory, SCRATCH_BYTES } from "./heap.ts";
 
 /** Elements per chunk: 16 KB per f32 operand, so a program's operands and output stay in L1/L2. */
 export const CHUNK = 4096;
@@ -334,10 +334,12 @@ export function runWasmElementwise(
 }
 
 /**
- * When the output and every contiguous input live in this thread's tensor heap (`heap.ts`), a function that
- * runs `bytes` of output from element `oo` (inputs from `offsets`) where the arrays are: no copies. Broadcast
- * inputs outside the heap (small tensors the pool does not hand out of it) have their value staged in a
- * slot. Null when that does not apply: the caller copies chunks through the runtime's own memory.
+ * When the output lives in this thread's tensor memory (`heap.ts`), a function that runs `bytes` of output
+ * from element `oo` (inputs from `offsets`) where the arrays are: no copies. Inputs outside it are small
+ * tensors the pool does not hand out of the heap: a contiguous one (a bias added to every row, say) is
+ * copied whole into the thread's scratch once per call, a broadcast one has its value staged in a slot there
+ * per run. Null when that does not apply (a large input outside): the caller copies chunks through the
+ * runtime's own memory.
  */
 function inPlaceRunner(
   rt: Runtime,
@@ -348,17 +350,26 @@ function inPlaceRunner(
 ): ((oo: number, offsets: number[], bytes: number) => void) | null {
   const tm = currentTensorMemory();
   if (!tm || !tm.owns(out.buf.buffer) || inputs.length > BROADCAST_SLOTS) return null;
-  const resident = inputs.map((t) => tm.owns(t.buf.buffer));
-  if (inputs.some((_, q) => contiguous[q] && !resident[q])) return null;
-  const run = rt.fnInPlace(p, contiguous, tm.memory);
-  const outAt = out.buf.byteOffset, bufs = inputs.map((t) => t.buf), k = inputs.length;
-  const width = bufs.map((b) => b.BYTES_PER_ELEMENT), ptrs = new Array<number>(k);
+  const bufs = inputs.map((t) => t.buf), k = inputs.length, width = bufs.map((b) => b.BYTES_PER_ELEMENT);
+  // Where each input is read from: its own place in the memory, a copy in the scratch, or (−1) a slot per run.
+  const home = bufs.map((b) => tm.owns(b.buffer) ? b.byteOffset : -1);
   let f32 = new Float32Array(tm.memory.buffer), u8 = new Uint8Array(tm.memory.buffer);
+  for (let q = 0, at = tm.scratch + 16 * BROADCAST_SLOTS; q < k; q++) {
+    if (home[q] >= 0 || !contiguous[q]) continue;
+    const b = bufs[q], bytes = Math.ceil(b.byteLength / 16) * 16;
+    if (at + bytes > tm.scratch + SCRATCH_BYTES) return null;
+    if (b instanceof Uint8Array) u8.set(b, at);
+    else f32.set(b as Float32Array, at >> 2);
+    home[q] = at; // where the copy of element 0 is
+    at += bytes;
+  }
+  const run = rt.fnInPlace(p, contiguous, tm.memory);
+  const outAt = out.buf.byteOffset, ptrs = new Array<number>(k);
   return (oo, offsets, bytes) => {
     for (let q = 0; q < k; q++) {
       const b = bufs[q];
-      if (resident[q]) {
-        ptrs[q] = b.byteOffset + offsets[q] * width[q];
+      if (home[q] >= 0) {
+        ptrs[q] = home[q] + offsets[q] * width[q];
         continue;
       }
       // A broadcast value from outside the heap: into its slot (the memory may have grown since).
@@ -371,5 +382,25 @@ function inPlaceRunner(
       else f32[ptrs[q] >> 2] = b[offsets[q]];
     }
     run(bytes, outAt + oo * 4, ...ptrs);
+  };
+}
+
+/** x + y on f32: the program {@link rowAdder} runs with its output aliasing x. */
+const ADD_F32 = program(["f32", "f32"], add(input(0, "f32"), input(1, "f32")));
+
+/**
+ * When `dst` and `src` both live in this thread's tensor memory, a function that adds `n` elements of `src`
+ * (from element `s`) to those of `dst` (from element `d`) in place — f32x4 adds where whole vectors fit, the
+ * rest in JavaScript; every sum rounded to f32 once, as `dst[i] += src[i]` stores it — else null.
+ */
+export function rowAdder(dst: CpuBuffer, src: CpuBuffer): ((d: number, s: number, n: number) => void) | null {
+  const tm = currentTensorMemory(), rt = shared();
+  if (!tm || !rt || !(dst instanceof Float32Array) || !(src instanceof Float32Array)) return null;
+  if (!tm.owns(dst.buffer) || !tm.owns(src.buffer)) return null;
+  const run = rt.fnInPlace(ADD_F32, [true, true], tm.memory);
+  return (d, s, n) => {
+    const whole = n - n % 4, out = dst.byteOffset + 4 * d;
+    if (whole > 0) run(4 * whole, out, out, src.byteOffset + 4 * s);
+    for (let t = whole; t < n; t++) dst[d + t] += src[s + t];
   };
 }
