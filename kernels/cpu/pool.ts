@@ -93,8 +93,17 @@ function tensorHeap(): WasmHeap | null {
 /** Takes back the heap region of a view the garbage collector reclaimed without a dispose. */
 const reclaimed = new FinalizationRegistry<{ heap: WasmHeap; address: number }>(({ heap, address }) => {
   const size = heap.free(address);
-  if (size > 0) memoryStats.pooledBytes += size;
+  if (size > 0) {
+    memoryStats.pooledBytes += size;
+    collected.add(address);
+  }
 });
+
+/** Heap regions whose last tensor the collector reclaimed (not disposed): see {@link takeFromHeap}. */
+const collected = new Set<number>();
+
+/** The latest ballast (see {@link takeFromHeap}), kept in a property so that it is surely allocated. */
+const ballast: { latest: ArrayBuffer | null } = { latest: null };
 
 /** A view on a heap region of class `cls` (a freed one if there is), or null when the heap has no room. */
 function takeFromHeap(heap: WasmHeap, dtype: DType, size: number, cls: number): TypedArray | null {
@@ -107,6 +116,13 @@ function takeFromHeap(heap: WasmHeap, dtype: DType, size: number, cls: number): 
     memoryStats.allocatedBuffers++;
     memoryStats.allocatedBytes += cls;
   }
+  // The collector schedules its collections partly by the external memory that array buffers hold, and heap
+  // regions hold none: a loop that leaves its tensors to the collector would pile them up (the live counts
+  // growing) long before a collection ran their finalizers. So a region handed out where a plain pool would
+  // have allocated a fresh buffer — a new one, or one whose last tensor was collected rather than disposed —
+  // is paired with an array buffer of its size, dropped at once and never written (its pages are never
+  // touched): it counts as external memory until the next collection, as that fresh buffer did.
+  if (!region.reused || collected.delete(region.address)) ballast.latest = new ArrayBuffer(cls);
   const out = view(dtype, heap.buffer, size, region.address);
   reclaimed.register(out, { heap, address: region.address }, out);
   if (region.reused && poison) fillGarbage(out);
