@@ -21,16 +21,15 @@
  *
  * Pooled buffers are regions of one shared WebAssembly memory, the matmul kernel's (`wasm/heap.ts`), so
  * WebAssembly kernels work on tensors where they are: the matmul packs its operands and writes its results
- * in place, and the elementwise programs and the Adam update run on them instead of copying chunks through
- * memory of their own (measured, 2-vCPU VM, the d = 256 training step: see the README). The kernel Workers
- * (`threads/pool.ts`) see the same memory: the matmul's units run on it in place, while the other kernels'
- * units on a Worker still copy their chunks through the Worker's own memory. A region comes back to the heap when its tensor is disposed, or when the garbage collector
- * reclaims a tensor that was not (a `FinalizationRegistry` on the view). Where that memory is full (2 GiB)
- * or WebAssembly SIMD or shared memory is missing, buffers are `ArrayBuffer`s of their own as before, or
- * `SharedArrayBuffer`s with more than one thread ({@link setPoolShared}); those are pooled apart, by kind.
- * The heap keeps its freed regions whatever the pool's byte limit: a WebAssembly memory cannot shrink.
- * Shared storage never leaves the backend: reads hand out `slice()`d copies, which are ordinary
- * `ArrayBuffer`s.
+ * in place, and the elementwise programs, the Adam update and clipping's passes run on them instead of
+ * copying chunks through memory of their own (measured, 2-vCPU VM, the d = 256 training step: see the
+ * README). The kernel Workers (`threads/pool.ts`) see the same memory and run on it in place too. A region
+ * comes back to the heap when its tensor is disposed, or when the garbage collector reclaims a tensor that
+ * was not (a `FinalizationRegistry` on the view). Where that memory is full (2 GiB) or WebAssembly SIMD or
+ * shared memory is missing, buffers are `ArrayBuffer`s of their own as before, or `SharedArrayBuffer`s with
+ * more than one thread ({@link setPoolShared}); those are pooled apart, by kind. The heap keeps its freed
+ * regions whatever the pool's byte limit: a WebAssembly memory cannot shrink. Shared storage never leaves
+ * the backend: reads hand out `slice()`d copies, which are ordinary `ArrayBuffer`s.
  *
  * @module
  */

@@ -2,10 +2,11 @@
  * Regions of a WebAssembly memory handed out and taken back, so that tensors can live in the memory the
  * matmul kernel computes in.
  *
- * Why: with more than one thread every CPU tensor is shared memory anyway, and the matmul copied each
- * operand into its module's memory before packing it — ≈ 25–47 ms of a two-thread training step at
- * d = 256, spent by the calling thread alone while the Workers waited for the first operands (measured,
- * 2026-12-07). A tensor that lives in that memory is packed where it is.
+ * Why: every WebAssembly kernel copied its operands into its module's own memory and its results back out
+ * (the matmul's copies in alone ≈ 25–47 ms of a two-thread training step at d = 256, spent by the calling
+ * thread while the Workers waited; measured 2026-12-07). A tensor that lives in the memory the kernels run
+ * on is read and written where it is; the buffer pool (`../pool.ts`) puts tensors here, and the kernels find
+ * them through {@link currentTensorMemory}.
  *
  * How: the memory above `start` is cut into regions of the sizes asked for (callers ask in size classes, as
  * the buffer pool does, so freed regions are asked for again), each 64-byte aligned. A freed region goes on
