@@ -25,8 +25,7 @@
  */
 import { ModuleBuilder, ValType } from "./assembler.ts";
 import { lazyWasmInstance } from "./lazy.ts";
-import { SHARED_MAX_PAGES } from "./elementwise_loop.ts";
-import { currentTensorMemory } from "./heap.ts";
+import { currentTensorMemory, instanceOnMemory, TENSOR_MEMORY_IMPORT } from "./heap.ts";
 import type { AdamDecay, AdamUpdate } from "../adam.ts";
 
 /**
@@ -58,9 +57,7 @@ export function emitAdamModule(chunk: number = DEFAULT_ADAM_CHUNK): Uint8Array<A
   }
   const inPlace = chunk === 0, S = 4 * chunk, pages = Math.ceil((4 * S) / PAGE);
   const mod = new ModuleBuilder().setMemory(
-    inPlace
-      ? { kind: "import", module: "env", name: "memory", initialPages: 1, maxPages: SHARED_MAX_PAGES, shared: true }
-      : { kind: "export", name: "memory", initialPages: pages, maxPages: pages },
+    inPlace ? TENSOR_MEMORY_IMPORT : { kind: "export", name: "memory", initialPages: pages, maxPages: pages },
   );
   const { i32, f32, v128 } = ValType;
   const pointers = inPlace ? [i32, i32, i32, i32] : [];
@@ -175,7 +172,7 @@ export function createWasmAdam(chunk: number = DEFAULT_ADAM_CHUNK): WasmAdam {
 export function adamInPlace(...[p, g, m, v, n, s, tail]: [...Parameters<AdamUpdate>, tail: AdamUpdate]): boolean {
   const tm = currentTensorMemory();
   if (!tm || ![p, g, m, v].every((x) => tm.owns(x.buffer))) return false;
-  const fn = inPlaceFor(tm.memory);
+  const fn = inPlaceAdam(tm.memory)?.adam as AdamFn | undefined;
   if (!fn) return false;
   const gscale = s.gscale ?? 1, mode = MODE[s.decay] + (gscale !== 1 ? 3 : 0), whole = n - n % 4;
   if (whole > 0) {
@@ -202,21 +199,8 @@ export function adamInPlace(...[p, g, m, v, n, s, tail]: [...Parameters<AdamUpda
   return true;
 }
 
-let inPlaceModule: { memory: WebAssembly.Memory; fn: AdamFn } | null | undefined;
-
-/** The in-place module instantiated on `memory` (once per memory); null where it cannot be. */
-function inPlaceFor(memory: WebAssembly.Memory): AdamFn | null {
-  if (inPlaceModule === undefined || (inPlaceModule && inPlaceModule.memory !== memory)) {
-    try {
-      const module = new WebAssembly.Module(emitAdamModule(0));
-      const fn = new WebAssembly.Instance(module, { env: { memory } }).exports.adam as AdamFn;
-      inPlaceModule = { memory, fn };
-    } catch {
-      inPlaceModule = null;
-    }
-  }
-  return inPlaceModule?.fn ?? null;
-}
+/** The in-place module on a tensor memory. */
+const inPlaceAdam = instanceOnMemory(() => emitAdamModule(0));
 
 /**
  * The shared instance, created on first use; undefined where WebAssembly or its SIMD proposal is missing

@@ -17,8 +17,13 @@
  */
 import { ModuleBuilder, ValType } from "./assembler.ts";
 import { lazyWasmInstance } from "./lazy.ts";
-import { SHARED_MAX_PAGES } from "./elementwise_loop.ts";
-import { currentTensorMemory, SCRATCH_BYTES, type TensorMemory } from "./heap.ts";
+import {
+  currentTensorMemory,
+  instanceOnMemory,
+  SCRATCH_BYTES,
+  TENSOR_MEMORY_IMPORT,
+  type TensorMemory,
+} from "./heap.ts";
 
 /**
  * Floats per chunk of the in-place scaling: 16 KiB, so a chunk stays in L1 between its copy in, the SIMD loop and
@@ -56,9 +61,7 @@ const MAX_PAGES = 16384;
  */
 export function emitClipModule(sharedMemory = false): Uint8Array<ArrayBuffer> {
   const mod = new ModuleBuilder().setMemory(
-    sharedMemory
-      ? { kind: "import", module: "env", name: "memory", initialPages: 1, maxPages: SHARED_MAX_PAGES, shared: true }
-      : { kind: "export", name: "memory", initialPages: 1, maxPages: MAX_PAGES },
+    sharedMemory ? TENSOR_MEMORY_IMPORT : { kind: "export", name: "memory", initialPages: 1, maxPages: MAX_PAGES },
   );
   const { i32, f32, v128 } = ValType;
 
@@ -201,22 +204,14 @@ export function createWasmClip(block: number = SUMSQ_BLOCK): WasmClip {
 type ScaleFn = (at: number, end: number, s: number) => void;
 type SumsqFn = (src: number, acc: number, rows: number, rowBytes: number, colBytes: number) => void;
 
-let inPlaceModule: { memory: WebAssembly.Memory; scale: ScaleFn; sumsq: SumsqFn } | null | undefined;
+/** The clipping module on a tensor memory. */
+const inPlaceClip = instanceOnMemory(() => emitClipModule(true));
 
-/** The module on this thread's tensor memory if `g` lives there (instantiated once per memory), else null. */
+/** The module on this thread's tensor memory if `g` lives there, else null. */
 function inPlaceFor(g: Float32Array): { tm: TensorMemory; scale: ScaleFn; sumsq: SumsqFn } | null {
   const tm = currentTensorMemory();
-  if (!tm || !tm.owns(g.buffer)) return null;
-  if (inPlaceModule === undefined || (inPlaceModule && inPlaceModule.memory !== tm.memory)) {
-    try {
-      const module = new WebAssembly.Module(emitClipModule(true));
-      const { exports } = new WebAssembly.Instance(module, { env: { memory: tm.memory } });
-      inPlaceModule = { memory: tm.memory, scale: exports.scale as ScaleFn, sumsq: exports.sumsq as SumsqFn };
-    } catch {
-      inPlaceModule = null;
-    }
-  }
-  return inPlaceModule ? { tm, scale: inPlaceModule.scale, sumsq: inPlaceModule.sumsq } : null;
+  const exports = tm && tm.owns(g.buffer) ? inPlaceClip(tm.memory) : null;
+  return exports ? { tm: tm!, scale: exports.scale as ScaleFn, sumsq: exports.sumsq as SumsqFn } : null;
 }
 
 /** Column sums of a gradient in the tensor memory (returned in a reused array), or null when it is not there. */

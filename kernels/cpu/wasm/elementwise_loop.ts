@@ -10,6 +10,7 @@
 import type { ElementwiseProgram, Expr } from "../../expr/ir.ts";
 import { children, postorder } from "../../expr/ir.ts";
 import { type FunctionBuilder, type Local, ModuleBuilder, ValType } from "./assembler.ts";
+import { TENSOR_MEMORY_IMPORT } from "./heap.ts";
 
 /** What a lane emitter sees while it emits one node. */
 export interface LoopContext {
@@ -51,9 +52,6 @@ export interface LaneEmitter {
   store(ctx: LoopContext, out: number, value: Local): void;
 }
 
-/** The largest maximum a module importing a shared memory accepts (4 GiB, wasm32's whole address space). */
-export const SHARED_MAX_PAGES = 65536;
-
 /**
  * Emits the module of `p` for one stride pattern (`contiguous[k]`: input k advances with the run), importing
  * an ordinary memory, or with `sharedMemory` a shared one (the tensor heap's, see `heap.ts`).
@@ -66,9 +64,7 @@ export function emitLoopModule(
 ): Uint8Array<ArrayBuffer> {
   const { i32, v128 } = ValType;
   const mod = new ModuleBuilder().setMemory(
-    sharedMemory
-      ? { kind: "import", module: "env", name: "memory", initialPages: 1, maxPages: SHARED_MAX_PAGES, shared: true }
-      : { kind: "import", module: "env", name: "memory", initialPages: 1 },
+    sharedMemory ? TENSOR_MEMORY_IMPORT : { kind: "import", module: "env", name: "memory", initialPages: 1 },
   );
   const f = mod.addFunction("run", [i32, i32, ...p.inputs.map(() => i32)]);
   const bytes = 0, out = 1;

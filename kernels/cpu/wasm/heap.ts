@@ -178,3 +178,40 @@ export function setTensorHeap(heap: WasmHeap): void {
   tensorHeap = heap;
   tensorMemory = { memory: heap.memory, owns: (buffer) => heap.owns(buffer), scratch: region.address };
 }
+
+/** The largest maximum a module importing a shared memory accepts (4 GiB, wasm32's whole address space). */
+export const SHARED_MAX_PAGES = 65536;
+
+/** The memory import of a module that runs on the tensor memory (any shared memory fits it). */
+export const TENSOR_MEMORY_IMPORT = {
+  kind: "import",
+  module: "env",
+  name: "memory",
+  initialPages: 1,
+  maxPages: SHARED_MAX_PAGES,
+  shared: true,
+} as const;
+
+/**
+ * A getter of the exports of the module `emit()` makes (importing {@link TENSOR_MEMORY_IMPORT}), instantiated
+ * on the memory asked for: compiled once, instantiated again only when the memory changes; null from then on
+ * where compiling or instantiating fails (the caller copies chunks through memory of its own).
+ */
+export function instanceOnMemory(
+  emit: () => Uint8Array<ArrayBuffer>,
+): (memory: WebAssembly.Memory) => WebAssembly.Exports | null {
+  let module: WebAssembly.Module | undefined, failed = false;
+  let last: { memory: WebAssembly.Memory; exports: WebAssembly.Exports } | null = null;
+  return (memory) => {
+    if (last?.memory === memory) return last.exports;
+    if (failed) return null;
+    try {
+      module ??= new WebAssembly.Module(emit());
+      last = { memory, exports: new WebAssembly.Instance(module, { env: { memory } }).exports };
+      return last.exports;
+    } catch {
+      failed = true;
+      return null;
+    }
+  };
+}
