@@ -1,7 +1,10 @@
 /**
  * What two threads can give on this machine at all: the same work on one thread and split over two, for
  * - `compute`: a pure arithmetic loop in two `node:worker_threads` Workers vs one (no memory traffic, no
- *   pool: the cores' own ceiling, which noisy neighbours or SMT siblings lower);
+ *   pool: the cores' own ceiling, which noisy neighbours lower);
+ * - `matmul (FMA-bound)`: the WebAssembly matmul kernel on L2-resident 192³ products, one thread each, in two
+ *   module Workers vs one (`_matmul_worker.ts`): what two cores give work bound by vector multiply-add throughput,
+ *   the step's matmuls (lower than `compute` where the two vCPUs share a physical core's vector units);
  * - `gelu (JS)`, `exp (JS)`: compute-bound elementwise jobs on the kernel pool (`kernels/cpu/threads/`);
  * - `scale`: a memory-bound in-place job on the kernel pool (clipping's scaling, ≈ 1 ns per element).
  * Best of `--reps` alternated runs. Indicative only on a shared machine.
@@ -53,6 +56,37 @@ console.log("| job | elements | 1 thread (ms) | 2 threads (ms) | speed-up |");
 console.log("| --- | --- | --- | --- | --- |");
 console.log(
   `| compute (raw Workers) | ${total} | ${one.toFixed(1)} | ${two.toFixed(1)} | ${(one / two).toFixed(2)}× |`,
+);
+
+// Web Workers (`Worker` here is node:worker_threads'): module Workers, each importing its own moegrad.
+const matmulWorkers = [0, 1].map(() =>
+  new globalThis.Worker(new URL("./_matmul_worker.ts", import.meta.url), { type: "module" })
+);
+const runProducts = (count: number, n: number) =>
+  Promise.all(
+    matmulWorkers.slice(0, count).map((w) =>
+      new Promise<void>((done) => {
+        w.onmessage = () => done();
+        w.postMessage(n);
+      })
+    ),
+  );
+const products = 2000;
+await runProducts(2, 400);
+let oneMm = Infinity, twoMm = Infinity;
+for (let r = 0; r < Math.min(reps, 5); r++) {
+  let t0 = performance.now();
+  await runProducts(1, products);
+  oneMm = Math.min(oneMm, performance.now() - t0);
+  t0 = performance.now();
+  await runProducts(2, products / 2);
+  twoMm = Math.min(twoMm, performance.now() - t0);
+}
+matmulWorkers.forEach((w) => w.terminate());
+console.log(
+  `| matmul (FMA-bound, 192³ products) | ${products} | ${oneMm.toFixed(1)} | ${twoMm.toFixed(1)} | ${
+    (oneMm / twoMm).toFixed(2)
+  }× |`,
 );
 
 setCpuOptions({ threads: 2 });
