@@ -29,65 +29,50 @@ parentPort.on("message", (n) => {
   parentPort.postMessage(y);
 });
 `;
-const workers = [0, 1].map(() => new Worker(LOOP, { eval: true }));
-const runLoops = (count: number, n: number) =>
-  Promise.all(
-    workers.slice(0, count).map((w) =>
-      new Promise<void>((done) => {
-        w.once("message", () => done());
-        w.postMessage(n);
-      })
-    ),
-  );
+/** Posts `n` to one Worker; resolves when it replies. */
+type Ask = (n: number) => Promise<void>;
 
-const total = 200_000_000;
-await runLoops(2, 1e6);
-let one = Infinity, two = Infinity;
-for (let r = 0; r < Math.min(reps, 5); r++) {
-  let t0 = performance.now();
-  await runLoops(1, total);
-  one = Math.min(one, performance.now() - t0);
-  t0 = performance.now();
-  await runLoops(2, total / 2);
-  two = Math.min(two, performance.now() - t0);
+/**
+ * Runs `total` iterations on one Worker, then half on each of two at once, best of `min(reps, 5)` rounds
+ * after a warm-up of `warm` on both; prints the table row.
+ */
+async function oneVersusTwo(name: string, asks: Ask[], total: number, warm: number): Promise<void> {
+  const run = (count: number, n: number) => Promise.all(asks.slice(0, count).map((ask) => ask(n)));
+  await run(2, warm);
+  let one = Infinity, two = Infinity;
+  for (let r = 0; r < Math.min(reps, 5); r++) {
+    let t0 = performance.now();
+    await run(1, total);
+    one = Math.min(one, performance.now() - t0);
+    t0 = performance.now();
+    await run(2, total / 2);
+    two = Math.min(two, performance.now() - t0);
+  }
+  console.log(`| ${name} | ${total} | ${one.toFixed(1)} | ${two.toFixed(1)} | ${(one / two).toFixed(2)}× |`);
 }
-workers.forEach((w) => w.terminate());
+
 console.log("| job | elements | 1 thread (ms) | 2 threads (ms) | speed-up |");
 console.log("| --- | --- | --- | --- | --- |");
-console.log(
-  `| compute (raw Workers) | ${total} | ${one.toFixed(1)} | ${two.toFixed(1)} | ${(one / two).toFixed(2)}× |`,
+const workers = [0, 1].map(() => new Worker(LOOP, { eval: true }));
+await oneVersusTwo(
+  "compute (raw Workers)",
+  workers.map((w) => (n) => new Promise<void>((done) => (w.once("message", () => done()), w.postMessage(n)))),
+  200_000_000,
+  1e6,
 );
+workers.forEach((w) => w.terminate());
 
 // Web Workers (`Worker` here is node:worker_threads'): module Workers, each importing its own moegrad.
 const matmulWorkers = [0, 1].map(() =>
   new globalThis.Worker(new URL("./_matmul_worker.ts", import.meta.url), { type: "module" })
 );
-const runProducts = (count: number, n: number) =>
-  Promise.all(
-    matmulWorkers.slice(0, count).map((w) =>
-      new Promise<void>((done) => {
-        w.onmessage = () => done();
-        w.postMessage(n);
-      })
-    ),
-  );
-const products = 2000;
-await runProducts(2, 400);
-let oneMm = Infinity, twoMm = Infinity;
-for (let r = 0; r < Math.min(reps, 5); r++) {
-  let t0 = performance.now();
-  await runProducts(1, products);
-  oneMm = Math.min(oneMm, performance.now() - t0);
-  t0 = performance.now();
-  await runProducts(2, products / 2);
-  twoMm = Math.min(twoMm, performance.now() - t0);
-}
-matmulWorkers.forEach((w) => w.terminate());
-console.log(
-  `| matmul (FMA-bound, 192³ products) | ${products} | ${oneMm.toFixed(1)} | ${twoMm.toFixed(1)} | ${
-    (oneMm / twoMm).toFixed(2)
-  }× |`,
+await oneVersusTwo(
+  "matmul (FMA-bound, 192³ products)",
+  matmulWorkers.map((w) => (n) => new Promise<void>((done) => (w.onmessage = () => done(), w.postMessage(n)))),
+  2000,
+  400,
 );
+matmulWorkers.forEach((w) => w.terminate());
 
 setCpuOptions({ threads: 2 });
 setThreadMinimums({ elementwiseJs: 1, elementwiseSimd: 1, adam: 1 });
