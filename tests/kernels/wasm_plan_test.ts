@@ -12,6 +12,7 @@ import {
   MIN_UNIT_MACS,
   planProducts,
   SLOT_BUDGET_BYTES,
+  UNPACKED_MAX_ROWS,
 } from "../../kernels/cpu/wasm/plan.ts";
 import { Rec, Unit, UnitKind } from "../../kernels/cpu/wasm/emit.ts";
 
@@ -55,9 +56,11 @@ function checkPlan(plan: MatmulPlan, resident: (data: Float32Array) => number = 
   const covered = new Map<number, Uint8Array>();
   for (const r of plan.results) covered.set(r.rec, new Uint8Array(roundUp(r.m, MR) * r.np));
   units.forEach((u, i) => {
-    if (u.kind === UnitKind.gemm) {
-      // Its operands are fully packed by earlier units.
-      for (const rec of [u.rec, u.recB]) assert.equal(done.get(rec), recUnits(rec), `unit ${i}: packing not before`);
+    if (u.kind === UnitKind.gemm || u.kind === UnitKind.gemmUnpacked) {
+      // Its operands are fully packed by earlier units (an unpacked op(B)ᵀ has no packing units).
+      for (const rec of [u.rec, u.recB]) {
+        assert.equal(done.get(rec) ?? 0, recUnits(rec), `unit ${i}: packing not before`);
+      }
       const r = plan.results.find((x) => x.rec === u.recOut)!;
       assert(i >= r.first, `unit ${i} before its product's first unit`);
       const [, , cPtr, rows, cols, k, ldc] = u.args;
@@ -183,6 +186,47 @@ Deno.test("wasm plan: results that live in the module's memory are written in pl
   const ragged = grouped([48, 22], 64, 1020), raggedOut = ragged.products[0].out;
   const plan = planProducts(ragged, 2, MR, NR, BASE, (d) => d === raggedOut ? home : -1);
   assert(plan.results.every((r) => r.direct === 0));
+});
+
+Deno.test("wasm plan: a resident weight used by one product of few rows is read in place, never packed", () => {
+  const job = grouped([48, 22, 300, 6], 64, 1024);
+  const weights = job.rhs[0].data, home = 2 ** 28;
+  const resident = (data: Float32Array) => data === weights ? home : -1;
+  for (const threads of [1, 2]) {
+    const plan = planProducts(job, threads, MR, NR, BASE, resident);
+    checkPlan(plan, resident);
+    const units = unitsOf(plan);
+    for (const r of plan.results) {
+      // Up to UNPACKED_MAX_ROWS rows: in place; the 300-row expert's weight is reused by enough row panels to
+      // be worth packing.
+      assert.equal(r.b.unpacked, r.m <= UNPACKED_MAX_ROWS, `${r.m} rows`);
+      const packs = units.filter((u) => u.kind === UnitKind.packB && u.rec === r.b.rec);
+      const gemms = units.filter((u) => u.recOut === r.rec);
+      assert.equal(packs.length > 0, !r.b.unpacked);
+      for (const u of gemms) {
+        assert.equal(u.kind, r.b.unpacked ? UnitKind.gemmUnpacked : UnitKind.gemm);
+        if (!r.b.unpacked) continue;
+        // bPtr: the block's first column in the weight itself; ldb: the weight's row length (N).
+        const c0 = u.args[1] / 4 - r.b.raw;
+        assert(c0 >= 0 && c0 < r.n && c0 % NR === 0, `column ${c0}`);
+        assert.equal(u.args[7], r.n);
+      }
+    }
+    assert(plan.results.some((r) => r.b.unpacked) && plan.results.some((r) => !r.b.unpacked));
+  }
+  // Copied weights, transposed weights (rows not contiguous) and N not whole tiles are packed as before.
+  const copied = planProducts(job, 2, MR, NR, BASE);
+  assert(copied.results.every((r) => !r.b.unpacked));
+  const ragged = grouped([48, 22], 64, 1020), raggedWeights = ragged.rhs[0].data;
+  assert(
+    planProducts(ragged, 2, MR, NR, BASE, (d) => d === raggedWeights ? home : -1).results.every((r) => !r.b.unpacked),
+  );
+  const transposed = grouped([48, 22], 64, 1024);
+  for (const x of transposed.rhs) Object.assign(x, { rs: 64, cs: 1 });
+  const tWeights = transposed.rhs[0].data;
+  assert(
+    planProducts(transposed, 2, MR, NR, BASE, (d) => d === tWeights ? home : -1).results.every((r) => !r.b.unpacked),
+  );
 });
 
 Deno.test("wasm plan: K of A and B must agree", () => {

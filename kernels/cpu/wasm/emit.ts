@@ -21,6 +21,13 @@
  * from a matrix given by its two element strides, so every transpose is the same loop (v128 copies when a
  * panel's values are contiguous, scalar gathers otherwise), zero-padding the last panel.
  *
+ * `gemmUnpacked(aPtr, bPtr, cPtr, mp, np, k, ldc, ldb)` is `gemm` reading B where it is, row p of the block at
+ * bPtr + p·ldb·4: for an op(B)ᵀ whose rows are contiguous (a row-major B, as a weight is in its forward product)
+ * and whole NR-column panels. Its NR columns of one row are half a cache line, its rows ldb apart, so the strip
+ * no longer sits in L1 for the next row panel, but it needs no packing: where B is used by few rows (an expert's
+ * tokens), packing it was a pass over the whole weight that did not get faster with threads (see
+ * `plan.ts`, `UNPACKED_MAX_ROWS`).
+ *
  * `drain(ctl, until)` claims units of work from the job descriptor at byte address ctl (layout {@link Ctl})
  * with a compare-and-swap on a counter and runs each (a row of the job's unit table: pack part of an operand,
  * or compute a block of one product's C with `gemm`, once its operands are packed) until none is left; the
@@ -77,14 +84,14 @@ export const Ctl = {
 } as const;
 
 /** What a unit does (its `kind` field). */
-export const UnitKind = { packA: 0, packB: 1, gemm: 2 } as const;
+export const UnitKind = { packA: 0, packB: 1, gemm: 2, gemmUnpacked: 3 } as const;
 
 /**
  * Byte offsets of the i32 fields of one unit (a row of the job's table). A packing unit (`packA`/`packB`)
  * packs panels of one operand once that operand is in memory (its record's `ready` is set) and counts itself
  * done in that record; a `gemm` unit computes a block of one product once both its operands' records count
  * every packing unit done, and counts itself done in the product's record. `args` are the called function's
- * arguments: packA/packB's eight, gemm's seven (see the module docs).
+ * arguments: packA/packB's eight, gemm's seven, gemmUnpacked's eight (see the module docs).
  */
 export const Unit = {
   kind: 0,
@@ -174,9 +181,39 @@ export function emitMatmulModule(options: WasmMatmulOptions = {}): Uint8Array<Ar
     maxPages: MAX_PAGES,
     shared,
   });
+  const tile: Tile = { mr, nv, KC, MC, unroll, fma };
+  const gemm = emitGemm(mod, tile, false);
+  const gemmUnpacked = emitGemm(mod, tile, true);
+  const packA = emitPack(mod, "packA", mr);
+  const packB = emitPack(mod, "packB", nr);
+  emitDrain(mod, gemm, gemmUnpacked, packA, packB);
+  return mod.encode();
+}
+
+/** The register tile and blocking a module is emitted for (see {@link DEFAULT_OPTIONS}). */
+interface Tile {
+  mr: number;
+  nv: number;
+  KC: number;
+  MC: number;
+  unroll: number;
+  fma: boolean;
+}
+
+/**
+ * Emits `gemm(aPtr, bPtr, cPtr, mp, np, k, ldc)` (see the module docs) or, with `unpacked`,
+ * `gemmUnpacked(aPtr, bPtr, cPtr, mp, np, k, ldc, ldb)`: the same loops and the same multiply-adds in the same
+ * order (so the same bits), but B read where it is: the NR columns of a panel at row p start at
+ * bPtr + (p·ldb + column)·4, for an op(B)ᵀ whose rows are contiguous (B itself row-major, as a weight is in its
+ * forward product). Returns the function's index.
+ */
+function emitGemm(mod: ModuleBuilder, tile: Tile, unpacked: boolean): number {
   const { i32, v128 } = ValType;
-  const f = mod.addFunction("gemm", [i32, i32, i32, i32, i32, i32, i32]);
-  const aBase = 0, bBase = 1, cBase = 2, mp = 3, np = 4, k = 5, ldc = 6;
+  const { mr, nv, KC, MC, unroll, fma } = tile, nr = 4 * nv;
+  const f = unpacked
+    ? mod.addFunction("gemmUnpacked", [i32, i32, i32, i32, i32, i32, i32, i32])
+    : mod.addFunction("gemm", [i32, i32, i32, i32, i32, i32, i32]);
+  const aBase = 0, bBase = 1, cBase = 2, mp = 3, np = 4, k = 5, ldc = 6, ldb = 7;
   const p0 = f.local(i32), kc = f.local(i32), ic = f.local(i32), icEnd = f.local(i32);
   const jr = f.local(i32), ir = f.local(i32), ldcB = f.local(i32);
   const aPtr = f.local(i32), bPtr = f.local(i32), cPtr = f.local(i32), aEnd = f.local(i32);
@@ -188,10 +225,17 @@ export function emitMatmulModule(options: WasmMatmulOptions = {}): Uint8Array<Ar
   const bv: Local[] = [];
   for (let v = 0; v < nv; v++) bv.push(f.local(v128));
   const s = f.local(v128);
+  const ldbB = f.local(i32);
 
-  /** One step of the K loop at element offset `step` from aPtr/bPtr. */
+  /**
+   * One step of the K loop at element offset `step` from aPtr (and from bPtr when B is packed; unpacked, B's
+   * row is at bPtr, which then moves on one row).
+   */
   const kStep = (step: number) => {
-    for (let v = 0; v < nv; v++) f.get(bPtr).v128Load((step * nr + 4 * v) * 4).set(bv[v]);
+    if (unpacked) {
+      for (let v = 0; v < nv; v++) f.get(bPtr).v128Load(16 * v, 2).set(bv[v]);
+      f.get(bPtr).get(ldbB).i32Add().set(bPtr);
+    } else for (let v = 0; v < nv; v++) f.get(bPtr).v128Load((step * nr + 4 * v) * 4).set(bv[v]);
     for (let r = 0; r < mr; r++) {
       f.get(aPtr).v128Load32Splat((step * mr + r) * 4).set(s);
       for (let v = 0; v < nv; v++) {
@@ -211,6 +255,7 @@ export function emitMatmulModule(options: WasmMatmulOptions = {}): Uint8Array<Ar
     f.get(cBase).get(ir).get(ldc).i32Mul().get(jr).i32Add().i32Const(2).i32Shl().i32Add().set(cPtr);
 
   f.get(ldc).i32Const(2).i32Shl().set(ldcB);
+  if (unpacked) f.get(ldb).i32Const(2).i32Shl().set(ldbB);
   f.i32Const(0).set(p0);
   f.loop(() => {
     // kc = min(KC, k - p0)
@@ -234,11 +279,16 @@ export function emitMatmulModule(options: WasmMatmulOptions = {}): Uint8Array<Ar
               for (let v = 0; v < nv; v++) f.get(cPtr).v128Load(16 * v, 2).set(acc[r][v]);
             });
           });
-          // aPtr = aBase + (ir·k + p0·mr)·4, bPtr = bBase + (jr·k + p0·nr)·4, aEnd = aPtr + kc·mr·4.
+          // aPtr = aBase + (ir·k + p0·mr)·4, bPtr = bBase + (jr·k + p0·nr)·4 (unpacked: bBase + (p0·ldb + jr)·4),
+          // aEnd = aPtr + kc·mr·4.
           f.get(aBase).get(ir).get(k).i32Mul().get(p0).i32Const(mr).i32Mul().i32Add().i32Const(2).i32Shl().i32Add()
             .set(aPtr);
-          f.get(bBase).get(jr).get(k).i32Mul().get(p0).i32Const(nr).i32Mul().i32Add().i32Const(2).i32Shl().i32Add()
-            .set(bPtr);
+          if (unpacked) {
+            f.get(bBase).get(p0).get(ldb).i32Mul().get(jr).i32Add().i32Const(2).i32Shl().i32Add().set(bPtr);
+          } else {
+            f.get(bBase).get(jr).get(k).i32Mul().get(p0).i32Const(nr).i32Mul().i32Add().i32Const(2).i32Shl().i32Add()
+              .set(bPtr);
+          }
           f.get(aPtr).get(kc).i32Const(mr * 4).i32Mul().i32Add().set(aEnd);
           if (unroll > 1) {
             // Unrolled loop while at least `unroll` steps remain: aPtr + (unroll − 1)·step < aEnd (compared
@@ -249,7 +299,7 @@ export function emitMatmulModule(options: WasmMatmulOptions = {}): Uint8Array<Ar
               f.loop(() => {
                 for (let u = 0; u < unroll; u++) kStep(u);
                 f.get(aPtr).i32Const(unroll * mr * 4).i32Add().set(aPtr);
-                f.get(bPtr).i32Const(unroll * nr * 4).i32Add().set(bPtr);
+                if (!unpacked) f.get(bPtr).i32Const(unroll * nr * 4).i32Add().set(bPtr);
                 more().brIf(0);
               });
             });
@@ -259,7 +309,7 @@ export function emitMatmulModule(options: WasmMatmulOptions = {}): Uint8Array<Ar
             f.loop(() => {
               kStep(0);
               f.get(aPtr).i32Const(mr * 4).i32Add().set(aPtr);
-              f.get(bPtr).i32Const(nr * 4).i32Add().set(bPtr);
+              if (!unpacked) f.get(bPtr).i32Const(nr * 4).i32Add().set(bPtr);
               f.get(aPtr).get(aEnd).i32LtU().brIf(0);
             });
           });
@@ -277,10 +327,7 @@ export function emitMatmulModule(options: WasmMatmulOptions = {}): Uint8Array<Ar
     f.get(p0).i32Const(KC).i32Add().tee(p0).get(k).i32LtS().brIf(0);
   });
 
-  const packA = emitPack(mod, "packA", mr);
-  const packB = emitPack(mod, "packB", nr);
-  emitDrain(mod, f.index, packA, packB);
-  return mod.encode();
+  return f.index;
 }
 
 /** Source rows walked per block by `pack` (their cache lines stay in L2 while every panel takes its part). */
@@ -434,7 +481,7 @@ function emitPack(mod: ModuleBuilder, name: string, w: number): number {
  * order and every wait is for units earlier in that order (or for the calling thread's copies, which come
  * before its own `drain`), so the claimed units always finish.
  */
-function emitDrain(mod: ModuleBuilder, gemmIndex: number, packA: number, packB: number): void {
+function emitDrain(mod: ModuleBuilder, gemmIndex: number, gemmUnpacked: number, packA: number, packB: number): void {
   const { i32 } = ValType;
   const d = mod.addFunction("drain", [i32, i32], [i32]);
   const ctl = 0, until = 1;
@@ -479,13 +526,18 @@ function emitDrain(mod: ModuleBuilder, gemmIndex: number, packA: number, packB: 
       // Claim unit idx; if another thread got there first, look again.
       d.get(ctl).get(w).get(w).i32Const(1).i32Add().i32AtomicCmpxchg(Ctl.counter).get(w).i32Ne().brIf(0);
       d.get(ctl).i32Load(Ctl.table).get(idx).i32Const(Unit.size).i32Mul().i32Add().set(e);
-      d.get(e).i32Load(Unit.kind).i32Const(UnitKind.gemm).i32Eq().if(() => {
+      d.get(e).i32Load(Unit.kind).i32Const(UnitKind.gemm).i32GeU().if(() => {
         d.get(e).i32Load(Unit.rec).set(r);
         waitDone();
         d.get(e).i32Load(Unit.recB).set(r);
         waitDone();
-        for (let i = 0; i < 7; i++) arg(i);
-        d.call(gemmIndex);
+        d.get(e).i32Load(Unit.kind).i32Const(UnitKind.gemm).i32Eq().if(() => {
+          for (let i = 0; i < 7; i++) arg(i);
+          d.call(gemmIndex);
+        }, () => {
+          for (let i = 0; i < 8; i++) arg(i);
+          d.call(gemmUnpacked);
+        });
         d.get(e).i32Load(Unit.recOut).set(r);
         countDone();
       }, () => {
