@@ -3,7 +3,7 @@
  * handed out aligned, reused by size, never twice at once; the matmul packs resident operands in place with
  * the same bits as copied ones, for any thread count, also when its working memory is recycled between
  * products (the case where packing must still wait for the slot's previous product), and when it reads a
- * weight in place without packing it (`gemmUnpacked`).
+ * weight in place without packing it (`gemmUnpacked`) or packs it inside each block (`gemmFused`).
  */
 import assert from "node:assert/strict";
 import { HEAP_ALIGN, WasmHeap } from "../../kernels/cpu/wasm/heap.ts";
@@ -58,7 +58,8 @@ function job(make: (n: number) => Float32Array, count: number, m: number, k: num
       t % 2 ? { data: a, offset: 0, rows: m, k, rs: 1, cs: m } : { data: a, offset: 0, rows: m, k, rs: k, cs: 1 },
     );
     // op(B)ᵀ with contiguous rows for t mod 3 = 0 (read in place by gemmUnpacked where it is resident and N is
-    // whole tiles), else read transposed (packed).
+    // whole tiles, else packed inside each block by gemmFused), otherwise read transposed (gemmFused where
+    // resident: M = 200 is few enough rows).
     rhs.push(
       t % 3 ? { data: b, offset: 0, rows: n, k, rs: k, cs: 1 } : { data: b, offset: 0, rows: n, k, rs: 1, cs: n },
     );
@@ -67,7 +68,7 @@ function job(make: (n: number) => Float32Array, count: number, m: number, k: num
   return { lhs, rhs, products };
 }
 
-Deno.test("wasm matmul: operands and results in its memory give the bits of copied ones (1–3 threads, recycled slots, op(B)ᵀ read in place)", () => {
+Deno.test("wasm matmul: operands and results in its memory give the bits of copied ones (1–3 threads, recycled slots, op(B)ᵀ unpacked or fused)", () => {
   const wasm = sharedWasmMatmul();
   if (!wasm || !wasm.options.shared) return; // No WebAssembly SIMD or shared memory: nothing resident to test.
   const heap = wasm.heap, regions: number[] = [];
@@ -79,8 +80,8 @@ Deno.test("wasm matmul: operands and results in its memory give the bits of copi
   try {
     // 12 products of ≈ 1 MiB each: more than the 4 MiB slot budget, so slots are reused round-robin. M = 200
     // is not whole 6-row tiles (the last rows go through the working memory); N = 264 is whole 8-column tiles
-    // (results written in place), N = 260 is not (copied out).
-    const m = 200, k = 256, count = 12;
+    // (results written in place), N = 260 is not (copied out). K = 300: two K blocks of the kernel (KC = 256).
+    const m = 200, k = 300, count = 12;
     for (const [n, threads] of [[264, 1], [264, 2], [264, 3], [260, 2]]) {
       const copied = job((len) => new Float32Array(len), count, m, k, n);
       wasm.products(copied, 1);

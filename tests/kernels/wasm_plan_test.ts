@@ -11,8 +11,8 @@ import {
   type MatmulProducts,
   MIN_UNIT_MACS,
   planProducts,
+  SKIP_B_PACKING_MAX_ROWS,
   SLOT_BUDGET_BYTES,
-  UNPACKED_MAX_ROWS,
 } from "../../kernels/cpu/wasm/plan.ts";
 import { Rec, Unit, UnitKind } from "../../kernels/cpu/wasm/emit.ts";
 
@@ -56,8 +56,9 @@ function checkPlan(plan: MatmulPlan, resident: (data: Float32Array) => number = 
   const covered = new Map<number, Uint8Array>();
   for (const r of plan.results) covered.set(r.rec, new Uint8Array(roundUp(r.m, MR) * r.np));
   units.forEach((u, i) => {
-    if (u.kind === UnitKind.gemm || u.kind === UnitKind.gemmUnpacked) {
-      // Its operands are fully packed by earlier units (an unpacked op(B)ᵀ has no packing units).
+    if (u.kind >= UnitKind.gemm) {
+      // gemm, gemmUnpacked or gemmFused: its operands are fully packed by earlier units (an op(B)ᵀ read in place or
+      // packed inside its blocks has none).
       for (const rec of [u.rec, u.recB]) {
         assert.equal(done.get(rec) ?? 0, recUnits(rec), `unit ${i}: packing not before`);
       }
@@ -197,9 +198,9 @@ Deno.test("wasm plan: a resident weight used by one product of few rows is read 
     checkPlan(plan, resident);
     const units = unitsOf(plan);
     for (const r of plan.results) {
-      // Up to UNPACKED_MAX_ROWS rows: in place; the 300-row expert's weight is reused by enough row panels to
-      // be worth packing.
-      assert.equal(r.b.unpacked, r.m <= UNPACKED_MAX_ROWS, `${r.m} rows`);
+      // Up to SKIP_B_PACKING_MAX_ROWS rows: in place; the 300-row expert's weight is reused by enough row panels
+      // to be worth packing.
+      assert.equal(r.b.unpacked, r.m <= SKIP_B_PACKING_MAX_ROWS, `${r.m} rows`);
       const packs = units.filter((u) => u.kind === UnitKind.packB && u.rec === r.b.rec);
       const gemms = units.filter((u) => u.recOut === r.rec);
       assert.equal(packs.length > 0, !r.b.unpacked);
@@ -214,19 +215,48 @@ Deno.test("wasm plan: a resident weight used by one product of few rows is read 
     }
     assert(plan.results.some((r) => r.b.unpacked) && plan.results.some((r) => !r.b.unpacked));
   }
-  // Copied weights, transposed weights (rows not contiguous) and N not whole tiles are packed as before.
+  // Copied weights are packed as before.
   const copied = planProducts(job, 2, MR, NR, BASE);
-  assert(copied.results.every((r) => !r.b.unpacked));
-  const ragged = grouped([48, 22], 64, 1020), raggedWeights = ragged.rhs[0].data;
-  assert(
-    planProducts(ragged, 2, MR, NR, BASE, (d) => d === raggedWeights ? home : -1).results.every((r) => !r.b.unpacked),
-  );
-  const transposed = grouped([48, 22], 64, 1024);
+  assert(copied.results.every((r) => !r.b.unpacked && !r.b.fused));
+});
+
+Deno.test("wasm plan: a resident weight that cannot be read in place is packed inside each block that uses it", () => {
+  // The weight read transposed (rows not contiguous), and N not whole tiles: both go to gemmFused.
+  const home = 2 ** 28;
+  const transposed = grouped([48, 22, 300, 6], 64, 1024);
   for (const x of transposed.rhs) Object.assign(x, { rs: 64, cs: 1 });
-  const tWeights = transposed.rhs[0].data;
-  assert(
-    planProducts(transposed, 2, MR, NR, BASE, (d) => d === tWeights ? home : -1).results.every((r) => !r.b.unpacked),
-  );
+  const ragged = grouped([48, 22, 300, 6], 64, 1020);
+  for (const job of [transposed, ragged]) {
+    const weights = job.rhs[0].data, resident = (d: Float32Array) => d === weights ? home : -1;
+    for (const threads of [1, 2]) {
+      const plan = planProducts(job, threads, MR, NR, BASE, resident, 32);
+      checkPlan(plan, resident);
+      const units = unitsOf(plan), strips = new Set<number>();
+      for (const r of plan.results) {
+        assert(!r.b.unpacked);
+        assert.equal(r.b.fused, r.m <= SKIP_B_PACKING_MAX_ROWS, `${r.m} rows`);
+        assert.equal(units.some((u) => u.kind === UnitKind.packB && u.rec === r.b.rec), !r.b.fused);
+        for (const u of units.filter((u) => u.recOut === r.rec)) {
+          assert.equal(u.kind, r.b.fused ? UnitKind.gemmFused : UnitKind.gemm);
+          if (!r.b.fused) continue;
+          // bSrc: row c0 of op(B)ᵀ in the weight itself; its strides; the rows left from c0 (for zero padding).
+          const [, bSrc, , , , , , strip, rs, cs, rowsLeft] = u.args;
+          const { rs: wantRs, cs: wantCs } = r.b.operand;
+          assert.deepEqual([rs, cs], [wantRs, wantCs]);
+          const c0 = (bSrc / 4 - r.b.raw) / rs;
+          assert(Number.isInteger(c0) && c0 >= 0 && c0 < r.n && c0 % NR === 0, `row ${c0}`);
+          assert.equal(rowsLeft, r.n - c0);
+          // Its own strip of KC × NR floats (KC 32 here, under K = 64), inside the job's memory, before the table.
+          assert(!strips.has(strip), "one strip per block");
+          strips.add(strip);
+          assert(strip % 64 === 0 && strip >= BASE && strip + 4 * 32 * NR <= plan.table, `strip at ${strip}`);
+        }
+      }
+      const sorted = [...strips].sort((a, b) => a - b);
+      sorted.forEach((s, i) => i > 0 && assert(s - sorted[i - 1] >= 4 * 32 * NR, "strips do not overlap"));
+      assert(plan.results.some((r) => r.b.fused) && plan.results.some((r) => !r.b.fused));
+    }
+  }
 });
 
 Deno.test("wasm plan: K of A and B must agree", () => {

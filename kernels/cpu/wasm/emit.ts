@@ -26,7 +26,11 @@
  * and whole NR-column panels. Its NR columns of one row are half a cache line, its rows ldb apart, so the strip
  * no longer sits in L1 for the next row panel, but it needs no packing: where B is used by few rows (an expert's
  * tokens), packing it was a pass over the whole weight that did not get faster with threads (see
- * `plan.ts`, `UNPACKED_MAX_ROWS`).
+ * `plan.ts`, `SKIP_B_PACKING_MAX_ROWS`). `gemmFused(aPtr, bSrc, cPtr, mp, np, k, ldc, strip, rs, cs, rows)` is
+ * `gemm` for any other such op(B)ᵀ (the weight read transposed): before each KC × NR strip's row panels it packs
+ * that strip from op(B)ᵀ (element (i, p) at bSrc + (i·rs + p·cs)·4, `rows` rows, zero past them) into `strip`,
+ * the block's own buffer, with `packB`, so the panels are written and read in L1 instead of through memory;
+ * it runs all the block's rows per strip (no MC blocking), so each strip is packed once per K block.
  *
  * `drain(ctl, until)` claims units of work from the job descriptor at byte address ctl (layout {@link Ctl})
  * with a compare-and-swap on a counter and runs each (a row of the job's unit table: pack part of an operand,
@@ -84,7 +88,7 @@ export const Ctl = {
 } as const;
 
 /** What a unit does (its `kind` field). */
-export const UnitKind = { packA: 0, packB: 1, gemm: 2, gemmUnpacked: 3 } as const;
+export const UnitKind = { packA: 0, packB: 1, gemm: 2, gemmUnpacked: 3, gemmFused: 4 } as const;
 
 /**
  * Byte offsets of the i32 fields of one unit (a row of the job's table). A packing unit (`packA`/`packB`)
@@ -103,7 +107,7 @@ export const Unit = {
   recOut: 12,
   /** First argument; the others follow, 4 bytes apart. */
   args: 16,
-  size: 48,
+  size: 64,
 } as const;
 
 /**
@@ -182,11 +186,12 @@ export function emitMatmulModule(options: WasmMatmulOptions = {}): Uint8Array<Ar
     shared,
   });
   const tile: Tile = { mr, nv, KC, MC, unroll, fma };
-  const gemm = emitGemm(mod, tile, false);
-  const gemmUnpacked = emitGemm(mod, tile, true);
   const packA = emitPack(mod, "packA", mr);
   const packB = emitPack(mod, "packB", nr);
-  emitDrain(mod, gemm, gemmUnpacked, packA, packB);
+  const gemm = emitGemm(mod, tile, "packed");
+  const gemmUnpacked = emitGemm(mod, tile, "unpacked");
+  const gemmFused = emitGemm(mod, tile, "fused", packB);
+  emitDrain(mod, { gemm, gemmUnpacked, gemmFused, packA, packB });
   return mod.encode();
 }
 
@@ -207,13 +212,18 @@ interface Tile {
  * bPtr + (p·ldb + column)·4, for an op(B)ᵀ whose rows are contiguous (B itself row-major, as a weight is in its
  * forward product). Returns the function's index.
  */
-function emitGemm(mod: ModuleBuilder, tile: Tile, unpacked: boolean): number {
+function emitGemm(mod: ModuleBuilder, tile: Tile, mode: "packed" | "unpacked" | "fused", packB = -1): number {
   const { i32, v128 } = ValType;
   const { mr, nv, KC, MC, unroll, fma } = tile, nr = 4 * nv;
-  const f = unpacked
-    ? mod.addFunction("gemmUnpacked", [i32, i32, i32, i32, i32, i32, i32, i32])
-    : mod.addFunction("gemm", [i32, i32, i32, i32, i32, i32, i32]);
+  const unpacked = mode === "unpacked", fused = mode === "fused";
+  const f = mode === "packed"
+    ? mod.addFunction("gemm", [i32, i32, i32, i32, i32, i32, i32])
+    : fused
+    ? mod.addFunction("gemmFused", [i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32])
+    : mod.addFunction("gemmUnpacked", [i32, i32, i32, i32, i32, i32, i32, i32]);
   const aBase = 0, bBase = 1, cBase = 2, mp = 3, np = 4, k = 5, ldc = 6, ldb = 7;
+  // gemmFused: bBase is the block's first row of op(B)ᵀ (element (c0, 0)), strip its own KC × NR buffer.
+  const strip = 7, bRs = 8, bCs = 9, bRows = 10;
   const p0 = f.local(i32), kc = f.local(i32), ic = f.local(i32), icEnd = f.local(i32);
   const jr = f.local(i32), ir = f.local(i32), ldcB = f.local(i32);
   const aPtr = f.local(i32), bPtr = f.local(i32), cPtr = f.local(i32), aEnd = f.local(i32);
@@ -263,11 +273,23 @@ function emitGemm(mod: ModuleBuilder, tile: Tile, unpacked: boolean): number {
     f.i32Const(KC).get(kc).get(kc).i32Const(KC).i32GtS().select().set(kc);
     f.i32Const(0).set(ic);
     f.loop(() => {
-      // icEnd = min(ic + MC, mp)
-      f.get(ic).i32Const(MC).i32Add().set(icEnd);
-      f.get(icEnd).get(mp).get(icEnd).get(mp).i32LtS().select().set(icEnd);
+      // icEnd = min(ic + MC, mp); fused, all rows (each strip is packed once per K block).
+      if (fused) f.get(mp).set(icEnd);
+      else {
+        f.get(ic).i32Const(MC).i32Add().set(icEnd);
+        f.get(icEnd).get(mp).get(icEnd).get(mp).i32LtS().select().set(icEnd);
+      }
       f.i32Const(0).set(jr);
       f.loop(() => {
+        if (fused) {
+          // Pack this strip (rows p0..p0 + kc of the NR-column panel jr) into the block's buffer:
+          // packB(bBase + p0·cs·4, rs, cs, bRows, kc, strip − jr·kc·4, jr, jr + NR) puts it at strip.
+          f.get(bBase).get(p0).get(bCs).i32Mul().i32Const(2).i32Shl().i32Add();
+          f.get(bRs).get(bCs).get(bRows).get(kc);
+          f.get(strip).get(jr).get(kc).i32Mul().i32Const(2).i32Shl().i32Sub();
+          f.get(jr).get(jr).i32Const(nr).i32Add();
+          f.call(packB);
+        }
         f.get(ic).set(ir);
         f.loop(() => {
           // The tile starts at zero in the first K block, from C in later ones.
@@ -285,6 +307,8 @@ function emitGemm(mod: ModuleBuilder, tile: Tile, unpacked: boolean): number {
             .set(aPtr);
           if (unpacked) {
             f.get(bBase).get(p0).get(ldb).i32Mul().get(jr).i32Add().i32Const(2).i32Shl().i32Add().set(bPtr);
+          } else if (fused) {
+            f.get(strip).set(bPtr);
           } else {
             f.get(bBase).get(jr).get(k).i32Mul().get(p0).i32Const(nr).i32Mul().i32Add().i32Const(2).i32Shl().i32Add()
               .set(bPtr);
@@ -481,7 +505,11 @@ function emitPack(mod: ModuleBuilder, name: string, w: number): number {
  * order and every wait is for units earlier in that order (or for the calling thread's copies, which come
  * before its own `drain`), so the claimed units always finish.
  */
-function emitDrain(mod: ModuleBuilder, gemmIndex: number, gemmUnpacked: number, packA: number, packB: number): void {
+function emitDrain(
+  mod: ModuleBuilder,
+  fns: { gemm: number; gemmUnpacked: number; gemmFused: number; packA: number; packB: number },
+): void {
+  const { gemm: gemmIndex, gemmUnpacked, gemmFused, packA, packB } = fns;
   const { i32 } = ValType;
   const d = mod.addFunction("drain", [i32, i32], [i32]);
   const ctl = 0, until = 1;
@@ -535,8 +563,13 @@ function emitDrain(mod: ModuleBuilder, gemmIndex: number, gemmUnpacked: number, 
           for (let i = 0; i < 7; i++) arg(i);
           d.call(gemmIndex);
         }, () => {
-          for (let i = 0; i < 8; i++) arg(i);
-          d.call(gemmUnpacked);
+          d.get(e).i32Load(Unit.kind).i32Const(UnitKind.gemmUnpacked).i32Eq().if(() => {
+            for (let i = 0; i < 8; i++) arg(i);
+            d.call(gemmUnpacked);
+          }, () => {
+            for (let i = 0; i < 11; i++) arg(i);
+            d.call(gemmFused);
+          });
         });
         d.get(e).i32Load(Unit.recOut).set(r);
         countDone();

@@ -182,7 +182,7 @@ export function createWasmMatmul(options: WasmMatmulOptions = {}): WasmMatmul {
 
   /** A plan whose memory lies in the working region, growing the region first if it has to. */
   function planIn(job: MatmulProducts, threads: number): ReturnType<typeof planProducts> {
-    let plan = planProducts(job, threads, mr, nr, Math.max(scratch, 0), resident);
+    let plan = planProducts(job, threads, mr, nr, Math.max(scratch, 0), resident, opts.kc);
     if (scratch < 0 || plan.end > scratchEnd) {
       const bytes = Math.ceil((plan.end - Math.max(scratch, 0)) * SCRATCH_SLACK);
       const region = heap.alloc(bytes);
@@ -190,7 +190,7 @@ export function createWasmMatmul(options: WasmMatmulOptions = {}): WasmMatmul {
       if (scratch >= 0) heap.free(scratch);
       scratch = region.address;
       scratchEnd = scratch + heap.sizeOf(scratch);
-      plan = planProducts(job, threads, mr, nr, scratch, resident);
+      plan = planProducts(job, threads, mr, nr, scratch, resident, opts.kc);
     }
     if (view.buffer !== memory.buffer) {
       view = new Float32Array(memory.buffer);

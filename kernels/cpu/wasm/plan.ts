@@ -13,9 +13,8 @@
  * How work is cut: every product's C (padded to whole register tiles) is split into blocks of rows (columns
  * when it has too few row panels), aiming at {@link UNITS_PER_THREAD} units per thread over the whole job
  * and none under {@link MIN_UNIT_MACS} multiply-adds. Packing is cut into units of about
- * {@link PACK_UNIT_FLOATS} floats, except for an op(B)ᵀ read in place by `gemmUnpacked` (resident, contiguous
- * rows, used by one product of at most {@link UNPACKED_MAX_ROWS} rows: an expert's weight in its forward
- * product). Products run biggest first (so the small ones fill the tail); a block of C waits only for its
+ * {@link PACK_UNIT_FLOATS} floats, except for an op(B)ᵀ used by one product of at most
+ * {@link SKIP_B_PACKING_MAX_ROWS} rows (an expert's weight), read in place or packed inside its blocks. Products run biggest first (so the small ones fill the tail); a block of C waits only for its
  * own operands' packing, so threads start on the first product while the calling thread is still copying
  * the next ones in.
  *
@@ -23,8 +22,9 @@
  * product's own operands and result go in a slot, and past {@link SLOT_BUDGET_BYTES} the slots are reused
  * round-robin (`MatmulPlan.slots`), the calling thread copying a product out before refilling its slot.
  *
- * Bits: whatever the cut, every output is summed over K strictly in order by `gemm` or `gemmUnpacked` (the
- * same multiply-adds, see `emit.ts`), so the plan (and so the thread count) never changes a result.
+ * Bits: whatever the cut, every output is summed over K strictly in order by `gemm`, `gemmUnpacked` or
+ * `gemmFused` (the same multiply-adds, see `emit.ts`), so the plan (and so the thread count) never changes a
+ * result.
  *
  * @module
  */
@@ -106,17 +106,20 @@ export const SLOT_BUDGET_BYTES = 4 * 2 ** 20;
 export const MIN_SLOTS = 3;
 
 /**
- * Most rows a product may have for its op(B)ᵀ to be read where it is (`gemmUnpacked`) instead of packed, when
- * that operand lives in the module's memory, is used by that product alone, has contiguous rows (a row-major
- * B: a weight in its forward product) and whole register-tile panels. Packing B is a pass over all of it that
- * pays off through reuse across row panels; an expert sees few tokens, and the packing of every expert's
+ * Most rows a product may have for its op(B)ᵀ to skip the packing pass, when that operand lives in the module's
+ * memory and is used by that product alone (an expert's weight): read where it is by `gemmUnpacked` when its
+ * rows are contiguous and whole register-tile panels (a row-major B: the weight in its forward product), else
+ * packed strip by strip inside each block that uses it, into the block's own buffer, by `gemmFused` (the
+ * weight read transposed in its backward product). Packing B into the job's memory is a pass over all of it
+ * that pays off through reuse across row panels; an expert sees few tokens, and the packing of every expert's
  * weight did not get faster with a second thread (measured, 2-vCPU Zen 4: 8 experts of 512 × 2048 with 64
  * rows each took 4.2–5.4 ms longer than the same rows against one shared weight, on one thread and on two).
- * Unpacked, a 512 × 2048 weight ran 1.03–1.25× as fast as packed for 32–64 rows, 0.96–1.07× for 128–256, and
- * slower for a dense 512-row product (0.87×); the benchmark's grouped forward products at d = 512 (four
- * routings of 4 layers' steps) took 126–131 ms against 155 on two threads, 227–229 against 243 on one.
+ * Unpacked, a 512 × 2048 weight ran 1.03–1.22× as fast as packed for 32–64 rows, 0.96–1.07× for 128–256, and
+ * 0.79–1.07× for dense 512-row products (left packed); the benchmark's grouped forward products at d = 512
+ * (four routings of 4 layers' steps) took 130 ms against 155 on two threads, 235 against 243 on one. Fused,
+ * its grouped backward products took 65–70 against 68–73 ms on two threads, 122–135 against 129–146 on one.
  */
-export const UNPACKED_MAX_ROWS = 256;
+export const SKIP_B_PACKING_MAX_ROWS = 256;
 
 /** An operand's place in memory (float offsets) and its record (byte address). */
 export interface PlacedOperand {
@@ -135,8 +138,13 @@ export interface PlacedOperand {
    * slot's previous product is done).
    */
   resident: boolean;
-  /** An op(B)ᵀ that `gemmUnpacked` reads where it is: never packed (see {@link UNPACKED_MAX_ROWS}). */
+  /** An op(B)ᵀ that `gemmUnpacked` reads where it is: never packed (see {@link SKIP_B_PACKING_MAX_ROWS}). */
   unpacked: boolean;
+  /**
+   * An op(B)ᵀ that `gemmFused` packs strip by strip inside each block, into the block's own buffer (see
+   * {@link SKIP_B_PACKING_MAX_ROWS}).
+   */
+  fused: boolean;
   /** Float offset of the packed panels. */
   packed: number;
   /** Byte address of the operand's record. */
@@ -231,7 +239,7 @@ function blocksOf(r: PlacedResult, mr: number, nr: number, target: number): numb
 
 /** Floats an operand takes in memory: its copy (none when resident) and its packed panels. */
 function operandFloats(x: PlacedOperand): number {
-  if (x.unpacked) return 0;
+  if (x.unpacked || x.fused) return 0;
   return (x.resident ? 0 : roundUp(x.span, 16)) + roundUp(roundUp(x.operand.rows, x.w) * x.operand.k, 16);
 }
 
@@ -267,6 +275,7 @@ export function planProducts(
   nr: number,
   base: number,
   resident: (data: Float32Array) => number = () => -1,
+  kc = 256,
 ): MatmulPlan {
   const { lhs, rhs } = job;
   const results: PlacedResult[] = [];
@@ -315,6 +324,7 @@ export function planProducts(
         raw: home < 0 ? 0 : home / 4 + operand.offset,
         resident: home >= 0,
         unpacked: false,
+        fused: false,
         packed: 0,
         rec: 0,
         uses: 0,
@@ -332,7 +342,9 @@ export function planProducts(
   }
   for (const r of results) {
     const b = r.b.operand;
-    r.b.unpacked = r.b.resident && r.b.uses === 1 && b.rs === 1 && b.rows % nr === 0 && r.m <= UNPACKED_MAX_ROWS;
+    const few = r.b.resident && r.b.uses === 1 && r.m <= SKIP_B_PACKING_MAX_ROWS;
+    r.b.unpacked = few && b.rs === 1 && b.rows % nr === 0;
+    r.b.fused = few && !r.b.unpacked;
   }
 
   // Memory: records (bytes), then 64-byte aligned regions (floats): operands used by several products (for
@@ -353,7 +365,7 @@ export function planProducts(
       }
     }
     for (const x of operands) {
-      if (x.unpacked) continue;
+      if (x.unpacked || x.fused) continue;
       x.packed = at;
       at += roundUp(roundUp(x.operand.rows, x.w) * x.operand.k, 16);
     }
@@ -383,13 +395,20 @@ export function planProducts(
     });
     at = slotBase + slots * biggest;
   }
-  const table = at * 4;
-
   // Units: the packing of each operand (once) and the blocks of each C; first their number, to size the table.
   const blocks = results.map((r) => blocksOf(r, mr, nr, target));
+  // A KC × NR strip buffer for every block of a fused product (each block is run by one thread).
+  const stripFloats = roundUp(Math.min(kc, Math.max(...results.map((r) => r.a.operand.k), 0)) * nr, 16);
+  let strips = at;
+  results.forEach((r, j) => {
+    if (r.b.fused) at += blocks[j].length * stripFloats;
+  });
+  const table = at * 4;
   let total = 0;
   results.forEach((r, j) => {
-    for (const x of r.operands) if (!x.unpacked) total += Math.ceil(roundUp(x.operand.rows, x.w) / packStep(x));
+    for (const x of r.operands) {
+      if (!x.unpacked && !x.fused) total += Math.ceil(roundUp(x.operand.rows, x.w) / packStep(x));
+    }
     total += blocks[j].length;
   });
   const records = new Int32Array((Rec.size / 4) * recs);
@@ -400,7 +419,7 @@ export function planProducts(
   const packUnits = (r: PlacedResult) => {
     r.first = u / (Unit.size / 4);
     for (const x of r.operands) {
-      if (x.unpacked) continue;
+      if (x.unpacked || x.fused) continue;
       const { rows, k, rs, cs } = x.operand, padded = roundUp(rows, x.w), step = packStep(x);
       const kind = x === r.a ? UnitKind.packA : UnitKind.packB;
       for (let i0 = 0; i0 < padded; i0 += step, u += Unit.size / 4) {
@@ -425,14 +444,21 @@ export function planProducts(
     for (const [r0, rows, c0, cols] of blocks[j]) {
       const inPlace = r0 < r.direct;
       // gemm(aPtr, bPtr, cPtr, rows, cols, k, ldc), or gemmUnpacked(…, ldb) reading B in place.
-      units[u] = r.b.unpacked ? UnitKind.gemmUnpacked : UnitKind.gemm;
+      units[u] = r.b.unpacked ? UnitKind.gemmUnpacked : r.b.fused ? UnitKind.gemmFused : UnitKind.gemm;
       units[u + 1] = r.a.rec;
       units[u + 2] = r.b.rec;
       units[u + 3] = r.rec;
       units[u + 4] = 4 * (r.a.packed + r0 * k);
-      units[u + 5] = 4 * (r.b.unpacked ? r.b.raw + c0 : r.b.packed + c0 * k);
-      // gemmUnpacked's ldb: B's rows (op(B)ᵀ's columns) are cs apart.
-      units[u + 11] = r.b.operand.cs;
+      const { rs, cs } = r.b.operand;
+      units[u + 5] = 4 * (r.b.unpacked ? r.b.raw + c0 : r.b.fused ? r.b.raw + c0 * rs : r.b.packed + c0 * k);
+      if (r.b.fused) {
+        // gemmFused's strip buffer, op(B)ᵀ's strides, and its rows from c0 on (the last panel is zero-padded).
+        units[u + 11] = 4 * strips;
+        strips += stripFloats;
+        units[u + 12] = rs;
+        units[u + 13] = cs;
+        units[u + 14] = r.n - c0;
+      } else units[u + 11] = cs; // gemmUnpacked's ldb: B's rows (op(B)ᵀ's columns) are cs apart.
       units[u + 6] = 4 * (inPlace ? home + r0 * r.n + c0 : r.c + (r0 - r.direct) * r.np + c0);
       units[u + 7] = rows;
       units[u + 8] = cols;
