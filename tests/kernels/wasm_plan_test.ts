@@ -69,9 +69,12 @@ function checkPlan(plan: MatmulPlan, resident: (data: Float32Array) => number = 
       const inPlace = home >= 0 && cPtr / 4 >= home && cPtr / 4 < home + r.direct * r.n;
       assert.equal(ldc, inPlace ? r.n : r.np);
       const start = inPlace ? cPtr / 4 - home : cPtr / 4 - r.c;
-      const r0 = Math.floor(start / ldc) + (inPlace ? 0 : r.direct), c0 = start % ldc;
-      if (inPlace) assert(r0 + rows <= r.direct, "in place only within the whole row panels");
-      else assert(r0 >= r.direct, "the working memory holds only the rows from `direct` on");
+      const r0 = Math.floor(start / ldc), c0 = start % ldc;
+      assert.equal(inPlace, r.direct > 0, "a result is written wholly in place or wholly in the working memory");
+      // The last argument, rows stored: in place, only the product's own (never past its last row).
+      const live = u.args[u.kind === UnitKind.gemm ? 7 : u.kind === UnitKind.gemmUnpacked ? 8 : 11];
+      assert.equal(live, inPlace ? Math.min(rows, r.m - r0) : rows, `unit ${i}: rows stored`);
+      assert(live > rows - MR && live <= rows, "only a last row panel is partial");
       assert(rows % MR === 0 && cols % NR === 0 && r0 % MR === 0 && c0 % NR === 0, "whole tiles");
       const cover = covered.get(r.rec)!;
       for (let y = r0; y < r0 + rows; y++) for (let x = c0; x < c0 + cols; x++) cover[y * r.np + x]++;
@@ -173,14 +176,14 @@ Deno.test("wasm plan: resident operands take no copy space, are read in place, a
   }
 });
 
-Deno.test("wasm plan: results that live in the module's memory are written in place, whole row panels only", () => {
+Deno.test("wasm plan: results that live in the module's memory are written in place, partial last panels too", () => {
   const job = grouped([48, 22, 45, 121, 261, 12, 5, 0], 256, 1024); // 45, 121, 261 and 5 rows: partial panels
   const out = job.products[0].out, home = 2 ** 28;
   const resident = (data: Float32Array) => data === out ? home : -1;
   for (const threads of [1, 2]) {
     const plan = planProducts(job, threads, MR, NR, BASE, resident);
     checkPlan(plan, resident);
-    for (const r of plan.results) assert.equal(r.direct, Math.floor(r.m / MR) * MR, `${r.m} rows`);
+    for (const r of plan.results) assert.equal(r.direct, r.m, `${r.m} rows`);
     assert(plan.end < planProducts(job, threads, MR, NR, BASE).end, "less working memory");
   }
   // N not whole tiles: nothing in place (a tile would write past a row).

@@ -3,8 +3,9 @@
  * the work loop every thread runs (`drain`), both over one imported memory, which is shared (threads
  * proposal) where the host allows it, so Workers can instantiate the same module on the same memory.
  *
- * `gemm(aPtr, bPtr, cPtr, mp, np, k, ldc)` (byte addresses; mp, np multiples of the tile) computes the
- * mp×np block of C at cPtr (row stride ldc floats) = packedA · packedB:
+ * `gemm(aPtr, bPtr, cPtr, mp, np, k, ldc, live)` (byte addresses; mp, np multiples of the tile) computes the
+ * mp×np block of C at cPtr (row stride ldc floats) = packedA · packedB, storing (and reloading) only its first
+ * `live` rows (≤ mp: a product's last row panel may be partial, and the rows past it belong to someone else):
  * - A is packed in panels of MR rows (`A[i0..i0+MR, p]` contiguous for each p), B in panels of NR = 4·NV
  *   columns (`B[p, j0..j0+NR]` contiguous for each p).
  * - The micro-kernel holds an MR × NR tile of C in MR·NV v128 locals. For each p it loads NV vectors of the
@@ -21,12 +22,12 @@
  * from a matrix given by its two element strides, so every transpose is the same loop (v128 copies when a
  * panel's values are contiguous, scalar gathers otherwise), zero-padding the last panel.
  *
- * `gemmUnpacked(aPtr, bPtr, cPtr, mp, np, k, ldc, ldb)` is `gemm` reading B where it is, row p of the block at
+ * `gemmUnpacked(aPtr, bPtr, cPtr, mp, np, k, ldc, ldb, live)` is `gemm` reading B where it is, row p of the block at
  * bPtr + p·ldb·4: for an op(B)ᵀ whose rows are contiguous (a row-major B, as a weight is in its forward product)
  * and whole NR-column panels. Its NR columns of one row are half a cache line, its rows ldb apart, so the strip
  * no longer sits in L1 for the next row panel, but it needs no packing: where B is used by few rows (an expert's
  * tokens), packing it was a pass over the whole weight that did not get faster with threads (see
- * `plan.ts`, `SKIP_B_PACKING_MAX_ROWS`). `gemmFused(aPtr, bSrc, cPtr, mp, np, k, ldc, strip, rs, cs, rows)` is
+ * `plan.ts`, `SKIP_B_PACKING_MAX_ROWS`). `gemmFused(aPtr, bSrc, cPtr, mp, np, k, ldc, strip, rs, cs, rows, live)` is
  * `gemm` for any other such op(B)ᵀ (the weight read transposed): before each KC × NR strip's row panels it packs
  * that strip from op(B)ᵀ (element (i, p) at bSrc + (i·rs + p·cs)·4, `rows` rows, zero past them) into `strip`,
  * the block's own buffer, with `packB`, so the panels are written and read in L1 instead of through memory;
@@ -95,7 +96,7 @@ export const UnitKind = { packA: 0, packB: 1, gemm: 2, gemmUnpacked: 3, gemmFuse
  * packs panels of one operand once that operand is in memory (its record's `ready` is set) and counts itself
  * done in that record; a `gemm` unit computes a block of one product once both its operands' records count
  * every packing unit done, and counts itself done in the product's record. `args` are the called function's
- * arguments: packA/packB's eight, gemm's seven, gemmUnpacked's eight (see the module docs).
+ * arguments: packA/packB's eight, gemm's eight, gemmUnpacked's nine, gemmFused's twelve (see the module docs).
  */
 export const Unit = {
   kind: 0,
@@ -206,24 +207,26 @@ interface Tile {
 }
 
 /**
- * Emits `gemm(aPtr, bPtr, cPtr, mp, np, k, ldc)` (see the module docs) or, with `unpacked`,
- * `gemmUnpacked(aPtr, bPtr, cPtr, mp, np, k, ldc, ldb)`: the same loops and the same multiply-adds in the same
+ * Emits `gemm(aPtr, bPtr, cPtr, mp, np, k, ldc, live)` (see the module docs) or, with `unpacked`,
+ * `gemmUnpacked(aPtr, bPtr, cPtr, mp, np, k, ldc, ldb, live)`: the same loops and the same multiply-adds in the same
  * order (so the same bits), but B read where it is: the NR columns of a panel at row p start at
  * bPtr + (p·ldb + column)·4, for an op(B)ᵀ whose rows are contiguous (B itself row-major, as a weight is in its
- * forward product). Returns the function's index.
+ * forward product); with `fused`, `gemmFused` (see the module docs). Returns the function's index.
  */
 function emitGemm(mod: ModuleBuilder, tile: Tile, mode: "packed" | "unpacked" | "fused", packB = -1): number {
   const { i32, v128 } = ValType;
   const { mr, nv, KC, MC, unroll, fma } = tile, nr = 4 * nv;
   const unpacked = mode === "unpacked", fused = mode === "fused";
   const f = mode === "packed"
-    ? mod.addFunction("gemm", [i32, i32, i32, i32, i32, i32, i32])
+    ? mod.addFunction("gemm", [i32, i32, i32, i32, i32, i32, i32, i32])
     : fused
-    ? mod.addFunction("gemmFused", [i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32])
-    : mod.addFunction("gemmUnpacked", [i32, i32, i32, i32, i32, i32, i32, i32]);
+    ? mod.addFunction("gemmFused", [i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32])
+    : mod.addFunction("gemmUnpacked", [i32, i32, i32, i32, i32, i32, i32, i32, i32]);
   const aBase = 0, bBase = 1, cBase = 2, mp = 3, np = 4, k = 5, ldc = 6, ldb = 7;
   // gemmFused: bBase is the block's first row of op(B)ᵀ (element (c0, 0)), strip its own KC × NR buffer.
   const strip = 7, bRs = 8, bCs = 9, bRows = 10;
+  // The last argument: rows of the block's C to store (the rest of its last row panel lies past its product).
+  const live = fused ? 11 : unpacked ? 8 : 7;
   const p0 = f.local(i32), kc = f.local(i32), ic = f.local(i32), icEnd = f.local(i32);
   const jr = f.local(i32), ir = f.local(i32), ldcB = f.local(i32);
   const aPtr = f.local(i32), bPtr = f.local(i32), cPtr = f.local(i32), aEnd = f.local(i32);
@@ -254,10 +257,14 @@ function emitGemm(mod: ModuleBuilder, tile: Tile, mode: "packed" | "unpacked" | 
       }
     }
   };
-  /** Emits `each(r)` for each tile row r, advancing cPtr by one row of C between rows. */
+  /**
+   * Emits `each(r)` for each tile row r that is one of the block's `live` rows (row 0 always is), advancing
+   * cPtr by one row of C between rows.
+   */
   const forTileRows = (each: (r: number) => void) => {
     for (let r = 0; r < mr; r++) {
-      each(r);
+      if (r === 0) each(r);
+      else f.get(ir).i32Const(r).i32Add().get(live).i32LtS().if(() => each(r));
       if (r + 1 < mr) f.get(cPtr).get(ldcB).i32Add().set(cPtr);
     }
   };
@@ -560,14 +567,14 @@ function emitDrain(
         d.get(e).i32Load(Unit.recB).set(r);
         waitDone();
         d.get(e).i32Load(Unit.kind).i32Const(UnitKind.gemm).i32Eq().if(() => {
-          for (let i = 0; i < 7; i++) arg(i);
+          for (let i = 0; i < 8; i++) arg(i);
           d.call(gemmIndex);
         }, () => {
           d.get(e).i32Load(Unit.kind).i32Const(UnitKind.gemmUnpacked).i32Eq().if(() => {
-            for (let i = 0; i < 8; i++) arg(i);
+            for (let i = 0; i < 9; i++) arg(i);
             d.call(gemmUnpacked);
           }, () => {
-            for (let i = 0; i < 11; i++) arg(i);
+            for (let i = 0; i < 12; i++) arg(i);
             d.call(gemmFused);
           });
         });

@@ -253,8 +253,9 @@ export function createWasmMatmul(options: WasmMatmulOptions = {}): WasmMatmul {
           const r = results[retired];
           if (!drained) pool.drain(next(retired));
           pool.waitFor(r.rec);
-          // Rows below `direct` were written in place; the rest were computed into the working memory.
-          const { n, np, c, direct } = r, out = r.product.out, m = r.m - direct, outOff = r.product.outOff + direct * n;
+          // Written in place (direct), or computed into the working memory and copied out here.
+          if (r.direct > 0) continue;
+          const { n, np, c } = r, out = r.product.out, m = r.m, outOff = r.product.outOff;
           if (np === n) out.set(view.subarray(c, c + m * n), outOff);
           else for (let i = 0; i < m; i++) out.set(view.subarray(c + i * np, c + i * np + n), outOff + i * n);
         }

@@ -165,11 +165,11 @@ export interface PlacedResult {
   /** Multiply-adds, padded tiles included. */
   work: number;
   /**
-   * Rows of the result written straight into `out` (it lives in the module's memory, N is whole register
-   * tiles, and these rows are whole row panels): 0, or M rounded down to the tile's rows.
+   * Rows of the result written straight into `out` (it lives in the module's memory and N is whole register
+   * tiles): 0 or M. A partial last row panel is written in place too: the kernel stores only its live rows.
    */
   direct: number;
-  /** Float offset of the padded result's rows from `direct` on (the rows copied out). */
+  /** Float offset of the padded result in the working memory when it is not written in place (copied out). */
   c: number;
   /** Byte address of the product's record. */
   rec: number;
@@ -212,28 +212,18 @@ function spanOf(x: MatmulOperand): number {
   return x.rows === 0 || x.k === 0 ? 0 : (x.rows - 1) * x.rs + (x.k - 1) * x.cs + 1;
 }
 
-/** Floats of a result's rows that are not written straight into its output (see `PlacedResult.direct`). */
+/** Floats of a result in the working memory: none when it is written straight into its output. */
 function resultFloats(r: PlacedResult, mr: number): number {
-  return roundUp((roundUp(r.m, mr) - r.direct) * r.np, 16);
+  return r.direct > 0 ? 0 : roundUp(roundUp(r.m, mr) * r.np, 16);
 }
 
-/**
- * The blocks of C of one result, as [first row, rows, first column, columns] (rows multiples of mr): the
- * directly written rows and the rest cut apart, so no block is written partly in place.
- */
+/** The blocks of C of one result, as [first row, rows, first column, columns] (rows multiples of mr). */
 function blocksOf(r: PlacedResult, mr: number, nr: number, target: number): number[][] {
-  const k = r.a.operand.k, blocks: number[][] = [];
-  const part = (r0: number, rows: number) => {
-    if (rows <= 0) return;
-    const c = cut(rows, r.np, mr, nr, Math.round((rows * r.np * k) / target));
-    for (let i = 0; i < rows; i += c.rows) {
-      for (let j = 0; j < r.np; j += c.cols) {
-        blocks.push([r0 + i, Math.min(c.rows, rows - i), j, Math.min(c.cols, r.np - j)]);
-      }
-    }
-  };
-  part(0, r.direct);
-  part(r.direct, roundUp(r.m, mr) - r.direct);
+  const k = r.a.operand.k, blocks: number[][] = [], rows = roundUp(r.m, mr);
+  const c = cut(rows, r.np, mr, nr, Math.round((rows * r.np * k) / target));
+  for (let i = 0; i < rows; i += c.rows) {
+    for (let j = 0; j < r.np; j += c.cols) blocks.push([i, Math.min(c.rows, rows - i), j, Math.min(c.cols, r.np - j)]);
+  }
   return blocks;
 }
 
@@ -287,7 +277,7 @@ export function planProducts(
     if (a.rows === 0 || b.rows === 0 || a.k === 0) continue;
     const np = roundUp(b.rows, nr), w = roundUp(a.rows, mr) * np * a.k;
     work += w;
-    const direct = np === b.rows && resident(product.out) >= 0 ? Math.floor(a.rows / mr) * mr : 0;
+    const direct = np === b.rows && resident(product.out) >= 0 ? a.rows : 0;
     results.push({
       product,
       a: none,
@@ -438,12 +428,15 @@ export function planProducts(
       }
     }
   };
-  /** The blocks of C of the j-th result: rows below `direct` into `out` (row stride N), the rest into `c`. */
+  /** The blocks of C of the j-th result: into `out` (row stride N) when it is written in place, else into `c`. */
   const blockUnits = (r: PlacedResult, j: number) => {
-    const k = r.a.operand.k, home = r.direct > 0 ? resident(r.product.out) / 4 + r.product.outOff : 0;
+    const k = r.a.operand.k, inPlace = r.direct > 0;
+    const home = inPlace ? resident(r.product.out) / 4 + r.product.outOff : 0;
     for (const [r0, rows, c0, cols] of blocks[j]) {
-      const inPlace = r0 < r.direct;
-      // gemm(aPtr, bPtr, cPtr, rows, cols, k, ldc), or gemmUnpacked(…, ldb) reading B in place.
+      // gemm(aPtr, bPtr, cPtr, rows, cols, k, ldc, live), gemmUnpacked(…, ldc, ldb, live) reading B in place,
+      // or gemmFused(…, ldc, strip, rs, cs, rows of op(B)ᵀ, live); live: the block's rows inside the product
+      // when written in place (in the working memory the padding rows are the job's own).
+      const live = inPlace ? Math.min(rows, r.m - r0) : rows;
       units[u] = r.b.unpacked ? UnitKind.gemmUnpacked : r.b.fused ? UnitKind.gemmFused : UnitKind.gemm;
       units[u + 1] = r.a.rec;
       units[u + 2] = r.b.rec;
@@ -458,8 +451,12 @@ export function planProducts(
         units[u + 12] = rs;
         units[u + 13] = cs;
         units[u + 14] = r.n - c0;
-      } else units[u + 11] = cs; // gemmUnpacked's ldb: B's rows (op(B)ᵀ's columns) are cs apart.
-      units[u + 6] = 4 * (inPlace ? home + r0 * r.n + c0 : r.c + (r0 - r.direct) * r.np + c0);
+        units[u + 15] = live;
+      } else if (r.b.unpacked) {
+        units[u + 11] = cs; // ldb: B's rows (op(B)ᵀ's columns) are cs apart.
+        units[u + 12] = live;
+      } else units[u + 11] = live;
+      units[u + 6] = 4 * (inPlace ? home + r0 * r.n + c0 : r.c + r0 * r.np + c0);
       units[u + 7] = rows;
       units[u + 8] = cols;
       units[u + 9] = k;
