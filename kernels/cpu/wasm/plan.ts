@@ -14,9 +14,10 @@
  * when it has too few row panels), aiming at {@link UNITS_PER_THREAD} units per thread over the whole job
  * and none under {@link MIN_UNIT_MACS} multiply-adds. Packing is cut into units of about
  * {@link PACK_UNIT_FLOATS} floats, except for an op(B)ᵀ used by one product of at most
- * {@link SKIP_B_PACKING_MAX_ROWS} rows (an expert's weight), read in place or packed inside its blocks. Products run biggest first (so the small ones fill the tail); a block of C waits only for its
- * own operands' packing, so threads start on the first product while the calling thread is still copying
- * the next ones in.
+ * {@link SKIP_B_PACKING_MAX_ROWS} rows (an expert's weight), read in place or packed inside its blocks.
+ * Products run biggest first (so the small ones fill the tail); a block of C waits only for its own
+ * operands' packing, so threads start on the first product while the calling thread is still copying the
+ * next ones in.
  *
  * Memory: operands used by several products (a broadcast batch operand) stay for the whole job; each
  * product's own operands and result go in a slot, and past {@link SLOT_BUDGET_BYTES} the slots are reused
