@@ -308,8 +308,8 @@ function emitGemm(mod: ModuleBuilder, tile: Tile, mode: "packed" | "unpacked" | 
               for (let v = 0; v < nv; v++) f.get(cPtr).v128Load(16 * v, 2).set(acc[r][v]);
             });
           });
-          // aPtr = aBase + (ir·k + p0·mr)·4, bPtr = bBase + (jr·k + p0·nr)·4 (unpacked: bBase + (p0·ldb + jr)·4),
-          // aEnd = aPtr + kc·mr·4.
+          // aPtr = aBase + (ir·k + p0·mr)·4, aEnd = aPtr + kc·mr·4; bPtr = bBase + (jr·k + p0·nr)·4
+          // (unpacked: bBase + (p0·ldb + jr)·4; fused: the block's strip).
           f.get(aBase).get(ir).get(k).i32Mul().get(p0).i32Const(mr).i32Mul().i32Add().i32Const(2).i32Shl().i32Add()
             .set(aPtr);
           if (unpacked) {
