@@ -243,7 +243,9 @@ Deno.test("wasm plan: a resident weight that cannot be read in place is packed i
           assert.equal(u.kind, r.b.fused ? UnitKind.gemmFused : UnitKind.gemm);
           if (!r.b.fused) continue;
           // bSrc: row c0 of op(B)ᵀ in the weight itself; its strides; the rows left from c0 (for zero padding).
-          const [, bSrc, , , , , , strip, rs, cs, rowsLeft] = u.args;
+          const [, bSrc, , rows, , , , strip, rs, cs, rowsLeft] = u.args;
+          // Cut by columns only: every block has all the product's rows, so each strip is packed once.
+          assert.equal(rows, Math.ceil(r.m / MR) * MR, "a fused block has every row");
           const { rs: wantRs, cs: wantCs } = r.b.operand;
           assert.deepEqual([rs, cs], [wantRs, wantCs]);
           const c0 = (bSrc / 4 - r.b.raw) / rs;
