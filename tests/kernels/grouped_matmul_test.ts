@@ -44,8 +44,16 @@ function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: numbe
   }
 }
 
-/** Every fast-path setting: the WebAssembly kernel on (one and two threads) and off. */
-const SETTINGS = [{ wasm: true, threads: 1 }, { wasm: true, threads: 2 }, { wasm: false, threads: 1 }];
+/**
+ * Every fast-path setting of the built-in kernels: the WebAssembly kernel on (one and two threads) and off
+ * (`matmul: "wasm"`: with --allow-ffi and a native BLAS, `auto` would take the BLAS, whose bits these tests do not
+ * claim; `blas_grouped_test.ts` covers it).
+ */
+const SETTINGS = [
+  { wasm: true, threads: 1, matmul: "wasm" as const },
+  { wasm: true, threads: 2, matmul: "wasm" as const },
+  { wasm: false, threads: 1, matmul: "wasm" as const },
+];
 
 function withSettings(fn: (label: string) => void): void {
   const before = cpuOptions();

@@ -29,7 +29,7 @@ const ref = (buf: CpuBuffer, shape: number[], dtype: "f32" | "i32" = "f32"): Ten
 
 /** Runs `fn` with `threads` matmul threads (the WebAssembly kernel on). */
 function withThreads<T>(threads: number, fn: () => T): T {
-  const before = setCpuOptions({ threads, wasm: true });
+  const before = setCpuOptions({ threads, wasm: true, matmul: "wasm" }); // the built-in kernel, even with a BLAS
   try {
     return fn();
   } finally {
