@@ -2,8 +2,8 @@
  * Tensors in the WebAssembly matmul's memory (kernels/cpu/wasm/heap.ts, kernels/cpu/pool.ts): regions are
  * handed out aligned, reused by size, never twice at once; the matmul packs resident operands in place with
  * the same bits as copied ones, for any thread count, also when its working memory is recycled between
- * products (the case where packing must still wait for the slot's previous product), and when it reads a
- * weight in place without packing it (`gemmUnpacked`) or packs it inside each block (`gemmFused`).
+ * products (the case where packing must still wait for the slot's previous product), and when it packs a
+ * weight inside each block that uses it (`gemmFused`).
  */
 import assert from "node:assert/strict";
 import { HEAP_ALIGN, WasmHeap } from "../../kernels/cpu/wasm/heap.ts";
@@ -57,9 +57,8 @@ function job(make: (n: number) => Float32Array, count: number, m: number, k: num
     lhs.push(
       t % 2 ? { data: a, offset: 0, rows: m, k, rs: 1, cs: m } : { data: a, offset: 0, rows: m, k, rs: k, cs: 1 },
     );
-    // op(B)ᵀ with contiguous rows for t mod 3 = 0 (read in place by gemmUnpacked where it is resident and N is
-    // whole tiles, else packed inside each block by gemmFused), otherwise read transposed (gemmFused where
-    // resident: M = 200 is few enough rows).
+    // op(B)ᵀ with contiguous rows for t mod 3 = 0, otherwise read transposed (either way packed inside each
+    // block by gemmFused where resident: M = 200 is few enough rows).
     rhs.push(
       t % 3 ? { data: b, offset: 0, rows: n, k, rs: k, cs: 1 } : { data: b, offset: 0, rows: n, k, rs: 1, cs: n },
     );
@@ -68,7 +67,7 @@ function job(make: (n: number) => Float32Array, count: number, m: number, k: num
   return { lhs, rhs, products };
 }
 
-Deno.test("wasm matmul: operands and results in its memory give the bits of copied ones (1–3 threads, recycled slots, op(B)ᵀ unpacked or fused)", () => {
+Deno.test("wasm matmul: operands and results in its memory give the bits of copied ones (1–3 threads, recycled slots, op(B)ᵀ packed in advance or fused)", () => {
   const wasm = sharedWasmMatmul();
   if (!wasm || !wasm.options.shared) return; // No WebAssembly SIMD or shared memory: nothing resident to test.
   const heap = wasm.heap, regions: number[] = [];

@@ -82,9 +82,17 @@ Deno.test("assembler: a small module validates and runs", () => {
 });
 
 Deno.test("wasm matmul: emitted modules validate for several tiles", () => {
-  for (const opts of [{}, { mr: 6, nv: 2 }, { mr: 3, nv: 4, unroll: 1 }, { mr: 1, nv: 1, unroll: 3 }]) {
+  for (
+    const opts of [{}, { mr: 6, nv: 2 }, { mr: 3, nv: 4, unroll: 1 }, { mr: 1, nv: 1, unroll: 3 }, {
+      mr: 8,
+      nv: 1,
+      splat: "shuffle" as const,
+    }]
+  ) {
     assert(WebAssembly.validate(emitMatmulModule(opts)), JSON.stringify(opts));
   }
+  // Broadcasting by shuffles takes A's values four rows at a time.
+  assert.throws(() => emitMatmulModule({ mr: 6, splat: "shuffle" }), /mr a multiple of 4, got 6/);
 });
 
 Deno.test("wasm matmul: matches matmulReference on many shapes", () => {
@@ -99,7 +107,14 @@ Deno.test("wasm matmul: matches matmulReference on many shapes", () => {
 });
 
 Deno.test("wasm matmul: other tiles and blockings agree (edges in every dimension)", () => {
-  for (const opts of [{ mr: 6, nv: 2, kc: 16, mc: 12 }, { mr: 3, nv: 3, kc: 7, mc: 5, unroll: 3 }, { mr: 1, nv: 1 }]) {
+  for (
+    const opts of [
+      { mr: 6, nv: 2, kc: 16, mc: 12 },
+      { mr: 3, nv: 3, kc: 7, mc: 5, unroll: 3 },
+      { mr: 1, nv: 1 },
+      { mr: 8, nv: 1, kc: 7, mc: 5, unroll: 3, splat: "shuffle" as const },
+    ]
+  ) {
     const w = createWasmMatmul(opts);
     for (const [m, k, n] of [[1, 1, 1], [7, 13, 5], [65, 33, 17], [29, 40, 31]] as const) {
       const a = filled(m * k, 5), b = filled(k * n, 6), out = new Float32Array(m * n);
@@ -116,6 +131,11 @@ Deno.test("wasm matmul: blocking does not change results (fixed summation order)
   createWasmMatmul().matmul(a, b, x, m, k, n);
   createWasmMatmul({ kc: 13, mc: 8, unroll: 1 }).matmul(a, b, y, m, k, n);
   assert.deepStrictEqual(x, y);
+  // Nor does the register tile, nor how A's values are broadcast (each output's multiply-adds keep their order).
+  for (const tile of [{ mr: 6, nv: 2, splat: "load" as const }, { mr: 4, nv: 2, splat: "shuffle" as const }]) {
+    createWasmMatmul(tile).matmul(a, b, y.fill(NaN), m, k, n);
+    assert.deepStrictEqual(x, y, JSON.stringify(tile));
+  }
   // Repeated calls give identical bits.
   const w = createWasmMatmul();
   w.matmul(a, b, y, m, k, n);

@@ -57,8 +57,8 @@ function checkPlan(plan: MatmulPlan, resident: (data: Float32Array) => number = 
   for (const r of plan.results) covered.set(r.rec, new Uint8Array(roundUp(r.m, MR) * r.np));
   units.forEach((u, i) => {
     if (u.kind >= UnitKind.gemm) {
-      // gemm, gemmUnpacked or gemmFused: its operands are fully packed by earlier units (an op(B)ᵀ read in place or
-      // packed inside its blocks has none).
+      // gemm or gemmFused: its operands are fully packed by earlier units (an op(B)ᵀ packed inside its blocks
+      // has none).
       for (const rec of [u.rec, u.recB]) {
         assert.equal(done.get(rec) ?? 0, recUnits(rec), `unit ${i}: packing not before`);
       }
@@ -72,7 +72,7 @@ function checkPlan(plan: MatmulPlan, resident: (data: Float32Array) => number = 
       const r0 = Math.floor(start / ldc), c0 = start % ldc;
       assert.equal(inPlace, r.direct > 0, "a result is written wholly in place or wholly in the working memory");
       // The last argument, rows stored: in place, only the product's own (never past its last row).
-      const live = u.args[u.kind === UnitKind.gemm ? 7 : u.kind === UnitKind.gemmUnpacked ? 8 : 11];
+      const live = u.args[u.kind === UnitKind.gemm ? 7 : 11];
       assert.equal(live, inPlace ? Math.min(rows, r.m - r0) : rows, `unit ${i}: rows stored`);
       assert(live > rows - MR && live <= rows, "only a last row panel is partial");
       assert(rows % MR === 0 && cols % NR === 0 && r0 % MR === 0 && c0 % NR === 0, "whole tiles");
@@ -192,51 +192,22 @@ Deno.test("wasm plan: results that live in the module's memory are written in pl
   assert(plan.results.every((r) => r.direct === 0));
 });
 
-Deno.test("wasm plan: a resident weight used by one product of few rows is read in place, never packed", () => {
-  const job = grouped([48, 22, 300, 6], 64, 1024);
-  const weights = job.rhs[0].data, home = 2 ** 28;
-  const resident = (data: Float32Array) => data === weights ? home : -1;
-  for (const threads of [1, 2]) {
-    const plan = planProducts(job, threads, MR, NR, BASE, resident);
-    checkPlan(plan, resident);
-    const units = unitsOf(plan);
-    for (const r of plan.results) {
-      // Up to SKIP_B_PACKING_MAX_ROWS rows: in place; the 300-row expert's weight is reused by enough row panels
-      // to be worth packing.
-      assert.equal(r.b.unpacked, r.m <= SKIP_B_PACKING_MAX_ROWS, `${r.m} rows`);
-      const packs = units.filter((u) => u.kind === UnitKind.packB && u.rec === r.b.rec);
-      const gemms = units.filter((u) => u.recOut === r.rec);
-      assert.equal(packs.length > 0, !r.b.unpacked);
-      for (const u of gemms) {
-        assert.equal(u.kind, r.b.unpacked ? UnitKind.gemmUnpacked : UnitKind.gemm);
-        if (!r.b.unpacked) continue;
-        // bPtr: the block's first column in the weight itself; ldb: the weight's row length (N).
-        const c0 = u.args[1] / 4 - r.b.raw;
-        assert(c0 >= 0 && c0 < r.n && c0 % NR === 0, `column ${c0}`);
-        assert.equal(u.args[7], r.n);
-      }
-    }
-    assert(plan.results.some((r) => r.b.unpacked) && plan.results.some((r) => !r.b.unpacked));
-  }
-  // Copied weights are packed as before.
-  const copied = planProducts(job, 2, MR, NR, BASE);
-  assert(copied.results.every((r) => !r.b.unpacked && !r.b.fused));
-});
-
-Deno.test("wasm plan: a resident weight that cannot be read in place is packed inside each block that uses it", () => {
-  // The weight read transposed (rows not contiguous), and N not whole tiles: both go to gemmFused.
+Deno.test("wasm plan: a resident weight used by one product of few rows is packed inside each block that uses it", () => {
+  // The weight row-major (its forward product) or read transposed (its backward one), N whole tiles or not.
   const home = 2 ** 28;
+  const rowMajor = grouped([48, 22, 300, 6], 64, 1024);
   const transposed = grouped([48, 22, 300, 6], 64, 1024);
   for (const x of transposed.rhs) Object.assign(x, { rs: 64, cs: 1 });
   const ragged = grouped([48, 22, 300, 6], 64, 1020);
-  for (const job of [transposed, ragged]) {
+  for (const job of [rowMajor, transposed, ragged]) {
     const weights = job.rhs[0].data, resident = (d: Float32Array) => d === weights ? home : -1;
     for (const threads of [1, 2]) {
       const plan = planProducts(job, threads, MR, NR, BASE, resident, 32);
       checkPlan(plan, resident);
       const units = unitsOf(plan), strips = new Set<number>();
       for (const r of plan.results) {
-        assert(!r.b.unpacked);
+        // Up to SKIP_B_PACKING_MAX_ROWS rows; the 300-row expert's weight is reused by enough row panels to be
+        // worth packing in advance.
         assert.equal(r.b.fused, r.m <= SKIP_B_PACKING_MAX_ROWS, `${r.m} rows`);
         assert.equal(units.some((u) => u.kind === UnitKind.packB && u.rec === r.b.rec), !r.b.fused);
         for (const u of units.filter((u) => u.recOut === r.rec)) {
@@ -261,6 +232,8 @@ Deno.test("wasm plan: a resident weight that cannot be read in place is packed i
       sorted.forEach((s, i) => i > 0 && assert(s - sorted[i - 1] >= 4 * 32 * NR, "strips do not overlap"));
       assert(plan.results.some((r) => r.b.fused) && plan.results.some((r) => !r.b.fused));
     }
+    // Copied weights are packed in advance.
+    assert(planProducts(job, 2, MR, NR, BASE).results.every((r) => !r.b.fused));
   }
 });
 

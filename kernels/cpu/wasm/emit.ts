@@ -22,15 +22,11 @@
  * from a matrix given by its two element strides, so every transpose is the same loop (v128 copies when a
  * panel's values are contiguous, scalar gathers otherwise), zero-padding the last panel.
  *
- * `gemmUnpacked(aPtr, bPtr, cPtr, mp, np, k, ldc, ldb, live)` is `gemm` reading B where it is, row p of the block at
- * bPtr + p·ldb·4: for an op(B)ᵀ whose rows are contiguous (a row-major B, as a weight is in its forward product)
- * and whole NR-column panels. Its NR columns of one row are half a cache line, its rows ldb apart, so the strip
- * no longer sits in L1 for the next row panel, but it needs no packing: where B is used by few rows (an expert's
- * tokens), packing it was a pass over the whole weight that did not get faster with threads (see
- * `plan.ts`, `SKIP_B_PACKING_MAX_ROWS`). `gemmFused(aPtr, bSrc, cPtr, mp, np, k, ldc, strip, rs, cs, rows, live)` is
- * `gemm` for any other such op(B)ᵀ (the weight read transposed): before each KC × NR strip's row panels it packs
- * that strip from op(B)ᵀ (element (i, p) at bSrc + (i·rs + p·cs)·4, `rows` rows, zero past them) into `strip`,
- * the block's own buffer, with `packB`, so the panels are written and read in L1 instead of through memory;
+ * `gemmFused(aPtr, bSrc, cPtr, mp, np, k, ldc, strip, rs, cs, rows, live)` is `gemm` for an op(B)ᵀ that is not
+ * packed in advance (an expert's weight, used by the few rows routed to it: see `plan.ts`,
+ * `SKIP_B_PACKING_MAX_ROWS`): before each KC × NR strip's row panels it packs that strip from op(B)ᵀ (element
+ * (i, p) at bSrc + (i·rs + p·cs)·4, `rows` rows, zero past them) into `strip`, the block's own buffer, with
+ * `packB`, so the panels are written and read in L1 instead of through memory;
  * it runs all the block's rows per strip (no MC blocking), so each strip is packed once per K block.
  *
  * `drain(ctl, until)` claims units of work from the job descriptor at byte address ctl (layout {@link Ctl})
@@ -55,6 +51,12 @@ export interface WasmMatmulOptions {
   mc?: number;
   /** Unroll of the inner K loop. */
   unroll?: number;
+  /**
+   * How the micro-kernel broadcasts A's values: `"load"`, one `v128.load32_splat` per row; `"shuffle"`, one
+   * `v128.load` per four rows, then an `i8x16.shuffle` per row (mr must be a multiple of 4). Default:
+   * {@link splatFor}.
+   */
+  splat?: "load" | "shuffle";
   /**
    * Use relaxed SIMD's `f32x4.relaxed_madd` (fused multiply-add on CPUs with FMA: one rounding per step
    * instead of two). Default: whenever the engine validates it.
@@ -89,14 +91,14 @@ export const Ctl = {
 } as const;
 
 /** What a unit does (its `kind` field). */
-export const UnitKind = { packA: 0, packB: 1, gemm: 2, gemmUnpacked: 3, gemmFused: 4 } as const;
+export const UnitKind = { packA: 0, packB: 1, gemm: 2, gemmFused: 3 } as const;
 
 /**
  * Byte offsets of the i32 fields of one unit (a row of the job's table). A packing unit (`packA`/`packB`)
  * packs panels of one operand once that operand is in memory (its record's `ready` is set) and counts itself
  * done in that record; a `gemm` unit computes a block of one product once both its operands' records count
  * every packing unit done, and counts itself done in the product's record. `args` are the called function's
- * arguments: packA/packB's eight, gemm's eight, gemmUnpacked's nine, gemmFused's twelve (see the module docs).
+ * arguments: packA/packB's eight, gemm's eight, gemmFused's twelve (see the module docs).
  */
 export const Unit = {
   kind: 0,
@@ -130,19 +132,35 @@ export const UNIT_MASK = 0xfffff;
 export const MAX_UNITS = UNIT_MASK - 1;
 
 /**
- * Defaults, measured on x64 (AMD EPYC, AVX2+FMA, Deno 2.9.6) at 512³ and 1024³, single thread, by CPU time
- * (the machine was shared): a 6×8 tile (12 accumulators + 2 B vectors + 1 splat = 15 of the 16 xmm
- * registers) with FMA ran 30–34 GFLOP/s, 4×8 with FMA 28–32, 4×8 without 23–26, 4×12 (16 registers: spills)
- * 20; MC 120 (a 120 KiB block of packed A in L2) and KC 256 were at least as good as MC 64–240 and KC
- * 128–512; unroll 2–8 made no difference.
+ * Defaults. First measured on x64 (AMD EPYC, AVX2+FMA, Deno 2.9.6) at 512³ and 1024³, single thread, by CPU
+ * time (the machine was shared): a 6×8 tile with `v128.load32_splat` (12 accumulators + 2 B vectors + 1 splat
+ * = 15 of the 16 xmm registers, V8 keeps one as scratch) with FMA ran 30–34 GFLOP/s, 4×8 with FMA 28–32, 4×8
+ * without 23–26, 4×12 (16 registers: spills) 20; MC 120 (a 120 KiB block of packed A in L2) and KC 256 were at
+ * least as good as MC 64–240 and KC 128–512; unroll 2–8 made no difference. Then (AMD EPYC Zen 4, AVX-512,
+ * 2026-12-07), a loop of nothing but the inner step, on L1-resident data: 12 independent multiply-adds alone ran
+ * 58 GFLOP/s, with the 6×8 step's 2 B loads 58, with its 6 splat loads 48.5, while a 4×8 step that loads four
+ * rows of A as one vector and broadcasts each lane with a shuffle ran 52 (splat loads at 4×8: 45; 6×8 and 4×12
+ * by shuffles spill). Whole products on one thread, 4×8 by shuffles against 6×8 by splat loads, same bits:
+ * 45–46 against 42–44 GFLOP/s at 512³ (any transpose), 36–38 against 33–35 for 64 rows against a 512 × 2048
+ * weight, 44 against 42 at 1024³. In the benchmark's training step, separate processes alternating, 4×8 with
+ * every expert weight packed inside its blocks (`gemmFused`) against 6×8 with the forward weights read in place
+ * (then `gemmUnpacked`): one thread d = 512 1,140–1,237 against 1,210–1,361 ms (6 of 6 faster), d = 256 346–368
+ * against 375–391 (3 of 3), two threads d = 512 655–689 against 655–756 (4 of 6 faster, 2 level), d = 256
+ * 211–261 against 223–255 (5 of 6). Reading the weight in place lost with the 4×8 tile (its
+ * 512 × 2048 forward products 1.45× slower: a B row every four rows of A instead of six, from L2).
  */
-export const DEFAULT_OPTIONS: Readonly<Required<Omit<WasmMatmulOptions, "fma" | "shared">>> = {
-  mr: 6,
+export const DEFAULT_OPTIONS: Readonly<Required<Omit<WasmMatmulOptions, "fma" | "shared" | "splat">>> = {
+  mr: 4,
   nv: 2,
   kc: 256,
   mc: 120,
   unroll: 4,
 };
+
+/** The default broadcast for a tile of `mr` rows: by shuffles where mr is a multiple of 4, else by splat loads. */
+export function splatFor(mr: number): "load" | "shuffle" {
+  return mr % 4 === 0 ? "shuffle" : "load";
+}
 
 /** Whether the engine validates a module using relaxed SIMD's f32x4.relaxed_madd. */
 export function relaxedSimdSupported(): boolean {
@@ -175,6 +193,10 @@ export const MAX_PAGES: number = 32768;
  */
 export function emitMatmulModule(options: WasmMatmulOptions = {}): Uint8Array<ArrayBuffer> {
   const { mr, nv, kc: KC, unroll } = { ...DEFAULT_OPTIONS, ...options };
+  const splat = options.splat ?? splatFor(mr);
+  if (splat === "shuffle" && mr % 4 !== 0) {
+    throw new RangeError(`wasm matmul: splat "shuffle" needs mr a multiple of 4, got ${mr}`);
+  }
   const fma = options.fma ?? false, shared = options.shared ?? false;
   const nr = 4 * nv;
   const MC = Math.ceil((options.mc ?? DEFAULT_OPTIONS.mc) / mr) * mr;
@@ -186,13 +208,12 @@ export function emitMatmulModule(options: WasmMatmulOptions = {}): Uint8Array<Ar
     maxPages: MAX_PAGES,
     shared,
   });
-  const tile: Tile = { mr, nv, KC, MC, unroll, fma };
+  const tile: Tile = { mr, nv, KC, MC, unroll, fma, splat };
   const packA = emitPack(mod, "packA", mr);
   const packB = emitPack(mod, "packB", nr);
   const gemm = emitGemm(mod, tile, "packed");
-  const gemmUnpacked = emitGemm(mod, tile, "unpacked");
   const gemmFused = emitGemm(mod, tile, "fused", packB);
-  emitDrain(mod, { gemm, gemmUnpacked, gemmFused, packA, packB });
+  emitDrain(mod, { gemm, gemmFused, packA, packB });
   return mod.encode();
 }
 
@@ -204,29 +225,25 @@ interface Tile {
   MC: number;
   unroll: number;
   fma: boolean;
+  splat: "load" | "shuffle";
 }
 
 /**
- * Emits `gemm(aPtr, bPtr, cPtr, mp, np, k, ldc, live)` (see the module docs) or, with `unpacked`,
- * `gemmUnpacked(aPtr, bPtr, cPtr, mp, np, k, ldc, ldb, live)`: the same loops and the same multiply-adds in the same
- * order (so the same bits), but B read where it is: the NR columns of a panel at row p start at
- * bPtr + (p·ldb + column)·4, for an op(B)ᵀ whose rows are contiguous (B itself row-major, as a weight is in its
- * forward product); with `fused`, `gemmFused` (see the module docs). Returns the function's index.
+ * Emits `gemm(aPtr, bPtr, cPtr, mp, np, k, ldc, live)` or, with `fused`, `gemmFused` (see the module docs):
+ * the same loops and the same multiply-adds in the same order, so the same bits. Returns the function's index.
  */
-function emitGemm(mod: ModuleBuilder, tile: Tile, mode: "packed" | "unpacked" | "fused", packB = -1): number {
+function emitGemm(mod: ModuleBuilder, tile: Tile, mode: "packed" | "fused", packB = -1): number {
   const { i32, v128 } = ValType;
-  const { mr, nv, KC, MC, unroll, fma } = tile, nr = 4 * nv;
-  const unpacked = mode === "unpacked", fused = mode === "fused";
-  const f = mode === "packed"
-    ? mod.addFunction("gemm", [i32, i32, i32, i32, i32, i32, i32, i32])
-    : fused
+  const { mr, nv, KC, MC, unroll, fma, splat } = tile, nr = 4 * nv;
+  const fused = mode === "fused";
+  const f = fused
     ? mod.addFunction("gemmFused", [i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32])
-    : mod.addFunction("gemmUnpacked", [i32, i32, i32, i32, i32, i32, i32, i32, i32]);
-  const aBase = 0, bBase = 1, cBase = 2, mp = 3, np = 4, k = 5, ldc = 6, ldb = 7;
+    : mod.addFunction("gemm", [i32, i32, i32, i32, i32, i32, i32, i32]);
+  const aBase = 0, bBase = 1, cBase = 2, mp = 3, np = 4, k = 5, ldc = 6;
   // gemmFused: bBase is the block's first row of op(B)ᵀ (element (c0, 0)), strip its own KC × NR buffer.
   const strip = 7, bRs = 8, bCs = 9, bRows = 10;
   // The last argument: rows of the block's C to store (the rest of its last row panel lies past its product).
-  const live = fused ? 11 : unpacked ? 8 : 7;
+  const live = fused ? 11 : 7;
   const p0 = f.local(i32), kc = f.local(i32), ic = f.local(i32), icEnd = f.local(i32);
   const jr = f.local(i32), ir = f.local(i32), ldcB = f.local(i32);
   const aPtr = f.local(i32), bPtr = f.local(i32), cPtr = f.local(i32), aEnd = f.local(i32);
@@ -238,19 +255,19 @@ function emitGemm(mod: ModuleBuilder, tile: Tile, mode: "packed" | "unpacked" | 
   const bv: Local[] = [];
   for (let v = 0; v < nv; v++) bv.push(f.local(v128));
   const s = f.local(v128);
-  const ldbB = f.local(i32);
+  const quad = splat === "shuffle" ? f.local(v128) : -1;
 
-  /**
-   * One step of the K loop at element offset `step` from aPtr (and from bPtr when B is packed; unpacked, B's
-   * row is at bPtr, which then moves on one row).
-   */
+  /** One step of the K loop at element offset `step` from aPtr and bPtr. */
   const kStep = (step: number) => {
-    if (unpacked) {
-      for (let v = 0; v < nv; v++) f.get(bPtr).v128Load(16 * v, 2).set(bv[v]);
-      f.get(bPtr).get(ldbB).i32Add().set(bPtr);
-    } else for (let v = 0; v < nv; v++) f.get(bPtr).v128Load((step * nr + 4 * v) * 4).set(bv[v]);
+    for (let v = 0; v < nv; v++) f.get(bPtr).v128Load((step * nr + 4 * v) * 4).set(bv[v]);
     for (let r = 0; r < mr; r++) {
-      f.get(aPtr).v128Load32Splat((step * mr + r) * 4).set(s);
+      if (splat === "load") f.get(aPtr).v128Load32Splat((step * mr + r) * 4).set(s);
+      else {
+        // A panel's four rows at one p are 16 contiguous bytes (panels start 16-byte aligned: mr·k floats).
+        if (r % 4 === 0) f.get(aPtr).v128Load((step * mr + r) * 4).set(quad);
+        const lane = r % 4;
+        f.get(quad).get(quad).i32x4Shuffle([lane, lane, lane, lane]).set(s);
+      }
       for (let v = 0; v < nv; v++) {
         if (fma) f.get(s).get(bv[v]).get(acc[r][v]).f32x4RelaxedMadd().set(acc[r][v]);
         else f.get(acc[r][v]).get(s).get(bv[v]).f32x4Mul().f32x4Add().set(acc[r][v]);
@@ -272,7 +289,6 @@ function emitGemm(mod: ModuleBuilder, tile: Tile, mode: "packed" | "unpacked" | 
     f.get(cBase).get(ir).get(ldc).i32Mul().get(jr).i32Add().i32Const(2).i32Shl().i32Add().set(cPtr);
 
   f.get(ldc).i32Const(2).i32Shl().set(ldcB);
-  if (unpacked) f.get(ldb).i32Const(2).i32Shl().set(ldbB);
   f.i32Const(0).set(p0);
   f.loop(() => {
     // kc = min(KC, k - p0)
@@ -309,12 +325,10 @@ function emitGemm(mod: ModuleBuilder, tile: Tile, mode: "packed" | "unpacked" | 
             });
           });
           // aPtr = aBase + (ir·k + p0·mr)·4, aEnd = aPtr + kc·mr·4; bPtr = bBase + (jr·k + p0·nr)·4
-          // (unpacked: bBase + (p0·ldb + jr)·4; fused: the block's strip).
+          // (fused: the block's strip).
           f.get(aBase).get(ir).get(k).i32Mul().get(p0).i32Const(mr).i32Mul().i32Add().i32Const(2).i32Shl().i32Add()
             .set(aPtr);
-          if (unpacked) {
-            f.get(bBase).get(p0).get(ldb).i32Mul().get(jr).i32Add().i32Const(2).i32Shl().i32Add().set(bPtr);
-          } else if (fused) {
+          if (fused) {
             f.get(strip).set(bPtr);
           } else {
             f.get(bBase).get(jr).get(k).i32Mul().get(p0).i32Const(nr).i32Mul().i32Add().i32Const(2).i32Shl().i32Add()
@@ -330,7 +344,7 @@ function emitGemm(mod: ModuleBuilder, tile: Tile, mode: "packed" | "unpacked" | 
               f.loop(() => {
                 for (let u = 0; u < unroll; u++) kStep(u);
                 f.get(aPtr).i32Const(unroll * mr * 4).i32Add().set(aPtr);
-                if (!unpacked) f.get(bPtr).i32Const(unroll * nr * 4).i32Add().set(bPtr);
+                f.get(bPtr).i32Const(unroll * nr * 4).i32Add().set(bPtr);
                 more().brIf(0);
               });
             });
@@ -340,7 +354,7 @@ function emitGemm(mod: ModuleBuilder, tile: Tile, mode: "packed" | "unpacked" | 
             f.loop(() => {
               kStep(0);
               f.get(aPtr).i32Const(mr * 4).i32Add().set(aPtr);
-              if (!unpacked) f.get(bPtr).i32Const(nr * 4).i32Add().set(bPtr);
+              f.get(bPtr).i32Const(nr * 4).i32Add().set(bPtr);
               f.get(aPtr).get(aEnd).i32LtU().brIf(0);
             });
           });
@@ -514,9 +528,9 @@ function emitPack(mod: ModuleBuilder, name: string, w: number): number {
  */
 function emitDrain(
   mod: ModuleBuilder,
-  fns: { gemm: number; gemmUnpacked: number; gemmFused: number; packA: number; packB: number },
+  fns: { gemm: number; gemmFused: number; packA: number; packB: number },
 ): void {
-  const { gemm: gemmIndex, gemmUnpacked, gemmFused, packA, packB } = fns;
+  const { gemm: gemmIndex, gemmFused, packA, packB } = fns;
   const { i32 } = ValType;
   const d = mod.addFunction("drain", [i32, i32], [i32]);
   const ctl = 0, until = 1;
@@ -570,13 +584,8 @@ function emitDrain(
           for (let i = 0; i < 8; i++) arg(i);
           d.call(gemmIndex);
         }, () => {
-          d.get(e).i32Load(Unit.kind).i32Const(UnitKind.gemmUnpacked).i32Eq().if(() => {
-            for (let i = 0; i < 9; i++) arg(i);
-            d.call(gemmUnpacked);
-          }, () => {
-            for (let i = 0; i < 12; i++) arg(i);
-            d.call(gemmFused);
-          });
+          for (let i = 0; i < 12; i++) arg(i);
+          d.call(gemmFused);
         });
         d.get(e).i32Load(Unit.recOut).set(r);
         countDone();

@@ -27,6 +27,7 @@ import {
   MAX_PAGES,
   relaxedSimdSupported,
   sharedMemorySupported,
+  splatFor,
   type WasmMatmulOptions,
 } from "./emit.ts";
 import { MatmulPool } from "./threads.ts";
@@ -163,6 +164,7 @@ export function createWasmMatmul(options: WasmMatmulOptions = {}): WasmMatmul {
     ...DEFAULT_OPTIONS,
     ...options,
     fma: options.fma ?? relaxedSimdSupported(),
+    splat: options.splat ?? splatFor(options.mr ?? DEFAULT_OPTIONS.mr),
     shared,
   };
   const bytes = emitMatmulModule(opts);

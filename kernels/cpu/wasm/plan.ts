@@ -14,7 +14,7 @@
  * when it has too few row panels), aiming at {@link UNITS_PER_THREAD} units per thread over the whole job
  * and none under {@link MIN_UNIT_MACS} multiply-adds. Packing is cut into units of about
  * {@link PACK_UNIT_FLOATS} floats, except for an op(B)ᵀ used by one product of at most
- * {@link SKIP_B_PACKING_MAX_ROWS} rows (an expert's weight), read in place or packed inside its blocks.
+ * {@link SKIP_B_PACKING_MAX_ROWS} rows (an expert's weight), packed inside the blocks that use it.
  * Products run biggest first (so the small ones fill the tail); a block of C waits only for its own
  * operands' packing, so threads start on the first product while the calling thread is still copying the
  * next ones in.
@@ -23,8 +23,8 @@
  * product's own operands and result go in a slot, and past {@link SLOT_BUDGET_BYTES} the slots are reused
  * round-robin (`MatmulPlan.slots`), the calling thread copying a product out before refilling its slot.
  *
- * Bits: whatever the cut, every output is summed over K strictly in order by `gemm`, `gemmUnpacked` or
- * `gemmFused` (the same multiply-adds, see `emit.ts`), so the plan (and so the thread count) never changes a
+ * Bits: whatever the cut, every output is summed over K strictly in order by `gemm` or `gemmFused` (the
+ * same multiply-adds, see `emit.ts`), so the plan (and so the thread count) never changes a
  * result.
  *
  * @module
@@ -108,17 +108,14 @@ export const MIN_SLOTS = 3;
 
 /**
  * Most rows a product may have for its op(B)ᵀ to skip the packing pass, when that operand lives in the module's
- * memory and is used by that product alone (an expert's weight): read where it is by `gemmUnpacked` when its
- * rows are contiguous and whole register-tile panels (a row-major B: the weight in its forward product), else
- * packed strip by strip inside each block that uses it, into the block's own buffer, by `gemmFused` (the
- * weight read transposed in its backward product). Packing B into the job's memory is a pass over all of it
- * that pays off through reuse across row panels; an expert sees few tokens, and the packing of every expert's
- * weight did not get faster with a second thread (measured, 2-vCPU Zen 4: 8 experts of 512 × 2048 with 64
- * rows each took 4.2–5.4 ms longer than the same rows against one shared weight, on one thread and on two).
- * Unpacked, a 512 × 2048 weight ran 1.03–1.22× as fast as packed for 32–64 rows, 0.96–1.07× for 128–256, and
- * 0.79–1.07× for dense 512-row products (left packed); the benchmark's grouped forward products at d = 512
- * (four routings of 4 layers' steps) took 130 ms against 155 on two threads, 235 against 243 on one. Fused,
- * its grouped backward products took 65–70 against 68–73 ms on two threads, 122–135 against 129–146 on one.
+ * memory and is used by that product alone (an expert's weight): `gemmFused` packs it strip by strip inside each
+ * block that uses it, into the block's own buffer. Packing B into the job's memory is a pass over all of it that
+ * pays off through reuse across row panels; an expert sees few tokens, and the packing of every expert's weight
+ * did not get faster with a second thread (measured, 2-vCPU Zen 4: 8 experts of 512 × 2048 with 64 rows each
+ * took 4.2–5.4 ms longer than the same rows against one shared weight, on one thread and on two). Fused, the
+ * benchmark's grouped backward products at d = 512 took 65–70 against 68–73 ms on two threads, 122–135 against
+ * 129–146 on one. (A variant that read a row-major weight where it lives, without packing it, won with the 6 × 8
+ * tile but lost with the 4 × 8 one, whose steps read B every four rows: see `DEFAULT_OPTIONS` in `emit.ts`.)
  */
 export const SKIP_B_PACKING_MAX_ROWS = 256;
 
@@ -139,8 +136,6 @@ export interface PlacedOperand {
    * slot's previous product is done).
    */
   resident: boolean;
-  /** An op(B)ᵀ that `gemmUnpacked` reads where it is: never packed (see {@link SKIP_B_PACKING_MAX_ROWS}). */
-  unpacked: boolean;
   /**
    * An op(B)ᵀ that `gemmFused` packs strip by strip inside each block, into the block's own buffer (see
    * {@link SKIP_B_PACKING_MAX_ROWS}).
@@ -230,7 +225,7 @@ function blocksOf(r: PlacedResult, mr: number, nr: number, target: number): numb
 
 /** Floats an operand takes in memory: its copy (none when resident) and its packed panels. */
 function operandFloats(x: PlacedOperand): number {
-  if (x.unpacked || x.fused) return 0;
+  if (x.fused) return 0;
   return (x.resident ? 0 : roundUp(x.span, 16)) + roundUp(roundUp(x.operand.rows, x.w) * x.operand.k, 16);
 }
 
@@ -326,7 +321,6 @@ export function planProducts(
         span: spanOf(operand),
         raw: home < 0 ? 0 : home / 4 + operand.offset,
         resident: home >= 0,
-        unpacked: false,
         fused: false,
         packed: 0,
         rec: 0,
@@ -343,12 +337,7 @@ export function planProducts(
     r.a = place(r, 0);
     r.b = place(r, 1);
   }
-  for (const r of results) {
-    const b = r.b.operand;
-    const few = r.b.resident && r.b.uses === 1 && r.m <= SKIP_B_PACKING_MAX_ROWS;
-    r.b.unpacked = few && b.rs === 1 && b.rows % nr === 0;
-    r.b.fused = few && !r.b.unpacked;
-  }
+  for (const r of results) r.b.fused = r.b.resident && r.b.uses === 1 && r.m <= SKIP_B_PACKING_MAX_ROWS;
 
   // Memory: records (bytes), then 64-byte aligned regions (floats): operands used by several products (for
   // the whole job), then the products' own operands and results, in slots recycled round-robin.
@@ -368,7 +357,7 @@ export function planProducts(
       }
     }
     for (const x of operands) {
-      if (x.unpacked || x.fused) continue;
+      if (x.fused) continue;
       x.packed = at;
       at += roundUp(roundUp(x.operand.rows, x.w) * x.operand.k, 16);
     }
@@ -410,7 +399,7 @@ export function planProducts(
   let total = 0;
   results.forEach((r, j) => {
     for (const x of r.operands) {
-      if (!x.unpacked && !x.fused) total += Math.ceil(roundUp(x.operand.rows, x.w) / packStep(x));
+      if (!x.fused) total += Math.ceil(roundUp(x.operand.rows, x.w) / packStep(x));
     }
     total += blocks[j].length;
   });
@@ -422,7 +411,7 @@ export function planProducts(
   const packUnits = (r: PlacedResult) => {
     r.first = u / (Unit.size / 4);
     for (const x of r.operands) {
-      if (x.unpacked || x.fused) continue;
+      if (x.fused) continue;
       const { rows, k, rs, cs } = x.operand, padded = roundUp(rows, x.w), step = packStep(x);
       const kind = x === r.a ? UnitKind.packA : UnitKind.packB;
       for (let i0 = 0; i0 < padded; i0 += step, u += Unit.size / 4) {
@@ -446,17 +435,17 @@ export function planProducts(
     const k = r.a.operand.k, inPlace = r.direct > 0;
     const home = inPlace ? resident(r.product.out) / 4 + r.product.outOff : 0;
     for (const [r0, rows, c0, cols] of blocks[j]) {
-      // gemm(aPtr, bPtr, cPtr, rows, cols, k, ldc, live), gemmUnpacked(…, ldc, ldb, live) reading B in place,
-      // or gemmFused(…, ldc, strip, rs, cs, rows of op(B)ᵀ, live); live: the block's rows inside the product
-      // when written in place (in the working memory the padding rows are the job's own).
+      // gemm(aPtr, bPtr, cPtr, rows, cols, k, ldc, live) or gemmFused(…, ldc, strip, rs, cs, rows of op(B)ᵀ,
+      // live); live: the block's rows inside the product when written in place (in the working memory the
+      // padding rows are the job's own).
       const live = inPlace ? Math.min(rows, r.m - r0) : rows;
-      units[u] = r.b.unpacked ? UnitKind.gemmUnpacked : r.b.fused ? UnitKind.gemmFused : UnitKind.gemm;
+      units[u] = r.b.fused ? UnitKind.gemmFused : UnitKind.gemm;
       units[u + 1] = r.a.rec;
       units[u + 2] = r.b.rec;
       units[u + 3] = r.rec;
       units[u + 4] = 4 * (r.a.packed + r0 * k);
       const { rs, cs } = r.b.operand;
-      units[u + 5] = 4 * (r.b.unpacked ? r.b.raw + c0 : r.b.fused ? r.b.raw + c0 * rs : r.b.packed + c0 * k);
+      units[u + 5] = 4 * (r.b.fused ? r.b.raw + c0 * rs : r.b.packed + c0 * k);
       if (r.b.fused) {
         // gemmFused's strip buffer, op(B)ᵀ's strides, and its rows from c0 on (the last panel is zero-padded).
         units[u + 11] = 4 * strips;
@@ -465,9 +454,6 @@ export function planProducts(
         units[u + 13] = cs;
         units[u + 14] = r.n - c0;
         units[u + 15] = live;
-      } else if (r.b.unpacked) {
-        units[u + 11] = cs; // ldb: B's rows (op(B)ᵀ's columns) are cs apart.
-        units[u + 12] = live;
       } else units[u + 11] = live;
       units[u + 6] = 4 * (inPlace ? home + r0 * r.n + c0 : r.c + r0 * r.np + c0);
       units[u + 7] = rows;
