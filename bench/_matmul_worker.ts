@@ -1,5 +1,5 @@
 /**
- * A module Worker for `threads_ceiling.ts`: its own moegrad, on one thread, multiplying two 192 × 192 f32
+ * A module Worker for `_fma_ceiling.ts`: its own moegrad, on one thread, multiplying two 192 × 192 f32
  * matrices (the WebAssembly SIMD kernel, L2-resident, so bound by the core's multiply-add throughput rather than
  * by memory) as many times as each message says, replying when done. Two such Workers side by side show what
  * two cores give FMA-bound work, which a pure arithmetic loop does not (it waits on latency, not on the vector

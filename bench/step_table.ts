@@ -16,6 +16,11 @@ const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
 /** A cell's measured sides, by name. */
 type SideName = "moegrad" | "moegradBlas" | "torch";
 
+/** "a× before, b× after". */
+function ceilingText(c: { before: { speedup: number }; after: { speedup: number } }): string {
+  return `${c.before.speedup.toFixed(2)}× before, ${c.after.speedup.toFixed(2)}× after`;
+}
+
 function cellAt(cells: Cell[], dim: number, threads: number): Cell | undefined {
   return cells.find((c) => c.dim === dim && c.threads === threads);
 }
@@ -119,6 +124,18 @@ export function formatComparison(result: Comparison): string {
       row(["---:", ...sides.map(() => "---:")]),
     );
     for (const d of dims) lines.push(row([`${d}`, ...sides.map((s) => speedup(cells, d, s))]));
+    const c = result.ceiling;
+    if (c !== undefined) {
+      lines.push(
+        "",
+        typeof c === "string"
+          ? `This machine's two-thread ceiling for vector multiply-add work: not measured, ${c}.`
+          : "This machine's two-thread ceiling for vector multiply-add work (bench/_fma_ceiling.ts: the WebAssembly " +
+            "matmul on L2-resident 192³ products, two Workers against one, best of several runs), measured before " +
+            `and after the comparison: ${ceilingText(c)}. A step that is mostly matmul cannot gain more from its ` +
+            "second thread than that for long.",
+      );
+    }
   }
   if (torch.ok) {
     lines.push(
@@ -129,6 +146,10 @@ export function formatComparison(result: Comparison): string {
       `- the gap at d = 512: ${byThreads(cells, 512, "moegrad", time)}`,
       `- two threads vs one on the step at d = 256: moegrad ${speedup(cells, 256, "moegrad")}, PyTorch ${
         speedup(cells, 256, "torch")
+      }${
+        result.ceiling && typeof result.ceiling !== "string"
+          ? ` (this machine's ceiling: ${ceilingText(result.ceiling)})`
+          : ""
       }`,
       `- peak RSS at d = 256: ${byThreads(cells, 256, "moegrad", rss)}`,
     );

@@ -27,6 +27,7 @@ import { probeTorch, runSide, type Side, type TorchProbe } from "./step_runner.t
 import { detectBlas } from "../kernels/cpu/blas_library.ts";
 import { formatComparison } from "./step_table.ts";
 import { machine } from "./_machine.ts";
+import { type Ceiling, fmaCeiling } from "./_fma_ceiling.ts";
 
 /** What to measure. */
 export interface ComparisonPlan {
@@ -96,6 +97,11 @@ export interface Comparison {
   blas: BlasProbe;
   /** The cells, by d then threads. */
   cells: Cell[];
+  /**
+   * What two threads give vector-FMA-bound work on this machine (`_fma_ceiling.ts`), measured before the first
+   * cell and after the last, when the plan has one thread and two; a string says why it was not measured.
+   */
+  ceiling?: { before: Ceiling; after: Ceiling } | string;
   /** Wall time of the whole comparison, s. */
   seconds: number;
 }
@@ -154,6 +160,11 @@ export async function compareWithTorch(
   ];
   const base = plan.base ?? DEFAULT_TRAIN;
   const cells: Cell[] = [];
+  // The machine's own two-thread ceiling moves with the host's load, so it is read on both sides of the cells.
+  const wantCeiling = plan.threads.includes(1) && plan.threads.includes(2);
+  const ceilingRounds = plan.rounds > 1 ? 5 : 2;
+  const measureCeiling = () => fmaCeiling(ceilingRounds).catch((e: Error) => e.message);
+  const before = wantCeiling ? await measureCeiling() : undefined;
   for (const dim of plan.dims) {
     const sizes: StepSizes = {
       vocab: base.vocab,
@@ -192,7 +203,13 @@ export async function compareWithTorch(
       cells.push(cell);
     }
   }
-  return { plan, machine: await machine(), torch, blas, cells, seconds: (performance.now() - t0) / 1000 };
+  const after = wantCeiling ? await measureCeiling() : undefined;
+  const ceiling = before === undefined || after === undefined
+    ? undefined
+    : typeof before === "string" || typeof after === "string"
+    ? `the matmul Workers failed: ${typeof before === "string" ? before : after}`
+    : { before, after };
+  return { plan, machine: await machine(), torch, blas, cells, ceiling, seconds: (performance.now() - t0) / 1000 };
 }
 
 /** Measures `plan` and prints the report, progress on stderr (used by `report.ts` and by this file's main). */

@@ -3,7 +3,7 @@
  * - `compute`: a pure arithmetic loop in two `node:worker_threads` Workers vs one (no memory traffic, no
  *   pool: the cores' own ceiling, which noisy neighbours lower);
  * - `matmul (FMA-bound)`: the WebAssembly matmul kernel on L2-resident 192³ products, one thread each, in two
- *   module Workers vs one (`_matmul_worker.ts`): what two cores give work bound by vector multiply-add throughput,
+ *   module Workers vs one (`_fma_ceiling.ts`): what two cores give work bound by vector multiply-add throughput,
  *   the step's matmuls (lower than `compute` where the two vCPUs share a physical core's vector units);
  * - `gelu (JS)`, `exp (JS)`: compute-bound elementwise jobs on the kernel pool (`kernels/cpu/threads/`);
  * - `scale`: a memory-bound in-place job on the kernel pool (clipping's scaling, ≈ 1 ns per element).
@@ -16,6 +16,7 @@ import { Worker } from "node:worker_threads";
 import { exp, gelu, Generator, randn, setCpuOptions } from "../mod.ts";
 import { kernelPool, setThreadMinimums } from "../kernels/cpu/threads/pool.ts";
 import { scaleF32 } from "../kernels/cpu/sum_squares.ts";
+import { type Ask, type Ceiling, CEILING_PRODUCTS, fmaCeiling, oneVersusTwo } from "./_fma_ceiling.ts";
 
 const { values } = parseArgs({ args: Deno.args, options: { reps: { type: "string" } } });
 const reps = Number(values.reps ?? 10);
@@ -29,50 +30,22 @@ parentPort.on("message", (n) => {
   parentPort.postMessage(y);
 });
 `;
-/** Posts `n` to one Worker; resolves when it replies. */
-type Ask = (n: number) => Promise<void>;
-
-/**
- * Runs `total` iterations on one Worker, then half on each of two at once, best of `min(reps, 5)` rounds
- * after a warm-up of `warm` on both; prints the table row.
- */
-async function oneVersusTwo(name: string, asks: Ask[], total: number, warm: number): Promise<void> {
-  const run = (count: number, n: number) => Promise.all(asks.slice(0, count).map((ask) => ask(n)));
-  await run(2, warm);
-  let one = Infinity, two = Infinity;
-  for (let r = 0; r < Math.min(reps, 5); r++) {
-    let t0 = performance.now();
-    await run(1, total);
-    one = Math.min(one, performance.now() - t0);
-    t0 = performance.now();
-    await run(2, total / 2);
-    two = Math.min(two, performance.now() - t0);
-  }
-  console.log(`| ${name} | ${total} | ${one.toFixed(1)} | ${two.toFixed(1)} | ${(one / two).toFixed(2)}× |`);
+/** Prints one table row. */
+function row(name: string, units: number, c: Ceiling): void {
+  console.log(`| ${name} | ${units} | ${c.one.toFixed(1)} | ${c.two.toFixed(1)} | ${c.speedup.toFixed(2)}× |`);
 }
 
 console.log("| job | elements | 1 thread (ms) | 2 threads (ms) | speed-up |");
 console.log("| --- | --- | --- | --- | --- |");
 const workers = [0, 1].map(() => new Worker(LOOP, { eval: true }));
-await oneVersusTwo(
-  "compute (raw Workers)",
-  workers.map((w) => (n) => new Promise<void>((done) => (w.once("message", () => done()), w.postMessage(n)))),
-  200_000_000,
-  1e6,
+const asks = workers.map((w): Ask => (n) =>
+  new Promise<void>((done) => (w.once("message", () => done()), w.postMessage(n)))
 );
+row("compute (raw Workers)", 200_000_000, await oneVersusTwo(asks, 200_000_000, 1e6, Math.min(reps, 5)));
 workers.forEach((w) => w.terminate());
 
-// Web Workers (`Worker` here is node:worker_threads'): module Workers, each importing its own moegrad.
-const matmulWorkers = [0, 1].map(() =>
-  new globalThis.Worker(new URL("./_matmul_worker.ts", import.meta.url), { type: "module" })
-);
-await oneVersusTwo(
-  "matmul (FMA-bound, 192³ products)",
-  matmulWorkers.map((w) => (n) => new Promise<void>((done) => (w.onmessage = () => done(), w.postMessage(n)))),
-  2000,
-  400,
-);
-matmulWorkers.forEach((w) => w.terminate());
+// Module Workers, each importing its own moegrad (`_fma_ceiling.ts`).
+row("matmul (FMA-bound, 192³ products)", CEILING_PRODUCTS, await fmaCeiling(Math.min(reps, 5)));
 
 setCpuOptions({ threads: 2 });
 setThreadMinimums({ elementwiseJs: 1, elementwiseSimd: 1, adam: 1 });

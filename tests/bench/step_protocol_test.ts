@@ -132,6 +132,20 @@ Deno.test("step table: a moegrad+BLAS run adds its columns, ratios and two-threa
   assert.ok(!alone.includes("Headline"));
 });
 
+Deno.test("step table: the machine's two-thread ceiling is printed next to the speed-ups, or why it is missing", () => {
+  const base = comparison({ ok: false, reason: "no ffi" });
+  const ceiling = { before: { one: 600, two: 400, speedup: 1.5 }, after: { one: 600, two: 333, speedup: 1.8 } };
+  const text = formatComparison({ ...base, ceiling });
+  includes(text, "measured before and after the comparison: 1.50× before, 1.80× after.");
+  includes(
+    text,
+    "two threads vs one on the step at d = 256: moegrad 1.50×, PyTorch 1.25× (this machine's ceiling: 1.50×",
+  );
+  const failed = formatComparison({ ...base, ceiling: "the matmul Workers failed: no permission" });
+  includes(failed, "ceiling for vector multiply-add work: not measured, the matmul Workers failed: no permission.");
+  assert.ok(!formatComparison(base).includes("ceiling"));
+});
+
 Deno.test({
   name: "step child: a tiny moegrad step answers in the protocol",
   ignore: !canSpawn,

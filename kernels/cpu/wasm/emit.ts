@@ -145,8 +145,8 @@ export const MAX_UNITS = UNIT_MASK - 1;
  * weight, 44 against 42 at 1024³. In the benchmark's training step, separate processes alternating, 4×8 with
  * every expert weight packed inside its blocks (`gemmFused`) against 6×8 with the forward weights read in place
  * (then `gemmUnpacked`): one thread d = 512 1,140–1,237 against 1,210–1,361 ms (6 of 6 faster), d = 256 346–368
- * against 375–391 (3 of 3), two threads d = 512 655–689 against 655–756 (4 of 6 faster, 2 level), d = 256
- * 211–261 against 223–255 (5 of 6). Reading the weight in place lost with the 4×8 tile (its
+ * against 375–391 (3 of 3), two threads d = 512 655–689 against 655–756 (4 of 6 faster, one level, one 1%
+ * slower), d = 256 211–261 against 223–255 (5 of 6). Reading the weight in place lost with the 4×8 tile (its
  * 512 × 2048 forward products 1.45× slower: a B row every four rows of A instead of six, from L2).
  */
 export const DEFAULT_OPTIONS: Readonly<Required<Omit<WasmMatmulOptions, "fma" | "shared" | "splat">>> = {
