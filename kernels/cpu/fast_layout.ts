@@ -9,6 +9,8 @@
  */
 import type { Shape } from "../../core/shape.ts";
 import type { CpuBuffer } from "./buffer.ts";
+import { liveCpuOptions } from "./config.ts";
+import { copyRunsInPlace } from "./wasm/strided.ts";
 
 /** Collapses `shape` with one stride list: dims d, d+1 merge when strides[d] = strides[d+1]·shape[d+1]. */
 function collapse(shape: Shape, strides: readonly number[]): { shape: number[]; strides: number[] } {
@@ -56,8 +58,33 @@ function forEachStridedRun(
   }
 }
 
+/**
+ * Runs of at least this many contiguous elements go to the WebAssembly copy where both arrays live in the tensor
+ * memory (`wasm/strided.ts`); shorter runs gain little over the loops below.
+ */
+const WASM_MIN_RUN = 4;
+
+/**
+ * The WebAssembly copy of `kind` when the option is on, the inner run is contiguous and long enough and both
+ * arrays are in the tensor memory; false when it did not run.
+ */
+function wasmRuns(
+  kind: "gather" | "scatter",
+  dense: CpuBuffer,
+  strided: CpuBuffer,
+  shape: Shape,
+  offset: number,
+  strides: readonly number[],
+): boolean {
+  if (!liveCpuOptions.wasm || shape.some((d) => d === 0)) return false;
+  const c = collapse(shape, strides), rank = c.shape.length;
+  if (c.strides[rank - 1] !== 1 || c.shape[rank - 1] < WASM_MIN_RUN) return false;
+  return copyRunsInPlace(kind, dense, strided, offset, c.shape.slice(0, -1), c.strides.slice(0, -1), c.shape[rank - 1]);
+}
+
 /** out[idx] = src[offset + Σ idx_k·strides_k] (the `strided` kernel). */
 export function fastStrided(src: CpuBuffer, dst: CpuBuffer, shape: Shape, offset: number, strides: readonly number[]) {
+  if (wasmRuns("gather", dst, src, shape, offset, strides)) return;
   forEachStridedRun(shape, strides, offset, (o, s, n, step) => {
     if (step === 1 && n >= 16) dst.set(src.subarray(s, s + n), o);
     else if (step === 1) { for (let j = 0; j < n; j++) dst[o + j] = src[s + j]; }
@@ -75,6 +102,7 @@ export function fastStridedScatter(
   strides: readonly number[],
 ): void {
   // A broadcast (stride-0) scatter writes one place several times: the last write wins, as in the reference.
+  if (wasmRuns("scatter", src, dst, shape, offset, strides)) return;
   forEachStridedRun(shape, strides, offset, (o, s, n, step) => {
     if (step === 1 && n >= 16) dst.set(src.subarray(o, o + n), s);
     else for (let j = 0; j < n; j++) dst[s + j * step] = src[o + j];
