@@ -1,7 +1,8 @@
 /**
  * Fast paths of the CPU layout and reduction kernels (used when `fastKernels` is on; `layout.ts` and
  * `reduce.ts` keep the reference loops): strided gathers/scatters without an index array per element
- * (dims are collapsed, the inner run is copied in one loop, or with `TypedArray.set` when contiguous), and
+ * (dims are collapsed, the inner run is copied in one loop, or with `TypedArray.set` when contiguous; where
+ * both arrays live in the tensor memory, all the contiguous runs in one WebAssembly call, `wasm/strided.ts`), and
  * sums over a non-last axis that stream whole rows instead of striding down columns. Every element is
  * computed exactly as in the reference, so results are bit-identical.
  *
