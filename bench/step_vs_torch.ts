@@ -6,8 +6,10 @@
  *     deno run --allow-read --allow-env --allow-ffi --allow-run --allow-sys=cpus bench/step_vs_torch.ts [--quick] [--dims=…] [--threads=…] [--rounds=N] [--warmup=N] [--repeats=N]
  *
  * Every measurement is a child process (one side, one d, one thread count; `step_protocol.ts`), so each side's
- * peak RSS is its own. For each cell the sides alternate, moegrad first in even rounds and PyTorch first in odd
- * ones, so that a drift in the machine's speed hits both. Without PyTorch only moegrad's columns are measured
+ * peak RSS is its own. For each d, every round runs each thread count's processes in turn (one thread first in
+ * even rounds, two in odd ones) and within each the sides alternate (moegrad first in even rounds, PyTorch first
+ * in odd ones), so that a drift in the machine's speed hits both sides and both thread counts: the ratios
+ * compare steps measured in the same minutes. Without PyTorch only moegrad's columns are measured
  * and the report says how to install it; the project itself never needs PyTorch.
  *
  * moegrad runs twice per cell where the machine has a native BLAS (found by `detectBlas`, so this process needs
@@ -175,22 +177,31 @@ export async function compareWithTorch(
       batch: base.batch,
       seq: base.seq,
     };
-    for (const threads of plan.threads) {
-      const reports: Record<Run, StepReport[]> = { moegrad: [], moegradBlas: [], torch: [] };
-      for (let round = 0; round < plan.rounds; round++) {
-        for (const run of round % 2 === 0 ? runs : [...runs].reverse()) {
+    // Every thread count's processes interleave too, round by round (the order reversed in odd rounds), so that
+    // the two-threads-versus-one ratio compares steps measured in the same minutes, as the two sides are: this
+    // machine's speed drifts over minutes, and cells measured one after the other put that drift into the ratio.
+    const reports = new Map(
+      plan.threads.map((t) => [t, { moegrad: [], moegradBlas: [], torch: [] } as Record<Run, StepReport[]>]),
+    );
+    for (let round = 0; round < plan.rounds; round++) {
+      const order = round % 2 === 0 ? runs : [...runs].reverse();
+      for (const threads of round % 2 === 0 ? plan.threads : [...plan.threads].reverse()) {
+        for (const run of order) {
           const { side, matmul, label } = RUNS[run];
           const request = { sizes, threads, warmup: plan.warmup, repeats: plan.repeats, matmul };
           const r = await runSide(side, request, torch.python);
           progress(`d = ${dim}, ${threads} thread(s), ${label}: ${r.stepMs.map((ms) => ms.toFixed(0)).join(", ")} ms`);
-          reports[run].push(r);
+          reports.get(threads)![run].push(r);
         }
       }
-      const measured = (run: Run) => reports[run].length ? aggregate(reports[run]) : null;
+    }
+    for (const threads of plan.threads) {
+      const byRun = reports.get(threads)!;
+      const measured = (run: Run) => byRun[run].length ? aggregate(byRun[run]) : null;
       const cell: Cell = {
         dim,
         threads,
-        moegrad: aggregate(reports.moegrad),
+        moegrad: aggregate(byRun.moegrad),
         moegradBlas: measured("moegradBlas"),
         torch: measured("torch"),
       };
