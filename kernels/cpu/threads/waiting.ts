@@ -14,9 +14,10 @@ import { Worker } from "node:worker_threads";
  * start it again), more than most waits inside a job last, and jobs come in bursts (a layer's products back
  * to back, with the calling thread's bookkeeping and small ops between them). Measured (2-core VM): two threads
  * on a 2^18 multiply-add product took ≈ 2× one thread's time without spinning; with 0.1 ms, see the README.
- * Raised from 0.1 to 2 ms on 2026-12-07 (Zen 4, 2 vCPUs, one set of Workers): the d = 256 training step on two
- * threads, steps alternating between the two spins in one process, was faster with 2 ms in 61 of 80 pairs (four
- * runs of 20, medians 1.01–1.05× faster); at 0.1 ms the Worker fell asleep before about 100 of a step's 160 jobs.
+ * Raised from 0.1 to 2 ms on 2026-12-07 (Zen 4, 2 vCPUs, one set of Workers): the training step on two threads,
+ * steps alternating between the two spins in one process, was faster with 2 ms in 77 of 100 pairs at d = 256 (five
+ * runs of 20, medians 1.01–1.05×) and 54 of 80 at d = 512 (medians 0.996–1.041×); at 0.1 ms the Worker fell asleep
+ * before about 100 of a step's 160 jobs.
  * (A 1 ms spin measured no faster in an earlier session, when the matmul and the other kernels had a set of
  * Workers each and a spinning set took a core from the other.) Bounded, so an idle pool still costs no CPU.
  */
