@@ -19,7 +19,8 @@ import { Worker } from "node:worker_threads";
  * runs of 20, medians 1.01–1.05×) and 54 of 80 at d = 512 (medians 0.996–1.041×); at 0.1 ms the Worker fell asleep
  * before about 100 of a step's 160 jobs.
  * (Earlier sessions found a 1 ms spin no faster within the noise of their runs, and slower while the matmul
- * and the other kernels had a set of Workers each, a spinning set taking a core from the other.) Bounded, so an idle pool still costs no CPU.
+ * and the other kernels had a set of Workers each, a spinning set taking a core from the other.) Bounded, so an
+ * idle pool still costs no CPU.
  */
 export const SPIN_MS = 2;
 
