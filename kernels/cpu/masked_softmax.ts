@@ -133,20 +133,32 @@ function backwardReference(v: readonly TypedArray[], args: ArrayLike<number>, r0
 /**
  * The fast backward (f32): the reference's roundings with `Math.fround` in registers instead of stores, and
  * with `causal` only the allowed prefix computed (the tail is masked: 0·scale). The dot still runs over the
- * whole row, as the chain's sum does (an infinite g at a masked key makes it NaN there too).
+ * whole row, as the chain's sum does (an infinite g at a masked key makes it NaN there too). The dots of two
+ * rows run interleaved: each is a chain of dependent additions over its row in order (the same bits), and two
+ * chains overlap where one waits on the adder's latency (a row's dot is computed even when the row turns out
+ * masked, and then not used).
  */
 function backwardFast(v: readonly TypedArray[], args: ArrayLike<number>, r0: number, r1: number) {
   const [g, y, dx] = v, mask = args[HAS_MASK] === 1 ? v[3] : null, tk = args[TK], causal = args[CAUSAL] === 1;
   const scale = Math.fround(args[SCALE]), zero = 0 * scale, fr = Math.fround;
   const allowed = allowedRow(tk);
+  let nextDot = 0;
   for (let r = r0, base = r0 * tk; r < r1; r++, base += tk) {
+    let dot = 0;
+    if ((r - r0) % 2 === 1) dot = nextDot;
+    else if (r + 1 < r1) {
+      let dot1 = 0;
+      for (let j = base, k = base + tk; j < base + tk; j++, k++) {
+        dot += fr(g[j] * y[j]);
+        dot1 += fr(g[k] * y[k]);
+      }
+      nextDot = dot1;
+    } else for (let j = base; j < base + tk; j++) dot += fr(g[j] * y[j]);
     const last = causal ? Math.min(tk, (r % args[TQ]) + 1) : tk;
     if (mask ? !rowAllowed(mask, args, r, allowed) : last === 0) {
       dx.fill(zero, base, base + tk);
       continue;
     }
-    let dot = 0;
-    for (let j = base; j < base + tk; j++) dot += fr(g[j] * y[j]);
     const rounded = fr(dot);
     for (let j = 0; j < last; j++) {
       const at = base + j;
