@@ -7,7 +7,8 @@
  * to last, each reduction summing in double precision in index order (from 0) and storing f32. So a [r, c]
  * gradient is summed down its columns into c doubles, rounded to f32, and those are summed in turn; a [d]
  * gradient is one sequential double sum; a rank-0 one is its square. {@link sumOfSquaresF32} runs the same
- * stages: the first fused with the squaring (one pass over g), the rest on the column sums, in place.
+ * stages: the first fused with the squaring (one pass over g) — for a gradient in the tensor memory, the
+ * first two, on SIMD —, the rest on the sums, in place.
  *
  * @module
  */
@@ -51,17 +52,26 @@ export function sumOfSquaresF32(g: Float32Array, shape: readonly number[], useWa
     for (let i = 0; i < n; i++) acc += f(g[i] * g[i]);
     return f(acc);
   }
-  // Axis 0, fused with the squaring, then rounded to f32 as the reduction stores it.
-  let len = n / shape[0];
+  // Axis 0, fused with the squaring, then rounded to f32 as the reduction stores it — and, where the
+  // gradient is in the tensor memory, axis 1 too in the same pass (a rank-3 expert weight's axis-0 sums are
+  // as large as a plane of it: summing them again in JavaScript took longer than the SIMD pass itself).
   const wasm = useWasm ? sharedWasmClip() : undefined;
-  const acc = wasm ? wasm.columnSumsOfSquares(g, shape[0], len) : columnSumsJs(g, shape[0], len);
+  const rows = shape.length > 2 ? shape[1] : 1;
+  let len = n / shape[0], axis = 1;
+  let acc = wasm?.leadingSumsOfSquares(g, shape[0], rows, len / rows);
+  if (acc) {
+    len /= rows;
+    axis = shape.length > 2 ? 2 : 1;
+  } else {
+    acc = wasm ? wasm.columnSumsOfSquares(g, shape[0], len) : columnSumsJs(g, shape[0], len);
+  }
   for (let j = 0; j < len; j++) acc[j] = f(acc[j]);
-  // Axes 1, 2, …: each sums the d rows of the previous result in order, in place into row 0: acc[j] ←
+  // The remaining axes: each sums the d rows of the previous result in order, in place into row 0: acc[j] ←
   // ((acc[j] + acc[inner + j]) + acc[2·inner + j]) + …, then rounded. That is the reduction's sum from 0,
   // since 0 + a = a for every value here (sums of squares are ≥ +0 or NaN, never −0). Row by row rather
   // than column by column: a column walk strides `inner` doubles per step, which for a large first
   // reduction (e.g. 2 MiB of sums for an [8, 256, 1024] expert weight) misses the cache at every add.
-  for (let axis = 1; axis < shape.length; axis++) {
+  for (; axis < shape.length; axis++) {
     const d = shape[axis], inner = len / d;
     for (let i = 1; i < d; i++) {
       const at = i * inner;

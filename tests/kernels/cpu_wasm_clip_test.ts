@@ -77,6 +77,24 @@ Deno.test("wasm clipping passes on gradients in the tensor heap: the same bits, 
       for (let i = 0; i < rows; i++) for (let j = 0; j < inner; j++) want[j] += Math.fround(g[i * inner + j] ** 2);
       sameBits(wasm.columnSumsOfSquares(inHeap(g), rows, inner), want, `${rows} × ${inner} in the heap`);
     }
+    // The fused first two reductions: 16-column groups and a 4-column tail, more columns than one scratch
+    // block of sums (8192), one row (axis 0 alone); columns not a multiple of 4, or a gradient outside the
+    // heap, are refused.
+    for (const [planes, rows, cols] of [[3, 2, 4], [8, 5, 8200], [2, 3, 20], [1, 7, 36], [5, 1, 52], [9, 4, 16]]) {
+      const g = values(planes * rows * cols, planes + rows + cols), want = new Float64Array(cols);
+      for (let r = 0; r < rows; r++) {
+        for (let k = 0; k < cols; k++) {
+          let s = 0;
+          for (let p = 0; p < planes; p++) s += Math.fround(g[(p * rows + r) * cols + k] ** 2);
+          want[k] += Math.fround(s);
+        }
+      }
+      const got = wasm.leadingSumsOfSquares(inHeap(g), planes, rows, cols);
+      assert.ok(got, `${planes} × ${rows} × ${cols}: in the heap`);
+      sameBits(got, want, `leading sums of ${planes} × ${rows} × ${cols} in the heap`);
+    }
+    assert.equal(wasm.leadingSumsOfSquares(inHeap(values(30, 1)), 2, 3, 5), null, "5 columns");
+    assert.equal(wasm.leadingSumsOfSquares(values(32, 1), 2, 4, 4), null, "outside the heap");
     for (const n of [1, 3, 4, 5, CLIP_CHUNK + 3]) {
       const s = Math.fround(0.37), g = inHeap(values(n, n)), want = Float32Array.from(g, (x) => x * s);
       wasm.scale(g, n, s);

@@ -24,6 +24,7 @@ import { setThreadMinimums } from "../../kernels/cpu/threads/pool.ts";
 import { webGpuBackend } from "../../kernels/webgpu/mod.ts";
 import { sumOfSquaresF32 } from "../../kernels/cpu/sum_squares.ts";
 import { sameBits } from "../helpers/blas_checks.ts";
+import { withHeapArrays } from "../helpers/heap_arrays.ts";
 import { withCpuOptions } from "../helpers/cpu_options.ts";
 import { gpuTest } from "../helpers/webgpu.ts";
 
@@ -283,10 +284,24 @@ gpuTest("maxGradNorm on WebGPU: the same bits as clipGradNorm + step there", asy
 
 Deno.test("sumOfSquaresF32 matches g.square().sum() for rows longer than the SIMD chunk and ranks 3–4", () => {
   // (The order of summation for ranks 2–4 is pinned by tests/nn/optim_inplace_test.ts on small shapes; these
-  // shapes take the block-by-block path of rows longer than a chunk.)
+  // shapes take the block-by-block path of rows longer than a chunk, and in the heap the fused first two
+  // reductions: columns a multiple of 4, past one scratch block of 8192 sums.)
   let state = 99;
   const rand = () => (state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32;
-  for (const shape of [[3, 2, 4099], [5, 8193], [2, 3, 700, 7], [8, 64, 130], [1, 4100], [4, 1, 1]]) {
+  for (
+    const shape of [
+      [3, 2, 4099],
+      [5, 8193],
+      [2, 3, 700, 7],
+      [8, 64, 130],
+      [1, 4100],
+      [4, 1, 1],
+      [8, 32, 1024],
+      [3, 5, 8200],
+      [6, 44],
+      [2, 2, 3, 8],
+    ]
+  ) {
     const n = shape.reduce((a, b) => a * b, 1);
     const data = Float32Array.from({ length: n }, () => (rand() - 0.5) * 2 ** Math.floor(rand() * 80 - 40));
     const want = withCpuOptions(
@@ -297,5 +312,10 @@ Deno.test("sumOfSquaresF32 matches g.square().sum() for rows longer than the SIM
       const got = withCpuOptions({ wasm }, () => sumOfSquaresF32(data, shape));
       assert.ok(Object.is(got, want), `[${shape}], wasm ${wasm}: ${got} vs ${want}`);
     }
+    // In the tensor memory the first two axes are summed in one SIMD pass (ranks ≥ 3), or the first alone.
+    withHeapArrays((inHeap) => {
+      const got = withCpuOptions({ wasm: true }, () => sumOfSquaresF32(inHeap(data), shape));
+      assert.ok(Object.is(got, want), `[${shape}] in the heap: ${got} vs ${want}`);
+    });
   }
 });

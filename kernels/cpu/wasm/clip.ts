@@ -7,7 +7,8 @@
  *
  * A gradient that lives in the tensor heap (`heap.ts`) is read where it is, by a second instance of the
  * module on that memory, its column sums made block by block in the thread's scratch there and copied out
- * for the JavaScript stages that follow (one pass over the gradient, no copy of it). Elsewhere, as for the
+ * for the JavaScript stages that follow (one pass over the gradient, no copy of it); there `sumsq2` also
+ * fuses the second reduction into that pass, so what is copied out is a row of sums, not a plane. Elsewhere, as for the
  * Adam module, the data is copied through a fixed chunk region at the start of the module's own memory; the
  * column sums live after it, since the JavaScript stages that follow read them there. That memory grows only
  * when a gradient has longer rows than any before (then the views are re-made), so steady-state calls
@@ -112,7 +113,83 @@ export function emitClipModule(sharedMemory = false): Uint8Array<ArrayBuffer> {
       });
     });
   }
+  emitLeadingSums(mod);
   return mod.encode();
+}
+
+/** Columns of a `sumsq2` group: 16 (64 bytes, a cache line), eight f64x2 sums side by side. */
+const WIDE_GROUP_BYTES = 64;
+
+/**
+ * `sumsq2(src, acc, planes, planeBytes, rows, rowBytes, colBytes)`: the first two reductions of Σ g² over
+ * the f32 array at byte `src` viewed as [planes, rows, columns] (planes `planeBytes` apart, rows `rowBytes`
+ * apart; only the columns below `colBytes`, a multiple of 16): for each row r in order and each column k,
+ * s = Σ_p f64(f32(g[p, r, k]²)) over the planes in order, rounded to f32, then acc[k] += s (f64 at byte acc
+ * + 8k). That is axis 0's reduction of `sum()` fused with axis 1's, the [rows, columns] plane of axis 0's
+ * f32 results never stored: each value is made, rounded and added to its column's sum as the two
+ * reductions would, rows in order. With `rows` = 1 it is axis 0's reduction alone (acc zeroed: 0 + s = s,
+ * since s ≥ +0 or NaN).
+ *
+ * Sixteen columns at a time, eight independent f64x2 sums over the planes (the sums were four columns at
+ * a time, two chains of dependent adds, latency-bound at ≈ 10 GB/s), then four at a time for the rest.
+ */
+function emitLeadingSums(mod: ModuleBuilder): void {
+  const { i32, v128 } = ValType;
+  const fn = mod.addFunction("sumsq2", [i32, i32, i32, i32, i32, i32, i32]);
+  const src = 0, acc = 1, planes = 2, planeBytes = 3, rows = 4, rowBytes = 5, colBytes = 6;
+  const r = fn.local(i32), rowAt = fn.local(i32), c = fn.local(i32), at = fn.local(i32), p = fn.local(i32);
+  const x = fn.local(v128), zero = fn.local(v128);
+  const sums = Array.from({ length: WIDE_GROUP_BYTES / 8 }, () => fn.local(v128));
+  fn.v128Zero().set(zero);
+  /** Sums over the planes of the columns [c, c + 8·count) of the row at rowAt, then into acc, rounded. */
+  const group = (count: number) => {
+    for (let k = 0; k < count; k++) fn.get(zero).set(sums[k]);
+    fn.get(rowAt).get(c).i32Add().set(at);
+    fn.i32Const(0).set(p);
+    fn.loop(() => {
+      fn.interleaved(
+        sums.slice(0, count).map((sum, k) => () => {
+          fn.get(sum).get(at).v128Load64Zero(8 * k).tee(x).get(x).f32x4Mul().f64x2PromoteLowF32x4().f64x2Add()
+            .set(sum);
+        }),
+      );
+      fn.get(at).get(planeBytes).i32Add().set(at);
+      fn.get(p).i32Const(1).i32Add().tee(p).get(planes).i32LtU().brIf(0);
+    });
+    for (let k = 0; k < count; k++) {
+      // acc + 2c is column c/4's f64; rounding to f32 and back is the stored f32 of axis 0's reduction.
+      fn.get(acc).get(c).i32Const(1).i32Shl().i32Add().tee(at);
+      fn.get(at).v128Load(16 * k).get(sums[k]).simdOp("f32x4.demote_f64x2_zero").f64x2PromoteLowF32x4()
+        .f64x2Add().v128Store(16 * k);
+    }
+  };
+  fn.block(() => {
+    fn.get(rows).i32Eqz().brIf(0);
+    fn.get(planes).i32Eqz().brIf(0);
+    fn.get(src).set(rowAt);
+    fn.i32Const(0).set(r);
+    fn.loop(() => {
+      fn.i32Const(0).set(c);
+      fn.block(() => {
+        fn.loop(() => {
+          fn.get(c).i32Const(WIDE_GROUP_BYTES).i32Add().get(colBytes).i32GtU().brIf(1);
+          group(WIDE_GROUP_BYTES / 8);
+          fn.get(c).i32Const(WIDE_GROUP_BYTES).i32Add().set(c);
+          fn.br(0);
+        });
+      });
+      fn.block(() => {
+        fn.loop(() => {
+          fn.get(c).get(colBytes).i32GeU().brIf(1);
+          group(2);
+          fn.get(c).i32Const(16).i32Add().set(c);
+          fn.br(0);
+        });
+      });
+      fn.get(rowAt).get(rowBytes).i32Add().set(rowAt);
+      fn.get(r).i32Const(1).i32Add().tee(r).get(rows).i32LtU().brIf(0);
+    });
+  });
 }
 
 /** An instance of the clipping module (see the module docs). */
@@ -123,6 +200,14 @@ export interface WasmClip {
    * `inner`) lives in the module's memory and is valid until the next call; callers may overwrite it.
    */
   columnSumsOfSquares(g: Float32Array, rows: number, inner: number): Float64Array;
+  /**
+   * The first two reductions of Σ g² over `g` viewed as [planes, rows, cols], fused, for a `g` in the tensor
+   * memory with `cols` a multiple of 4 (else null: use {@link columnSumsOfSquares}): acc[k] = Σ_r f32(Σ_p
+   * g[p, r, k]²), each square rounded to f32, both sums in double in index order from 0 (see `sumsq2` in
+   * the module docs). `rows` = 1 gives axis 0's reduction alone, already rounded to f32. The returned view
+   * (length `cols`) is reused by the next call; callers may overwrite it.
+   */
+  leadingSumsOfSquares(g: Float32Array, planes: number, rows: number, cols: number): Float64Array | null;
   /** g[i] ← f32(g[i]·s) for i < n, in place (`s` an f32 value). */
   scale(g: Float32Array, n: number, s: number): void;
 }
@@ -198,40 +283,74 @@ export function createWasmClip(block: number = SUMSQ_BLOCK): WasmClip {
       g.set(len === CLIP_CHUNK ? chunk : chunk.subarray(0, len), off);
     }
   }
-  return { columnSumsOfSquares, scale };
+  return { columnSumsOfSquares, leadingSumsOfSquares: inPlaceLeadingSums, scale };
 }
 
 type ScaleFn = (at: number, end: number, s: number) => void;
 type SumsqFn = (src: number, acc: number, rows: number, rowBytes: number, colBytes: number) => void;
+type Sumsq2Fn = (
+  src: number,
+  acc: number,
+  planes: number,
+  planeBytes: number,
+  rows: number,
+  rowBytes: number,
+  colBytes: number,
+) => void;
 
 /** The clipping module on a tensor memory. */
 const inPlaceClip = instanceOnMemory(() => emitClipModule(true));
 
 /** The module on this thread's tensor memory if `g` lives there, else null. */
-function inPlaceFor(g: Float32Array): { tm: TensorMemory; scale: ScaleFn; sumsq: SumsqFn } | null {
+function inPlaceFor(g: Float32Array): { tm: TensorMemory; scale: ScaleFn; sumsq: SumsqFn; sumsq2: Sumsq2Fn } | null {
   const tm = currentTensorMemory();
   const exports = tm && tm.owns(g.buffer) ? inPlaceClip(tm.memory) : null;
-  return exports ? { tm: tm!, scale: exports.scale as ScaleFn, sumsq: exports.sumsq as SumsqFn } : null;
+  return exports
+    ? {
+      tm: tm!,
+      scale: exports.scale as ScaleFn,
+      sumsq: exports.sumsq as SumsqFn,
+      sumsq2: exports.sumsq2 as Sumsq2Fn,
+    }
+    : null;
 }
 
 /** Column sums of a gradient in the tensor memory (returned in a reused array), or null when it is not there. */
-let sumsOut = new Float64Array(0);
 function inPlaceColumnSums(g: Float32Array, rows: number, inner: number): Float64Array | null {
   // Rows of whole vectors only: a group's last vector must not read past the array.
   const mod = inner % 4 === 0 ? inPlaceFor(g) : null;
-  if (!mod) return null;
-  const { tm, sumsq } = mod, width = SCRATCH_BYTES / 8;
-  if (sumsOut.length < inner) sumsOut = new Float64Array(inner);
+  // Every row of a block in order: each column is summed as the chunked path sums it.
+  return mod && sumsInScratch(mod.tm, inner, (j0, len) => {
+    mod.sumsq(g.byteOffset + 4 * j0, mod.tm.scratch, rows, 4 * inner, 4 * len);
+  });
+}
+
+/** See {@link WasmClip.leadingSumsOfSquares}. */
+function inPlaceLeadingSums(g: Float32Array, planes: number, rows: number, cols: number): Float64Array | null {
+  const mod = cols % 4 === 0 ? inPlaceFor(g) : null;
+  return mod && sumsInScratch(mod.tm, cols, (j0, len) => {
+    mod.sumsq2(g.byteOffset + 4 * j0, mod.tm.scratch, planes, 4 * rows * cols, rows, 4 * cols, 4 * len);
+  });
+}
+
+/** The sums out of the scratch, reused by the next call. */
+let sumsOut = new Float64Array(0);
+
+/**
+ * `cols` sums made in blocks of columns that fit the thread's scratch: each block's sums zeroed there,
+ * `sumBlock(j0, len)` adding into them for columns [j0, j0 + len), then copied out.
+ */
+function sumsInScratch(tm: TensorMemory, cols: number, sumBlock: (j0: number, len: number) => void): Float64Array {
+  const width = SCRATCH_BYTES / 8;
+  if (sumsOut.length < cols) sumsOut = new Float64Array(cols);
   const sums = new Float64Array(tm.memory.buffer, tm.scratch, width);
-  // Blocks of columns whose sums fit the scratch, every row of a block in order: each column is summed as
-  // the chunked path sums it.
-  for (let j0 = 0; j0 < inner; j0 += width) {
-    const len = Math.min(width, inner - j0);
+  for (let j0 = 0; j0 < cols; j0 += width) {
+    const len = Math.min(width, cols - j0);
     sums.fill(0, 0, len);
-    sumsq(g.byteOffset + 4 * j0, tm.scratch, rows, 4 * inner, 4 * len);
+    sumBlock(j0, len);
     sumsOut.set(len === width ? sums : sums.subarray(0, len), j0);
   }
-  return sumsOut.subarray(0, inner);
+  return sumsOut.subarray(0, cols);
 }
 
 /** g ← g·s in place where g lives in the tensor memory (whole vectors there, the tail here); false if not. */
