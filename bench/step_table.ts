@@ -41,6 +41,17 @@ function speedup(cells: Cell[], dim: number, side: SideName): string {
   return one && two ? ratio(one.ms, two.ms) : "n/a";
 }
 
+/**
+ * Two threads vs one round by round at `dim` for `side`: each round's one-thread process median ÷ its two-thread
+ * one (the two ran in the same minutes), "n/a" where a cell is missing. Their spread is the host's drift that the
+ * cell medians average over.
+ */
+function speedupByRound(cells: Cell[], dim: number, side: SideName): string {
+  const one = cellAt(cells, dim, 1)?.[side]?.processMs, two = cellAt(cells, dim, 2)?.[side]?.processMs;
+  if (!one || !two) return "n/a";
+  return one.slice(0, two.length).map((ms, i) => ratio(ms, two[i])).join(", ");
+}
+
 const time = (m: SideResult, t: SideResult) => ratio(m.ms, t.ms);
 const rss = (m: SideResult, t: SideResult) => ratio(m.peakRssKiB, t.peakRssKiB);
 
@@ -124,6 +135,14 @@ export function formatComparison(result: Comparison): string {
       row(["---:", ...sides.map(() => "---:")]),
     );
     for (const d of dims) lines.push(row([`${d}`, ...sides.map((s) => speedup(cells, d, s))]));
+    if (plan.rounds > 1) {
+      lines.push(
+        "",
+        "Round by round (each round's one-thread process median ÷ its two-thread one, measured in the same minutes):",
+        "",
+        ...dims.map((d) => `- d = ${d}: ${sides.map((s) => `${names[s]} ${speedupByRound(cells, d, s)}`).join("; ")}`),
+      );
+    }
     const c = result.ceiling;
     if (c !== undefined) {
       lines.push(

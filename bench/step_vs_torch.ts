@@ -63,6 +63,8 @@ export interface SideResult {
   ms: number;
   /** Timed steps behind the median. */
   steps: number;
+  /** Each process's median step, ms, in the order run (one process per round). */
+  processMs: number[];
   /** Largest peak RSS of its processes, KiB. */
   peakRssKiB: number;
   /** Trainable scalars. */
@@ -136,6 +138,7 @@ function aggregate(reports: StepReport[]): SideResult {
   return {
     ms: median(reports.flatMap((r) => r.stepMs)),
     steps: reports.reduce((n, r) => n + r.stepMs.length, 0),
+    processMs: reports.map((r) => median(r.stepMs)),
     peakRssKiB: Math.max(...reports.map((r) => r.peakRssKiB)),
     parameters: reports[0].parameters,
     firstLoss: reports[0].losses[0] ?? NaN,

@@ -49,7 +49,15 @@ function report(side: StepReport["side"], ms: number, rssKiB: number): StepRepor
 }
 
 function side(r: StepReport): SideResult {
-  return { ms: r.stepMs[0], steps: 1, peakRssKiB: r.peakRssKiB, parameters: r.parameters, firstLoss: 5.5, report: r };
+  return {
+    ms: r.stepMs[0],
+    steps: 1,
+    processMs: [r.stepMs[0]],
+    peakRssKiB: r.peakRssKiB,
+    parameters: r.parameters,
+    firstLoss: 5.5,
+    report: r,
+  };
 }
 
 Deno.test("step protocol: the request survives the command line, and a bad one is refused", () => {
@@ -141,9 +149,26 @@ Deno.test("step table: the machine's two-thread ceiling is printed next to the s
     text,
     "two threads vs one on the step at d = 256: moegrad 1.50×, PyTorch 1.25× (this machine's ceiling: 1.50×",
   );
+  assert.ok(!text.includes("Round by round"), "one round: no per-round ratios");
   const failed = formatComparison({ ...base, ceiling: "the matmul Workers failed: no permission" });
   includes(failed, "ceiling for vector multiply-add work: not measured, the matmul Workers failed: no permission.");
   assert.ok(!formatComparison(base).includes("ceiling"));
+});
+
+Deno.test("step table: with several rounds, two threads vs one is also given round by round", () => {
+  const base = comparison({ ok: false, reason: "no ffi" });
+  // Process medians by threads: moegrad 320, 300 ms on one thread and 200, 250 on two; PyTorch 120, 99 and 100, 90.
+  const processMs = { moegrad: { 1: [320, 300], 2: [200, 250] }, torch: { 1: [120, 99], 2: [100, 90] } } as const;
+  const cells = base.cells.map((cell) => {
+    const t = cell.threads as 1 | 2;
+    return {
+      ...cell,
+      moegrad: { ...cell.moegrad, processMs: [...processMs.moegrad[t]] },
+      torch: { ...cell.torch!, processMs: [...processMs.torch[t]] },
+    };
+  });
+  const text = formatComparison({ ...base, plan: { ...base.plan, rounds: 2 }, cells });
+  includes(text, "- d = 256: moegrad 1.60×, 1.20×; PyTorch 1.20×, 1.10×");
 });
 
 Deno.test({
